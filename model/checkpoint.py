@@ -1,0 +1,306 @@
+"""Model directories: self-describing, pickle-free, written atomically.
+
+A model is a directory::
+
+    config.json                         architecture, tokenizer files, weight shards + sha256,
+                                        training metadata
+    weights-00001-of-0000N.safetensors  tensors, each shard <= max_shard_bytes (default 15 MiB)
+    source.spm, target.spm              the SentencePiece models
+
+``load_model`` rebuilds the model from the directory alone. Every file is checked (presence,
+size, sha256, tensor names and shapes) and each failure is a :class:`ModelFileError` naming the
+file and the problem. ``save_model`` writes into a temporary sibling directory and renames it
+into place, so a crash never leaves a half-written directory under the final name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from model.config import ConfigError, ModelConfig
+from model.seq2seq import Seq2Seq
+from model.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
+
+FORMAT = "envi-mt-model/1"
+CONFIG_FILE = "config.json"
+SOURCE_SPM = "source.spm"
+TARGET_SPM = "target.spm"
+DEFAULT_MAX_SHARD_BYTES = 15 * 1024 * 1024
+
+
+class ModelFileError(RuntimeError):
+    """A model directory is missing, incomplete, corrupted or inconsistent."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    model: Seq2Seq
+    tokenizers: Tokenizers
+    config: ModelConfig
+    metadata: dict[str, Any]
+    path: Path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+PART_SEPARATOR = "::part"
+
+
+def _split_large(tensors: dict[str, torch.Tensor], max_bytes: int) -> dict[str, torch.Tensor]:
+    """Cut tensors bigger than a shard into row blocks named ``name::partK``."""
+    pieces: dict[str, torch.Tensor] = {}
+    for name, tensor in tensors.items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if nbytes <= max_bytes:
+            pieces[name] = tensor
+            continue
+        row_bytes = nbytes // tensor.shape[0]
+        if row_bytes > max_bytes:
+            raise ValueError(f"one row of {name} ({row_bytes} bytes) exceeds max_shard_bytes")
+        rows_per_part = max_bytes // row_bytes
+        for part, block in enumerate(tensor.split(rows_per_part, dim=0)):
+            pieces[f"{name}{PART_SEPARATOR}{part}"] = block.contiguous()
+    return pieces
+
+
+def _join_parts(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    joined: dict[str, torch.Tensor] = {}
+    parts: dict[str, list[tuple[int, torch.Tensor]]] = {}
+    for key, tensor in state.items():
+        name, separator, part = key.partition(PART_SEPARATOR)
+        if separator:
+            parts.setdefault(name, []).append((int(part), tensor))
+        else:
+            joined[name] = tensor
+    for name, blocks in parts.items():
+        joined[name] = torch.cat([block for _, block in sorted(blocks, key=lambda b: b[0])])
+    return joined
+
+
+def _shard(tensors: dict[str, torch.Tensor], max_bytes: int) -> list[dict[str, torch.Tensor]]:
+    shards: list[dict[str, torch.Tensor]] = [{}]
+    size = 0
+    for name, tensor in _split_large(tensors, max_bytes).items():
+        nbytes = tensor.numel() * tensor.element_size()
+        if shards[-1] and size + nbytes > max_bytes:
+            shards.append({})
+            size = 0
+        shards[-1][name] = tensor
+        size += nbytes
+    return shards
+
+
+def save_model(
+    directory: str | Path,
+    model: Seq2Seq,
+    tokenizers: Tokenizers,
+    metadata: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+    max_shard_bytes: int = DEFAULT_MAX_SHARD_BYTES,
+) -> Path:
+    """Write ``model`` as a model directory, atomically; returns the final path.
+
+    ``dtype`` (e.g. ``torch.float16``) converts floating-point weights for a smaller file.
+    An existing directory of the same name is replaced only once the new one is complete.
+    """
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        tied = model.tied_parameter_names()
+        tensors = {}
+        for name, tensor in model.state_dict().items():
+            if name in tied:
+                continue
+            tensor = tensor.detach().to("cpu")
+            if dtype is not None and tensor.is_floating_point():
+                tensor = tensor.to(dtype)
+            tensors[name] = tensor.contiguous()
+        shards = _shard(tensors, max_shard_bytes)
+        shard_entries = []
+        for number, shard in enumerate(shards, start=1):
+            file = f"weights-{number:05d}-of-{len(shards):05d}.safetensors"
+            save_file(shard, str(tmp / file), metadata={"format": "pt"})
+            shard_entries.append(
+                {"file": file, "bytes": (tmp / file).stat().st_size, "sha256": _sha256(tmp / file)}
+            )
+        tokenizers.source.save(tmp / SOURCE_SPM)
+        tokenizers.target.save(tmp / TARGET_SPM)
+        config = {
+            "format": FORMAT,
+            "model": model.config.to_dict(),
+            "tokenizer": {
+                "kind": "sentencepiece",
+                "normalization": "NFC",
+                "source": {"file": SOURCE_SPM, "sha256": _sha256(tmp / SOURCE_SPM)},
+                "target": {"file": TARGET_SPM, "sha256": _sha256(tmp / TARGET_SPM)},
+            },
+            "weights": {
+                "dtype": str(dtype or next(iter(tensors.values())).dtype).removeprefix("torch."),
+                "parameters": model.num_parameters(),
+                "tied": tied,
+                "shards": shard_entries,
+            },
+            "metadata": metadata or {},
+        }
+        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        for written in tmp.iterdir():
+            with open(written, "rb") as handle:
+                os.fsync(handle.fileno())
+        _fsync_dir(tmp)
+        old = None
+        if directory.exists():
+            old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
+            os.rename(directory, old)
+        os.rename(tmp, directory)
+        _fsync_dir(directory.parent)
+        if old is not None:
+            shutil.rmtree(old)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _check_file(directory: Path, entry: dict[str, Any], what: str) -> Path:
+    try:
+        path = directory / entry["file"]
+    except (KeyError, TypeError) as exc:
+        raise ModelFileError(f"{directory / CONFIG_FILE}: {what} entry has no 'file'") from exc
+    if not path.is_file():
+        raise ModelFileError(f"{path}: {what} file is missing")
+    expected_size = entry.get("bytes")
+    if expected_size is not None and path.stat().st_size != expected_size:
+        raise ModelFileError(
+            f"{path}: {what} file is truncated or altered "
+            f"({path.stat().st_size} bytes, config.json says {expected_size})"
+        )
+    expected_hash = entry.get("sha256")
+    if expected_hash is not None and _sha256(path) != expected_hash:
+        raise ModelFileError(f"{path}: {what} file is corrupted (sha256 mismatch)")
+    return path
+
+
+def read_model_config(directory: str | Path) -> dict[str, Any]:
+    """Read and sanity-check ``config.json`` without loading any weights."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise ModelFileError(f"{directory}: model directory does not exist")
+    path = directory / CONFIG_FILE
+    if not path.is_file():
+        raise ModelFileError(f"{path}: config.json is missing")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{path}: not valid JSON ({exc})") from exc
+    if not isinstance(config, dict) or config.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not a model config (expected format {FORMAT!r})")
+    for key in ("model", "tokenizer", "weights"):
+        if not isinstance(config.get(key), dict):
+            raise ModelFileError(f"{path}: missing section {key!r}")
+    return config
+
+
+def load_model(
+    directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> LoadedModel:
+    """Rebuild a model from its directory alone, in eval mode on ``device``."""
+    directory = Path(directory)
+    config = read_model_config(directory)
+    config_path = directory / CONFIG_FILE
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+    except ConfigError as exc:
+        raise ModelFileError(f"{config_path}: invalid model section: {exc}") from exc
+
+    tokenizer_section = config["tokenizer"]
+    try:
+        tokenizers = Tokenizers(
+            source=SubwordTokenizer.load(
+                _check_file(directory, tokenizer_section["source"], "source tokenizer")
+            ),
+            target=SubwordTokenizer.load(
+                _check_file(directory, tokenizer_section["target"], "target tokenizer")
+            ),
+        )
+    except (KeyError, TokenizerError) as exc:
+        raise ModelFileError(f"{config_path}: tokenizer: {exc}") from exc
+    for side, tokenizer, size in (
+        ("source", tokenizers.source, model_config.source_vocab_size),
+        ("target", tokenizers.target, model_config.target_vocab_size),
+    ):
+        if tokenizer.vocab_size != size:
+            raise ModelFileError(
+                f"{tokenizer.source}: {side} tokenizer has {tokenizer.vocab_size} pieces, "
+                f"config.json says {side}_vocab_size={size}"
+            )
+
+    weights = config["weights"]
+    shards = weights.get("shards")
+    if not isinstance(shards, list) or not shards:
+        raise ModelFileError(f"{config_path}: weights section lists no shards")
+    state: dict[str, torch.Tensor] = {}
+    for entry in shards:
+        path = _check_file(directory, entry, "weights")
+        try:
+            tensors = load_file(str(path))
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{path}: unreadable safetensors file ({exc})") from exc
+        duplicated = state.keys() & tensors.keys()
+        if duplicated:
+            raise ModelFileError(f"{path}: tensor(s) also in another shard: {sorted(duplicated)}")
+        state.update(tensors)
+    state = _join_parts(state)
+
+    model = Seq2Seq(model_config)
+    expected = {
+        k: v for k, v in model.state_dict().items() if k not in model.tied_parameter_names()
+    }
+    missing = sorted(expected.keys() - state.keys())
+    unexpected = sorted(state.keys() - expected.keys())
+    if missing or unexpected:
+        raise ModelFileError(
+            f"{directory}: weights do not match config.json's architecture "
+            f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})"
+        )
+    for name, tensor in state.items():
+        if tensor.shape != expected[name].shape:
+            raise ModelFileError(
+                f"{directory}: tensor {name} has shape {tuple(tensor.shape)}, "
+                f"the architecture needs {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
+    model.to(device=device, dtype=dtype).eval()
+    return LoadedModel(
+        model=model,
+        tokenizers=tokenizers,
+        config=model_config,
+        metadata=dict(config.get("metadata") or {}),
+        path=directory,
+    )

@@ -1,0 +1,107 @@
+"""The model's architecture, in one dataclass that round-trips through ``config.json``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, get_args
+
+from model.recurrent import CellType, GRUVariant
+
+Implementation = Literal["fused", "reference"]
+AttentionType = Literal["dot", "general", "additive"]
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or out of range."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Everything needed to rebuild a :class:`model.seq2seq.Seq2Seq`.
+
+    ``cell`` picks the tutorial's recurrence; ``implementation`` picks fused cuDNN kernels
+    (fast) or the reference cells (readable, slow). ``gru_variant="tutorial"`` (Cho et al.) is
+    available with the reference implementation only: no fused kernel computes it.
+
+    ``hidden_size`` is the decoder's width. A bidirectional encoder uses ``hidden_size // 2`` per
+    direction, so its concatenated final states initialise the decoder without a bridge layer.
+    """
+
+    source_vocab_size: int
+    target_vocab_size: int
+    cell: CellType = "lstm"
+    implementation: Implementation = "fused"
+    gru_variant: GRUVariant = "cudnn"
+    embedding_size: int = 512
+    hidden_size: int = 512
+    encoder_layers: int = 2
+    decoder_layers: int = 2
+    bidirectional: bool = True
+    attention: AttentionType = "general"
+    input_feeding: bool = True
+    dropout: float = 0.3
+    embedding_dropout: float = 0.1
+    tie_target_embeddings: bool = True
+
+    def __post_init__(self) -> None:
+        for name, literal in (
+            ("cell", CellType),
+            ("implementation", Implementation),
+            ("gru_variant", GRUVariant),
+            ("attention", AttentionType),
+        ):
+            allowed = get_args(literal)
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        for name in (
+            "source_vocab_size",
+            "target_vocab_size",
+            "embedding_size",
+            "hidden_size",
+            "encoder_layers",
+            "decoder_layers",
+        ):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+        for name in ("dropout", "embedding_dropout"):
+            value = getattr(self, name)
+            if not isinstance(value, int | float) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
+        if self.gru_variant == "tutorial" and self.cell == "gru" and self.implementation == "fused":
+            raise ConfigError(
+                "gru_variant='tutorial' needs implementation='reference': cuDNN only computes "
+                "its own GRU variant (reset gate after the matrix product)"
+            )
+        if self.bidirectional and self.hidden_size % 2:
+            raise ConfigError("a bidirectional encoder needs an even hidden_size")
+        if self.encoder_layers != self.decoder_layers:
+            raise ConfigError(
+                "encoder_layers must equal decoder_layers: the encoder's final states "
+                "initialise the decoder layer by layer"
+            )
+        if self.tie_target_embeddings and self.embedding_size != self.hidden_size:
+            raise ConfigError("tie_target_embeddings needs embedding_size == hidden_size")
+
+    @property
+    def encoder_hidden_size(self) -> int:
+        """Width of one encoder direction."""
+        return self.hidden_size // 2 if self.bidirectional else self.hidden_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(f"unknown model setting(s): {', '.join(unknown)}")
+        try:
+            return cls(**values)
+        except TypeError as exc:  # a required field is missing
+            raise ConfigError(str(exc)) from exc
+
+    def replace(self, **changes: Any) -> ModelConfig:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,91 @@
+"""The encoder–decoder, behind the interface every search algorithm uses.
+
+    enc = model.encode(src, src_lengths)             # once per batch
+    state = model.initial_state(enc)
+    logits, state, attn = model.decode_step(prev_tokens, state, enc)   # repeatedly
+    state = model.reorder(state, index); enc = model.reorder_encoder_output(enc, index)
+
+Nothing is stored on the modules between calls, so one model serves concurrent decodes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from model.config import ModelConfig
+from model.decoder import Decoder, DecoderState
+from model.encoder import Encoder, EncoderOutput
+from model.tokenizer import PAD_ID
+
+
+class Seq2Seq(nn.Module):
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.encoder = Encoder(config)
+        self.decoder = Decoder(config)
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        # Luong et al. (2015): uniform in [-0.1, 0.1] trains these models reliably.
+        for parameter in self.parameters():
+            nn.init.uniform_(parameter, -0.1, 0.1)
+        with torch.no_grad():
+            self.encoder.embedding.weight[PAD_ID].zero_()
+            self.decoder.embedding.weight[PAD_ID].zero_()
+
+    def tied_parameter_names(self) -> dict[str, str]:
+        """Parameters that are another parameter under a second name: ``alias -> owner``."""
+        if self.config.tie_target_embeddings:
+            return {"decoder.output.weight": "decoder.embedding.weight"}
+        return {}
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
+        """``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` -> EncoderOutput."""
+        memory, final = self.encoder(src, src_lengths)
+        mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < src_lengths.to(
+            src.device
+        ).unsqueeze(1)
+        keys = self.decoder.attention.precompute_keys(memory)
+        return EncoderOutput(memory=memory, keys=keys, mask=mask, final=final)
+
+    def initial_state(self, encoder_output: EncoderOutput) -> DecoderState:
+        """The decoder starts from the encoder's final states and a zero ``h̃``."""
+        batch = encoder_output.memory.size(0)
+        attentional = encoder_output.memory.new_zeros(batch, self.config.hidden_size)
+        return DecoderState(hidden=encoder_output.final, attentional=attentional)
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: DecoderState, encoder_output: EncoderOutput
+    ) -> tuple[Tensor, DecoderState, Tensor]:
+        """``prev_tokens: batch`` -> ``logits: batch x vocab``, the new state, and attention
+        weights ``batch x src_len``."""
+        attentional, state, weights = self.decoder.step(prev_tokens, state, encoder_output)
+        return self.decoder.output(attentional), state, weights
+
+    @staticmethod
+    def reorder(state: DecoderState, index: Tensor) -> DecoderState:
+        """Select/repeat batch rows of a state (``index: new_batch``), for beam search."""
+        return DecoderState(
+            hidden=tuple(h.index_select(1, index) for h in state.hidden),
+            attentional=state.attentional.index_select(0, index),
+        )
+
+    @staticmethod
+    def reorder_encoder_output(encoder_output: EncoderOutput, index: Tensor) -> EncoderOutput:
+        return EncoderOutput(
+            memory=encoder_output.memory.index_select(0, index),
+            keys=encoder_output.keys.index_select(0, index),
+            mask=encoder_output.mask.index_select(0, index),
+            final=tuple(h.index_select(1, index) for h in encoder_output.final),
+        )
+
+    def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:
+        """Teacher forcing: ``src: batch x src_len``, ``tgt_in: batch x tgt_len`` (BOS first)
+        -> ``logits: batch x tgt_len x target_vocab``."""
+        encoder_output = self.encode(src, src_lengths)
+        return self.decoder(tgt_in, self.initial_state(encoder_output), encoder_output)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())

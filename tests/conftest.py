@@ -1,0 +1,76 @@
+"""Shared fixtures: tiny seeded models built from small made-up data (no ../shared needed)."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import save_model
+from model.config import ModelConfig
+from model.seq2seq import Seq2Seq
+from model.tokenizer import Tokenizers, train_tokenizer
+
+torch.set_num_threads(1)
+
+ENGLISH_WORDS = "i you we love like see the a big small house cat dog city country today".split()
+VIETNAMESE_WORDS = (
+    "tôi bạn chúng yêu thích thấy cái một lớn nhỏ nhà mèo chó thành phố hôm nay".split()
+)
+
+
+def make_sentences(words: list[str], count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(words) for _ in range(rng.randint(2, 9))) for _ in range(count)]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizers() -> Tokenizers:
+    """Byte-fallback SentencePiece models (>= 260 pieces: 256 bytes + specials + a few more)."""
+    return Tokenizers(
+        source=train_tokenizer(make_sentences(ENGLISH_WORDS, 400, 1), vocab_size=300),
+        target=train_tokenizer(make_sentences(VIETNAMESE_WORDS, 400, 2), vocab_size=300),
+    )
+
+
+def tiny_config(tokenizers: Tokenizers, **overrides: object) -> ModelConfig:
+    values: dict[str, object] = {
+        "source_vocab_size": tokenizers.source.vocab_size,
+        "target_vocab_size": tokenizers.target.vocab_size,
+        "embedding_size": 16,
+        "hidden_size": 16,
+        "encoder_layers": 1,
+        "decoder_layers": 1,
+        "dropout": 0.0,
+        "embedding_dropout": 0.0,
+    }
+    values.update(overrides)
+    return ModelConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: Tokenizers) -> Path:
+    """A saved, untrained, seeded tiny model directory (read-only by convention)."""
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tiny_tokenizers))
+    directory = tmp_path_factory.mktemp("models") / "tiny"
+    save_model(
+        directory,
+        model,
+        tiny_tokenizers,
+        metadata={"version": "tiny-test", "trained_at": "2026-01-01T00:00:00Z"},
+    )
+    return directory
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The IWSLT'15 data, or a skip saying where it was looked for."""
+    default = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "iwslt15"
+    directory = Path(os.environ.get("MT_DATA_DIR", default))
+    if not (directory / "train.en").is_file():
+        pytest.skip(f"IWSLT'15 data not found at {directory} (set MT_DATA_DIR)")
+    return directory

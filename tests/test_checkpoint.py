@@ -1,0 +1,154 @@
+"""Model directories: exact round trip, no pickle, clear errors, atomic saves."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import CONFIG_FILE, ModelFileError, load_model, save_model
+from model.seq2seq import Seq2Seq
+from model.tokenizer import Tokenizers
+
+from .conftest import tiny_config
+
+
+def copy_model(tiny_model_dir: Path, tmp_path: Path) -> Path:
+    target = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, target)
+    return target
+
+
+def test_round_trip_rebuilds_identical_model(tiny_model_dir: Path) -> None:
+    loaded = load_model(tiny_model_dir)
+    torch.manual_seed(0)
+    original = Seq2Seq(loaded.config)
+    for name, tensor in original.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[name], tensor, msg=name)
+    assert loaded.metadata["version"] == "tiny-test"
+    assert not loaded.model.training
+    assert loaded.model.decoder.output.weight is loaded.model.decoder.embedding.weight
+
+
+def test_directory_holds_only_safe_formats(tiny_model_dir: Path) -> None:
+    names = sorted(p.name for p in tiny_model_dir.iterdir())
+    assert names == [
+        "config.json",
+        "source.spm",
+        "target.spm",
+        "weights-00001-of-00001.safetensors",
+    ]
+
+
+def test_large_models_are_sharded(tmp_path: Path, tiny_tokenizers: Tokenizers) -> None:
+    model = Seq2Seq(tiny_config(tiny_tokenizers, embedding_size=64, hidden_size=64))
+    directory = save_model(tmp_path / "big", model, tiny_tokenizers, max_shard_bytes=100_000)
+    shards = sorted(directory.glob("weights-*.safetensors"))
+    assert len(shards) > 1
+    assert all(shard.stat().st_size <= 100_000 + 4096 for shard in shards)
+    loaded = load_model(directory)
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[name], tensor)
+
+
+def test_fp16_weights_load_as_float32(tmp_path: Path, tiny_tokenizers: Tokenizers) -> None:
+    model = Seq2Seq(tiny_config(tiny_tokenizers))
+    directory = save_model(tmp_path / "half", model, tiny_tokenizers, dtype=torch.float16)
+    config = json.loads((directory / CONFIG_FILE).read_text())
+    assert config["weights"]["dtype"] == "float16"
+    loaded = load_model(directory)
+    weight = loaded.model.encoder.embedding.weight
+    assert weight.dtype == torch.float32
+    torch.testing.assert_close(weight, model.encoder.embedding.weight.half().float())
+
+
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def flip_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-10] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "message"),
+    [
+        (lambda p: p.unlink(), "weights-00001-of-00001.safetensors", "file is missing"),
+        (truncate, "weights-00001-of-00001.safetensors", "truncated"),
+        (flip_byte, "weights-00001-of-00001.safetensors", "corrupted"),
+        (lambda p: p.unlink(), "target.spm", "target.spm: target tokenizer file is missing"),
+        (flip_byte, "source.spm", "source.spm: source tokenizer file is corrupted"),
+        (lambda p: p.unlink(), "config.json", "config.json is missing"),
+        (lambda p: p.write_text("{not json"), "config.json", "not valid JSON"),
+    ],
+)
+def test_damaged_files_name_the_file_and_problem(
+    tiny_model_dir: Path, tmp_path: Path, damage, file: str, message: str
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    damage(directory / file)
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_model(directory)
+    assert file in str(error.value)
+
+
+def edit_config(directory: Path, edit) -> None:
+    path = directory / CONFIG_FILE
+    config = json.loads(path.read_text())
+    edit(config)
+    path.write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda c: c["model"].update(hidden_size=32, embedding_size=32), "shape"),
+        (lambda c: c["model"].update(target_vocab_size=999), "target tokenizer has"),
+        (lambda c: c["model"].update(implementation="reference"), "do not match"),
+        (lambda c: c["model"].update(layers=3), "unknown model setting"),
+        (lambda c: c.update(format="other"), "not a model config"),
+    ],
+)
+def test_mismatched_config_is_a_clear_error(tiny_model_dir, tmp_path, edit, message) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    edit_config(directory, edit)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(directory)
+
+
+def test_missing_directory(tmp_path: Path) -> None:
+    with pytest.raises(ModelFileError, match="does not exist"):
+        load_model(tmp_path / "nope")
+
+
+def test_failed_save_leaves_previous_model_intact(
+    tiny_model_dir: Path, tmp_path: Path, tiny_tokenizers: Tokenizers, monkeypatch
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    before = {p.name: p.read_bytes() for p in directory.iterdir()}
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("model.checkpoint.save_file", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(directory, Seq2Seq(tiny_config(tiny_tokenizers)), tiny_tokenizers)
+    assert {p.name: p.read_bytes() for p in directory.iterdir()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"], "temp dir not cleaned up"
+    load_model(directory)
+
+
+def test_save_replaces_existing_directory(tmp_path: Path, tiny_tokenizers: Tokenizers) -> None:
+    first = Seq2Seq(tiny_config(tiny_tokenizers))
+    second = Seq2Seq(tiny_config(tiny_tokenizers))
+    save_model(tmp_path / "m", first, tiny_tokenizers, metadata={"version": "1"})
+    save_model(tmp_path / "m", second, tiny_tokenizers, metadata={"version": "2"})
+    loaded = load_model(tmp_path / "m")
+    assert loaded.metadata["version"] == "2"
+    torch.testing.assert_close(
+        loaded.model.encoder.embedding.weight, second.encoder.embedding.weight
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
