@@ -1,0 +1,132 @@
+"""Closed-loop load generator for a running ``mt-serve``.
+
+    python bench/load.py --url http://127.0.0.1:5000 --clients 1,8,32,128 --duration 20 \
+        --sentences ../shared/data/iwslt15/raw/tst2013.en --json out.json
+
+Each of N clients sends one ``POST /translate`` with one sentence, waits for the answer, and
+sends the next, for ``--duration`` seconds (closed loop: offered load adapts to the server).
+It reports throughput (requests/s and sentences/s), p50/p95/p99 latency and errors by kind.
+Every request loop is bounded in count and time, and only loopback targets are accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import statistics
+import time
+from collections import Counter
+from pathlib import Path
+from urllib.parse import urlparse
+
+import httpx
+
+FALLBACK_SENTENCES = [
+    "Thank you very much.",
+    "I want to tell you a story about my grandmother.",
+    "The city was quiet when we arrived late at night.",
+    "Science is a way of understanding the world around us.",
+    "We need to think about how we build our schools.",
+]
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+async def client_loop(
+    http: httpx.AsyncClient,
+    sentences: itertools.cycle,
+    deadline: float,
+    max_requests: int,
+    latencies: list[float],
+    errors: Counter,
+) -> None:
+    for _ in range(max_requests):
+        if time.perf_counter() >= deadline:
+            return
+        payload = {"q": next(sentences), "source": "en", "target": "vi"}
+        start = time.perf_counter()
+        try:
+            response = await http.post("/translate", json=payload)
+        except httpx.HTTPError as exc:
+            errors[type(exc).__name__] += 1
+            continue
+        if response.status_code == 200:
+            latencies.append(time.perf_counter() - start)
+        else:
+            errors[f"http_{response.status_code}"] += 1
+
+
+async def run_level(url: str, clients: int, duration: float, sentences: list[str]) -> dict:
+    latencies: list[float] = []
+    errors: Counter = Counter()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(base_url=url, timeout=60.0, limits=limits) as http:
+        start = time.perf_counter()
+        deadline = start + duration
+        # each client starts at a different sentence so the server cache does not flatter
+        loops = [
+            client_loop(
+                http,
+                itertools.cycle(sentences[i::clients] or sentences),
+                deadline,
+                100_000,
+                latencies,
+                errors,
+            )
+            for i in range(clients)
+        ]
+        await asyncio.gather(*loops)
+        elapsed = time.perf_counter() - start
+    return {
+        "clients": clients,
+        "seconds": round(elapsed, 2),
+        "requests": len(latencies),
+        "requests_per_s": round(len(latencies) / elapsed, 2),
+        "p50_ms": round(1000 * percentile(latencies, 0.50), 1),
+        "p95_ms": round(1000 * percentile(latencies, 0.95), 1),
+        "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
+        "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
+        "errors": dict(errors),
+    }
+
+
+def load_sentences(path: Path | None, limit: int) -> list[str]:
+    if path is None:
+        return FALLBACK_SENTENCES
+    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+    return [line for line in lines if line][:limit]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", default="http://127.0.0.1:5000")
+    parser.add_argument("--clients", default="1,8,32,128", help="comma-separated levels")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level")
+    parser.add_argument("--sentences", type=Path, help="one sentence per line")
+    parser.add_argument("--limit", type=int, default=2000, help="sentences read from the file")
+    parser.add_argument("--label", default="", help="free text stored with the results")
+    parser.add_argument("--json", type=Path, help="append results (JSON lines) here")
+    args = parser.parse_args()
+    host = urlparse(args.url).hostname or ""
+    if not (host == "localhost" or host.startswith("127.") or host == "::1"):
+        parser.error("load tests only target loopback addresses (127.0.0.0/8, localhost, ::1)")
+    sentences = load_sentences(args.sentences, args.limit)
+    for clients in (int(c) for c in args.clients.split(",")):
+        result = asyncio.run(run_level(args.url, clients, args.duration, sentences))
+        result["label"] = args.label
+        print(json.dumps(result), flush=True)
+        if args.json:
+            with args.json.open("a") as handle:
+                handle.write(json.dumps(result) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,353 @@
+"""Batched greedy and beam search over any :class:`model.seq2seq.Seq2Seq`.
+
+Search talks to the model only through ``encode``, ``initial_state``, ``decode_step``,
+``reorder`` and ``reorder_encoder_output``, so it never needs to know the cell type.
+
+Conventions shared with training:
+
+* ``src`` holds the source pieces only (no BOS/EOS), PAD-padded on the right.
+* Decoding starts from ``BOS``; a hypothesis ends when it emits ``EOS``. Returned tokens
+  exclude both.
+* ``max_len`` bounds the number of target tokens *excluding* EOS, per sentence. At step
+  ``max_len`` only EOS is allowed, so every hypothesis ends and nothing runs forever.
+  :func:`max_target_lengths` derives it from the source length.
+* Scores are length-penalised log-probabilities: ``sum(log p) / length ** length_penalty``
+  where ``length`` counts the EOS token (as in fairseq). ``length_penalty=0`` gives the raw
+  sum, ``1`` the per-token average; larger values favour longer hypotheses.
+
+Host synchronisation is kept to a few calls per batch: "has every sentence finished?" is asked
+once every ``check_every`` steps (extra steps after that are masked, never recorded), and the
+results are copied to the CPU once at the end.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+# Ask the device whether all sentences have finished only every few steps: each question is a
+# host sync, which stalls the GPU queue; a few wasted (masked) steps are cheaper.
+DEFAULT_CHECK_EVERY = 4
+
+
+class SearchableModel(Protocol):
+    """All that search needs from a model (:class:`model.seq2seq.Seq2Seq` provides it).
+    States and encoder outputs are opaque values that search only passes back."""
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Any: ...
+
+    def initial_state(self, encoder_output: Any) -> Any: ...
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: Any, encoder_output: Any
+    ) -> tuple[Tensor, Any, Tensor]: ...
+
+    def reorder(self, state: Any, index: Tensor) -> Any: ...
+
+    def reorder_encoder_output(self, encoder_output: Any, index: Tensor) -> Any: ...
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """Per sentence (input order), the n-best hypotheses, best first.
+
+    ``tokens[i][k]``: target ids of hypothesis ``k`` of sentence ``i``, without BOS/EOS.
+    ``scores[i][k]``: its length-penalised log-probability.
+    ``attention[i][k]``: ``tgt_len x src_len`` float32 CPU tensor, one row per returned target
+    token (the EOS step is not included), one column per real source token (no padding);
+    ``None`` unless asked for.
+    """
+
+    tokens: list[list[list[int]]]
+    scores: list[list[float]]
+    attention: list[list[Tensor]] | None
+
+
+def max_target_lengths(src_lengths: Tensor, ratio: float = 2.0, extra: int = 10) -> Tensor:
+    """The usual decoding cap: ``ratio x source length + extra`` target tokens per sentence."""
+    return (src_lengths.float() * ratio).long() + extra
+
+
+def _limits(max_len: Tensor | int, batch: int, device: torch.device) -> Tensor:
+    """``max_len`` as a ``batch`` long tensor on ``device``."""
+    if isinstance(max_len, Tensor):
+        limits = max_len.to(device=device, dtype=torch.long).reshape(-1)
+        if limits.numel() != batch:
+            raise ValueError(f"max_len has {limits.numel()} entries for a batch of {batch}")
+        return limits
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    return torch.full((batch,), int(max_len), dtype=torch.long, device=device)
+
+
+def _step_cap(max_len: Tensor | int) -> int:
+    """The number of decoder steps that certainly ends every hypothesis (a host sync only when
+    ``max_len`` is a device tensor; pass a CPU tensor to avoid it)."""
+    longest = int(max_len.max().item()) if isinstance(max_len, Tensor) else int(max_len)
+    return longest + 1  # +1: the step that can only emit EOS
+
+
+def _step_log_probs(logits: Tensor, step: int, limits: Tensor, not_eos: Tensor) -> Tensor:
+    """``logits: rows x vocab`` -> float32 log-probabilities with the impossible moves at -inf.
+
+    PAD and BOS are never generated. Rows whose length limit is reached (``limits: rows``) may
+    only emit EOS; EOS keeps its real log-probability so the score stays a model score.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    log_probs[:, PAD_ID] = float("-inf")
+    log_probs[:, BOS_ID] = float("-inf")
+    forced_end = (limits <= step).unsqueeze(1) & not_eos.unsqueeze(0)
+    return log_probs.masked_fill(forced_end, float("-inf"))
+
+
+def _not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
+    """``vocab``: True everywhere except at EOS."""
+    mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
+    mask[EOS_ID] = False
+    return mask
+
+
+def _penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: float) -> Tensor:
+    if isinstance(length, Tensor):
+        return log_prob_sum / length.float().pow(length_penalty)
+    return log_prob_sum / (float(length) ** length_penalty)
+
+
+@torch.no_grad()
+def greedy_search(
+    model: SearchableModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    max_len: Tensor | int,
+    return_attention: bool = False,
+    *,
+    length_penalty: float = 1.0,
+    check_every: int = DEFAULT_CHECK_EVERY,
+) -> SearchResult:
+    """Pick the most probable token at each step, for a whole batch at once.
+
+    ``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` (CPU or device; packing
+    reads it on the host), ``max_len``: an int or a ``batch`` tensor of target-token limits
+    (EOS excluded). Equivalent to ``beam_search`` with ``beam_size=1`` (same tokens and
+    scores), only cheaper. The caller puts the model in eval mode (dropout off).
+    """
+    batch = src.size(0)
+    device = src.device
+    limits = _limits(max_len, batch, device)
+    steps = _step_cap(max_len)
+
+    encoder_output = model.encode(src, src_lengths)
+    state = model.initial_state(encoder_output)
+    prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    finished = torch.zeros(batch, dtype=torch.bool, device=device)
+    log_prob_sum = torch.zeros(batch, device=device)
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)  # tokens incl. EOS
+    not_eos: Tensor | None = None
+    chosen: list[Tensor] = []  # each: batch
+    attention: list[Tensor] = []  # each: batch x src_len
+
+    for step in range(steps):
+        logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
+        if not_eos is None:
+            not_eos = _not_eos_mask(logits.size(-1), device)
+        best_log_prob, best = _step_log_probs(logits, step, limits, not_eos).max(dim=-1)
+        best = best.masked_fill(finished, PAD_ID)
+        log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
+        lengths += (~finished).long()
+        chosen.append(best)
+        if return_attention:
+            attention.append(weights.float())
+        finished = finished | (best == EOS_ID)
+        prev_tokens = best
+        if (step + 1) % check_every == 0 and bool(finished.all()):
+            break
+
+    scores = _penalised(log_prob_sum, lengths, length_penalty).tolist()
+    token_rows = torch.stack(chosen, dim=1).tolist()  # batch x steps
+    token_lists = [row[: row.index(EOS_ID)] for row in token_rows]
+    attention_lists: list[list[Tensor]] | None = None
+    if return_attention:
+        stacked = torch.stack(attention, dim=1).cpu()  # batch x steps x src_len
+        source_lengths = src_lengths.tolist()
+        attention_lists = [
+            [stacked[i, : len(tokens), : source_lengths[i]].clone()]
+            for i, tokens in enumerate(token_lists)
+        ]
+    return SearchResult(
+        tokens=[[tokens] for tokens in token_lists],
+        scores=[[score] for score in scores],
+        attention=attention_lists,
+    )
+
+
+@dataclass
+class _BeamTrace:
+    """Back-pointers recorded during beam search, one entry per step (all on the device).
+
+    After step ``s``, beam slot ``j`` of sentence ``b`` holds a hypothesis whose last token is
+    ``tokens[s][b, j]`` and whose previous slot (after step ``s-1``) is ``parents[s][b, j]``.
+    ``finished_scores[s][b, k]`` is the penalised score of a hypothesis that ended with EOS at
+    step ``s``, extending slot ``finished_parents[s][b, k]``; -inf where nothing ended.
+    ``attention[s]``: ``batch x beam x src_len``, computed at step ``s`` from each slot.
+    """
+
+    tokens: list[Tensor]
+    parents: list[Tensor]
+    finished_scores: list[Tensor]
+    finished_parents: list[Tensor]
+    attention: list[Tensor]
+
+
+@torch.no_grad()
+def beam_search(
+    model: SearchableModel,
+    src: Tensor,
+    src_lengths: Tensor,
+    beam_size: int,
+    max_len: Tensor | int,
+    n_best: int = 1,
+    length_penalty: float = 1.0,
+    return_attention: bool = False,
+    *,
+    check_every: int = DEFAULT_CHECK_EVERY,
+) -> SearchResult:
+    """Beam search with every sentence's beam in one ``(batch * beam)`` tensor.
+
+    ``src: batch x src_len``, ``src_lengths: batch``; ``max_len``: int or ``batch`` tensor.
+    Each step expands the live hypotheses, keeps the ``2 x beam`` best candidates, finalises
+    those among the top ``beam`` that end in EOS, and continues with the ``beam`` best that do
+    not (fairseq's scheme, so a finished hypothesis never takes a live slot). A sentence is done
+    once it has ``beam_size`` finished hypotheses or reaches its length limit. Returns up to
+    ``n_best`` hypotheses per sentence, sorted by penalised score.
+    """
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
+    batch = src.size(0)
+    device = src.device
+    beam = beam_size
+    limits = _limits(max_len, batch, device)
+    steps = _step_cap(max_len)
+    row_limits = limits.repeat_interleave(beam)  # batch*beam
+
+    expand = torch.arange(batch, device=device).repeat_interleave(beam)
+    encoder_output = model.reorder_encoder_output(model.encode(src, src_lengths), expand)
+    state = model.initial_state(encoder_output)
+    prev_tokens = torch.full((batch * beam,), BOS_ID, dtype=torch.long, device=device)
+    # Raw log-prob sums of the live slots (batch x beam). All slots start identical, so only
+    # slot 0 may expand at the first step.
+    beam_scores = torch.full((batch, beam), float("-inf"), device=device)
+    beam_scores[:, 0] = 0.0
+    row_offset = (torch.arange(batch, device=device) * beam).unsqueeze(1)  # batch x 1
+    finished_count = torch.zeros(batch, dtype=torch.long, device=device)
+    done = torch.zeros(batch, dtype=torch.bool, device=device)
+    trace = _BeamTrace([], [], [], [], [])
+    not_eos: Tensor | None = None
+
+    for step in range(steps):
+        logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
+        vocab = logits.size(-1)
+        if not_eos is None:
+            not_eos = _not_eos_mask(vocab, device)
+        log_probs = _step_log_probs(logits, step, row_limits, not_eos).view(batch, beam, vocab)
+        candidates = (beam_scores.unsqueeze(-1) + log_probs).view(batch, beam * vocab)
+        candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
+        candidate_parents = torch.div(candidate_index, vocab, rounding_mode="floor")
+        candidate_tokens = candidate_index % vocab
+        candidate_is_eos = candidate_tokens == EOS_ID
+
+        # Finalise EOS candidates that rank within the top `beam`, for unfinished sentences.
+        ends = (
+            candidate_is_eos[:, :beam]
+            & ~done.unsqueeze(1)
+            & torch.isfinite(candidate_scores[:, :beam])
+        )
+        penalised = _penalised(candidate_scores[:, :beam], float(step + 1), length_penalty)
+        trace.finished_scores.append(penalised.masked_fill(~ends, float("-inf")))
+        trace.finished_parents.append(candidate_parents[:, :beam])
+        finished_count += ends.sum(dim=1)
+
+        # Continue with the best `beam` candidates that did not end (at most `beam` of the
+        # 2*beam end: each slot contributes one EOS candidate at most).
+        live_scores = candidate_scores.masked_fill(candidate_is_eos, float("-inf"))
+        beam_scores, live_position = live_scores.topk(beam, dim=1)
+        parents = candidate_parents.gather(1, live_position)
+        tokens = candidate_tokens.gather(1, live_position)
+        trace.parents.append(parents)
+        trace.tokens.append(tokens)
+        if return_attention:
+            trace.attention.append(weights.float().view(batch, beam, -1))
+
+        done = done | (finished_count >= beam) | (limits <= step)
+        rows = (row_offset + parents).view(-1)
+        state = model.reorder(state, rows)
+        prev_tokens = tokens.view(-1)
+        if (step + 1) % check_every == 0 and bool(done.all()):
+            break
+
+    return _collect_beams(trace, batch, beam, n_best, src_lengths, return_attention)
+
+
+def _collect_beams(
+    trace: _BeamTrace,
+    batch: int,
+    beam: int,
+    n_best: int,
+    src_lengths: Tensor,
+    return_attention: bool,
+) -> SearchResult:
+    """Pick each sentence's ``n_best`` finished hypotheses and follow their back-pointers."""
+    steps = len(trace.tokens)
+    finished_scores = torch.stack(trace.finished_scores, dim=1).view(batch, steps * beam)
+    best_scores, best_flat = finished_scores.topk(n_best, dim=1)  # batch x n_best
+    best_scores_list = best_scores.tolist()
+    best_flat_list = best_flat.tolist()
+    tokens = torch.stack(trace.tokens).tolist()  # steps x batch x beam
+    parents = torch.stack(trace.parents).tolist()
+    finished_parents = torch.stack(trace.finished_parents).tolist()
+    attention = torch.stack(trace.attention).cpu() if return_attention else None
+    source_lengths = src_lengths.tolist()
+
+    all_tokens: list[list[list[int]]] = []
+    all_scores: list[list[float]] = []
+    all_attention: list[list[Tensor]] = []
+    for b in range(batch):
+        sentence_tokens: list[list[int]] = []
+        sentence_scores: list[float] = []
+        sentence_attention: list[Tensor] = []
+        for score, flat in zip(best_scores_list[b], best_flat_list[b], strict=True):
+            if score == float("-inf"):  # fewer finished hypotheses than n_best
+                break
+            end_step, slot = divmod(flat, beam)
+            # Walk back from the slot the EOS extended; `source_slots[s]` is the slot whose
+            # decoder step s produced token s (where its attention row lives).
+            slot = finished_parents[end_step][b][slot]
+            hypothesis: list[int] = []
+            source_slots: list[int] = []
+            for s in range(end_step - 1, -1, -1):
+                hypothesis.append(tokens[s][b][slot])
+                slot = parents[s][b][slot]
+                source_slots.append(slot)
+            hypothesis.reverse()
+            source_slots.reverse()
+            sentence_tokens.append(hypothesis)
+            sentence_scores.append(score)
+            if attention is not None:
+                steps_index = torch.arange(len(hypothesis))
+                slots_index = torch.tensor(source_slots, dtype=torch.long)
+                rows = attention[steps_index, b, slots_index]  # tgt_len x src_len (padded)
+                sentence_attention.append(rows[:, : source_lengths[b]].clone())
+        all_tokens.append(sentence_tokens)
+        all_scores.append(sentence_scores)
+        all_attention.append(sentence_attention)
+    return SearchResult(
+        tokens=all_tokens,
+        scores=all_scores,
+        attention=all_attention if return_attention else None,
+    )

@@ -1,0 +1,375 @@
+"""Text in, text out: the one object that serving, the CLI and evaluation translate with.
+
+Pipeline for :meth:`Translator.translate`::
+
+    NFC -> split into sentences (line breaks kept) -> SentencePiece encode
+        -> sentences longer than max_source_tokens cut into chunks at punctuation/whitespace
+        -> sort by length, batch by token budget -> greedy or beam search
+        -> SentencePiece decode (the model is trained on natural, detokenised text)
+        -> restore the input order, rejoin chunks and sentences
+
+A :class:`Translator` is immutable after construction and keeps no per-call state, so any
+number of threads may translate with one instance. Reloading a model means building a new
+Translator and swapping the reference; calls in flight finish on the old one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from model.checkpoint import LoadedModel, load_model
+from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.sentences import is_line_break, join_sentences, split_sentences
+from model.tokenizer import PAD_ID, normalize
+
+DEFAULT_MAX_SOURCE_TOKENS = 200
+
+# Where a too-long sentence may be cut: after clause punctuation followed by whitespace.
+_CLAUSE_END = re.compile(r"(?<=[,;:)\]—–])\s+|\s+(?=[—–(])")
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One translation of one sentence.
+
+    ``attention``: ``len(target_tokens) x len(source_tokens)`` weights (rows sum to 1; block
+    diagonal when the sentence was translated in chunks), when asked for.
+    """
+
+    text: str
+    score: float
+    target_tokens: list[str]
+    attention: list[list[float]] | None
+
+
+@dataclass(frozen=True)
+class SentenceTranslation:
+    """A sentence and its hypotheses, best first (``n_best`` of them; a line-break segment or
+    an empty sentence has ``n_best`` copies of itself with score 0)."""
+
+    source: str
+    source_tokens: list[str]
+    hypotheses: list[Hypothesis]
+
+
+# One hypothesis of one unit, as search returned it: target ids, score, ``tgt x src`` attention.
+_Found = tuple[list[int], float, Tensor | None]
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """One search input: a sentence, or one chunk of a sentence that was too long."""
+
+    sentence: int
+    chunk: int
+    ids: list[int]
+
+
+def resolve_device(device: str) -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        resolved = None
+    if resolved is None or resolved.type not in {"cpu", "cuda"}:
+        raise ValueError(f"device must be auto, cpu or cuda (cuda:N), got {device!r}")
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested but CUDA is not available")
+    return resolved
+
+
+def chunk_text(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> list[str]:
+    """Cut ``text`` into pieces of at most ``max_tokens`` tokens each, preferring clause
+    boundaries, then word boundaries; a single word longer than the limit is halved until it
+    fits. Joining the pieces with spaces gives back the text up to whitespace."""
+    if count_tokens(text) <= max_tokens:
+        return [text]
+    for splitter in (_CLAUSE_END.split, str.split):
+        parts = [part for part in splitter(text) if part]
+        if len(parts) > 1:
+            return _pack(parts, max_tokens, count_tokens)
+    middle = len(text) // 2
+    return chunk_text(text[:middle], max_tokens, count_tokens) + chunk_text(
+        text[middle:], max_tokens, count_tokens
+    )
+
+
+def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int]) -> list[str]:
+    """Greedily join consecutive ``parts`` with spaces while they fit in ``max_tokens``."""
+    chunks: list[str] = []
+    current = ""
+    for part in parts:
+        candidate = f"{current} {part}" if current else part
+        if count_tokens(candidate) <= max_tokens:
+            current = candidate
+            continue
+        if current:
+            chunks.append(current)
+        if count_tokens(part) <= max_tokens:
+            current = part
+        else:
+            chunks.extend(chunk_text(part, max_tokens, count_tokens))
+            current = ""
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def _batches(
+    units: list[_Unit], max_batch_tokens: int, rows_per_sentence: int
+) -> Iterator[list[_Unit]]:
+    """Group ``units`` (sorted longest first) so that ``sentences x longest x rows_per_sentence``
+    stays within ``max_batch_tokens``; a unit over budget on its own still gets a batch."""
+    batch: list[_Unit] = []
+    for unit in units:
+        longest = max(len(batch[0].ids), 1) if batch else max(len(unit.ids), 1)
+        if batch and (len(batch) + 1) * longest * rows_per_sentence > max_batch_tokens:
+            yield batch
+            batch = []
+        batch.append(unit)
+    if batch:
+        yield batch
+
+
+class Translator:
+    """Translate English text to Vietnamese with one loaded model.
+
+    ``max_batch_tokens``: padded source tokens per search batch, counted once per beam
+    hypothesis (``sentences x longest x beam``). ``max_source_tokens``: longer sentences are
+    translated in chunks (never truncated). ``bf16``: bfloat16 autocast on CUDA (default on
+    there; ignored on CPU). The decoding length limit is ``max_len_ratio x source tokens +
+    max_len_extra``.
+    """
+
+    def __init__(
+        self,
+        loaded: LoadedModel,
+        device: str = "auto",
+        max_batch_tokens: int = 4096,
+        *,
+        max_source_tokens: int = DEFAULT_MAX_SOURCE_TOKENS,
+        bf16: bool | None = None,
+        length_penalty: float = 1.0,
+        max_len_ratio: float = 2.0,
+        max_len_extra: int = 10,
+    ) -> None:
+        if max_batch_tokens < 1 or max_source_tokens < 1:
+            raise ValueError("max_batch_tokens and max_source_tokens must be positive")
+        self.device = resolve_device(device)
+        self.bf16 = (
+            (self.device.type == "cuda") if bf16 is None else (bf16 and self.device.type == "cuda")
+        )
+        self.max_batch_tokens = max_batch_tokens
+        self.max_source_tokens = max_source_tokens
+        self.length_penalty = length_penalty
+        self.max_len_ratio = max_len_ratio
+        self.max_len_extra = max_len_extra
+        self._loaded = loaded
+        self._model = loaded.model.to(self.device).eval()
+        self._source = loaded.tokenizers.source
+        self._target = loaded.tokenizers.target
+
+    @classmethod
+    def from_dir(cls, path: str | Path, device: str = "auto", **kwargs: Any) -> Translator:
+        """Load a model directory (raises :class:`model.checkpoint.ModelFileError`)."""
+        return cls(load_model(path), device=device, **kwargs)
+
+    @property
+    def model_info(self) -> dict[str, Any]:
+        """What ``GET /model`` reports: architecture, size, training metadata, runtime."""
+        return {
+            "path": str(self._loaded.path),
+            "architecture": self._loaded.config.to_dict(),
+            "parameters": self._model.num_parameters(),
+            "metadata": dict(self._loaded.metadata),
+            "device": str(self.device),
+            "precision": "bfloat16" if self.bf16 else "float32",
+            "max_source_tokens": self.max_source_tokens,
+        }
+
+    # -- text <-> sentences -------------------------------------------------------------------
+
+    def split_sentences(self, text: str) -> list[str]:
+        """NFC, then sentences and line-break segments (see :mod:`model.sentences`)."""
+        return split_sentences(normalize(text))
+
+    def join_sentences(self, sentences: list[str]) -> str:
+        return join_sentences(sentences)
+
+    def count_tokens(self, sentence: str) -> int:
+        """Source subwords of one sentence, for batching budgets (0 for a line break)."""
+        return len(self._source.encode(sentence.strip()))
+
+    # -- translation ---------------------------------------------------------------------------
+
+    def translate(self, texts: list[str], beam: int = 5) -> list[str]:
+        """Translate whole texts (any number of sentences and lines each), order kept.
+        Sentences of all texts are batched together."""
+        segmented = [self.split_sentences(text) for text in texts]
+        flat = [sentence for sentences in segmented for sentence in sentences]
+        translations = iter(self.translate_sentences(flat, beam=beam))
+        return [
+            self.join_sentences([next(translations).hypotheses[0].text for _ in sentences])
+            for sentences in segmented
+        ]
+
+    def translate_sentences(
+        self,
+        sentences: list[str],
+        beam: int = 5,
+        n_best: int = 1,
+        return_attention: bool = False,
+    ) -> list[SentenceTranslation]:
+        """Translate sentences one-to-one, in order. ``beam=1`` is greedy search."""
+        if beam < 1:
+            raise ValueError(f"beam must be >= 1, got {beam}")
+        if not 1 <= n_best <= beam:
+            raise ValueError(f"n_best must be between 1 and beam ({beam}), got {n_best}")
+        cleaned = [normalize(sentence).strip() for sentence in sentences]
+        units = [unit for index, text in enumerate(cleaned) for unit in self._units(index, text)]
+        results: dict[tuple[int, int], tuple[_Unit, list[_Found]]] = {}
+        ordered = sorted(units, key=lambda unit: len(unit.ids), reverse=True)
+        with torch.inference_mode(), self._autocast():
+            for batch in _batches(ordered, self.max_batch_tokens, beam):
+                found = self._search(batch, beam, n_best, return_attention)
+                for i, unit in enumerate(batch):
+                    attention = found.attention[i] if found.attention is not None else None
+                    hypotheses = [
+                        (tokens, score, attention[k] if attention is not None else None)
+                        for k, (tokens, score) in enumerate(
+                            zip(found.tokens[i], found.scores[i], strict=True)
+                        )
+                    ]
+                    results[(unit.sentence, unit.chunk)] = (unit, hypotheses)
+
+        translations = []
+        for index, (original, sentence) in enumerate(zip(sentences, cleaned, strict=True)):
+            chunks = []
+            chunk = 0
+            while (index, chunk) in results:
+                chunks.append(results[(index, chunk)])
+                chunk += 1
+            if not chunks:
+                translations.append(self._passthrough(original, n_best, return_attention))
+            else:
+                translations.append(self._assemble(sentence, chunks, return_attention))
+        return translations
+
+    def _units(self, index: int, sentence: str) -> list[_Unit]:
+        """Search inputs for one sentence: itself, or its chunks when it is too long."""
+        if not sentence:
+            return []
+        ids = self._source.encode(sentence)
+        if len(ids) <= self.max_source_tokens:
+            return [_Unit(index, 0, ids)]
+        chunks = chunk_text(sentence, self.max_source_tokens, self.count_tokens)
+        return [_Unit(index, k, self._source.encode(chunk)) for k, chunk in enumerate(chunks)]
+
+    def _autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.bf16:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _search(
+        self, batch: list[_Unit], beam: int, n_best: int, return_attention: bool
+    ) -> SearchResult:
+        """Run one padded batch through greedy or beam search on the model's device."""
+        longest = max(len(unit.ids) for unit in batch)
+        src = torch.full((len(batch), longest), PAD_ID, dtype=torch.long)
+        for row, unit in enumerate(batch):
+            src[row, : len(unit.ids)] = torch.tensor(unit.ids, dtype=torch.long)
+        src_lengths = torch.tensor([len(unit.ids) for unit in batch], dtype=torch.long)
+        max_len = max_target_lengths(src_lengths, self.max_len_ratio, self.max_len_extra)
+        src = src.to(self.device, non_blocking=True)
+        # lengths stay on the CPU: sequence packing reads them on the host anyway
+        if beam == 1:
+            return greedy_search(
+                self._model,
+                src,
+                src_lengths,
+                max_len,
+                return_attention,
+                length_penalty=self.length_penalty,
+            )
+        return beam_search(
+            self._model,
+            src,
+            src_lengths,
+            beam,
+            max_len,
+            n_best=n_best,
+            length_penalty=self.length_penalty,
+            return_attention=return_attention,
+        )
+
+    def _passthrough(
+        self, original: str, n_best: int, return_attention: bool
+    ) -> SentenceTranslation:
+        """A line break (kept as is) or an empty sentence (translated to ``""``)."""
+        text = original if is_line_break(original) else ""
+        hypothesis = Hypothesis(
+            text=text, score=0.0, target_tokens=[], attention=[] if return_attention else None
+        )
+        return SentenceTranslation(
+            source=original, source_tokens=[], hypotheses=[hypothesis] * n_best
+        )
+
+    def _assemble(
+        self,
+        sentence: str,
+        chunks: list[tuple[_Unit, list[_Found]]],
+        return_attention: bool,
+    ) -> SentenceTranslation:
+        """Combine a sentence's chunk results: the k-th hypothesis joins every chunk's k-th
+        best; scores add up; attention becomes block diagonal over the chunks."""
+        source_ids = [token for unit, _ in chunks for token in unit.ids]
+        n_hypotheses = min(len(hypotheses) for _, hypotheses in chunks)
+        combined = []
+        for k in range(n_hypotheses):
+            parts = [hypotheses[k] for _, hypotheses in chunks]
+            target_ids = [token for tokens, _, _ in parts for token in tokens]
+            attention = None
+            if return_attention:
+                blocks = [(len(unit.ids), hyps[k][2]) for unit, hyps in chunks]
+                attention = self._block_attention(blocks, len(source_ids))
+            combined.append(
+                Hypothesis(
+                    text=" ".join(
+                        text for text in (self._target.decode(t) for t, _, _ in parts) if text
+                    ),
+                    score=sum(score for _, score, _ in parts),
+                    target_tokens=self._target.pieces(target_ids),
+                    attention=attention,
+                )
+            )
+        return SentenceTranslation(
+            source=sentence,
+            source_tokens=self._source.pieces(source_ids),
+            hypotheses=combined,
+        )
+
+    @staticmethod
+    def _block_attention(
+        blocks: list[tuple[int, Tensor | None]], total_source: int
+    ) -> list[list[float]]:
+        """Place each chunk's ``tgt x src`` attention on the diagonal of the whole sentence's
+        ``total_tgt x total_source`` matrix."""
+        rows: list[list[float]] = []
+        offset = 0
+        for source_length, weights in blocks:
+            if weights is None:
+                raise ValueError("attention was requested but search returned none")
+            for row in weights.tolist():
+                rows.append([0.0] * offset + row + [0.0] * (total_source - offset - source_length))
+            offset += source_length
+        return rows

@@ -1,0 +1,1 @@
+"""The HTTP translation service: FastAPI app factory, settings, dynamic batcher, ``mt-serve``."""

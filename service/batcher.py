@@ -1,0 +1,318 @@
+"""Dynamic batching: every client's sentences share one queue and one model consumer.
+
+Requests put ``(sentence, future)`` items into a FIFO queue and await the futures. A single
+consumer task takes the oldest item, waits at most ``max_wait_s`` after that item arrived for
+more company, and then forms a batch from the items that share the oldest item's *group*
+(the same model and the same :class:`DecodeOptions`: beam size, n-best and attention cannot be
+mixed in one model call). The group is sorted by source length so that a batch holds
+sentences of similar lengths (less padding) and is cut at ``max_batch_sentences`` sentences
+and ``max_batch_tokens`` padded source tokens (``sentences x longest``). Items that do not fit
+stay queued, in arrival order, for the next round.
+
+The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
+requests meanwhile, which is exactly when the next batch fills up. Identical sentences in one
+batch are translated once. A model failure is delivered to every waiter of that batch; a
+waiter that went away (its future cancelled: client disconnect, deadline) is skipped and never
+disturbs the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Generic, Protocol, TypeVar
+
+logger = logging.getLogger(__name__)
+
+Result = TypeVar("Result")
+Result_co = TypeVar("Result_co", covariant=True)
+
+
+@dataclass(frozen=True)
+class DecodeOptions:
+    """How a sentence is decoded; sentences with different options never share a model call."""
+
+    beam: int = 5
+    n_best: int = 1
+    attention: bool = False
+
+    def __post_init__(self) -> None:
+        if self.beam < 1 or self.n_best < 1:
+            raise ValueError(f"beam and n_best must be >= 1, got {self.beam}, {self.n_best}")
+        if self.n_best > self.beam:
+            raise ValueError(f"n_best ({self.n_best}) cannot exceed the beam ({self.beam})")
+
+
+class BatchModel(Protocol[Result_co]):
+    """What the batcher needs from a model (``model.translator.Translator`` fits)."""
+
+    def count_tokens(self, sentence: str) -> int: ...
+
+    def translate_sentences(
+        self,
+        sentences: list[str],
+        beam: int = 5,
+        n_best: int = 1,
+        return_attention: bool = False,
+    ) -> Sequence[Result_co]: ...
+
+
+class BatchObserver(Protocol):
+    """Receives the batcher's numbers (``service.metrics.ServiceMetrics`` implements it)."""
+
+    def queue_depth_changed(self, depth: int) -> None: ...
+
+    def batch_finished(
+        self, sentences: int, source_tokens: int, padded_tokens: int, seconds: float, ok: bool
+    ) -> None: ...
+
+
+class QueueFullError(RuntimeError):
+    """The queue cannot take the request's sentences now; the client should retry later."""
+
+    def __init__(self, waiting: int, requested: int, capacity: int) -> None:
+        super().__init__(
+            f"the translation queue is full ({waiting} sentences waiting, this request has "
+            f"{requested}, capacity {capacity})"
+        )
+        self.waiting = waiting
+        self.requested = requested
+        self.capacity = capacity
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher is shutting down and takes no new work."""
+
+
+@dataclass(eq=False)
+class _Item(Generic[Result]):
+    sentence: str
+    tokens: int
+    group: tuple[BatchModel[Result], DecodeOptions]
+    future: asyncio.Future[Result]
+    arrived: float = field(default_factory=time.monotonic)
+
+
+class DynamicBatcher(Generic[Result]):
+    """One queue, one consumer task; see the module docstring.
+
+    Use ``await start()`` once inside the running loop, ``await translate(...)`` from any number
+    of request handlers, and ``await close()`` at shutdown (it drains the queue first).
+    """
+
+    def __init__(
+        self,
+        max_batch_sentences: int = 64,
+        max_batch_tokens: int = 4096,
+        max_wait_s: float = 0.01,
+        max_queue: int = 2048,
+        observer: BatchObserver | None = None,
+    ) -> None:
+        if max_batch_sentences < 1 or max_batch_tokens < 1 or max_queue < 1 or max_wait_s < 0:
+            raise ValueError("batch limits and queue size must be positive, max_wait_s >= 0")
+        self.max_batch_sentences = max_batch_sentences
+        self.max_batch_tokens = max_batch_tokens
+        self.max_wait_s = max_wait_s
+        self.max_queue = max_queue
+        self._observer = observer
+        self._pending: list[_Item[Result]] = []
+        self._arrived = asyncio.Event()
+        self._consumer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if self._consumer is None:
+            self._consumer = asyncio.create_task(self._consume(), name="dynamic-batcher")
+
+    async def close(self, timeout_s: float | None = None) -> None:
+        """Refuse new work, translate what is queued (up to ``timeout_s``), stop the consumer.
+
+        Sentences still queued when the timeout expires get :class:`BatcherClosedError`.
+        """
+        self._closing = True
+        self._arrived.set()
+        if self._consumer is None:
+            self._fail_pending(BatcherClosedError("the server is shutting down"))
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._consumer), timeout_s)
+        except TimeoutError:
+            if self._pending:
+                logger.warning("shutdown: %d sentences left untranslated", len(self._pending))
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+        self._fail_pending(BatcherClosedError("the server is shutting down"))
+
+    @property
+    def depth(self) -> int:
+        """Sentences waiting (not yet handed to the model)."""
+        return len(self._pending)
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    # ------------------------------------------------------------------ producers
+
+    async def translate(
+        self, model: BatchModel[Result], sentences: Sequence[str], options: DecodeOptions
+    ) -> list[Result]:
+        """Translate ``sentences`` with ``model``; results in input order.
+
+        Raises :class:`QueueFullError` at once when the queue cannot take all of them (a
+        request is admitted whole or not at all), :class:`BatcherClosedError` during
+        shutdown, and whatever the model raised for the batch these sentences were in.
+        If the caller is cancelled, its sentences leave the queue.
+        """
+        if self._closing:
+            raise BatcherClosedError("the server is shutting down")
+        if self._consumer is None or self._consumer.done():
+            raise RuntimeError("DynamicBatcher.start() was not called (or the consumer died)")
+        if not sentences:
+            return []
+        if len(self._pending) + len(sentences) > self.max_queue:
+            raise QueueFullError(len(self._pending), len(sentences), self.max_queue)
+        loop = asyncio.get_running_loop()
+        group = (model, options)
+        items = [
+            _Item(sentence, max(1, model.count_tokens(sentence)), group, loop.create_future())
+            for sentence in sentences
+        ]
+        self._pending.extend(items)
+        self._depth_changed()
+        self._arrived.set()
+        try:
+            return list(await asyncio.gather(*(item.future for item in items)))
+        except BaseException:
+            # Cancelled (disconnect, deadline) or one sentence failed: withdraw the rest.
+            for item in items:
+                item.future.cancel()
+            self._drop_done()
+            raise
+
+    # ------------------------------------------------------------------ consumer
+
+    async def _consume(self) -> None:
+        while True:
+            self._drop_done()
+            if not self._pending:
+                if self._closing:
+                    return
+                self._arrived.clear()
+                await self._arrived.wait()
+                continue
+            head = self._pending[0]
+            deadline = head.arrived + self.max_wait_s
+            while not self._closing and not self._group_is_full(head.group):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._arrived.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
+            batch = self._take_batch(head.group)
+            if batch:
+                await self._run(batch)
+
+    def _group_is_full(self, group: tuple[BatchModel[Result], DecodeOptions]) -> bool:
+        """Whether the queue already holds a full batch of ``group`` (no point in waiting)."""
+        count = tokens = 0
+        for item in self._pending:
+            if item.group == group and not item.future.done():
+                count += 1
+                tokens += item.tokens
+                if count >= self.max_batch_sentences or tokens >= self.max_batch_tokens:
+                    return True
+        return False
+
+    def _take_batch(self, group: tuple[BatchModel[Result], DecodeOptions]) -> list[_Item[Result]]:
+        """Remove and return up to one batch of ``group``: shortest first, within both limits.
+
+        The first (shortest) item is always taken, so a sentence longer than the token budget
+        still runs, alone.
+        """
+        members = sorted(
+            (item for item in self._pending if item.group == group and not item.future.done()),
+            key=lambda item: item.tokens,
+        )
+        batch: list[_Item[Result]] = []
+        for item in members:
+            padded = (len(batch) + 1) * item.tokens  # sorted: this item is the longest so far
+            if batch and (len(batch) >= self.max_batch_sentences or padded > self.max_batch_tokens):
+                break
+            batch.append(item)
+        taken = set(map(id, batch))
+        self._pending = [item for item in self._pending if id(item) not in taken]
+        self._depth_changed()
+        return batch
+
+    async def _run(self, batch: list[_Item[Result]]) -> None:
+        model, options = batch[0].group
+        # Identical sentences are translated once.
+        unique = list(dict.fromkeys(item.sentence for item in batch))
+        started = time.perf_counter()
+        try:
+            results = await asyncio.to_thread(
+                model.translate_sentences,
+                unique,
+                beam=options.beam,
+                n_best=options.n_best,
+                return_attention=options.attention,
+            )
+            if len(results) != len(unique):
+                raise RuntimeError(
+                    f"the model returned {len(results)} results for {len(unique)} sentences"
+                )
+        except asyncio.CancelledError:
+            # Shutdown timed out while the model was running: nobody gets an answer.
+            self._fail(batch, BatcherClosedError("the server is shutting down"))
+            raise
+        except Exception as exc:
+            logger.exception("model call failed for a batch of %d sentences", len(unique))
+            self._observe(batch, unique, time.perf_counter() - started, ok=False)
+            self._fail(batch, exc)
+            return
+        self._observe(batch, unique, time.perf_counter() - started, ok=True)
+        by_sentence = dict(zip(unique, results, strict=True))
+        for item in batch:
+            if not item.future.done():  # its client may have gone away meanwhile
+                item.future.set_result(by_sentence[item.sentence])
+
+    # ------------------------------------------------------------------ helpers
+
+    def _observe(
+        self, batch: list[_Item[Result]], unique: list[str], seconds: float, ok: bool
+    ) -> None:
+        if self._observer is None:
+            return
+        tokens = {item.sentence: item.tokens for item in batch}
+        source_tokens = sum(tokens[sentence] for sentence in unique)
+        padded = len(unique) * max(tokens.values())
+        self._observer.batch_finished(len(unique), source_tokens, padded, seconds, ok)
+
+    @staticmethod
+    def _fail(items: list[_Item[Result]], error: BaseException) -> None:
+        for item in items:
+            if not item.future.done():
+                item.future.set_exception(error)
+
+    def _fail_pending(self, error: BaseException) -> None:
+        pending, self._pending = self._pending, []
+        self._fail(pending, error)
+        self._depth_changed()
+
+    def _drop_done(self) -> None:
+        if any(item.future.done() for item in self._pending):
+            self._pending = [item for item in self._pending if not item.future.done()]
+            self._depth_changed()
+
+    def _depth_changed(self) -> None:
+        if self._observer is not None:
+            self._observer.queue_depth_changed(len(self._pending))

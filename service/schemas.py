@@ -1,0 +1,159 @@
+"""Request bodies: LibreTranslate's ``/translate`` fields, from JSON or from a form.
+
+LibreTranslate (Flask) reads ``request.json`` or else ``request.values`` (form fields and
+query parameters), so both are accepted here, with the same field names. Parsing is done by
+hand rather than by FastAPI's body parameters so that every problem (invalid UTF-8, JSON
+nested too deeply, a list where a string belongs) becomes one clear 400 message.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from starlette.datastructures import UploadFile
+from starlette.requests import Request
+
+from service.errors import InvalidRequest, describe_validation_errors
+
+SUPPORTED_SOURCES = frozenset({"en", "auto"})
+SUPPORTED_TARGETS = frozenset({"vi"})
+LANGUAGE_NAMES = {"en": "English", "vi": "Vietnamese"}
+
+
+def _json_type(value: Any) -> str:
+    names = {
+        dict: "an object",
+        list: "a list",
+        bool: "a boolean",
+        int: "a number",
+        float: "a number",
+    }
+    return "null" if value is None else names.get(type(value), type(value).__name__)
+
+
+class TranslateRequest(BaseModel):
+    """``POST /translate``. Unknown fields are ignored (clients send extras, e.g. ``secret``)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    q: str | list[str] = Field(description="a text, or a list of texts")
+    source: str = Field("auto", description="'en' or 'auto'")
+    target: str = Field("vi", description="'vi'")
+    format: Literal["text", "html"] = "text"
+    alternatives: int = Field(0, ge=0, description="extra translations to return")
+    api_key: str | None = None
+    attention: bool = Field(False, description="also return tokens and attention weights")
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _string_or_list_of_strings(cls, value: Any) -> Any:
+        # One clear message instead of pydantic's one-error-per-union-member.
+        if isinstance(value, str):
+            return value
+        if not isinstance(value, list):
+            raise ValueError(f"must be a string or a list of strings, not {_json_type(value)}")
+        for index, item in enumerate(value):
+            if not isinstance(item, str):
+                raise ValueError(f"q[{index}] must be a string, not {_json_type(item)}")
+        return value
+
+    @property
+    def texts(self) -> list[str]:
+        return [self.q] if isinstance(self.q, str) else list(self.q)
+
+
+class ReloadRequest(BaseModel):
+    """``POST /admin/reload``: no body (reload the current directory) or a new directory."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model_dir: str | None = Field(None, min_length=1)
+
+
+def _decode_utf8(body: bytes) -> str:
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidRequest(
+            f"Invalid request: the body is not valid UTF-8 (byte {exc.start})"
+        ) from None
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """A JSON object from ``body``, or :class:`InvalidRequest` saying what is wrong."""
+    text = _decode_utf8(body)
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise InvalidRequest("Invalid request: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise InvalidRequest(f"Invalid request: malformed JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise InvalidRequest("Invalid request: the JSON body must be an object")
+    return value
+
+
+def _collect(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """Form fields to a dict; a repeated field (``q=a&q=b``) becomes a list."""
+    fields: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in fields:
+            existing = fields[key]
+            fields[key] = [*existing, value] if isinstance(existing, list) else [existing, value]
+        else:
+            fields[key] = value
+    return fields
+
+
+async def read_translate_fields(request: Request) -> dict[str, Any]:
+    """The raw fields of a ``/translate`` request: JSON body, or form body plus query string."""
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type == "multipart/form-data":
+        form = await request.form()
+        pairs: list[tuple[str, Any]] = []
+        for key, value in form.multi_items():
+            if isinstance(value, UploadFile):
+                raise InvalidRequest(f"Invalid request: {key} must be a text field, not a file")
+            pairs.append((key, value))
+        return _collect(list(request.query_params.multi_items()) + pairs)
+    body = await request.body()
+    if content_type == "application/json" or content_type.endswith("+json"):
+        return parse_json_object(body)
+    if not content_type and body.lstrip().startswith(b"{"):
+        return parse_json_object(body)  # a client that forgot the header
+    if content_type not in ("", "application/x-www-form-urlencoded"):
+        raise InvalidRequest(
+            f"Invalid request: unsupported Content-Type {content_type!r} "
+            "(use application/json or a form)"
+        )
+    try:
+        form_pairs = parse_qsl(_decode_utf8(body), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidRequest("Invalid request: the form is not valid UTF-8") from None
+    return _collect(list(request.query_params.multi_items()) + form_pairs)
+
+
+def validate_translate_request(fields: dict[str, Any]) -> TranslateRequest:
+    try:
+        parsed = TranslateRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_errors(exc.errors())) from None
+    except RecursionError:
+        raise InvalidRequest("Invalid request: value nested too deeply") from None
+    if not parsed.texts or parsed.q == "":
+        raise InvalidRequest("Invalid request: missing q parameter")
+    return parsed
+
+
+def check_language_pair(source: str, target: str) -> None:
+    if source not in SUPPORTED_SOURCES:
+        raise InvalidRequest(
+            f"{source} is not supported as a source language (this server translates en to vi)"
+        )
+    if target not in SUPPORTED_TARGETS:
+        raise InvalidRequest(
+            f"{target} is not supported as a target language (this server translates en to vi)"
+        )

@@ -1,0 +1,170 @@
+"""From request texts to the answer's fields: sentences, cache, batcher, reassembly.
+
+Each text becomes one or more *runs* (the whole text, or the text nodes of an HTML fragment),
+each run is split into sentences by the model's own splitter, and all sentences of a request
+go to the batcher in one call (admitted to the queue whole or not at all). The results are put
+back together per run and per text: the best hypotheses give ``translatedText``, the k-th
+hypotheses give alternative k, and each sentence gives one attention segment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from model.translator import SentenceTranslation
+from service.batcher import DecodeOptions, DynamicBatcher
+from service.cache import LruCache
+from service.html import HtmlTemplate, parse_html
+from service.metrics import ServiceMetrics
+from service.model_slot import ServedModel
+
+# C0/C1 control characters except tab, newline and carriage return, and lone surrogates
+# (JSON can encode "\ud800"; no tokenizer or UTF-8 encoder accepts it).
+_UNTRANSLATABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+ATTENTION_DECIMALS = 5
+
+
+def clean_text(text: str) -> str:
+    """``text`` without control characters and lone surrogates (they carry no meaning)."""
+    return _UNTRANSLATABLE.sub("", text)
+
+
+@dataclass(frozen=True)
+class TextTranslation:
+    """One request text, translated."""
+
+    text: str
+    alternatives: list[str]
+    segments: list[dict[str, Any]] | None  # one per sentence, when attention was asked for
+
+
+class _Document:
+    """One request text as runs of sentences, and how to put translations back together."""
+
+    def __init__(self, served: ServedModel, text: str, is_html: bool) -> None:
+        translator = served.translator
+        self._join = translator.join_sentences
+        self._template: HtmlTemplate | None = parse_html(clean_text(text)) if is_html else None
+        runs = list(self._template.texts) if self._template else [clean_text(text)]
+        self.run_sentences = [translator.split_sentences(run) for run in runs]
+
+    @property
+    def sentences(self) -> list[str]:
+        return [sentence for run in self.run_sentences for sentence in run]
+
+    def render(self, run_translations: list[str]) -> str:
+        if self._template is None:
+            return run_translations[0]
+        return self._template.render(run_translations)
+
+    def assemble(self, results: list[SentenceTranslation], alternatives: int) -> TextTranslation:
+        """``results``: one per sentence of :attr:`sentences`, in order."""
+        per_run: list[list[SentenceTranslation]] = []
+        position = 0
+        for run in self.run_sentences:
+            per_run.append(results[position : position + len(run)])
+            position += len(run)
+
+        def version(rank: int) -> str:
+            # Hypothesis ``rank`` of every sentence (its best when it has fewer).
+            return self.render(
+                [
+                    self._join([r.hypotheses[min(rank, len(r.hypotheses) - 1)].text for r in run])
+                    for run in per_run
+                ]
+            )
+
+        best = version(0)
+        others: list[str] = []
+        for rank in range(1, alternatives + 1):
+            candidate = version(rank)
+            if candidate != best and candidate not in others:
+                others.append(candidate)
+        return TextTranslation(text=best, alternatives=others, segments=None)
+
+
+def attention_segments(results: list[SentenceTranslation]) -> list[dict[str, Any]]:
+    """Per sentence: its subword tokens and the best hypothesis's ``target x source`` weights.
+
+    Line-break segments and empty sentences (no source tokens) are not sentences to show.
+    """
+    segments = []
+    for result in results:
+        if not result.source_tokens:
+            continue
+        best = result.hypotheses[0]
+        weights = [
+            [round(weight, ATTENTION_DECIMALS) for weight in row] for row in best.attention or []
+        ]
+        segments.append(
+            {
+                "source_tokens": list(result.source_tokens),
+                "target_tokens": list(best.target_tokens),
+                "weights": weights,
+            }
+        )
+    return segments
+
+
+class TextTranslationService:
+    """Translates request texts through the cache and the shared batcher."""
+
+    def __init__(
+        self,
+        batcher: DynamicBatcher[SentenceTranslation],
+        cache: LruCache[SentenceTranslation],
+        metrics: ServiceMetrics,
+    ) -> None:
+        self.batcher = batcher
+        self.cache = cache
+        self.metrics = metrics
+
+    async def translate(
+        self,
+        served: ServedModel,
+        texts: list[str],
+        options: DecodeOptions,
+        is_html: bool = False,
+    ) -> list[TextTranslation]:
+        documents = [_Document(served, text, is_html) for text in texts]
+        sentences = [sentence for document in documents for sentence in document.sentences]
+        results = await self.translate_sentences(served, sentences, options)
+        translations = []
+        position = 0
+        for document in documents:
+            count = len(document.sentences)
+            own = results[position : position + count]
+            position += count
+            translation = document.assemble(own, alternatives=options.n_best - 1)
+            if options.attention:
+                translation = TextTranslation(
+                    translation.text, translation.alternatives, attention_segments(own)
+                )
+            translations.append(translation)
+        return translations
+
+    async def translate_sentences(
+        self, served: ServedModel, sentences: list[str], options: DecodeOptions
+    ) -> list[SentenceTranslation]:
+        """Cached sentences from the cache, the others through the batcher; input order."""
+        keys = [(served.generation, options, sentence) for sentence in sentences]
+        found: list[SentenceTranslation | None] = [self.cache.get(key) for key in keys]
+        missing = [
+            sentence for sentence, result in zip(sentences, found, strict=True) if result is None
+        ]
+        hits = len(sentences) - len(missing)
+        self.metrics.cache_lookups(hits=hits, misses=len(missing), entries=len(self.cache))
+        if missing:
+            unique = list(dict.fromkeys(missing))
+            translated = await self.batcher.translate(served.translator, unique, options)
+            by_sentence = dict(zip(unique, translated, strict=True))
+            for sentence, result in by_sentence.items():
+                self.cache.put((served.generation, options, sentence), result)
+            self.metrics.cache_entries.set(len(self.cache))
+            found = [
+                result if result is not None else by_sentence[sentence]
+                for sentence, result in zip(sentences, found, strict=True)
+            ]
+        return [result for result in found if result is not None]

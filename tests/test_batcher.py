@@ -1,0 +1,293 @@
+"""The dynamic batcher and the translation cache, against a fake model that records its calls.
+
+The fake stands in for ``model.translator.Translator`` (same ``count_tokens`` and
+``translate_sentences`` signatures) so that batch composition, timing, failures and
+cancellation can be observed exactly. A ``threading.Event`` gate holds the model call open
+when a test needs requests to pile up behind a running batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+
+import pytest
+
+from service.batcher import (
+    BatcherClosedError,
+    DecodeOptions,
+    DynamicBatcher,
+    QueueFullError,
+)
+from service.cache import LruCache
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass(frozen=True)
+class Call:
+    sentences: list[str]
+    options: DecodeOptions
+
+
+@dataclass
+class FakeModel:
+    """Translates by upper-casing; tokens = words. Records each call; can fail or block."""
+
+    fail_with: Exception | None = None
+    gate: threading.Event = field(default_factory=threading.Event)
+    calls: list[Call] = field(default_factory=list)
+    entered: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self.gate.set()  # open unless a test closes it
+
+    def count_tokens(self, sentence: str) -> int:
+        return len(sentence.split())
+
+    def translate_sentences(
+        self, sentences: list[str], beam: int = 5, n_best: int = 1, return_attention: bool = False
+    ) -> list[str]:
+        self.calls.append(Call(list(sentences), DecodeOptions(beam, n_best, return_attention)))
+        self.entered.set()
+        if not self.gate.wait(timeout=10):
+            raise RuntimeError("test gate never opened")
+        if self.fail_with is not None:
+            raise self.fail_with
+        return [f"{s.upper()}|{beam}|{n_best}|{int(return_attention)}" for s in sentences]
+
+
+def expected(sentence: str, options: DecodeOptions) -> str:
+    return f"{sentence.upper()}|{options.beam}|{options.n_best}|{int(options.attention)}"
+
+
+GREEDY = DecodeOptions(beam=1)
+MakeBatcher = Callable[..., Awaitable[DynamicBatcher[str]]]
+
+
+@pytest.fixture
+async def make_batcher() -> AsyncIterator[MakeBatcher]:
+    created: list[DynamicBatcher[str]] = []
+
+    async def make(**kwargs: float) -> DynamicBatcher[str]:
+        batcher: DynamicBatcher[str] = DynamicBatcher(**kwargs)  # type: ignore[arg-type]
+        await batcher.start()
+        created.append(batcher)
+        return batcher
+
+    yield make
+    for batcher in created:
+        await batcher.close(timeout_s=5)
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def test_concurrent_requests_share_few_model_calls(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_batch_sentences=64, max_wait_s=0.05)
+    sentences = [f"sentence number {i}" for i in range(40)]
+    results = await asyncio.gather(*(batcher.translate(model, [s], GREEDY) for s in sentences))
+    assert [r[0] for r in results] == [expected(s, GREEDY) for s in sentences]
+    assert 1 <= len(model.calls) <= 4, [len(c.sentences) for c in model.calls]
+    assert sum(len(c.sentences) for c in model.calls) == 40
+
+
+async def test_batches_respect_limits_and_are_sorted_by_length(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    model.gate.clear()
+    batcher = await make_batcher(max_batch_sentences=3, max_batch_tokens=12, max_wait_s=0.0)
+    blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
+    await wait_until(model.entered.is_set)
+    lengths = [5, 1, 4, 2, 6, 1, 3, 2]
+    sentences = [" ".join(f"w{i}" for _ in range(n)) for i, n in enumerate(lengths)]
+    request = asyncio.create_task(batcher.translate(model, sentences, GREEDY))
+    await wait_until(lambda: batcher.depth == len(sentences))
+    model.gate.set()
+    assert await request == [expected(s, GREEDY) for s in sentences]  # input order kept
+    await blocker
+
+    batches = [call.sentences for call in model.calls[1:]]
+    assert sorted(s for batch in batches for s in batch) == sorted(sentences)
+    for batch in batches:
+        tokens = [len(s.split()) for s in batch]
+        assert tokens == sorted(tokens)
+        assert len(batch) <= 3
+        assert len(batch) * max(tokens) <= 12 or len(batch) == 1
+    # Shortest sentences go first, so the first batch is the three shortest.
+    assert sorted(len(s.split()) for s in batches[0]) == [1, 1, 2]
+
+
+async def test_a_lone_sentence_waits_at_most_max_wait(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_wait_s=0.2)
+    started = time.monotonic()
+    await batcher.translate(model, ["alone"], GREEDY)
+    elapsed = time.monotonic() - started
+    assert 0.15 <= elapsed < 2.0
+
+
+async def test_a_full_batch_does_not_wait(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_batch_sentences=2, max_wait_s=30.0)
+    started = time.monotonic()
+    await batcher.translate(model, ["one", "two"], GREEDY)
+    assert time.monotonic() - started < 5.0
+
+
+async def test_a_model_failure_reaches_every_waiter_and_the_batcher_survives(
+    make_batcher: MakeBatcher,
+) -> None:
+    model = FakeModel(fail_with=ValueError("model exploded"))
+    batcher = await make_batcher(max_wait_s=0.05)
+    outcomes = await asyncio.gather(
+        *(batcher.translate(model, [f"s{i}", f"t{i}"], GREEDY) for i in range(5)),
+        return_exceptions=True,
+    )
+    assert all(isinstance(o, ValueError) and "exploded" in str(o) for o in outcomes), outcomes
+    model.fail_with = None
+    assert await batcher.translate(model, ["again"], GREEDY) == [expected("again", GREEDY)]
+
+
+async def test_a_cancelled_waiter_does_not_poison_its_batch(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    model.gate.clear()
+    batcher = await make_batcher(max_wait_s=0.0)
+    # A and B are in the running batch; C and D queue behind it.
+    first = [asyncio.create_task(batcher.translate(model, [s], GREEDY)) for s in ("a", "b")]
+    await asyncio.sleep(0)  # both enqueued before the consumer takes the batch
+    await wait_until(model.entered.is_set)
+    queued = [asyncio.create_task(batcher.translate(model, [s], GREEDY)) for s in ("c", "d")]
+    await wait_until(lambda: batcher.depth == 2)
+
+    first[0].cancel()  # client of "a" disconnects while its batch runs
+    queued[0].cancel()  # client of "c" disconnects while queued
+    await wait_until(lambda: batcher.depth == 1)  # "c" has left the queue
+    model.gate.set()
+
+    assert await first[1] == [expected("b", GREEDY)]
+    assert await queued[1] == [expected("d", GREEDY)]
+    for task in (first[0], queued[0]):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert [call.sentences for call in model.calls] == [["a", "b"], ["d"]]
+
+
+async def test_requests_with_different_options_are_never_mixed(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_wait_s=0.05)
+    option_sets = [
+        DecodeOptions(beam=1),
+        DecodeOptions(beam=4, n_best=2),
+        DecodeOptions(beam=4, n_best=2, attention=True),
+        DecodeOptions(beam=5),
+    ]
+    jobs = [(f"text {i}", option_sets[i % 4]) for i in range(24)]
+    results = await asyncio.gather(*(batcher.translate(model, [s], o) for s, o in jobs))
+    assert [r[0] for r in results] == [expected(s, o) for s, o in jobs]
+    for call in model.calls:
+        wanted = {o for s, o in jobs if s in call.sentences}
+        assert wanted == {call.options}
+    assert len(model.calls) <= 8
+
+
+async def test_models_are_never_mixed(make_batcher: MakeBatcher) -> None:
+    old, new = FakeModel(), FakeModel()
+    batcher = await make_batcher(max_wait_s=0.05)
+    await asyncio.gather(
+        *(batcher.translate(old if i % 2 else new, [f"x{i}"], GREEDY) for i in range(10))
+    )
+    assert {s for c in old.calls for s in c.sentences} == {f"x{i}" for i in range(1, 10, 2)}
+    assert {s for c in new.calls for s in c.sentences} == {f"x{i}" for i in range(0, 10, 2)}
+
+
+async def test_identical_sentences_in_a_batch_are_translated_once(
+    make_batcher: MakeBatcher,
+) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_wait_s=0.05)
+    results = await asyncio.gather(*(batcher.translate(model, ["same"], GREEDY) for _ in range(8)))
+    assert all(r == [expected("same", GREEDY)] for r in results)
+    assert [call.sentences for call in model.calls] == [["same"]]
+
+
+async def test_a_full_queue_refuses_the_whole_request(make_batcher: MakeBatcher) -> None:
+    model = FakeModel()
+    model.gate.clear()
+    batcher = await make_batcher(max_queue=3, max_wait_s=0.0)
+    running = asyncio.create_task(batcher.translate(model, ["running"], GREEDY))
+    await wait_until(model.entered.is_set)
+    queued = asyncio.create_task(batcher.translate(model, ["q1", "q2"], GREEDY))
+    await wait_until(lambda: batcher.depth == 2)
+    with pytest.raises(QueueFullError, match="queue is full"):
+        await batcher.translate(model, ["q3", "q4"], GREEDY)
+    assert batcher.depth == 2  # nothing of the refused request was queued
+    model.gate.set()
+    assert await queued == [expected("q1", GREEDY), expected("q2", GREEDY)]
+    await running
+
+
+async def test_close_drains_the_queue_then_refuses_work() -> None:
+    model = FakeModel()
+    batcher: DynamicBatcher[str] = DynamicBatcher(max_batch_sentences=2, max_wait_s=0.01)
+    await batcher.start()
+    tasks = [asyncio.create_task(batcher.translate(model, [f"d{i}"], GREEDY)) for i in range(7)]
+    await asyncio.sleep(0)
+    await batcher.close(timeout_s=10)
+    assert [(await t)[0] for t in tasks] == [expected(f"d{i}", GREEDY) for i in range(7)]
+    with pytest.raises(BatcherClosedError):
+        await batcher.translate(model, ["late"], GREEDY)
+
+
+async def test_close_with_an_expired_timeout_fails_the_waiters() -> None:
+    model = FakeModel()
+    model.gate.clear()
+    batcher: DynamicBatcher[str] = DynamicBatcher(max_wait_s=0.0)
+    await batcher.start()
+    running = asyncio.create_task(batcher.translate(model, ["stuck"], GREEDY))
+    await wait_until(model.entered.is_set)
+    queued = asyncio.create_task(batcher.translate(model, ["behind"], GREEDY))
+    await wait_until(lambda: batcher.depth == 1)
+    await batcher.close(timeout_s=0.05)
+    model.gate.set()  # let the worker thread finish
+    for task in (running, queued):
+        with pytest.raises(BatcherClosedError):
+            await task
+
+
+def test_decode_options_reject_impossible_combinations() -> None:
+    with pytest.raises(ValueError, match="n_best"):
+        DecodeOptions(beam=2, n_best=3)
+    with pytest.raises(ValueError):
+        DecodeOptions(beam=0)
+
+
+def test_lru_cache_evicts_the_least_recently_used_and_counts() -> None:
+    cache: LruCache[str] = LruCache(2)
+    cache.put("a", "A")
+    cache.put("b", "B")
+    assert cache.get("a") == "A"  # a is now the most recent
+    cache.put("c", "C")  # evicts b
+    assert cache.get("b") is None
+    assert cache.get("c") == "C"
+    assert (cache.hits, cache.misses, len(cache)) == (2, 1, 2)
+
+
+def test_lru_cache_of_size_zero_stores_nothing() -> None:
+    cache: LruCache[str] = LruCache(0)
+    cache.put("a", "A")
+    assert cache.get("a") is None
+    assert len(cache) == 0

@@ -1,0 +1,220 @@
+"""Greedy and beam search: agreement between paths, back-pointer correctness, limits."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor
+
+from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.seq2seq import Seq2Seq
+from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+from tests.conftest import tiny_config
+
+SOURCES = [
+    "i love the cat",
+    "we see a big house today",
+    "dog",
+    "the small country",
+    "you like the big city today i see",
+]
+MAX_LEN = 12
+
+
+@pytest.fixture(scope="module")
+def flat_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
+    """Freshly initialised: near-uniform outputs, so hypotheses run to ``max_len``."""
+    torch.manual_seed(0)
+    return Seq2Seq(tiny_config(tiny_tokenizers)).eval()
+
+
+@pytest.fixture(scope="module")
+def peaked_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
+    """Weights large enough for peaked, source-dependent distributions, and an EOS bias that
+    ends most hypotheses within a few steps: beam search then has real choices to make
+    (hypotheses of different lengths; beam finds higher scores than greedy)."""
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tiny_tokenizers)).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-1.0, 1.0)
+        model.decoder.output.bias[EOS_ID] = 2.5
+    return model
+
+
+def batch_of(tokenizers: Tokenizers, sentences: list[str]) -> tuple[Tensor, Tensor]:
+    """``src: batch x src_len`` PAD-padded, ``src_lengths: batch``."""
+    ids = [tokenizers.source.encode(sentence) for sentence in sentences]
+    longest = max(len(row) for row in ids)
+    src = torch.tensor([row + [PAD_ID] * (longest - len(row)) for row in ids])
+    return src, torch.tensor([len(row) for row in ids])
+
+
+def teacher_forced(
+    model: Seq2Seq, src: Tensor, src_lengths: Tensor, tokens: list[int]
+) -> tuple[float, Tensor]:
+    """Sum of log-probabilities of ``tokens + [EOS]`` for one sentence (``src: 1 x src_len``),
+    and the attention rows of ``tokens`` (``len(tokens) x src_len``), step by step."""
+    encoder_output = model.encode(src, src_lengths)
+    state = model.initial_state(encoder_output)
+    total = 0.0
+    rows = []
+    for prev, target in zip([BOS_ID, *tokens], [*tokens, EOS_ID], strict=True):
+        logits, state, weights = model.decode_step(torch.tensor([prev]), state, encoder_output)
+        total += torch.log_softmax(logits.float(), dim=-1)[0, target].item()
+        rows.append(weights[0])
+    return total, torch.stack(rows)[: len(tokens)]
+
+
+def assert_same_results(left: SearchResult, right: SearchResult) -> None:
+    assert left.tokens == right.tokens
+    for left_scores, right_scores in zip(left.scores, right.scores, strict=True):
+        assert left_scores == pytest.approx(right_scores, abs=1e-4)
+    if left.attention is not None and right.attention is not None:
+        for left_rows, right_rows in zip(left.attention, right.attention, strict=True):
+            for a, b in zip(left_rows, right_rows, strict=True):
+                torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("model_name", ["flat_model", "peaked_model"])
+def test_beam_of_one_equals_greedy(
+    request: pytest.FixtureRequest, model_name: str, tiny_tokenizers: Tokenizers
+) -> None:
+    model = request.getfixturevalue(model_name)
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    greedy = greedy_search(model, src, lengths, MAX_LEN, return_attention=True)
+    beam = beam_search(model, src, lengths, 1, MAX_LEN, return_attention=True)
+    assert_same_results(greedy, beam)
+
+
+@pytest.mark.parametrize("beam_size", [1, 4])
+def test_batch_equals_each_sentence_alone(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers, beam_size: int
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    batched = beam_search(peaked_model, src, lengths, beam_size, MAX_LEN, n_best=beam_size)
+    for i, sentence in enumerate(SOURCES):
+        alone_src, alone_lengths = batch_of(tiny_tokenizers, [sentence])
+        alone = beam_search(
+            peaked_model, alone_src, alone_lengths, beam_size, MAX_LEN, n_best=beam_size
+        )
+        assert alone.tokens[0] == batched.tokens[i]
+        assert alone.scores[0] == pytest.approx(batched.scores[i], abs=1e-4)
+
+
+def test_greedy_batch_equals_each_sentence_alone(
+    flat_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    batched = greedy_search(flat_model, src, lengths, MAX_LEN)
+    for i, sentence in enumerate(SOURCES):
+        alone = greedy_search(flat_model, *batch_of(tiny_tokenizers, [sentence]), MAX_LEN)
+        assert alone.tokens[0] == batched.tokens[i]
+
+
+def test_n_best_lists_are_sorted_distinct_and_complete(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    result = beam_search(peaked_model, src, lengths, 5, MAX_LEN, n_best=5)
+    lengths_seen: set[int] = set()
+    for hypotheses, scores in zip(result.tokens, result.scores, strict=True):
+        assert len(hypotheses) == len(scores) == 5
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h) for h in hypotheses}) == 5
+        lengths_seen.update(len(h) for h in hypotheses)
+    assert len(lengths_seen) > 1, "the fixture should produce hypotheses of several lengths"
+
+
+@pytest.mark.parametrize("length_penalty", [0.0, 1.0])
+def test_scores_and_attention_match_teacher_forcing(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers, length_penalty: float
+) -> None:
+    """Following the back-pointers must rebuild exactly the hypotheses that were scored."""
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    result = beam_search(
+        peaked_model,
+        src,
+        lengths,
+        4,
+        MAX_LEN,
+        n_best=4,
+        length_penalty=length_penalty,
+        return_attention=True,
+    )
+    assert result.attention is not None
+    for i, (hypotheses, scores) in enumerate(zip(result.tokens, result.scores, strict=True)):
+        one_src = src[i : i + 1, : int(lengths[i])]
+        for tokens, score, attention in zip(hypotheses, scores, result.attention[i], strict=True):
+            log_prob, expected_attention = teacher_forced(
+                peaked_model, one_src, lengths[i : i + 1], tokens
+            )
+            assert score == pytest.approx(log_prob / (len(tokens) + 1) ** length_penalty, abs=1e-4)
+            assert attention.shape == (len(tokens), int(lengths[i]))
+            assert attention.dtype == torch.float32
+            torch.testing.assert_close(attention, expected_attention, atol=1e-5, rtol=1e-4)
+
+
+def test_beam_search_beats_or_matches_greedy_somewhere(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    greedy = greedy_search(peaked_model, src, lengths, MAX_LEN)
+    beam = beam_search(peaked_model, src, lengths, 5, MAX_LEN)
+    gains = [b[0] - g[0] for b, g in zip(beam.scores, greedy.scores, strict=True)]
+    assert max(gains) > 1e-3
+    assert min(gains) > -0.5  # beam search is not exact, but not far worse on this model
+
+
+def test_length_penalty_reranks_the_same_finished_set(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    """Pruning uses raw log-probs, so the finished hypotheses are the same whatever the
+    penalty, and the penalty only reranks them: a larger one never picks a shorter best."""
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    raw = beam_search(peaked_model, src, lengths, 5, MAX_LEN, length_penalty=0.0)
+    long = beam_search(peaked_model, src, lengths, 5, MAX_LEN, length_penalty=2.0)
+    longer_somewhere = False
+    for raw_best, long_best in zip(raw.tokens, long.tokens, strict=True):
+        assert len(long_best[0]) >= len(raw_best[0])
+        longer_somewhere |= len(long_best[0]) > len(raw_best[0])
+    assert longer_somewhere
+
+
+def test_max_len_is_respected_per_sentence(
+    flat_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    limits = max_target_lengths(lengths, ratio=1.0, extra=1)
+    for result in (
+        greedy_search(flat_model, src, lengths, limits),
+        beam_search(flat_model, src, lengths, 3, limits, n_best=3),
+    ):
+        for hypotheses, limit in zip(result.tokens, limits.tolist(), strict=True):
+            # the flat model never prefers EOS, so every hypothesis runs to its limit
+            assert [len(h) for h in hypotheses] == [limit] * len(hypotheses)
+    zero = greedy_search(flat_model, src, lengths, 0)
+    assert zero.tokens == [[[]] for _ in SOURCES]
+
+
+def test_check_every_does_not_change_results(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    every_step = beam_search(peaked_model, src, lengths, 3, MAX_LEN, n_best=3, check_every=1)
+    rarely = beam_search(peaked_model, src, lengths, 3, MAX_LEN, n_best=3, check_every=50)
+    assert_same_results(every_step, rarely)
+    assert_same_results(
+        greedy_search(peaked_model, src, lengths, MAX_LEN, check_every=1),
+        greedy_search(peaked_model, src, lengths, MAX_LEN, check_every=50),
+    )
+
+
+def test_invalid_arguments(flat_model: Seq2Seq, tiny_tokenizers: Tokenizers) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    with pytest.raises(ValueError, match="n_best"):
+        beam_search(flat_model, src, lengths, 2, MAX_LEN, n_best=3)
+    with pytest.raises(ValueError, match="beam_size"):
+        beam_search(flat_model, src, lengths, 0, MAX_LEN)
+    with pytest.raises(ValueError, match="max_len"):
+        greedy_search(flat_model, src, lengths, torch.tensor([3, 4]))

@@ -1,0 +1,80 @@
+"""The rule-based sentence splitter and its join."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.sentences import is_line_break, join_sentences, split_sentences
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("", []),
+        ("   ", []),
+        ("Hello world", ["Hello world"]),
+        ("Hello world.", ["Hello world."]),
+        ("It rains. We stay home!", ["It rains.", "We stay home!"]),
+        ("Really?! Yes… I think so.", ["Really?!", "Yes…", "I think so."]),
+        ("Wait... What?", ["Wait...", "What?"]),
+        ('He said "Stop." Then he left.', ['He said "Stop."', "Then he left."]),
+        ('It ended. "Why?" she asked.', ["It ended.", '"Why?" she asked.']),
+        ("I counted. 42 were left.", ["I counted.", "42 were left."]),
+        ("(It was late.) Everyone left.", ["(It was late.)", "Everyone left."]),
+        # no split before a lower-case word
+        ("It costs 5 dollars. or more", ["It costs 5 dollars. or more"]),
+        # abbreviations and initials
+        ("Mr. Smith met Dr. Jones.", ["Mr. Smith met Dr. Jones."]),
+        ("See Fig. 3 and No. 5 here.", ["See Fig. 3 and No. 5 here."]),
+        ("The U.S. Army came. It left.", ["The U.S. Army came.", "It left."]),
+        ("J. K. Rowling wrote it.", ["J. K. Rowling wrote it."]),
+        ("Use tools, e.g. Python. Then test.", ["Use tools, e.g. Python.", "Then test."]),
+        ("We met at 5 p.m. Nobody came.", ["We met at 5 p.m. Nobody came."]),
+        # decimals and dots without a following space
+        ("Pi is 3.14. It is irrational.", ["Pi is 3.14.", "It is irrational."]),
+        ("Visit example.com. It is free.", ["Visit example.com.", "It is free."]),
+        # non-ASCII capitals start sentences too
+        ("Done. Élodie arrived.", ["Done.", "Élodie arrived."]),
+    ],
+)
+def test_split_within_a_line(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_line_breaks_always_split_and_are_kept() -> None:
+    text = "First line. Second sentence\nno capital here\n\n  Third.\r\nLast"
+    segments = split_sentences(text)
+    assert segments == [
+        "First line.",
+        "Second sentence",
+        "\n",
+        "no capital here",
+        "\n\n",
+        "Third.",
+        "\r\n",
+        "Last",
+    ]
+    assert [is_line_break(s) for s in segments] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert join_sentences(segments) == (
+        "First line. Second sentence\nno capital here\n\nThird.\r\nLast"
+    )
+
+
+def test_leading_and_trailing_line_breaks_survive() -> None:
+    segments = split_sentences("\nHello. World.\n")
+    assert segments == ["\n", "Hello.", "World.", "\n"]
+    assert join_sentences(["\n", "Xin chào.", "Thế giới.", "\n"]) == "\nXin chào. Thế giới.\n"
+
+
+def test_join_skips_empty_translations() -> None:
+    assert join_sentences(["A.", "", "B."]) == "A. B."
+    assert join_sentences([]) == ""

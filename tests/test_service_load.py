@@ -1,0 +1,255 @@
+"""The service under load, in-process, with the real tiny ``Translator`` instrumented.
+
+``InstrumentedTranslator`` is the real Translator plus a call log and a gate (a
+``threading.Event``) that can hold model calls open, so that tests can pile requests up
+behind a running batch: concurrency (far fewer model calls than requests), overload (503 with
+Retry-After), deadlines (504), client disconnects, reload under load and draining at shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import torch
+from fastapi import FastAPI
+from starlette.requests import Request
+
+from model.checkpoint import save_model
+from model.seq2seq import Seq2Seq
+from model.tokenizer import Tokenizers
+from model.translator import SentenceTranslation, Translator
+from service.app import ClientDisconnected, ServiceState, create_app, run_for_client
+from service.batcher import DecodeOptions
+from service.settings import Settings
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+class InstrumentedTranslator(Translator):
+    """The real Translator, logging each model call and waiting at ``gate`` before it runs."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.calls: list[list[str]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.entered = threading.Event()
+
+    def translate_sentences(
+        self,
+        sentences: list[str],
+        beam: int = 5,
+        n_best: int = 1,
+        return_attention: bool = False,
+    ) -> list[SentenceTranslation]:
+        self.calls.append(list(sentences))
+        self.entered.set()
+        if not self.gate.wait(timeout=20):
+            raise RuntimeError("test gate never opened")
+        return super().translate_sentences(sentences, beam, n_best, return_attention)
+
+
+@asynccontextmanager
+async def serve(
+    model_dir: Path, **overrides: Any
+) -> AsyncIterator[tuple[httpx.AsyncClient, FastAPI, list[InstrumentedTranslator]]]:
+    """The app with an instrumented loader; yields (client, app, translators loaded so far)."""
+    loaded: list[InstrumentedTranslator] = []
+
+    def load(path: Path) -> Translator:
+        translator = InstrumentedTranslator.from_dir(path, device="cpu")
+        assert isinstance(translator, InstrumentedTranslator)
+        loaded.append(translator)
+        return translator
+
+    values: dict[str, Any] = {"model_dir": model_dir, "beam": 2, "cache_size": 0}
+    values.update(overrides)
+    app = create_app(Settings(**values), loader=load)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
+            yield client, app, loaded
+
+
+def body(text: str) -> dict[str, str]:
+    return {"q": text, "source": "en", "target": "vi"}
+
+
+async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not reached in time")
+        await asyncio.sleep(0.005)
+
+
+async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Path) -> None:
+    requests = 40
+    async with serve(tiny_model_dir, max_wait_ms=50) as (client, _, loaded):
+        texts = [f"we see {i} big cats today." for i in range(requests)]
+        responses = await asyncio.gather(*(client.post("/translate", json=body(t)) for t in texts))
+        assert [r.status_code for r in responses] == [200] * requests
+        calls = loaded[0].calls
+        assert sum(len(call) for call in calls) == requests
+        assert len(calls) <= requests // 8, f"{len(calls)} model calls for {requests} requests"
+        # Each answer is the one for its own text.
+        alone = await client.post("/translate", json=body(texts[7]))
+        assert responses[7].json() == alone.json()
+
+
+async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> None:
+    async with serve(tiny_model_dir, max_queue=4, max_wait_ms=0, retry_after_s=3) as (
+        client,
+        _,
+        loaded,
+    ):
+        model = loaded[0]
+        model.gate.clear()
+        running = asyncio.create_task(client.post("/translate", json=body("the cat.")))
+        await wait_until(model.entered.is_set)
+        queued = [
+            asyncio.create_task(client.post("/translate", json=body(f"dog {i}."))) for i in range(4)
+        ]
+        state: ServiceState = _state(client)
+        await wait_until(lambda: state.batcher.depth == 4)
+
+        refused = await client.post("/translate", json=body("one too many."))
+        assert refused.status_code == 503
+        assert refused.headers["retry-after"] == "3"
+        assert "queue is full" in refused.json()["error"]
+
+        model.gate.set()
+        finished = await asyncio.gather(running, *queued)
+        assert [r.status_code for r in finished] == [200] * 5
+
+
+async def test_a_request_past_its_deadline_gets_504_and_leaves_the_queue(
+    tiny_model_dir: Path,
+) -> None:
+    async with serve(tiny_model_dir, request_timeout_s=0.3, max_wait_ms=0) as (client, _, loaded):
+        model = loaded[0]
+        model.gate.clear()
+        blocked = asyncio.create_task(client.post("/translate", json=body("the cat.")))
+        await wait_until(model.entered.is_set)
+        late = await client.post("/translate", json=body("the dog waits."))
+        assert late.status_code == 504
+        assert "timed out" in late.json()["error"]
+        assert _state(client).batcher.depth == 0  # its sentence was withdrawn
+        model.gate.set()
+        assert (await blocked).status_code == 504
+        assert (await client.post("/translate", json=body("the dog."))).status_code == 200
+        assert not any("the dog waits." in call for call in model.calls)
+
+
+async def test_a_disconnected_client_leaves_the_queue(tiny_model_dir: Path) -> None:
+    async with serve(tiny_model_dir, max_wait_ms=0) as (client, _, loaded):
+        model = loaded[0]
+        model.gate.clear()
+        state = _state(client)
+        served = state.slot.current
+        assert served is not None
+        running = asyncio.create_task(client.post("/translate", json=body("the cat.")))
+        await wait_until(model.entered.is_set)
+
+        async def receive_disconnect() -> dict[str, Any]:
+            await asyncio.sleep(0.05)
+            return {"type": "http.disconnect"}
+
+        request = Request({"type": "http", "method": "POST", "headers": []}, receive_disconnect)
+        work = state.texts.translate(served, ["the house is gone."], DecodeOptions(beam=1))
+        with pytest.raises(ClientDisconnected):
+            await run_for_client(request, work, timeout_s=10)
+        assert state.batcher.depth == 0
+        model.gate.set()
+        assert (await running).status_code == 200
+        assert not any("the house is gone." in call for call in model.calls)
+
+
+def save_variant(tokenizers: Tokenizers, directory: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    return save_model(
+        directory, Seq2Seq(tiny_config(tokenizers)), tokenizers, metadata={"version": f"v{seed}"}
+    )
+
+
+async def test_reload_under_load_loses_no_request(
+    tiny_model_dir: Path, tiny_tokenizers: Tokenizers, tmp_path: Path
+) -> None:
+    variants = [save_variant(tiny_tokenizers, tmp_path / f"m{seed}", seed) for seed in (1, 2)]
+    auth = {"Authorization": "Bearer token"}
+    async with serve(tiny_model_dir, admin_token="token", max_wait_ms=5) as (client, _, loaded):
+        statuses: list[int] = []
+        stop = asyncio.Event()
+
+        async def keep_translating(worker: int) -> None:
+            count = 0
+            while not stop.is_set() or count < 3:
+                text = f"we like the small house {worker} {count}."
+                statuses.append((await client.post("/translate", json=body(text))).status_code)
+                count += 1
+
+        workers = [asyncio.create_task(keep_translating(w)) for w in range(6)]
+        await wait_until(lambda: len(statuses) >= 6)
+        for variant in (*variants, tiny_model_dir):
+            reload = await client.post(
+                "/admin/reload", json={"model_dir": str(variant)}, headers=auth
+            )
+            assert reload.status_code == 200, reload.text
+            await wait_until(lambda: len(loaded[-1].calls) >= 2)  # the new model is serving
+        stop.set()
+        await asyncio.gather(*workers)
+
+        assert statuses and set(statuses) == {200}, statuses
+        assert len(loaded) == 4
+        assert all(translator.calls for translator in loaded)  # every generation served
+
+
+async def test_shutdown_drains_the_queue(tiny_model_dir: Path) -> None:
+    loaded: list[InstrumentedTranslator] = []
+
+    def load(path: Path) -> Translator:
+        translator = InstrumentedTranslator.from_dir(path, device="cpu")
+        assert isinstance(translator, InstrumentedTranslator)
+        loaded.append(translator)
+        return translator
+
+    app = create_app(Settings(model_dir=tiny_model_dir, max_wait_ms=0, beam=1), loader=load)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
+        async with app.router.lifespan_context(app):
+            loaded[0].gate.clear()
+            pending = [asyncio.create_task(client.post("/translate", json=body("cat 0.")))]
+            await wait_until(loaded[0].entered.is_set)
+            pending += [
+                asyncio.create_task(client.post("/translate", json=body(f"cat {i}.")))
+                for i in range(1, 5)
+            ]
+            await wait_until(lambda: _state(client).batcher.depth == 4)
+            loaded[0].gate.set()  # shutdown starts now, with four sentences queued
+        responses = await asyncio.gather(*pending)
+        assert [r.status_code for r in responses] == [200] * 5
+        after = await client.post("/translate", json=body("too late."))
+        assert after.status_code == 503
+
+
+def _state(client: httpx.AsyncClient) -> ServiceState:
+    transport = client._transport
+    assert isinstance(transport, httpx.ASGITransport)
+    app = transport.app
+    assert isinstance(app, FastAPI)
+    state: ServiceState = app.state.service
+    return state

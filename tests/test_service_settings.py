@@ -1,0 +1,101 @@
+"""Service settings from ``MT_*`` variables, and their one-line-per-problem errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.cli import log_config
+from service.settings import Settings, SettingsError, default_model_dir, load_settings
+
+
+@pytest.fixture(autouse=True)
+def no_mt_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for key in list(os.environ):
+        if key.startswith("MT_"):
+            monkeypatch.delenv(key)
+
+
+def test_defaults_match_libretranslate_and_the_bundled_model() -> None:
+    settings = load_settings()
+    assert settings.port == 5000
+    assert settings.model_dir == default_model_dir()
+    assert settings.model_dir.parts[-2:] == ("models", "en-vi")
+    assert settings.api_key_set == frozenset()
+    assert settings.admin_token is None
+
+
+def test_environment_variables_are_read_with_the_prefix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_MODEL_DIR", "/srv/models/x")
+    monkeypatch.setenv("MT_PORT", "8080")
+    monkeypatch.setenv("MT_MAX_WAIT_MS", "2.5")
+    monkeypatch.setenv("MT_API_KEYS", " alpha, beta ,,")
+    monkeypatch.setenv("MT_ADMIN_TOKEN", "s3cret")
+    monkeypatch.setenv("MT_DEVICE", "CUDA:1")
+    settings = load_settings()
+    assert settings.model_dir == Path("/srv/models/x")
+    assert settings.port == 8080
+    assert settings.max_wait_s == pytest.approx(0.0025)
+    assert settings.api_key_set == frozenset({"alpha", "beta"})
+    assert settings.admin_token is not None
+    assert settings.admin_token.get_secret_value() == "s3cret"
+    assert "s3cret" not in repr(settings)
+    assert settings.device == "cuda:1"
+
+
+def test_overrides_win_over_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_PORT", "8080")
+    assert load_settings(port="9090").port == 9090
+
+
+def test_a_blank_admin_token_disables_the_admin_api(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_ADMIN_TOKEN", "  ")
+    assert load_settings().admin_token is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("MT_PORT", "fifty", "MT_PORT"),
+        ("MT_PORT", "70000", "MT_PORT"),
+        ("MT_MAX_BATCH_SENTENCES", "0", "MT_MAX_BATCH_SENTENCES"),
+        ("MT_DEVICE", "tpu", "unknown device"),
+        ("MT_LOG_LEVEL", "loud", "unknown log level"),
+        ("MT_REQUEST_TIMEOUT_S", "-1", "MT_REQUEST_TIMEOUT_S"),
+        ("MT_CHAR_LIMIT", "1000000", "MT_MAX_BODY_BYTES"),
+    ],
+)
+def test_invalid_values_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    assert message in str(error.value)
+    assert "pydantic" not in str(error.value)
+
+
+def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_PORT", "x")
+    monkeypatch.setenv("MT_BEAM", "0")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    lines = str(error.value).splitlines()
+    assert lines[0] == "invalid settings:"
+    assert any(line.strip().startswith("MT_PORT:") for line in lines)
+    assert any(line.strip().startswith("MT_BEAM:") for line in lines)
+
+
+def test_settings_are_immutable() -> None:
+    settings = Settings()
+    with pytest.raises(ValueError):
+        settings.port = 1
+
+
+def test_log_config_covers_uvicorn_and_our_loggers() -> None:
+    config = log_config("debug")
+    assert {"uvicorn", "uvicorn.access", "service", "model"} <= set(config["loggers"])
+    assert config["loggers"]["service"]["level"] == "DEBUG"
