@@ -90,28 +90,34 @@ LABEL org.opencontainers.image.title="envi-mt" \
       org.opencontainers.image.description="English→Vietnamese recurrent NMT: HTTP translation service and retraining" \
       org.opencontainers.image.licenses="Apache-2.0"
 
+# /models is the models root that mt-retrain manages (current -> versions/<version>); the
+# service serves whatever `current` points at. The bundled model seeds it on first start.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
     HOME=/home/mt \
     MT_HOST=0.0.0.0 \
     MT_PORT=5000 \
-    MT_MODEL_DIR=/models/en-vi
+    MT_MODELS_ROOT=/models \
+    MT_MODEL_DIR=/models/current \
+    MT_BASE_MODEL=/opt/envi-mt/models/en-vi \
+    MT_CONFIG_DIR=/opt/envi-mt/configs
 
 RUN groupadd --system --gid "${APP_GID}" mt \
  && useradd --system --uid "${APP_UID}" --gid mt --home-dir /home/mt --create-home \
         --shell /usr/sbin/nologin mt \
- && mkdir -p /models /data /opt/envi-mt /home/mt/runs \
- && chown mt:mt /models /data /home/mt/runs
+ && mkdir -p /models /data /opt/envi-mt/models \
+ && chown mt:mt /models /data
 
 COPY --from=builder /opt/venv /opt/venv
 # configs (training recipes for the trainer service) and the small helper scripts
 COPY configs/ /opt/envi-mt/configs/
-COPY deploy/healthcheck.py deploy/reload_replicas.py /opt/envi-mt/bin/
+COPY deploy/entrypoint.sh deploy/retrain-and-reload.sh deploy/healthcheck.py \
+     deploy/reload_replicas.py /opt/envi-mt/bin/
 # The bundled default model: models/en-vi from the build context (.dockerignore keeps only
 # that model). The wildcard makes the copy a no-op when the build context has no models/ at
-# all; the service then starts without a model until one is trained into /models.
-COPY --chown=mt:mt model[s]/ /models/
+# all; the service then needs a model trained into /models first (docs/deploy.md).
+COPY model[s]/ /opt/envi-mt/models/
 
 USER mt
 WORKDIR /home/mt
@@ -120,4 +126,6 @@ EXPOSE 5000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/opt/envi-mt/bin/healthcheck.py"]
 
+# seeds /models/current from the bundled model when missing, then runs the command
+ENTRYPOINT ["/opt/envi-mt/bin/entrypoint.sh"]
 CMD ["mt-serve"]

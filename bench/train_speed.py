@@ -28,7 +28,14 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def measure(config: ModelConfig, args: argparse.Namespace, device: torch.device) -> dict:
+def measure(
+    config: ModelConfig, args: argparse.Namespace, device: torch.device, mkldnn: bool
+) -> dict:
+    with torch.backends.mkldnn.flags(enabled=mkldnn):
+        return _measure(config, args, device) | {"mkldnn": mkldnn}
+
+
+def _measure(config: ModelConfig, args: argparse.Namespace, device: torch.device) -> dict:
     torch.manual_seed(0)
     model = Seq2Seq(config).to(device).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
@@ -70,11 +77,20 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=25)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--implementations", default="fused,reference")
+    parser.add_argument(
+        "--mkldnn",
+        default="on",
+        help="on, off or on,off: oneDNN (mkldnn) RNN kernels on CPU; the decoder runs one "
+        "time step per call (input feeding), where their fixed cost per call shows",
+    )
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     results = []
     for cell in args.cells.split(","):
         for implementation in args.implementations.split(","):
@@ -88,9 +104,10 @@ def main() -> None:
                 encoder_layers=args.layers,
                 decoder_layers=args.layers,
             )
-            result = measure(config, args, device)
-            print(json.dumps(result), flush=True)
-            results.append(result)
+            for mkldnn in args.mkldnn.split(","):
+                result = measure(config, args, device, mkldnn == "on")
+                print(json.dumps(result), flush=True)
+                results.append(result)
     report = {
         "device": torch.cuda.get_device_name()
         if device.type == "cuda"

@@ -1,11 +1,16 @@
 """Ask every replica of the translator service to reload its model (POST /admin/reload).
 
-Run by the `trainer` compose service after `mt-retrain` has written a new model into the
-shared models volume. A plain request to http://translator:5000 would reach only one replica
-(Docker's DNS round-robin), so this resolves the service name to *all* replica addresses and
-posts to each of them.
+A plain request to http://translator:5000 reaches only one replica (Docker's DNS round-robin),
+so this resolves the service name to *all* replica addresses and posts to each of them.
 
     python reload_replicas.py [--host translator] [--port 5000] [--json '{"model_dir": "..."}']
+    python reload_replicas.py --print-urls      # one base URL per replica, for mt-retrain
+
+The trainer service uses --print-urls to give mt-retrain one --reload-url per replica; the
+posting mode is for reloading by hand (e.g. after pointing /models/current elsewhere):
+
+    docker compose --profile train run --rm --entrypoint python trainer \
+        /opt/envi-mt/bin/reload_replicas.py
 
 The bearer token comes from MT_ADMIN_TOKEN. Exits 0 only if every replica accepted the reload.
 """
@@ -57,7 +62,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per replica")
     parser.add_argument("--attempts", type=int, default=5, help="tries per replica")
+    parser.add_argument(
+        "--print-urls", action="store_true", help="only print http://ADDRESS:PORT per replica"
+    )
     args = parser.parse_args(argv)
+
+    if args.print_urls:
+        try:
+            addresses = replica_addresses(args.host, args.port)
+        except OSError as exc:
+            print(f"reload: cannot resolve {args.host}: {exc}", file=sys.stderr)
+            return 1
+        for address in addresses:
+            print(f"http://{address}:{args.port}")
+        return 0 if addresses else 1
 
     token = os.environ.get("MT_ADMIN_TOKEN", "")
     if not token:

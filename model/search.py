@@ -85,24 +85,34 @@ def _limits(max_len: Tensor | int, batch: int, device: torch.device) -> Tensor:
     return torch.full((batch,), int(max_len), dtype=torch.long, device=device)
 
 
-def _step_cap(max_len: Tensor | int) -> int:
-    """The number of decoder steps that certainly ends every hypothesis (a host sync only when
-    ``max_len`` is a device tensor; pass a CPU tensor to avoid it)."""
-    longest = int(max_len.max().item()) if isinstance(max_len, Tensor) else int(max_len)
-    return longest + 1  # +1: the step that can only emit EOS
+def _step_range(max_len: Tensor | int) -> tuple[int, int]:
+    """``(first, steps)``: the first step at which some sentence reaches its limit, and the
+    number of decoder steps that certainly ends every hypothesis. A host sync only when
+    ``max_len`` is a device tensor; pass a CPU tensor (or an int) to avoid it."""
+    if isinstance(max_len, Tensor):
+        shortest, longest = int(max_len.min().item()), int(max_len.max().item())
+    else:
+        shortest = longest = int(max_len)
+    return shortest, longest + 1  # +1: the step that can only emit EOS
 
 
-def _step_log_probs(logits: Tensor, step: int, limits: Tensor, not_eos: Tensor) -> Tensor:
+def _step_log_probs(
+    logits: Tensor, step: int, limits: Tensor, not_eos: Tensor, first_forced_step: int
+) -> Tensor:
     """``logits: rows x vocab`` -> float32 log-probabilities with the impossible moves at -inf.
 
     PAD and BOS are never generated. Rows whose length limit is reached (``limits: rows``) may
-    only emit EOS; EOS keeps its real log-probability so the score stays a model score.
+    only emit EOS; EOS keeps its real log-probability so the score stays a model score. Before
+    ``first_forced_step`` no row can have reached its limit, and the ``rows x vocab`` mask is
+    skipped (known on the host, so skipping costs no sync).
     """
     log_probs = torch.log_softmax(logits.float(), dim=-1)
     log_probs[:, PAD_ID] = float("-inf")
     log_probs[:, BOS_ID] = float("-inf")
-    forced_end = (limits <= step).unsqueeze(1) & not_eos.unsqueeze(0)
-    return log_probs.masked_fill(forced_end, float("-inf"))
+    if step >= first_forced_step:
+        forced_end = (limits <= step).unsqueeze(1) & not_eos.unsqueeze(0)
+        log_probs.masked_fill_(forced_end, float("-inf"))
+    return log_probs
 
 
 def _not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
@@ -139,7 +149,7 @@ def greedy_search(
     batch = src.size(0)
     device = src.device
     limits = _limits(max_len, batch, device)
-    steps = _step_cap(max_len)
+    first_forced_step, steps = _step_range(max_len)
 
     encoder_output = model.encode(src, src_lengths)
     state = model.initial_state(encoder_output)
@@ -155,7 +165,9 @@ def greedy_search(
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
         if not_eos is None:
             not_eos = _not_eos_mask(logits.size(-1), device)
-        best_log_prob, best = _step_log_probs(logits, step, limits, not_eos).max(dim=-1)
+        best_log_prob, best = _step_log_probs(logits, step, limits, not_eos, first_forced_step).max(
+            dim=-1
+        )
         best = best.masked_fill(finished, PAD_ID)
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
         lengths += (~finished).long()
@@ -233,7 +245,7 @@ def beam_search(
     device = src.device
     beam = beam_size
     limits = _limits(max_len, batch, device)
-    steps = _step_cap(max_len)
+    first_forced_step, steps = _step_range(max_len)
     row_limits = limits.repeat_interleave(beam)  # batch*beam
 
     expand = torch.arange(batch, device=device).repeat_interleave(beam)
@@ -255,7 +267,9 @@ def beam_search(
         vocab = logits.size(-1)
         if not_eos is None:
             not_eos = _not_eos_mask(vocab, device)
-        log_probs = _step_log_probs(logits, step, row_limits, not_eos).view(batch, beam, vocab)
+        log_probs = _step_log_probs(logits, step, row_limits, not_eos, first_forced_step).view(
+            batch, beam, vocab
+        )
         candidates = (beam_scores.unsqueeze(-1) + log_probs).view(batch, beam * vocab)
         candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
         candidate_parents = torch.div(candidate_index, vocab, rounding_mode="floor")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,6 +72,41 @@ class _Unit:
     sentence: int
     chunk: int
     ids: list[int]
+
+
+class _NativeCpuRnnKernels:
+    """While entered, CPU RNN layers use ATen's native kernels instead of oneDNN's (mkldnn).
+
+    Decoding calls the recurrent layer once per target token, with one time step. oneDNN's RNN
+    primitive has a fixed cost per call (it reorders the weights each time): about 2 ms on a
+    2-core CPU, which makes it 2-4x slower than the native kernel at serving batch sizes (1-40
+    rows) and no faster at 320 rows (docs/benchmarks.md). The switch is process-wide in torch,
+    so entries are counted under a lock: the first one in turns oneDNN off, the last one out
+    restores the previous setting, and concurrent translations never leave it changed. The
+    encoder runs over packed sequences, which take the native kernel either way.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._saved = True
+
+    def __enter__(self) -> None:
+        with self._lock:
+            if self._users == 0:
+                # torch.backends.mkldnn.enabled wraps these two (typed as a descriptor)
+                self._saved = torch._C._get_mkldnn_enabled()
+                torch._C._set_mkldnn_enabled(False)
+            self._users += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users == 0:
+                torch._C._set_mkldnn_enabled(self._saved)
+
+
+_native_cpu_rnn_kernels = _NativeCpuRnnKernels()
 
 
 def resolve_device(device: str) -> torch.device:
@@ -239,7 +275,7 @@ class Translator:
         units = [unit for index, text in enumerate(cleaned) for unit in self._units(index, text)]
         results: dict[tuple[int, int], tuple[_Unit, list[_Found]]] = {}
         ordered = sorted(units, key=lambda unit: len(unit.ids), reverse=True)
-        with torch.inference_mode(), self._autocast():
+        with torch.inference_mode(), self._autocast(), self._cpu_kernels():
             for batch in _batches(ordered, self.max_batch_tokens, beam):
                 found = self._search(batch, beam, n_best, return_attention)
                 for i, unit in enumerate(batch):
@@ -278,6 +314,11 @@ class Translator:
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:
             return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def _cpu_kernels(self) -> contextlib.AbstractContextManager[Any]:
+        if self.device.type == "cpu":
+            return _native_cpu_rnn_kernels
         return contextlib.nullcontext()
 
     def _search(

@@ -1,0 +1,224 @@
+"""Service throughput with dynamic batching on and off, same model, same load, side by side.
+
+    python bench/serve_compare.py --model-dir models/en-vi --clients 1,8,32,128 --duration 20 \
+        --threads 2 --json docs/bench/serve_cpu.json --plot docs/bench/serve_cpu.png
+
+Starts two ``mt-serve`` processes on free loopback ports, both with the translation cache off
+(``MT_CACHE_SIZE=0``, so repeated sentences cannot flatter either side):
+
+* ``batched``: the service defaults (``MT_MAX_BATCH_SENTENCES=64``, ``MT_MAX_WAIT_MS=10``);
+* ``unbatched``: ``MT_MAX_BATCH_SENTENCES=1``, one sentence per model call.
+
+For each client count it runs ``bench/load.py``'s closed loop against one server and then the
+other (interleaved, so a slow phase of a shared machine hurts both alike; the idle server uses
+no CPU), and reads each server's ``/metrics`` before and after to report the mean batch size.
+Writes a JSON report and a PNG (throughput and p95 latency against clients).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from load import load_sentences, run_level
+
+DEFAULT_SENTENCES = Path(__file__).resolve().parents[1] / "../shared/data/iwslt15/raw/tst2013.en"
+READY_TIMEOUT_S = 180.0
+WARMUP_REQUESTS = 4
+MODES = {
+    "batched": {},
+    "unbatched": {"MT_MAX_BATCH_SENTENCES": "1"},
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@dataclass
+class Server:
+    mode: str
+    url: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+def start_server(mode: str, args: argparse.Namespace, log_dir: Path) -> Server:
+    port = free_port()
+    env = dict(os.environ)
+    env.update(
+        {
+            "MT_MODEL_DIR": str(args.model_dir),
+            "MT_HOST": "127.0.0.1",
+            "MT_PORT": str(port),
+            "MT_DEVICE": args.device,
+            "MT_CACHE_SIZE": "0",
+            "MT_BEAM": str(args.beam),
+            "MT_LOG_LEVEL": "warning",
+        }
+    )
+    if args.threads:
+        env["MT_TORCH_THREADS"] = str(args.threads)
+    for assignment in args.env:
+        name, _, value = assignment.partition("=")
+        env[name] = value
+    env.update(MODES[mode])
+    log_path = log_dir / f"serve_{mode}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service.cli"], env=env, stdout=log, stderr=subprocess.STDOUT
+        )
+    return Server(mode, f"http://127.0.0.1:{port}", process, log_path)
+
+
+def wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise SystemExit(f"{server.mode} server exited; see {server.log_path}")
+        try:
+            if httpx.get(f"{server.url}/ready", timeout=2.0).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    else:
+        raise SystemExit(f"{server.mode} server not ready after {READY_TIMEOUT_S}s")
+    for sentence in ("Hello.", "How are you today?")[:WARMUP_REQUESTS]:
+        httpx.post(f"{server.url}/translate", json={"q": sentence}, timeout=60.0)
+
+
+def stop_server(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGINT)  # graceful: uvicorn drains and exits
+        try:
+            server.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait()
+
+
+_METRIC_LINE = re.compile(r"^(mt_batch_sentences_(?:sum|count))\s+([0-9.eE+-]+)$", re.MULTILINE)
+
+
+def batch_totals(server: Server) -> dict[str, float]:
+    """``mt_batch_sentences`` histogram sum and count (model calls) from ``/metrics``."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10.0).text
+    return {name: float(value) for name, value in _METRIC_LINE.findall(text)}
+
+
+def measure(server: Server, clients: int, args: argparse.Namespace, sentences: list[str]) -> dict:
+    before = batch_totals(server)
+    result = asyncio.run(run_level(server.url, clients, args.duration, sentences))
+    after = batch_totals(server)
+    calls = after.get("mt_batch_sentences_count", 0.0) - before.get("mt_batch_sentences_count", 0)
+    summed = after.get("mt_batch_sentences_sum", 0.0) - before.get("mt_batch_sentences_sum", 0.0)
+    result["mode"] = server.mode
+    result["model_calls"] = int(calls)
+    result["mean_batch_sentences"] = round(summed / calls, 2) if calls else None
+    result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    return result
+
+
+def plot(results: list[dict], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, (throughput, latency) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode in MODES:
+        rows = sorted((r for r in results if r["mode"] == mode), key=lambda r: r["clients"])
+        clients = [r["clients"] for r in rows]
+        throughput.plot(clients, [r["requests_per_s"] for r in rows], marker="o", label=mode)
+        latency.plot(clients, [r["p95_ms"] for r in rows], marker="o", label=mode)
+    for axis, label in ((throughput, "sentences / s"), (latency, "p95 latency (ms)")):
+        axis.set_xscale("log", base=2)
+        axis.set_xlabel("concurrent clients (closed loop)")
+        axis.set_ylabel(label)
+        axis.grid(True, alpha=0.3)
+        axis.legend()
+    latency.set_yscale("log")
+    figure.suptitle(title)
+    figure.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model-dir", type=Path, required=True)
+    parser.add_argument("--device", default="cpu", help="MT_DEVICE for both servers")
+    parser.add_argument("--threads", type=int, default=0, help="MT_TORCH_THREADS (0: default)")
+    parser.add_argument("--beam", type=int, default=5, help="MT_BEAM for both servers")
+    parser.add_argument("--clients", default="1,8,32,128", help="comma-separated levels")
+    parser.add_argument("--duration", type=float, default=20.0, help="seconds per level and mode")
+    parser.add_argument("--sentences", type=Path, default=DEFAULT_SENTENCES.resolve())
+    parser.add_argument("--limit", type=int, default=2000, help="sentences read from the file")
+    parser.add_argument(
+        "--env", action="append", default=[], help="extra NAME=VALUE for both servers"
+    )
+    parser.add_argument("--json", type=Path, required=True, help="write the report here")
+    parser.add_argument("--plot", type=Path, help="write the PNG here")
+    parser.add_argument("--title", default="mt-serve: dynamic batching on vs off")
+    parser.add_argument("--log-dir", type=Path, help="server logs (default: a temporary folder)")
+    args = parser.parse_args()
+
+    sentences = load_sentences(args.sentences, args.limit)
+    levels = [int(c) for c in args.clients.split(",")]
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="serve_compare_"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    print(f"server logs: {log_dir}", file=sys.stderr)
+    servers = [start_server(mode, args, log_dir) for mode in MODES]
+    results: list[dict] = []
+    try:
+        for server in servers:
+            wait_ready(server)
+        for clients in levels:
+            for server in servers:
+                result = measure(server, clients, args, sentences)
+                print(json.dumps(result), flush=True)
+                results.append(result)
+    finally:
+        for server in servers:
+            stop_server(server)
+    report: dict[str, Any] = {
+        "model_dir": str(args.model_dir),
+        "device": args.device,
+        "torch_threads": args.threads or "default",
+        "beam": args.beam,
+        "duration_s": args.duration,
+        "sentences_file": str(args.sentences),
+        "extra_env": args.env,
+        "modes": MODES,
+        "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+        "results": results,
+    }
+    args.json.write_text(json.dumps(report, indent=2) + "\n")
+    if args.plot:
+        plot(results, args.plot, args.title)
+
+
+if __name__ == "__main__":
+    main()
