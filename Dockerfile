@@ -117,7 +117,8 @@ COPY deploy/entrypoint.sh deploy/retrain-and-reload.sh deploy/healthcheck.py \
 # The bundled default model: models/en-vi from the build context (.dockerignore keeps only
 # that model). The wildcard makes the copy a no-op when the build context has no models/ at
 # all; the service then needs a model trained into /models first (docs/deploy.md).
-COPY model[s]/ /opt/envi-mt/models/
+# Owned by mt because model files may be private (0600) in the build context.
+COPY --chown=mt:mt model[s]/ /opt/envi-mt/models/
 
 USER mt
 WORKDIR /home/mt

@@ -152,7 +152,10 @@ def plot(results: list[dict], path: Path, title: str) -> None:
         clients = [r["clients"] for r in rows]
         throughput.plot(clients, [r["requests_per_s"] for r in rows], marker="o", label=mode)
         latency.plot(clients, [r["p95_ms"] for r in rows], marker="o", label=mode)
-    for axis, label in ((throughput, "sentences / s"), (latency, "p95 latency (ms)")):
+    for axis, label in (
+        (throughput, "requests / s (one tst2013 line each)"),
+        (latency, "p95 latency (ms)"),
+    ):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("concurrent clients (closed loop)")
         axis.set_ylabel(label)

@@ -9,8 +9,7 @@ so this resolves the service name to *all* replica addresses and posts to each o
 The trainer service uses --print-urls to give mt-retrain one --reload-url per replica; the
 posting mode is for reloading by hand (e.g. after pointing /models/current elsewhere):
 
-    docker compose --profile train run --rm --entrypoint python trainer \
-        /opt/envi-mt/bin/reload_replicas.py
+    docker compose exec translator python /opt/envi-mt/bin/reload_replicas.py
 
 The bearer token comes from MT_ADMIN_TOKEN. Exits 0 only if every replica accepted the reload.
 """

@@ -80,8 +80,12 @@ def test_sigkill_then_resume_matches_uninterrupted_run(tmp_path: Path) -> None:
     victim_dir = tmp_path / "victim"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-c", script, str(config_file), str(tmp_path / "data")]
-        + [str(victim_dir), str(cache)],
+        [
+            sys.executable,
+            "-c",
+            script,
+            *map(str, (config_file, tmp_path / "data", victim_dir, cache)),
+        ],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -18,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import logging
+import shutil
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -139,8 +141,6 @@ def resolve_tokenizers(
         )
     if cache_dir is None:
         return _train_tokenizers(config, sources, targets)
-    import hashlib
-
     key = hashlib.sha256(
         json.dumps(
             [config.to_dict()["tokenizer"], len(sources), sources[:50], targets[:50]]
@@ -340,8 +340,8 @@ def _metadata(
     config: RunConfig, progress: Progress, bleu: float | None, info: dict[str, Any]
 ) -> dict[str, Any]:
     return {
-        "version": f"{datetime.now(timezone.utc):%Y%m%d-%H%M%S}-step{progress.step}",
-        "trained_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "version": f"{datetime.now(UTC):%Y%m%d-%H%M%S}-step{progress.step}",
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dev_bleu": bleu,
         "dev_set": config.data.dev_prefix,
         "bleu_kind": "tokenized (Moses) BLEU, greedy decoding",
@@ -364,8 +364,6 @@ def _save_last(
     """Write ``last/``: the model plus everything ``--resume`` needs, published atomically."""
     staging = out_dir / ".last.staging"
     if staging.exists():
-        import shutil
-
         shutil.rmtree(staging)
     save_model(staging, model, tokenizers, metadata=metadata)
     write_state(staging, optimizer, progress, {"config": config.to_dict()})
