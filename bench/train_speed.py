@@ -78,6 +78,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
+    parser.add_argument(
+        "--input-feeding",
+        choices=("on", "off"),
+        default="on",
+        help="off: the decoder runs over whole sequences (configs/cpu.toml); on: step by step",
+    )
     parser.add_argument("--cells", default="rnn,lstm,gru")
     parser.add_argument("--implementations", default="fused,reference")
     parser.add_argument(
@@ -103,6 +109,7 @@ def main() -> None:
                 hidden_size=args.hidden,
                 encoder_layers=args.layers,
                 decoder_layers=args.layers,
+                input_feeding=args.input_feeding == "on",
             )
             for mkldnn in args.mkldnn.split(","):
                 result = measure(config, args, device, mkldnn == "on")
