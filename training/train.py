@@ -39,6 +39,7 @@ from tqdm import tqdm
 
 from model.checkpoint import load_model, save_model
 from model.config import ConfigError
+from model.evaluation import tokenized_bleu
 from model.search import greedy_search, max_target_lengths
 from model.seq2seq import Seq2Seq
 from model.tokenizer import PAD_ID, SubwordTokenizer, Tokenizers, train_tokenizer
@@ -218,27 +219,6 @@ def prepare_data(
 
 
 # ----------------------------------------------------------------------------- evaluation
-
-
-def tokenized_bleu(hypotheses: list[str], references_tokenized: list[str]) -> float:
-    """Tokenized BLEU (multi-bleu style), comparable with the IWSLT'15 literature.
-
-    Uses ``model.evaluation.tokenized_bleu`` when present; otherwise the same recipe here:
-    Moses-tokenize and XML-escape the (natural-text) hypotheses, then sacreBLEU with
-    ``tokenize="none"`` against the Stanford-tokenized references.
-    """
-    try:
-        from model.evaluation import tokenized_bleu as shared_bleu
-    except ImportError:
-        pass
-    else:
-        return float(shared_bleu(hypotheses, references_tokenized))
-    import sacrebleu
-    from sacremoses import MosesTokenizer
-
-    moses = MosesTokenizer(lang="vi")
-    tokenized = [moses.tokenize(h, escape=True, return_str=True) for h in hypotheses]
-    return float(sacrebleu.corpus_bleu(tokenized, [references_tokenized], tokenize="none").score)
 
 
 def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
