@@ -22,7 +22,8 @@ if [ "${MT_RELOAD:-1}" = 1 ]; then
         for url in $urls; do
             set -- "$@" --reload-url "$url"
         done
-        echo "retrain-and-reload: will reload $(echo "$urls" | wc -w) replica(s): $(echo $urls)" >&2
+        echo "retrain-and-reload: will reload $(echo "$urls" | wc -w) replica(s):" \
+             "$(echo "$urls" | tr '\n' ' ')" >&2
     else
         echo "retrain-and-reload: no translator replica found: not reloading" >&2
     fi

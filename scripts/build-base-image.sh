@@ -46,7 +46,7 @@ ROOTFS="$WORK_DIR/rootfs"
 cleanup() {
     # debootstrap may leave /proc etc. mounted inside the root fs when it fails
     for m in proc sys dev/pts dev; do
-        mountpoint -q "$ROOTFS/$m" 2>/dev/null && umount -l "$ROOTFS/$m" || true
+        if mountpoint -q "$ROOTFS/$m" 2>/dev/null; then umount -l "$ROOTFS/$m" || true; fi
     done
     if [[ "$own_workdir" == 1 ]]; then rm -rf "$WORK_DIR"; fi
 }

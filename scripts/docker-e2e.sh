@@ -211,7 +211,7 @@ BUILD_ARGS=(--build-arg "BASE_IMAGE=$BASE")
 TORCH_SPEC="${E2E_TORCH_SPEC:-}"
 if [[ -z "$TORCH_SPEC" ]]; then
     # The host's local CPU torch wheel keeps the build small and fast (git-ignored folder).
-    wheel="$(ls /opt/wheels/torch-*+cpu-cp311-*manylinux*x86_64.whl 2>/dev/null | sort -V | tail -1 || true)"
+    wheel="$(find /opt/wheels -maxdepth 1 -name 'torch-*+cpu-cp311-*manylinux*x86_64.whl' 2>/dev/null | sort -V | tail -1 || true)"
     if [[ -n "$wheel" ]]; then
         cp -u "$wheel" "$REPO/deploy/wheels/"
         version="$(basename "$wheel" | cut -d- -f2)"
