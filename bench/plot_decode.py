@@ -42,7 +42,7 @@ def main() -> None:
             peak = [r.get("peak_cuda_mb", r["peak_rss_mb"]) for r in rows]
             memory.plot(sizes, peak, style, marker="o", label=label)
     speed.set_ylabel("sentences / s")
-    memory.set_ylabel("peak memory (MiB; CPU: process RSS, CUDA: allocated)")
+    memory.set_ylabel("peak MiB (CPU: RSS, CUDA: allocated)")
     for axis in (speed, memory):
         axis.set_xscale("log", base=2)
         axis.set_xlabel("batch size (sentences)")

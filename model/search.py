@@ -15,9 +15,11 @@ Conventions shared with training:
   where ``length`` counts the EOS token (as in fairseq). ``length_penalty=0`` gives the raw
   sum, ``1`` the per-token average; larger values favour longer hypotheses.
 
-Host synchronisation is kept to a few calls per batch: "has every sentence finished?" is asked
-once every ``check_every`` steps (extra steps after that are masked, never recorded), and the
-results are copied to the CPU once at the end.
+Host synchronisation is kept to a few calls per batch: "which sentences are still running?" is
+asked once every ``check_every`` steps (extra steps after a sentence ends are masked, never
+recorded), and the results are copied to the CPU once at the end. At each such check, finished
+sentences leave the batch (their rows of the decoder state and encoder output are dropped), so
+a batch does not keep computing at full width until its slowest sentence ends.
 """
 
 from __future__ import annotations
@@ -128,6 +130,32 @@ def _penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: flo
     return log_prob_sum / (float(length) ** length_penalty)
 
 
+def _expand(per_step: list[Tensor], active: list[Tensor | None], batch: int, fill: float) -> Tensor:
+    """Stack per-step tensors ``rows x ...`` into ``steps x batch x ...``.
+
+    ``active[s]``: the batch indices of the sentences whose rows step ``s`` recorded (``None``:
+    all of them, in order); sentences that had already left the batch get ``fill``.
+    Consecutive steps share one ``active`` tensor, so this costs one copy per compaction.
+    """
+    if all(rows is None for rows in active):
+        return torch.stack(per_step)
+    first = per_step[0]
+    out = first.new_full((len(per_step), batch, *first.shape[1:]), fill)
+    start = 0
+    while start < len(per_step):
+        end = start + 1
+        while end < len(per_step) and active[end] is active[start]:
+            end += 1
+        stacked = torch.stack(per_step[start:end])
+        rows = active[start]
+        if rows is None:
+            out[start:end] = stacked
+        else:
+            out[start:end, rows] = stacked
+        start = end
+    return out
+
+
 @torch.no_grad()
 def greedy_search(
     model: SearchableModel,
@@ -154,12 +182,18 @@ def greedy_search(
     encoder_output = model.encode(src, src_lengths)
     state = model.initial_state(encoder_output)
     prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    # Per-sentence accumulators over the rows still decoding; a finished sentence leaves the
+    # batch at the next check (see beam_search), its totals kept in the batch-sized copies.
     finished = torch.zeros(batch, dtype=torch.bool, device=device)
     log_prob_sum = torch.zeros(batch, device=device)
     lengths = torch.zeros(batch, dtype=torch.long, device=device)  # tokens incl. EOS
+    total_log_prob = torch.zeros(batch, device=device)
+    total_length = torch.zeros(batch, dtype=torch.long, device=device)
+    active: Tensor | None = None  # batch indices of the rows still decoding; None: all
     not_eos: Tensor | None = None
-    chosen: list[Tensor] = []  # each: batch
-    attention: list[Tensor] = []  # each: batch x src_len
+    chosen: list[Tensor] = []  # each: rows
+    attention: list[Tensor] = []  # each: rows x src_len
+    recorded: list[Tensor | None] = []  # each: the `active` of that step
 
     for step in range(steps):
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
@@ -172,19 +206,36 @@ def greedy_search(
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
         lengths += (~finished).long()
         chosen.append(best)
+        recorded.append(active)
         if return_attention:
             attention.append(weights.float())
         finished = finished | (best == EOS_ID)
         prev_tokens = best
-        if (step + 1) % check_every == 0 and bool(finished.all()):
-            break
+        if (step + 1) % check_every == 0:
+            live = (~finished).nonzero().squeeze(1)  # the host sync of this check
+            if live.numel() < finished.numel():
+                everyone = active if active is not None else torch.arange(batch, device=device)
+                total_log_prob[everyone] = log_prob_sum
+                total_length[everyone] = lengths
+                if live.numel() == 0:
+                    break
+                active = everyone[live]
+                state = model.reorder(state, live)
+                encoder_output = model.reorder_encoder_output(encoder_output, live)
+                prev_tokens, finished = prev_tokens[live], finished[live]
+                log_prob_sum, lengths, limits = log_prob_sum[live], lengths[live], limits[live]
+    else:
+        everyone = active if active is not None else torch.arange(batch, device=device)
+        total_log_prob[everyone] = log_prob_sum
+        total_length[everyone] = lengths
 
-    scores = _penalised(log_prob_sum, lengths, length_penalty).tolist()
-    token_rows = torch.stack(chosen, dim=1).tolist()  # batch x steps
+    scores = _penalised(total_log_prob, total_length, length_penalty).tolist()
+    token_rows = _expand(chosen, recorded, batch, PAD_ID).t().tolist()  # batch x steps
     token_lists = [row[: row.index(EOS_ID)] for row in token_rows]
     attention_lists: list[list[Tensor]] | None = None
     if return_attention:
-        stacked = torch.stack(attention, dim=1).cpu()  # batch x steps x src_len
+        # batch x steps x src_len
+        stacked = _expand(attention, recorded, batch, 0.0).transpose(0, 1).cpu()
         source_lengths = src_lengths.tolist()
         attention_lists = [
             [stacked[i, : len(tokens), : source_lengths[i]].clone()]
@@ -206,6 +257,8 @@ class _BeamTrace:
     ``finished_scores[s][b, k]`` is the penalised score of a hypothesis that ended with EOS at
     step ``s``, extending slot ``finished_parents[s][b, k]``; -inf where nothing ended.
     ``attention[s]``: ``batch x beam x src_len``, computed at step ``s`` from each slot.
+    Finished sentences leave the batch, so step ``s`` records only the rows of the sentences
+    ``active[s]`` (batch indices; ``None``: all of them); :func:`_expand` restores the shapes.
     """
 
     tokens: list[Tensor]
@@ -213,6 +266,7 @@ class _BeamTrace:
     finished_scores: list[Tensor]
     finished_parents: list[Tensor]
     attention: list[Tensor]
+    active: list[Tensor | None]
 
 
 @torch.no_grad()
@@ -259,7 +313,9 @@ def beam_search(
     row_offset = (torch.arange(batch, device=device) * beam).unsqueeze(1)  # batch x 1
     finished_count = torch.zeros(batch, dtype=torch.long, device=device)
     done = torch.zeros(batch, dtype=torch.bool, device=device)
-    trace = _BeamTrace([], [], [], [], [])
+    trace = _BeamTrace([], [], [], [], [], [])
+    active: Tensor | None = None  # batch indices of the sentences still decoding; None: all
+    live_count = batch
     not_eos: Tensor | None = None
 
     for step in range(steps):
@@ -268,7 +324,7 @@ def beam_search(
         if not_eos is None:
             not_eos = _not_eos_mask(vocab, device)
         log_probs = _step_log_probs(logits, step, row_limits, not_eos, first_forced_step).view(
-            batch, beam, vocab
+            live_count, beam, vocab
         )
         # Each slot's best `per_slot` tokens first, then the sentence's best 2*beam of those:
         # the same candidates (and sums) as one top-k over beam x vocab, because a slot adds the
@@ -276,10 +332,10 @@ def beam_search(
         # row-wise top-k is cheaper (about 1.5x faster per step on CPU at 32 sentences).
         per_slot = min(2 * beam, vocab)
         slot_log_probs, slot_tokens = log_probs.topk(per_slot, dim=-1)  # batch x beam x per_slot
-        candidates = (beam_scores.unsqueeze(-1) + slot_log_probs).view(batch, beam * per_slot)
+        candidates = (beam_scores.unsqueeze(-1) + slot_log_probs).view(live_count, beam * per_slot)
         candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
         candidate_parents = torch.div(candidate_index, per_slot, rounding_mode="floor")
-        candidate_tokens = slot_tokens.view(batch, beam * per_slot).gather(1, candidate_index)
+        candidate_tokens = slot_tokens.view(live_count, beam * per_slot).gather(1, candidate_index)
         candidate_is_eos = candidate_tokens == EOS_ID
 
         # Finalise EOS candidates that rank within the top `beam`, for unfinished sentences.
@@ -301,15 +357,31 @@ def beam_search(
         tokens = candidate_tokens.gather(1, live_position)
         trace.parents.append(parents)
         trace.tokens.append(tokens)
+        trace.active.append(active)
         if return_attention:
-            trace.attention.append(weights.float().view(batch, beam, -1))
+            trace.attention.append(weights.float().view(live_count, beam, -1))
 
         done = done | (finished_count >= beam) | (limits <= step)
         rows = (row_offset + parents).view(-1)
         state = model.reorder(state, rows)
         prev_tokens = tokens.view(-1)
-        if (step + 1) % check_every == 0 and bool(done.all()):
-            break
+        if (step + 1) % check_every == 0:
+            live = (~done).nonzero().squeeze(1)  # the host sync of this check
+            if live.numel() == 0:
+                break
+            if live.numel() < live_count:
+                # Finished sentences leave the batch: every later step computes only the rows
+                # that can still change a result (a batch otherwise runs at full width until
+                # its slowest sentence ends).
+                live_count = live.numel()
+                live_rows = (live.unsqueeze(1) * beam + torch.arange(beam, device=device)).view(-1)
+                active = live if active is None else active[live]
+                state = model.reorder(state, live_rows)
+                encoder_output = model.reorder_encoder_output(encoder_output, live_rows)
+                prev_tokens, row_limits = prev_tokens[live_rows], row_limits[live_rows]
+                beam_scores, finished_count = beam_scores[live], finished_count[live]
+                done, limits = done[live], limits[live]
+                row_offset = row_offset[:live_count]
 
     return _collect_beams(trace, batch, beam, n_best, src_lengths, return_attention)
 
@@ -324,14 +396,16 @@ def _collect_beams(
 ) -> SearchResult:
     """Pick each sentence's ``n_best`` finished hypotheses and follow their back-pointers."""
     steps = len(trace.tokens)
-    finished_scores = torch.stack(trace.finished_scores, dim=1).view(batch, steps * beam)
+    active = trace.active
+    finished_scores = _expand(trace.finished_scores, active, batch, float("-inf"))
+    finished_scores = finished_scores.transpose(0, 1).reshape(batch, steps * beam)
     best_scores, best_flat = finished_scores.topk(n_best, dim=1)  # batch x n_best
     best_scores_list = best_scores.tolist()
     best_flat_list = best_flat.tolist()
-    tokens = torch.stack(trace.tokens).tolist()  # steps x batch x beam
-    parents = torch.stack(trace.parents).tolist()
-    finished_parents = torch.stack(trace.finished_parents).tolist()
-    attention = torch.stack(trace.attention).cpu() if return_attention else None
+    tokens = _expand(trace.tokens, active, batch, PAD_ID).tolist()  # steps x batch x beam
+    parents = _expand(trace.parents, active, batch, 0).tolist()
+    finished_parents = _expand(trace.finished_parents, active, batch, 0).tolist()
+    attention = _expand(trace.attention, active, batch, 0.0).cpu() if return_attention else None
     source_lengths = src_lengths.tolist()
 
     all_tokens: list[list[list[int]]] = []
