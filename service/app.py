@@ -399,8 +399,14 @@ def create_app(
         observer=metrics,
     )
     cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
+    # The batcher alone sizes batches; the Translator counts beam rows (sentences x longest x
+    # beam), so its budget is scaled to let every batcher batch through in one search call.
+    widest_beam = max(settings.beam, settings.max_alternatives + 1)
     slot = ModelSlot(
-        loader or translator_loader(settings.device, max_batch_tokens=settings.max_batch_tokens)
+        loader
+        or translator_loader(
+            settings.device, max_batch_tokens=settings.max_batch_tokens * widest_beam
+        )
     )
     app = FastAPI(
         title="envi-mt",

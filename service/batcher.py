@@ -4,10 +4,11 @@ Requests put ``(sentence, future)`` items into a FIFO queue and await the future
 consumer task takes the oldest item, waits at most ``max_wait_s`` after that item arrived for
 more company, and then forms a batch from the items that share the oldest item's *group*
 (the same model and the same :class:`DecodeOptions`: beam size, n-best and attention cannot be
-mixed in one model call). The group is sorted by source length so that a batch holds
-sentences of similar lengths (less padding) and is cut at ``max_batch_sentences`` sentences
-and ``max_batch_tokens`` padded source tokens (``sentences x longest``). Items that do not fit
-stay queued, in arrival order, for the next round.
+mixed in one model call). The batch always holds the oldest item and is filled with the
+group's items closest to it in source length (less padding), up to ``max_batch_sentences``
+sentences and ``max_batch_tokens`` padded source tokens (``sentences x longest``). Items that
+do not fit stay queued, in arrival order, for the next round; anchoring on the oldest item
+means none of them starves behind a stream of shorter sentences.
 
 The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
 requests meanwhile, which is exactly when the next batch fills up. Identical sentences in one
@@ -233,25 +234,31 @@ class DynamicBatcher(Generic[Result]):
         return False
 
     def _take_batch(self, group: tuple[BatchModel[Result], DecodeOptions]) -> list[_Item[Result]]:
-        """Remove and return up to one batch of ``group``: shortest first, within both limits.
+        """Remove and return up to one batch of ``group``, within both limits.
 
-        The first (shortest) item is always taken, so a sentence longer than the token budget
-        still runs, alone.
+        The batch is built around the group's oldest item, which is always taken (so a sentence
+        longer than the token budget still runs, alone, and no sentence waits forever behind a
+        stream of shorter ones); it is filled with the items closest to it in length, which
+        keeps padding low.
         """
-        members = sorted(
-            (item for item in self._pending if item.group == group and not item.future.done()),
-            key=lambda item: item.tokens,
-        )
-        batch: list[_Item[Result]] = []
-        for item in members:
-            padded = (len(batch) + 1) * item.tokens  # sorted: this item is the longest so far
-            if batch and (len(batch) >= self.max_batch_sentences or padded > self.max_batch_tokens):
+        members = [item for item in self._pending if item.group == group and not item.future.done()]
+        if not members:
+            return []
+        anchor = members[0]  # _pending is in arrival order
+        by_closeness = sorted(members[1:], key=lambda item: abs(item.tokens - anchor.tokens))
+        batch = [anchor]
+        longest = anchor.tokens
+        for item in by_closeness:
+            if len(batch) >= self.max_batch_sentences:
                 break
+            if (len(batch) + 1) * max(longest, item.tokens) > self.max_batch_tokens:
+                continue
             batch.append(item)
+            longest = max(longest, item.tokens)
         taken = set(map(id, batch))
         self._pending = [item for item in self._pending if id(item) not in taken]
         self._depth_changed()
-        return batch
+        return sorted(batch, key=lambda item: item.tokens)
 
     async def _run(self, batch: list[_Item[Result]]) -> None:
         model, options = batch[0].group

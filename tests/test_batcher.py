@@ -106,7 +106,7 @@ async def test_concurrent_requests_share_few_model_calls(make_batcher: MakeBatch
     assert sum(len(c.sentences) for c in model.calls) == 40
 
 
-async def test_batches_respect_limits_and_are_sorted_by_length(make_batcher: MakeBatcher) -> None:
+async def test_batches_respect_limits_sorted_by_length_oldest_first(make_batcher: MakeBatcher) -> None:
     model = FakeModel()
     model.gate.clear()
     batcher = await make_batcher(max_batch_sentences=3, max_batch_tokens=12, max_wait_s=0.0)
@@ -127,8 +127,9 @@ async def test_batches_respect_limits_and_are_sorted_by_length(make_batcher: Mak
         assert tokens == sorted(tokens)
         assert len(batch) <= 3
         assert len(batch) * max(tokens) <= 12 or len(batch) == 1
-    # Shortest sentences go first, so the first batch is the three shortest.
-    assert sorted(len(s.split()) for s in batches[0]) == [1, 1, 2]
+    # The oldest sentence (5 words) anchors the first batch, joined by the closest length
+    # that fits the token budget (4 words: 2 x 5 <= 12), so long sentences never starve.
+    assert [len(s.split()) for s in batches[0]] == [4, 5]
 
 
 async def test_a_lone_sentence_waits_at_most_max_wait(make_batcher: MakeBatcher) -> None:
