@@ -106,7 +106,9 @@ async def test_concurrent_requests_share_few_model_calls(make_batcher: MakeBatch
     assert sum(len(c.sentences) for c in model.calls) == 40
 
 
-async def test_batches_respect_limits_sorted_by_length_oldest_first(make_batcher: MakeBatcher) -> None:
+async def test_batches_respect_limits_sorted_by_length_oldest_first(
+    make_batcher: MakeBatcher,
+) -> None:
     model = FakeModel()
     model.gate.clear()
     batcher = await make_batcher(max_batch_sentences=3, max_batch_tokens=12, max_wait_s=0.0)
