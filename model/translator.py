@@ -223,8 +223,8 @@ class Translator:
     @property
     def model_info(self) -> dict[str, Any]:
         """What ``GET /model`` reports: architecture, size, training metadata, runtime."""
+        # No filesystem path: GET /model is public and should not reveal the server's layout.
         return {
-            "path": str(self._loaded.path),
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._model.num_parameters(),
             "metadata": dict(self._loaded.metadata),
