@@ -9,7 +9,7 @@
 # does not have to pull a frontend image from a registry.
 #
 # Build arguments:
-#   BASE_IMAGE       image with python3 (>=3.10) + venv; default the official python:3.11-slim.
+#   BASE_IMAGE       image with python3 (>=3.11) + venv; default the official python:3.11-slim.
 #                    Offline: scripts/build-base-image.sh makes a Debian-based stand-in.
 #   TORCH_SPEC       pip requirement for torch (default "torch>=2.4,<2.14": the PyPI build for
 #                    linux x86_64, which is the CUDA one).
