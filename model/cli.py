@@ -25,21 +25,18 @@ import argparse
 import contextlib
 import json
 import sys
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 from tqdm import tqdm
 
 from model.checkpoint import ModelFileError
 from model.evaluation import (
-    chrf,
-    detokenized_bleu,
+    EvaluationError,
+    evaluate_translator,
     looks_moses_tokenized,
     moses_detokenize,
-    moses_tokenize,
-    tokenized_bleu_score,
 )
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
@@ -135,7 +132,7 @@ def _run(program: str, body: Callable[[], None]) -> int:
     """Run a command body, turning user errors into one line on stderr and exit status 2."""
     try:
         body()
-    except (CliError, ModelFileError) as exc:
+    except (CliError, ModelFileError, EvaluationError) as exc:
         print(f"{program}: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -216,59 +213,6 @@ def _raw_reference_path(args: argparse.Namespace) -> Path | None:
         return Path(args.raw_ref)
     sibling = args.ref.parent / "raw" / args.ref.name
     return sibling if sibling.is_file() else None
-
-
-def evaluate_translator(
-    translator: Translator,
-    sources: list[str],
-    references: list[str],
-    raw_references: list[str] | None,
-    beam: int,
-    show_progress: bool = False,
-) -> dict[str, Any]:
-    """Translate natural-text ``sources`` and score them; returns the mt-eval report fields.
-
-    ``references`` may be Moses-tokenized (Stanford style; scored as is) or natural text
-    (Moses-tokenized here for the tokenized BLEU, and used as the raw reference when
-    ``raw_references`` is None).
-    """
-    if len(sources) != len(references):
-        raise CliError(f"{len(sources)} source lines but {len(references)} reference lines")
-    references_are_tokenized = looks_moses_tokenized(references)
-    if raw_references is None and not references_are_tokenized:
-        raw_references = references
-    tokenized_references = references if references_are_tokenized else moses_tokenize(references)
-
-    started = time.perf_counter()
-    hypotheses: list[str] = []
-    for block in _blocks(sources, show_progress, "sent"):
-        hypotheses.extend(translator.translate(block, beam=beam))
-    seconds = time.perf_counter() - started
-
-    tokenized = tokenized_bleu_score(hypotheses, tokenized_references)
-    report: dict[str, Any] = {
-        "sentences": len(sources),
-        "ref_tokenized": references_are_tokenized,
-        "bleu_tokenized": round(tokenized.score, 2),
-        "bleu_detokenized": None,
-        "chrf": None,
-        "seconds": round(seconds, 2),
-        "sentences_per_second": round(len(sources) / seconds, 2) if seconds > 0 else None,
-        "signatures": {"bleu_tokenized": tokenized.signature},
-        "details": {"bleu_tokenized": tokenized.details},
-        "hypotheses": hypotheses,
-    }
-    if raw_references is not None:
-        if len(raw_references) != len(sources):
-            raise CliError(
-                f"{len(sources)} source lines but {len(raw_references)} raw reference lines"
-            )
-        for name, metric in (("bleu_detokenized", detokenized_bleu), ("chrf", chrf)):
-            result = metric(hypotheses, raw_references)
-            report[name] = round(result.score, 2)
-            report["signatures"][name] = result.signature
-            report["details"][name] = result.details
-    return report
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:

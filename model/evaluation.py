@@ -17,12 +17,16 @@ The Moses tokenizer reproduces the Stanford references almost exactly: tokenizin
 from __future__ import annotations
 
 import re
+import sys
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any, Protocol
 
 from sacrebleu.metrics import BLEU, CHRF
 from sacremoses import MosesDetokenizer, MosesTokenizer
+from tqdm import tqdm
 
 # Lines that look Moses-tokenized: punctuation split off as its own token, or Moses escapes.
 _TOKENIZED_PUNCTUATION = re.compile(r"(^|\s)[.,!?;:](\s|$)")
@@ -113,3 +117,69 @@ def chrf(hypotheses: list[str], references_raw: list[str]) -> MetricScore:
     metric = CHRF()
     result = metric.corpus_score(hypotheses, [references_raw])
     return MetricScore(result.score, str(metric.get_signature()), str(result))
+
+
+class EvaluationError(ValueError):
+    """Hypothesis sources and references do not line up."""
+
+
+class TextTranslator(Protocol):
+    """What :func:`evaluate_translator` needs (``model.translator.Translator`` fits)."""
+
+    def translate(self, texts: list[str], beam: int = 5) -> list[str]: ...
+
+
+def evaluate_translator(
+    translator: TextTranslator,
+    sources: list[str],
+    references: list[str],
+    raw_references: list[str] | None,
+    beam: int,
+    show_progress: bool = False,
+) -> dict[str, Any]:
+    """Translate natural-text ``sources`` and score them; returns the mt-eval report fields.
+
+    ``references`` may be Moses-tokenized (Stanford style; scored as is) or natural text
+    (Moses-tokenized here for the tokenized BLEU, and used as the raw reference when
+    ``raw_references`` is None).
+    """
+    if len(sources) != len(references):
+        raise EvaluationError(f"{len(sources)} source lines but {len(references)} reference lines")
+    references_are_tokenized = looks_moses_tokenized(references)
+    if raw_references is None and not references_are_tokenized:
+        raw_references = references
+    tokenized_references = references if references_are_tokenized else moses_tokenize(references)
+
+    started = time.perf_counter()
+    hypotheses: list[str] = []
+    with tqdm(total=len(sources), unit="sent", disable=not show_progress, file=sys.stderr) as bar:
+        for start in range(0, len(sources), 256):
+            block = sources[start : start + 256]
+            hypotheses.extend(translator.translate(block, beam=beam))
+            bar.update(len(block))
+    seconds = time.perf_counter() - started
+
+    tokenized = tokenized_bleu_score(hypotheses, tokenized_references)
+    report: dict[str, Any] = {
+        "sentences": len(sources),
+        "ref_tokenized": references_are_tokenized,
+        "bleu_tokenized": round(tokenized.score, 2),
+        "bleu_detokenized": None,
+        "chrf": None,
+        "seconds": round(seconds, 2),
+        "sentences_per_second": round(len(sources) / seconds, 2) if seconds > 0 else None,
+        "signatures": {"bleu_tokenized": tokenized.signature},
+        "details": {"bleu_tokenized": tokenized.details},
+        "hypotheses": hypotheses,
+    }
+    if raw_references is not None:
+        if len(raw_references) != len(sources):
+            raise EvaluationError(
+                f"{len(sources)} source lines but {len(raw_references)} raw reference lines"
+            )
+        for name, metric in (("bleu_detokenized", detokenized_bleu), ("chrf", chrf)):
+            result = metric(hypotheses, raw_references)
+            report[name] = round(result.score, 2)
+            report["signatures"][name] = result.signature
+            report["details"][name] = result.details
+    return report

@@ -59,9 +59,13 @@ from model.checkpoint import (
     load_model,
     read_model_config,
 )
-from model.cli import CliError, evaluate_translator
 from model.config import ConfigError
-from model.evaluation import looks_moses_tokenized, moses_detokenize
+from model.evaluation import (
+    EvaluationError,
+    evaluate_translator,
+    looks_moses_tokenized,
+    moses_detokenize,
+)
 from model.translator import Translator
 from training.config import DataConfig, RunConfig, load_config
 from training.data import ParallelDataError, find_corpus_file, read_parallel
@@ -879,7 +883,7 @@ def main(argv: list[str] | None = None) -> int:
         ConfigError,
         ParallelDataError,
         ModelFileError,
-        CliError,
+        EvaluationError,
         FileNotFoundError,
     ) as exc:
         report.update(status="error", error=str(exc))
