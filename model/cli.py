@@ -1,9 +1,12 @@
 """Command-line tools: ``mt-translate`` and ``mt-eval``.
 
-``mt-translate --model DIR`` reads text (stdin or ``--input``), one text per line, and writes
-one translation per line (stdout or ``--output``). A line may hold several sentences; they are
-split, translated and joined back. Empty lines stay empty. With ``--n-best K`` it writes K lines
-per input line instead, tab-separated::
+``mt-translate [--model DIR]`` reads text (stdin or ``--input``), one text per line, and writes
+one translation per line (stdout or ``--output``); ``--model`` defaults to the bundled
+``models/en-vi``. Standard input is streamed: each line's translation is written (and flushed)
+as soon as it is ready, so the tool works interactively and in pipelines. ``--input FILE`` is
+read whole and translated in length-sorted batches (faster for files). A line may hold several
+sentences; they are split, translated and joined back. Empty lines stay empty. With
+``--n-best K`` it writes K lines per input line instead, tab-separated::
 
     INDEX<TAB>SCORE<TAB>TRANSLATION
 
@@ -44,6 +47,8 @@ from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 # small enough for the progress bar to move.
 LINES_PER_BLOCK = 256
 EXIT_USAGE = 2
+# The model that ships with the repository (next to the ``model`` package).
+BUNDLED_MODEL_DIR = Path(__file__).resolve().parents[1] / "models" / "en-vi"
 
 
 class CliError(Exception):
@@ -51,7 +56,12 @@ class CliError(Exception):
 
 
 def _add_translator_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--model", required=True, type=Path, help="model directory")
+    parser.add_argument(
+        "--model",
+        type=Path,
+        default=BUNDLED_MODEL_DIR,
+        help="model directory (default: the bundled models/en-vi)",
+    )
     parser.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
@@ -79,6 +89,8 @@ def _add_translator_options(parser: argparse.ArgumentParser) -> None:
 def _load_translator(args: argparse.Namespace) -> Translator:
     if args.beam < 1:
         raise CliError(f"--beam must be >= 1, got {args.beam}")
+    if args.model.is_file():
+        raise CliError(f"{args.model}: is a file, not a model directory")
     try:
         return Translator.from_dir(
             args.model,
@@ -101,6 +113,15 @@ def _read_lines(path: Path | None) -> list[str]:
         raise CliError(f"{path or '<stdin>'}: not UTF-8 text ({exc.reason})") from exc
     except OSError as exc:
         raise CliError(f"{path}: cannot read input ({exc.strerror or exc})") from exc
+
+
+def _stdin_lines() -> Iterator[str]:
+    """Lines of stdin without their endings, each as soon as it is complete (no read-ahead)."""
+    try:
+        while line := sys.stdin.readline():
+            yield line.rstrip("\r\n")
+    except UnicodeDecodeError as exc:
+        raise CliError(f"<stdin>: not UTF-8 text ({exc.reason})") from exc
 
 
 def _blocks(lines: list[str], show_progress: bool, unit: str) -> Iterator[list[str]]:
@@ -163,7 +184,11 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
     )
     _add_translator_options(parser)
     parser.add_argument("--n-best", type=int, default=0, help="write K alternatives per line")
-    parser.add_argument("--input", type=Path, help="input file (default: stdin)")
+    parser.add_argument(
+        "--input",
+        type=Path,
+        help="input file, translated in batches (default: stdin, streamed line by line)",
+    )
     parser.add_argument("--output", type=Path, help="output file (default: stdout)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
@@ -174,11 +199,10 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
         if args.input is not None and not args.input.is_file():
             raise CliError(f"{args.input}: input file does not exist")
         translator = _load_translator(args)
-        interactive = args.input is None and sys.stdin.isatty()
         with _open_output(args.output) as output:
-            if interactive:  # answer each line as it is typed
-                for index, line in enumerate(sys.stdin):
-                    _write_translations(translator, args, index, [line.rstrip("\n")], output)
+            if args.input is None:  # stream: answer each line as soon as it is read
+                for index, line in enumerate(_stdin_lines()):
+                    _write_translations(translator, args, index, [line], output)
                     output.flush()
                 return
             lines = _read_lines(args.input)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import io
 import json
+import select
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+from model import cli as model_cli
 from model.cli import eval_main, translate_main
 from model.evaluation import chrf, detokenized_bleu, moses_detokenize, tokenized_bleu
 from model.translator import Translator
@@ -181,3 +184,94 @@ def test_eval_errors(
     assert "3 source lines but 2 reference lines" in capsys.readouterr().err
     assert eval_main([*model, "--src", str(tmp_path / "none.en"), "--ref", str(source)]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+class _LineByLineStdin:
+    """A stdin that hands out one line per readline() and records what was written by then."""
+
+    def __init__(self, lines: list[str], written: io.StringIO) -> None:
+        self.lines = [line + "\n" for line in lines]
+        self.written = written
+        self.output_lines_at_each_read: list[int] = []
+
+    def readline(self) -> str:
+        self.output_lines_at_each_read.append(self.written.getvalue().count("\n"))
+        return self.lines.pop(0) if self.lines else ""
+
+    def read(self) -> str:  # pragma: no cover - reading everything at once is the bug
+        raise AssertionError("mt-translate read all of stdin before answering")
+
+
+def test_stdin_is_answered_line_by_line_before_the_next_line_is_read(
+    tiny_model_dir: Path, translator: Translator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = io.StringIO()
+    stdin = _LineByLineStdin(LINES, written)
+    monkeypatch.setattr("sys.stdin", stdin)
+    monkeypatch.setattr("sys.stdout", written)
+    assert translate_main(["--model", str(tiny_model_dir), "--device", "cpu", "--beam", "1"]) == 0
+    # Before reading line k (and the final empty read), exactly k translations were written.
+    assert stdin.output_lines_at_each_read == list(range(len(LINES) + 1))
+    assert written.getvalue().splitlines() == translator.translate(LINES, beam=1)
+
+
+def test_stdin_pipe_streams_each_translation_before_stdin_is_closed(
+    tiny_model_dir: Path, translator: Translator
+) -> None:
+    """A real pipe: the first translation arrives while stdin is still open."""
+    code = "import sys; from model.cli import translate_main; sys.exit(translate_main())"
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, "--model", str(tiny_model_dir), "--device", "cpu"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        cwd=Path(__file__).resolve().parents[1],
+    )
+    assert process.stdin is not None and process.stdout is not None
+    try:
+        process.stdin.write(LINES[0] + "\n")
+        process.stdin.flush()
+        ready, _, _ = select.select([process.stdout], [], [], 120)
+        assert ready, "no translation within 120 s while stdin stayed open"
+        first = process.stdout.readline().rstrip("\n")
+        assert first == translator.translate([LINES[0]], beam=5)[0]
+        process.stdin.write(LINES[2] + "\n")
+        process.stdin.close()
+        rest = process.stdout.read().splitlines()
+        assert rest == translator.translate([LINES[2]], beam=5)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_model_defaults_to_the_bundled_model(
+    tiny_model_dir: Path,
+    translator: Translator,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    repo_model = Path(__file__).resolve().parents[1] / "models" / "en-vi"
+    assert repo_model == model_cli.BUNDLED_MODEL_DIR
+    # The tiny model stands in for the bundled one (cheaper to load); no --model given.
+    monkeypatch.setattr(model_cli, "BUNDLED_MODEL_DIR", tiny_model_dir)
+    monkeypatch.setattr("sys.stdin", io.StringIO(LINES[0] + "\n"))
+    assert translate_main(["--device", "cpu", "--beam", "1"]) == 0
+    assert capsys.readouterr().out.splitlines() == translator.translate(LINES[:1], beam=1)
+
+
+def test_bundled_model_directory_is_a_model() -> None:
+    from model.checkpoint import read_model_config
+
+    assert read_model_config(model_cli.BUNDLED_MODEL_DIR)["format"]
+
+
+def test_model_that_is_a_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a_file = write_lines(tmp_path / "README.md", ["not a model"])
+    assert translate_main(["--model", str(a_file)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert "is a file, not a model directory" in error
