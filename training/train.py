@@ -656,11 +656,55 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="override one recipe value (repeatable), e.g. --set train.max_steps=200",
     )
     parser.add_argument("--data", required=True, help="directory with train.* and tst2012.*")
-    parser.add_argument("--out", required=True, help="run directory (best/, last/, metrics)")
-    parser.add_argument("--resume", help="run directory (or its last/) to continue exactly")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="run directory (best/, last/, metrics); must be new or empty unless --resume or "
+        "--overwrite is given",
+    )
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--resume", help="run directory (or its last/) to continue exactly")
+    again.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="delete the run already in --out and start afresh",
+    )
     parser.add_argument("--init-model", help="model directory to fine-tune from")
     parser.add_argument("--cache-dir", help="corpus/tokenizer cache (default: OUT/../.cache)")
     return parser.parse_args(argv)
+
+
+# What a run directory holds; --overwrite only deletes a directory that looks like a run.
+RUN_ENTRIES = ("config.json", METRICS_FILE, "best", "last")
+
+
+def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse to mix two runs in one ``--out``; with ``overwrite``, delete the old run first.
+
+    Raises ``FileExistsError`` with a message that says what to do instead.
+    """
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a directory")
+    if resume is not None or not out.is_dir() or not any(out.iterdir()):
+        return
+    found = [name for name in RUN_ENTRIES if (out / name).exists()]
+    if not overwrite:
+        what = f"a run ({', '.join(found)})" if found else "files"
+        raise FileExistsError(
+            f"--out {out} already holds {what}: pass --resume {out} to continue it, "
+            "--overwrite to delete it and start afresh, or choose another --out"
+        )
+    if Path.cwd().resolve().is_relative_to(out.resolve()):
+        raise FileExistsError(f"--out {out} holds the current directory; it is not deleted")
+    if not found:
+        raise FileExistsError(
+            f"--out {out} is not empty and is not a run directory; --overwrite only deletes "
+            "run directories (config.json, metrics.jsonl, best/, last/): choose another --out"
+        )
+    if distributed.env_rank() == 0:
+        logger.warning("--overwrite: deleting the previous run in %s", out)
+        shutil.rmtree(out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -668,6 +712,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     try:
         config = load_config(args.config, args.overrides)
+        check_out_dir(args.out, args.resume, args.overwrite)
         result = train(
             config,
             args.data,
@@ -676,7 +721,7 @@ def main(argv: list[str] | None = None) -> int:
             init_model_dir=args.init_model,
             cache_dir=args.cache_dir,
         )
-    except (ConfigError, ParallelDataError, FileNotFoundError) as exc:
+    except (ConfigError, ParallelDataError, FileNotFoundError, FileExistsError) as exc:
         print(f"mt-train: error: {exc}", file=sys.stderr)
         return 2
     if distributed.env_rank() == 0:
