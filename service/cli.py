@@ -2,24 +2,42 @@
 
 Settings come from ``MT_*`` environment variables (see ``service/settings.py`` and
 docs/service.md); ``--host``, ``--port``, ``--model-dir`` and ``--log-level`` override them.
-Invalid settings end the process with exit status 2 and one line per problem; a model that
-cannot be loaded ends it with uvicorn's start-up failure status (3) and one line naming it.
+
+Exit status: 0 after a clean shutdown; 2 invalid settings (one line per problem); 3 the model
+cannot be loaded (one line naming it); 4 the address cannot be listened on (port in use, or
+not permitted), checked before the model is loaded.
+
+Every request is logged once (``service.access``): status, latency and, for errors, the reason
+(see ``service/request_log.py``). A warning is logged at start-up when the service is reachable
+from other machines without API keys: listening on a non-loopback address, or published on one
+(``MT_PUBLIC_ADDRESS``, set by compose.yaml to the load balancer's bind address).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import ipaddress
+import logging
+import os
+import socket
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 import uvicorn
 
-from service.settings import SettingsError, load_settings
+from service.request_log import RequestLogMiddleware
+from service.settings import Settings, SettingsError, load_settings
+
+EXIT_SETTINGS = 2
+EXIT_MODEL = 3  # uvicorn's start-up failure status: the app's lifespan (model load) failed
+EXIT_ADDRESS = 4
+
+logger = logging.getLogger("service.cli")
 
 LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-ACCESS_FORMAT = (
-    '%(asctime)s %(levelname)-7s access: %(client_addr)s "%(request_line)s" %(status_code)s'
-)
+ACCESS_FORMAT = "%(asctime)s %(levelname)-7s access: %(message)s"
 
 
 def log_config(level: str) -> dict[str, Any]:
@@ -30,12 +48,7 @@ def log_config(level: str) -> dict[str, Any]:
         "disable_existing_loggers": False,
         "formatters": {
             "default": {"format": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%S"},
-            "access": {
-                "()": "uvicorn.logging.AccessFormatter",
-                "fmt": ACCESS_FORMAT,
-                "datefmt": "%Y-%m-%dT%H:%M:%S",
-                "use_colors": False,
-            },
+            "access": {"format": ACCESS_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%S"},
         },
         "handlers": {
             "default": {"class": "logging.StreamHandler", "formatter": "default"},
@@ -45,10 +58,63 @@ def log_config(level: str) -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"handlers": ["access"], "level": level, "propagate": False},
+            "service.access": {"handlers": ["access"], "level": level, "propagate": False},
             "service": {"handlers": ["default"], "level": level, "propagate": False},
             "model": {"handlers": ["default"], "level": level, "propagate": False},
         },
     }
+
+
+def is_loopback(host: str) -> bool:
+    """True for addresses only this machine can reach (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or an interface's address: assume reachable
+
+
+def exposure_warning(settings: Settings, environ: Mapping[str, str]) -> str | None:
+    """The start-up warning for a service reachable from other machines without API keys."""
+    if settings.api_key_set:
+        return None
+    published = environ.get("MT_PUBLIC_ADDRESS", "").strip()
+    address = published or settings.host
+    if is_loopback(address):
+        return None
+    how = f"published on {address}" if published else f"listening on {address}"
+    return (
+        f"{how} without API keys: anyone who can reach this address can use the service; "
+        "set MT_API_KEYS (comma-separated) or bind to 127.0.0.1"
+    )
+
+
+def bind_socket(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on (host, port); OSError when the address cannot be used."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        sock.bind(address)
+        sock.listen(2048)
+        sock.set_inheritable(True)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _address_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        return f"cannot listen on {host}:{port}: the port is already in use (MT_PORT / --port)"
+    if exc.errno == errno.EACCES:
+        return f"cannot listen on {host}:{port}: permission denied (ports below 1024 need root)"
+    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -56,6 +122,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         prog="mt-serve",
         description="English→Vietnamese translation server (LibreTranslate-compatible API). "
         "All settings are MT_* environment variables; these flags override them.",
+        epilog="Exit status: 2 invalid settings, 3 the model cannot be loaded, "
+        "4 the address cannot be listened on (e.g. the port is in use).",
     )
     parser.add_argument("--host", help="address to listen on (MT_HOST, default 127.0.0.1)")
     parser.add_argument("--port", help="TCP port (MT_PORT, default 5000)")
@@ -80,20 +148,34 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(**overrides)
     except SettingsError as exc:
         print(f"mt-serve: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_SETTINGS
+    if settings.model_dir.is_file():
+        print(f"mt-serve: {settings.model_dir}: is a file, not a model directory", file=sys.stderr)
+        return EXIT_MODEL
+    try:
+        sock = bind_socket(settings.host, settings.port)
+    except OSError as exc:  # before loading the model: fail in a second, not a minute
+        print(f"mt-serve: {_address_problem(settings.host, settings.port, exc)}", file=sys.stderr)
+        return EXIT_ADDRESS
 
     from service.app import create_app  # imports torch: after the settings are known to be fine
 
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=log_config(settings.log_level),
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
-    )
-    return 0
+    with sock:
+        config = uvicorn.Config(
+            RequestLogMiddleware(create_app(settings)),
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config(settings.log_level),
+            log_level=settings.log_level,
+            access_log=False,  # RequestLogMiddleware logs each request, with latency and reason
+            timeout_graceful_shutdown=int(settings.shutdown_timeout_s) or None,
+        )
+        warning = exposure_warning(settings, os.environ)
+        if warning is not None:
+            logger.warning("%s", warning)
+        server = uvicorn.Server(config)
+        server.run(sockets=[sock])
+    return 0 if server.started else EXIT_MODEL
 
 
 if __name__ == "__main__":
