@@ -42,6 +42,11 @@ def normalize(text: str) -> str:
     return unicodedata.normalize("NFC", text)
 
 
+def seed_sampling(seed: int) -> None:
+    """Seed SentencePiece's (process-wide) generator for sampled segmentations."""
+    spm.set_random_generator_seed(seed)
+
+
 class TokenizerError(RuntimeError):
     """A SentencePiece model file is missing or unreadable."""
 
@@ -93,8 +98,21 @@ class SubwordTokenizer:
         """NFC-normalize and encode one text to piece ids (no BOS/EOS)."""
         return list(self._sp.encode(normalize(text), out_type=int))
 
-    def encode_batch(self, texts: list[str]) -> list[list[int]]:
-        return [list(ids) for ids in self._sp.encode([normalize(t) for t in texts], out_type=int)]
+    def encode_batch(self, texts: list[str], sample_alpha: float = 0.0) -> list[list[int]]:
+        """Encode texts; ``sample_alpha > 0`` samples a segmentation per text instead of the
+        best one (subword regularization, Kudo 2018: smaller alpha, more varied pieces)."""
+        normalized = [normalize(t) for t in texts]
+        if sample_alpha > 0:
+            encoded = self._sp.encode(
+                normalized, out_type=int, enable_sampling=True, alpha=sample_alpha, nbest_size=-1
+            )
+        else:
+            encoded = self._sp.encode(normalized, out_type=int)
+        return [list(ids) for ids in encoded]
+
+    def has_pieces(self, pieces: Iterable[str]) -> bool:
+        """Whether every one of ``pieces`` is a piece of this vocabulary (not ``<unk>``)."""
+        return all(self._sp.piece_to_id(piece) != UNK_ID for piece in pieces)
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ids to text; special ids are skipped."""
@@ -133,11 +151,14 @@ def train_tokenizer(
     model_type: str = "unigram",
     character_coverage: float = 1.0,
     seed_sentences: int = 2_000_000,
+    user_defined_symbols: Iterable[str] = (),
 ) -> SubwordTokenizer:
     """Train one SentencePiece model from an iterable of (already clean) sentences.
 
     ``model_type`` is ``unigram`` or ``bpe``. ``hard_vocab_limit`` is off so that a tiny
     corpus (tests) can still produce a model when it has fewer distinct pieces than asked.
+    ``user_defined_symbols`` always stay whole pieces (the placeholders of
+    :mod:`model.protect`).
     """
     if model_type not in {"unigram", "bpe", "char", "word"}:
         raise ValueError(f"model_type must be unigram, bpe, char or word, got {model_type!r}")
@@ -158,6 +179,7 @@ def train_tokenizer(
         shuffle_input_sentence=True,
         hard_vocab_limit=False,
         split_digits=True,
+        user_defined_symbols=list(user_defined_symbols),
         num_threads=2,
         minloglevel=2,
     )

@@ -16,6 +16,7 @@ Translator and swapping the reference; calls in flight finish on the old one.
 from __future__ import annotations
 
 import contextlib
+import logging
 import re
 import threading
 from collections.abc import Callable, Iterator
@@ -27,11 +28,16 @@ import torch
 from torch import Tensor
 
 from model.checkpoint import LoadedModel, load_model
+from model.protect import PLACEHOLDERS, Masked, mask, restore
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
 from model.sentences import is_line_break, join_sentences, split_sentences
 from model.tokenizer import PAD_ID, normalize
 
+logger = logging.getLogger(__name__)
+
 DEFAULT_MAX_SOURCE_TOKENS = 200
+DEFAULT_BEAM = 5
+DEFAULT_LENGTH_PENALTY = 1.0
 
 # Where a too-long sentence may be cut: after clause punctuation followed by whitespace.
 _CLAUSE_END = re.compile(r"(?<=[,;:)\]—–])\s+|\s+(?=[—–(])")
@@ -72,6 +78,7 @@ class _Unit:
     sentence: int
     chunk: int
     ids: list[int]
+    originals: tuple[str, ...] = ()  # what the sentence's placeholders stand for
 
 
 class _NativeCpuRnnKernels:
@@ -177,6 +184,32 @@ def _batches(
         yield batch
 
 
+def _restore_spans(text: str, originals: tuple[str, ...], sentence: str) -> str:
+    """Put a sentence's protected spans back; what the model lost or repeated is logged."""
+    if not originals:
+        return text
+    restored = restore(text, originals)
+    if restored.missing or restored.duplicated or restored.invented:
+        logger.warning(
+            # counts only: the spans are user text (addresses, numbers) and stay out of logs
+            "placeholders: %d dropped by the model (appended at the end), %d repeated, "
+            "%d invented, in a sentence of %d characters",
+            len(restored.missing),
+            len(restored.duplicated),
+            restored.invented,
+            len(sentence),
+        )
+    return restored.text
+
+
+def _show_spans(pieces: list[str], originals: tuple[str, ...]) -> list[str]:
+    """Pieces for display (attention): a placeholder piece shows the text it stands for."""
+    if not originals:
+        return pieces
+    shown = dict(zip(PLACEHOLDERS, originals, strict=False))
+    return [shown.get(piece, piece) for piece in pieces]
+
+
 class Translator:
     """Translate English text to Vietnamese with one loaded model.
 
@@ -185,6 +218,12 @@ class Translator:
     translated in chunks (never truncated). ``bf16``: bfloat16 autocast on CUDA (default on
     there; ignored on CPU). The decoding length limit is ``max_len_ratio x source tokens +
     max_len_extra``.
+
+    Decoding defaults (beam size, length penalty) come from the model directory's
+    ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
+    arguments override them. When the model's vocabularies have the placeholder pieces of
+    :mod:`model.protect`, URLs, e-mail addresses and numbers are masked before translation
+    and put back after it.
     """
 
     def __init__(
@@ -195,7 +234,7 @@ class Translator:
         *,
         max_source_tokens: int = DEFAULT_MAX_SOURCE_TOKENS,
         bf16: bool | None = None,
-        length_penalty: float = 1.0,
+        length_penalty: float | None = None,
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
     ) -> None:
@@ -207,6 +246,10 @@ class Translator:
         )
         self.max_batch_tokens = max_batch_tokens
         self.max_source_tokens = max_source_tokens
+        decoding = loaded.metadata.get("decoding") or {}
+        self.default_beam = int(decoding.get("beam", DEFAULT_BEAM))
+        if length_penalty is None:
+            length_penalty = float(decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY))
         self.length_penalty = length_penalty
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
@@ -214,6 +257,14 @@ class Translator:
         self._model = loaded.model.to(self.device).eval()
         self._source = loaded.tokenizers.source
         self._target = loaded.tokenizers.target
+        self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
+            PLACEHOLDERS
+        )
+        if not self.protects_spans:
+            logger.info(
+                "this model has no placeholder pieces: span protection is off, so URLs, "
+                "e-mail addresses and numbers are translated as ordinary text"
+            )
 
     @classmethod
     def from_dir(cls, path: str | Path, device: str = "auto", **kwargs: Any) -> Translator:
@@ -231,6 +282,8 @@ class Translator:
             "device": str(self.device),
             "precision": "bfloat16" if self.bf16 else "float32",
             "max_source_tokens": self.max_source_tokens,
+            "decoding": {"beam": self.default_beam, "length_penalty": self.length_penalty},
+            "protects_spans": self.protects_spans,
         }
 
     # -- text <-> sentences -------------------------------------------------------------------
@@ -248,9 +301,9 @@ class Translator:
 
     # -- translation ---------------------------------------------------------------------------
 
-    def translate(self, texts: list[str], beam: int = 5) -> list[str]:
+    def translate(self, texts: list[str], beam: int | None = None) -> list[str]:
         """Translate whole texts (any number of sentences and lines each), order kept.
-        Sentences of all texts are batched together."""
+        Sentences of all texts are batched together. ``beam=None``: the model's default."""
         segmented = [self.split_sentences(text) for text in texts]
         flat = [sentence for sentences in segmented for sentence in sentences]
         translations = iter(self.translate_sentences(flat, beam=beam))
@@ -262,11 +315,13 @@ class Translator:
     def translate_sentences(
         self,
         sentences: list[str],
-        beam: int = 5,
+        beam: int | None = None,
         n_best: int = 1,
         return_attention: bool = False,
     ) -> list[SentenceTranslation]:
-        """Translate sentences one-to-one, in order. ``beam=1`` is greedy search."""
+        """Translate sentences one-to-one, in order. ``beam=1`` is greedy search;
+        ``beam=None`` the model's default."""
+        beam = self.default_beam if beam is None else beam
         if beam < 1:
             raise ValueError(f"beam must be >= 1, got {beam}")
         if not 1 <= n_best <= beam:
@@ -305,11 +360,15 @@ class Translator:
         """Search inputs for one sentence: itself, or its chunks when it is too long."""
         if not sentence:
             return []
-        ids = self._source.encode(sentence)
+        masked = mask(sentence) if self.protects_spans else Masked(sentence, ())
+        text, originals = masked.text, masked.originals
+        ids = self._source.encode(text)
         if len(ids) <= self.max_source_tokens:
-            return [_Unit(index, 0, ids)]
-        chunks = chunk_text(sentence, self.max_source_tokens, self.count_tokens)
-        return [_Unit(index, k, self._source.encode(chunk)) for k, chunk in enumerate(chunks)]
+            return [_Unit(index, 0, ids, originals)]
+        chunks = chunk_text(text, self.max_source_tokens, self.count_tokens)
+        return [
+            _Unit(index, k, self._source.encode(chunk), originals) for k, chunk in enumerate(chunks)
+        ]
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:
@@ -374,6 +433,7 @@ class Translator:
         """Combine a sentence's chunk results: the k-th hypothesis joins every chunk's k-th
         best; scores add up; attention becomes block diagonal over the chunks."""
         source_ids = [token for unit, _ in chunks for token in unit.ids]
+        originals = chunks[0][0].originals
         n_hypotheses = min(len(hypotheses) for _, hypotheses in chunks)
         combined = []
         for k in range(n_hypotheses):
@@ -383,19 +443,18 @@ class Translator:
             if return_attention:
                 blocks = [(len(unit.ids), hyps[k][2]) for unit, hyps in chunks]
                 attention = self._block_attention(blocks, len(source_ids))
+            text = " ".join(text for text in (self._target.decode(t) for t, _, _ in parts) if text)
             combined.append(
                 Hypothesis(
-                    text=" ".join(
-                        text for text in (self._target.decode(t) for t, _, _ in parts) if text
-                    ),
+                    text=_restore_spans(text, originals, sentence),
                     score=sum(score for _, score, _ in parts),
-                    target_tokens=self._target.pieces(target_ids),
+                    target_tokens=_show_spans(self._target.pieces(target_ids), originals),
                     attention=attention,
                 )
             )
         return SentenceTranslation(
             source=sentence,
-            source_tokens=self._source.pieces(source_ids),
+            source_tokens=_show_spans(self._source.pieces(source_ids), originals),
             hypotheses=combined,
         )
 

@@ -36,7 +36,7 @@ def toy_config(**train_overrides: Any) -> RunConfig:
                 "embedding_dropout": 0.0,
             },
             "tokenizer": {"source_vocab_size": 400, "target_vocab_size": 400, "model_type": "word"},
-            "data": {"moses_detokenize": False},
+            "data": {"moses_detokenize": False, "protect_spans": False},  # no spans in the toy
             "train": {
                 "batch_tokens": 300,
                 "lr": 0.003,

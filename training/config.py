@@ -66,6 +66,9 @@ class DataConfig:
     max_train_pairs: int = 0
     # Evaluate on the first N dev pairs only (cheaper BLEU on CPU); 0 = all.
     max_dev_pairs: int = 0
+    # Replace URLs, e-mail addresses and numbers found on both sides of a pair with the same
+    # placeholder (model.protect), and make the placeholders whole tokenizer pieces.
+    protect_spans: bool = True
 
 
 @dataclass(frozen=True)
@@ -97,7 +100,15 @@ class TrainConfig:
     patience: int = 0  # evaluations without a new best dev BLEU before stopping; 0 = off
     eval_max_len_ratio: float = 2.0  # greedy decoding stops at ratio x source length + 10
     eval_batch_sentences: int = 128
-    bf16: bool = True  # autocast to bfloat16 on CUDA (ignored on CPU)
+    bf16: bool = True  # autocast to bfloat16 on CUDA
+    # autocast to bfloat16 for training steps on CPU too (fp32 master weights; needs a CPU
+    # with native bf16, e.g. AVX-512 BF16 or AMX, to be faster)
+    bf16_cpu: bool = False
+    # SentencePiece subword regularization: each training batch is re-encoded with a sampled
+    # segmentation (smoothing alpha; 0 = off, the best segmentation, read from the cache)
+    subword_alpha: float = 0.0
+    # keep the model of each of the last N evaluations in checkpoints/ (for mt-average)
+    keep_checkpoints: int = 0
     device: str = "auto"
     num_threads: int = 0  # torch CPU threads; 0 = leave torch's default
 

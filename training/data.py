@@ -31,7 +31,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, normalize
+from model.protect import protect_pair
+from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, normalize, seed_sampling
 
 logger = logging.getLogger(__name__)
 
@@ -167,6 +168,28 @@ def clean_corpus(
         payload = json.dumps({"sources": sources, "targets": targets}, ensure_ascii=False)
         _atomic_write_bytes(cached, payload.encode("utf-8"))
     return CleanCorpus(sources, targets, digest)
+
+
+@dataclass(frozen=True)
+class ProtectedCorpus:
+    """A corpus with protected spans masked, and each source's placeholder originals."""
+
+    corpus: CleanCorpus
+    originals: list[tuple[str, ...]]
+
+
+def protect_corpus(corpus: CleanCorpus, shared_only: bool) -> ProtectedCorpus:
+    """Mask protected spans pair by pair (see :func:`model.protect.protect_pair`)."""
+    sources, targets, originals = [], [], []
+    for source, target in zip(corpus.sources, corpus.targets, strict=True):
+        masked, masked_target = protect_pair(source, target, shared_only)
+        sources.append(masked.text)
+        targets.append(masked_target)
+        originals.append(masked.originals)
+    kind = "shared" if shared_only else "all"
+    return ProtectedCorpus(
+        CleanCorpus(sources, targets, _key("protect", corpus.digest, kind)), originals
+    )
 
 
 # ----------------------------------------------------------------------------- encoding
@@ -400,6 +423,27 @@ class Batch:
             self.tgt_in.to(device, non_blocking=True),
             self.tgt_out.to(device, non_blocking=True),
         )
+
+
+def collate_sampled(
+    corpus: CleanCorpus,
+    indices: np.ndarray,
+    source_tokenizer: SubwordTokenizer,
+    target_tokenizer: SubwordTokenizer,
+    alpha: float,
+    seed: int,
+) -> Batch:
+    """Like :func:`collate`, but encodes the pairs' text afresh with sampled segmentations
+    (subword regularization), so each epoch sees the sentences split differently. The
+    sampling is seeded per call, so a resumed run draws the same segmentations."""
+    seed_sampling(seed)
+    sources = [corpus.sources[int(i)] for i in indices]
+    targets = [corpus.targets[int(i)] for i in indices]
+    encoded = EncodedCorpus(
+        EncodedSide.from_lists(source_tokenizer.encode_batch(sources, sample_alpha=alpha)),
+        EncodedSide.from_lists(target_tokenizer.encode_batch(targets, sample_alpha=alpha)),
+    )
+    return collate(encoded, np.arange(len(indices)))
 
 
 def collate(corpus: EncodedCorpus, indices: np.ndarray) -> Batch:

@@ -40,6 +40,7 @@ from tqdm import tqdm
 from model.checkpoint import load_model, save_model
 from model.config import ConfigError
 from model.evaluation import tokenized_bleu
+from model.protect import PLACEHOLDERS, restore
 from model.search import greedy_search, max_target_lengths
 from model.seq2seq import Seq2Seq
 from model.tokenizer import PAD_ID, SubwordTokenizer, Tokenizers, train_tokenizer
@@ -47,14 +48,17 @@ from training import distributed
 from training.config import RunConfig, load_config
 from training.data import (
     Batch,
+    CleanCorpus,
     EncodedCorpus,
     ParallelDataError,
     clean_corpus,
     collate,
+    collate_sampled,
     encode_corpus,
     filter_pairs,
     find_corpus_file,
     make_batches,
+    protect_corpus,
     read_lines,
     shard_batch,
 )
@@ -64,6 +68,7 @@ from training.state import Progress, find_resumable, publish, read_state, restor
 logger = logging.getLogger("training")
 
 METRICS_FILE = "metrics.jsonl"
+CHECKPOINTS_DIR = "checkpoints"
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class DevSet:
 
     corpus: EncodedCorpus
     references_tokenized: list[str]  # the Moses-tokenized reference lines, as in the file
+    originals: list[tuple[str, ...]]  # each source's protected spans, by placeholder
 
 
 @dataclass
@@ -93,6 +99,7 @@ class RunData:
     train: EncodedCorpus
     dev: DevSet
     tokenizers: Tokenizers
+    train_text: CleanCorpus  # the text of ``train``, pair for pair (for sampled encodings)
     info: dict[str, Any] = field(default_factory=dict)
 
 
@@ -102,6 +109,7 @@ class RunData:
 def _train_tokenizers(config: RunConfig, sources: list[str], targets: list[str]) -> Tokenizers:
     settings = config.tokenizer
     limit = settings.max_training_sentences
+    symbols = PLACEHOLDERS if config.data.protect_spans else ()
     logger.info(
         "training SentencePiece (%s) tokenizers: %d source / %d target pieces",
         settings.model_type,
@@ -110,18 +118,23 @@ def _train_tokenizers(config: RunConfig, sources: list[str], targets: list[str])
     )
     return Tokenizers(
         source=train_tokenizer(
-            (s for s in sources[:limit] if s), settings.source_vocab_size, settings.model_type
+            (s for s in sources[:limit] if s),
+            settings.source_vocab_size,
+            settings.model_type,
+            user_defined_symbols=symbols,
         ),
         target=train_tokenizer(
-            (t for t in targets[:limit] if t), settings.target_vocab_size, settings.model_type
+            (t for t in targets[:limit] if t),
+            settings.target_vocab_size,
+            settings.model_type,
+            user_defined_symbols=symbols,
         ),
     )
 
 
 def resolve_tokenizers(
     config: RunConfig,
-    sources: list[str],
-    targets: list[str],
+    corpus: CleanCorpus,
     existing: Tokenizers | None,
     cache_dir: Path | None,
 ) -> Tokenizers:
@@ -140,11 +153,12 @@ def resolve_tokenizers(
             SubwordTokenizer.load(settings.source_model),
             SubwordTokenizer.load(settings.target_model),
         )
+    sources, targets = corpus.sources, corpus.targets
     if cache_dir is None:
         return _train_tokenizers(config, sources, targets)
     key = hashlib.sha256(
         json.dumps(
-            [config.to_dict()["tokenizer"], len(sources), sources[:50], targets[:50]]
+            [config.to_dict()["tokenizer"], config.data.protect_spans, corpus.digest]
         ).encode()
     ).hexdigest()[:20]
     source_file, target_file = cache_dir / f"spm-{key}.src", cache_dir / f"spm-{key}.tgt"
@@ -158,72 +172,93 @@ def resolve_tokenizers(
     return tokenizers
 
 
+def _clean_side(config: RunConfig, data_dir: Path, prefix: str, cache: Path | None) -> CleanCorpus:
+    data = config.data
+    return clean_corpus(
+        find_corpus_file(data_dir, prefix, data.source_lang),
+        find_corpus_file(data_dir, prefix, data.target_lang),
+        data.source_lang,
+        data.target_lang,
+        data.moses_detokenize,
+        cache,
+    )
+
+
 def prepare_data(
     config: RunConfig,
     data_dir: Path,
     cache_dir: Path | None,
     existing_tokenizers: Tokenizers | None = None,
 ) -> RunData:
-    """Clean, tokenize (training tokenizers if needed), encode and filter train and dev."""
+    """Clean, protect spans, tokenize (training tokenizers if needed), encode and filter train
+    and dev."""
     data = config.data
-    train_clean = clean_corpus(
-        find_corpus_file(data_dir, data.train_prefix, data.source_lang),
-        find_corpus_file(data_dir, data.train_prefix, data.target_lang),
-        data.source_lang,
-        data.target_lang,
-        data.moses_detokenize,
-        cache_dir,
-    )
+    train_clean = _clean_side(config, data_dir, data.train_prefix, cache_dir)
     if data.max_train_pairs:
         train_clean = type(train_clean)(
             train_clean.sources[: data.max_train_pairs],
             train_clean.targets[: data.max_train_pairs],
             f"{train_clean.digest}-first{data.max_train_pairs}",
         )
-    tokenizers = resolve_tokenizers(
-        config, train_clean.sources, train_clean.targets, existing_tokenizers, cache_dir
-    )
+    protect = data.protect_spans
+    if protect and existing_tokenizers is not None:
+        protect = existing_tokenizers.source.has_pieces(PLACEHOLDERS)
+        if not protect:
+            logger.warning("span protection off: the given tokenizers have no placeholders")
+    if protect:
+        train_clean = protect_corpus(train_clean, shared_only=True).corpus
+    tokenizers = resolve_tokenizers(config, train_clean, existing_tokenizers, cache_dir)
     encoded = encode_corpus(train_clean, tokenizers.source, tokenizers.target, cache_dir)
     kept, report = filter_pairs(
         encoded, data.max_source_tokens, data.max_target_tokens, data.max_length_ratio
     )
     logger.info("training data: %s", report.describe())
     train_corpus = encoded.select(kept) if report.dropped else encoded
-
-    dev_source = find_corpus_file(data_dir, data.dev_prefix, data.source_lang)
-    dev_target = find_corpus_file(data_dir, data.dev_prefix, data.target_lang)
-    dev_clean = clean_corpus(
-        dev_source,
-        dev_target,
-        data.source_lang,
-        data.target_lang,
-        data.moses_detokenize,
-        cache_dir,
+    train_text = CleanCorpus(
+        [train_clean.sources[int(i)] for i in kept],
+        [train_clean.targets[int(i)] for i in kept],
+        train_clean.digest,
     )
-    references = read_lines(dev_target)
+
+    dev_clean = _clean_side(config, data_dir, data.dev_prefix, cache_dir)
+    references = read_lines(find_corpus_file(data_dir, data.dev_prefix, data.target_lang))
+    dev_originals: list[tuple[str, ...]] = [()] * len(dev_clean.sources)
+    if protect:
+        # masked as at inference, so dev BLEU sees what users get
+        protected = protect_corpus(dev_clean, shared_only=False)
+        dev_clean, dev_originals = protected.corpus, protected.originals
     dev_encoded = encode_corpus(dev_clean, tokenizers.source, tokenizers.target, cache_dir)
     # Dev pairs are never length-filtered (BLEU must cover the whole set); only empty sources
     # are skipped, since there is nothing to translate.
     dev_keep = np.flatnonzero(dev_encoded.source.lengths > 0)
     if data.max_dev_pairs:
         dev_keep = dev_keep[: data.max_dev_pairs]
-    dev = DevSet(dev_encoded.select(dev_keep), [references[int(i)] for i in dev_keep])
+    dev = DevSet(
+        dev_encoded.select(dev_keep),
+        [references[int(i)] for i in dev_keep],
+        [dev_originals[int(i)] for i in dev_keep],
+    )
     info = {
         "train_pairs": len(train_corpus),
         "train_filter": report.describe(),
         "dev_pairs": len(dev.corpus),
         "source_vocab_size": tokenizers.source.vocab_size,
         "target_vocab_size": tokenizers.target.vocab_size,
+        "protect_spans": protect,
     }
-    return RunData(train_corpus, dev, tokenizers, info)
+    return RunData(train_corpus, dev, tokenizers, train_text, info)
 
 
 # ----------------------------------------------------------------------------- evaluation
 
 
-def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContextManager[Any]:
-    if enabled and device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def _autocast(
+    device: torch.device, cuda_bf16: bool, cpu_bf16: bool = False
+) -> contextlib.AbstractContextManager[Any]:
+    """bfloat16 autocast where the recipe asks for it on this device type (the weights and
+    the optimizer state stay fp32)."""
+    if (device.type == "cuda" and cuda_bf16) or (device.type == "cpu" and cpu_bf16):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -245,7 +280,7 @@ def evaluate(
         lengths_src, lengths_tgt, settings.batch_tokens, seed=0, epoch=0, shuffle=False
     ):
         batch = collate(dev.corpus, indices).to(device)
-        with _autocast(device, settings.bf16):
+        with _autocast(device, settings.bf16, settings.bf16_cpu):
             logits = model(batch.src, batch.src_lengths, batch.tgt_in)
         loss_sum += float(
             F.cross_entropy(
@@ -266,7 +301,8 @@ def evaluate(
         with _autocast(device, settings.bf16):
             result = greedy_search(model, batch.src, batch.src_lengths, limits)
         for index, hypothesis in zip(indices, result.tokens, strict=True):
-            hypotheses[int(index)] = tokenizers.target.decode(hypothesis[0])
+            decoded = tokenizers.target.decode(hypothesis[0])
+            hypotheses[int(index)] = restore(decoded, dev.originals[int(index)]).text
     model.train(was_training)
     loss = loss_sum / max(tokens, 1)
     return {
@@ -296,7 +332,7 @@ def train_step(
     Returns (summed unsmoothed NLL of this rank's tokens, gradient norm before clipping).
     """
     settings = config.train
-    with _autocast(device, settings.bf16):
+    with _autocast(device, settings.bf16, settings.bf16_cpu):
         logits = model(batch.src, batch.src_lengths, batch.tgt_in)  # batch x tgt_len x vocab
     logits = logits.float().flatten(0, 1)
     targets = batch.tgt_out.flatten()
@@ -352,6 +388,21 @@ def _save_last(
     return final
 
 
+def _save_checkpoint(
+    out_dir: Path,
+    model: Seq2Seq,
+    tokenizers: Tokenizers,
+    metadata: dict[str, Any],
+    step: int,
+    keep: int,
+) -> None:
+    """Save ``checkpoints/step-NNNNNNN`` (fp32) and delete all but the newest ``keep``."""
+    folder = out_dir / CHECKPOINTS_DIR
+    save_model(folder / f"step-{step:07d}", model, tokenizers, metadata=metadata)
+    for old in sorted(folder.glob("step-*"))[:-keep]:
+        shutil.rmtree(old)
+
+
 def _batches_from(
     lengths: tuple[np.ndarray, np.ndarray], budget: int, seed: int, progress: Progress, world: int
 ) -> Iterator[tuple[int, int, int, np.ndarray]]:
@@ -363,6 +414,18 @@ def _batches_from(
         for index in range(start, len(batches)):
             yield epoch, index, len(batches), batches[index]
         epoch, start = epoch + 1, 0
+
+
+def _training_batch(data: RunData, indices: np.ndarray, config: RunConfig, step: int) -> Batch:
+    """The padded batch of ``indices``: cached ids, or freshly sampled segmentations."""
+    alpha = config.train.subword_alpha
+    if alpha <= 0:
+        return collate(data.train, indices)
+    tokenizers = data.tokenizers
+    seed = config.train.seed * 1_000_003 + step
+    return collate_sampled(
+        data.train_text, indices, tokenizers.source, tokenizers.target, alpha, seed
+    )
 
 
 def _log_metrics(path: Path, record: dict[str, Any]) -> None:
@@ -430,8 +493,12 @@ def _run_loop(
         )
         for group in optimizer.param_groups:
             group["lr"] = lr
-        global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(global_batch)
-        batch = collate(data.train, shard_batch(global_batch, context.rank, world))
+        batch = _training_batch(
+            data, shard_batch(global_batch, context.rank, world), config, progress.step
+        )
+        global_tokens = batch.target_tokens  # sampled segmentations change the count
+        if world > 1:  # the ranks' cached lengths add up without communicating
+            global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(global_batch)
         device_batch = batch.to(context.device)
         nll, grad_norm = train_step(
             trained, optimizer, device_batch, global_tokens, world, config, context.device
@@ -497,6 +564,15 @@ def _run_loop(
             metadata = _metadata(config, progress, scores["dev_bleu"], data.info)
             if improved:
                 save_model(out_dir / "best", model, data.tokenizers, metadata=metadata)
+            if settings.keep_checkpoints:
+                _save_checkpoint(
+                    out_dir,
+                    model,
+                    data.tokenizers,
+                    metadata,
+                    progress.step,
+                    settings.keep_checkpoints,
+                )
             _save_last(out_dir, model, data.tokenizers, optimizer, progress, config, metadata)
             patience_over = 0 < settings.patience <= progress.evals_without_improvement
             if patience_over:

@@ -1,0 +1,176 @@
+"""Protected spans: URLs, e-mail addresses and numbers pass through translation unchanged.
+
+A subword model translates ``3:30`` or ``https://example.com/docs?id=42`` piece by piece and
+garbles them. Instead, each such span is replaced by a *placeholder* before translation, a
+single Private Use Area character that is a whole piece of both SentencePiece vocabularies
+(``user_defined_symbols``), and put back afterwards::
+
+    "Call me at 3:30 or mail a@b.org"  --mask-->   "Call me at \\ue001 or mail \\ue002"
+    model output "Gọi tôi lúc \\ue001 hoặc gửi thư cho \\ue002"  --restore-->
+    "Gọi tôi lúc 3:30 hoặc gửi thư cho a@b.org"
+
+The same module prepares the training data (:func:`protect_pair`): a span found on both sides
+of a pair becomes the same placeholder on both, so the model learns to carry placeholders
+across. Numbering follows the order of first appearance in the source, in training and at
+inference alike, and one text always gets one placeholder.
+
+A placeholder the model drops is never silently lost: :func:`restore` appends the original
+and reports it; a duplicated one is restored at each occurrence and reported.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+# U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
+MAX_SLOTS = 16
+PLACEHOLDERS: tuple[str, ...] = tuple(chr(0xE001 + k) for k in range(MAX_SLOTS))
+_PLACEHOLDER_INDEX = {placeholder: k for k, placeholder in enumerate(PLACEHOLDERS)}
+# Any Private Use Area character: stripped from input so user text can never fake a slot.
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+_URL = r"(?:https?://|ftp://|www\.)[^\s<>\"'`]+"
+_EMAIL = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# Digits with inner separators: 7, 1990, 3:30, 25.50, 1,200,000, 12/05/2024, 2024-05-12.
+# Not glued to a letter in front (MP3, H2O stay text) and never ending on a separator.
+_NUMBER = r"(?<![^\W\d_])\d+(?:[.,:/-]\d+)*(?!\d)"
+_SPAN = re.compile(f"(?P<url>{_URL})|{_EMAIL}|{_NUMBER}")
+# Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
+_URL_TRAILING = ".,;:!?)]}'\""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+def find_spans(text: str) -> list[Span]:
+    """The protected spans of ``text``, left to right, not overlapping."""
+    spans = []
+    for match in _SPAN.finditer(text):
+        value = _trim_url(match.group()) if match.group("url") else match.group()
+        if value:
+            spans.append(Span(match.start(), match.start() + len(value), value))
+    return spans
+
+
+def _trim_url(url: str) -> str:
+    """Drop sentence punctuation glued to a URL's end, keeping balanced closing brackets."""
+    while url and url[-1] in _URL_TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+@dataclass(frozen=True)
+class Masked:
+    """A text with its spans replaced: ``originals[k]`` is what ``PLACEHOLDERS[k]`` stands for."""
+
+    text: str
+    originals: tuple[str, ...]
+
+
+def _substitute(text: str, spans: list[Span], slots: dict[str, int]) -> str:
+    pieces, position = [], 0
+    for span in spans:
+        slot = slots.get(span.text)
+        if slot is None:
+            continue
+        pieces += [text[position : span.start], PLACEHOLDERS[slot]]
+        position = span.end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _assign_slots(spans: list[Span], keep: set[str] | None = None) -> dict[str, int]:
+    """Slot numbers by first appearance; at most ``MAX_SLOTS`` (later spans stay text)."""
+    slots: dict[str, int] = {}
+    for span in spans:
+        if span.text in slots or (keep is not None and span.text not in keep):
+            continue
+        if len(slots) == MAX_SLOTS:
+            break
+        slots[span.text] = len(slots)
+    return slots
+
+
+def strip_placeholders(text: str) -> str:
+    """Remove Private Use Area characters (they have no meaning in user text)."""
+    return _PRIVATE_USE.sub("", text)
+
+
+def mask(text: str) -> Masked:
+    """Replace every protected span of ``text`` with its placeholder."""
+    return protect_pair(text, "", shared_only=False)[0]
+
+
+def protect_pair(source: str, target: str, shared_only: bool = True) -> tuple[Masked, str]:
+    """Mask a sentence pair consistently: a span text gets one placeholder on both sides.
+
+    ``shared_only`` (training data): only spans found on both sides are masked, so every
+    placeholder the model sees in a source has its twin in the target. Otherwise (dev sets)
+    the source is masked exactly as :func:`mask` does at inference.
+    """
+    source, target = strip_placeholders(source), strip_placeholders(target)
+    source_spans = find_spans(source)
+    if not source_spans:
+        return Masked(source, ()), target
+    target_spans = find_spans(target)
+    keep = None
+    if shared_only:
+        keep = {span.text for span in source_spans} & {span.text for span in target_spans}
+    slots = _assign_slots(source_spans, keep=keep)
+    originals = tuple(sorted(slots, key=slots.__getitem__))
+    masked = Masked(_substitute(source, source_spans, slots), originals)
+    return masked, _substitute(target, target_spans, slots)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A translation with its spans put back, and what went wrong on the way."""
+
+    text: str
+    missing: tuple[str, ...]  # originals the model dropped (appended to ``text``)
+    duplicated: tuple[str, ...]  # originals the model produced more than once
+    invented: int  # placeholders with no original (removed)
+
+
+def restore(translation: str, originals: tuple[str, ...]) -> Restored:
+    """Put the originals back in place of their placeholders.
+
+    Dropped originals are appended at the end (before final punctuation), so nothing the
+    user wrote is lost; placeholders that stand for nothing are removed.
+    """
+    counts = [0] * len(originals)
+    invented = 0
+
+    def put_back(match: re.Match[str]) -> str:
+        nonlocal invented
+        slot = _PLACEHOLDER_INDEX.get(match.group())
+        if slot is None or slot >= len(originals):
+            invented += 1
+            return ""
+        counts[slot] += 1
+        return originals[slot]
+
+    text = _PRIVATE_USE.sub(put_back, translation)
+    if invented:
+        text = re.sub(r" {2,}", " ", text).strip()
+    missing = tuple(
+        original for original, count in zip(originals, counts, strict=True) if count == 0
+    )
+    if missing:
+        text = _append(text, " ".join(missing))
+    duplicated = tuple(
+        original for original, count in zip(originals, counts, strict=True) if count > 1
+    )
+    return Restored(text, missing, duplicated, invented)
+
+
+def _append(text: str, addition: str) -> str:
+    body = text.rstrip(".!?…")
+    return f"{body.rstrip()} {addition}{text[len(body) :]}" if body.strip() else addition

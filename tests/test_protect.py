@@ -1,0 +1,168 @@
+"""Protected spans: found, masked, carried through a model, and put back byte for byte."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import torch
+
+from model.checkpoint import load_model, save_model
+from model.protect import MAX_SLOTS, PLACEHOLDERS, find_spans, mask, protect_pair, restore
+from model.seq2seq import Seq2Seq
+from model.tokenizer import Tokenizers, train_tokenizer
+from model.translator import Translator
+from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"
+
+EVERYDAY = [
+    "The meeting is at 3:30 pm.",
+    "It costs $25.50 and shipping is $4.99.",
+    "Visit https://example.com/docs?id=42&lang=en or write to support@example.com.",
+    "I was born on March 15, 1990, in Hanoi.",
+    "We sold 1,200,000 copies in 2024.",
+    "Call +84 90 123 4567 before 12/05/2025.",
+]
+
+
+@pytest.mark.parametrize("text", EVERYDAY)
+def test_mask_then_restore_gives_back_the_text(text: str) -> None:
+    masked = mask(text)
+    assert masked.originals, "every example has something to protect"
+    assert not any(original in masked.text for original in masked.originals if len(original) > 2)
+    assert restore(masked.text, masked.originals).text == text
+
+
+def test_spans_are_whole_urls_addresses_and_numbers() -> None:
+    spans = [span.text for span in find_spans(EVERYDAY[2])]
+    assert spans == ["https://example.com/docs?id=42&lang=en", "support@example.com"]
+    assert [s.text for s in find_spans("(see www.example.org/a_(b)), then 3.5.")] == [
+        "www.example.org/a_(b)",
+        "3.5",
+    ]
+    # glued to a letter: part of a name, not a number
+    assert find_spans("MP3 players and H2O") == []
+
+
+def test_one_text_gets_one_placeholder_in_order_of_appearance() -> None:
+    masked = mask("From 9:00 to 17:00, then 9:00 again.")
+    assert masked.originals == ("9:00", "17:00")
+    assert (
+        masked.text == f"From {PLACEHOLDERS[0]} to {PLACEHOLDERS[1]}, then {PLACEHOLDERS[0]} again."
+    )
+
+
+def test_user_text_cannot_fake_a_placeholder() -> None:
+    masked = mask(f"odd {PLACEHOLDERS[3]} character and 42")
+    assert masked.text == f"odd  character and {PLACEHOLDERS[0]}"
+    assert masked.originals == ("42",)
+
+
+def test_more_spans_than_slots_leave_the_rest_as_text() -> None:
+    text = " ".join(str(n) for n in range(100, 100 + MAX_SLOTS + 3))
+    masked = mask(text)
+    assert len(masked.originals) == MAX_SLOTS
+    assert masked.text.endswith(f"{100 + MAX_SLOTS} {100 + MAX_SLOTS + 1} {100 + MAX_SLOTS + 2}")
+    assert restore(masked.text, masked.originals).text == text
+
+
+def test_training_pairs_share_placeholders_only_for_spans_on_both_sides() -> None:
+    source = "I paid 25.50 at 3:30 on 2024-05-12."
+    target = "Tôi trả 25,50 lúc 3:30 ngày 2024-05-12."
+    masked, masked_target = protect_pair(source, target)
+    assert masked.originals == ("3:30", "2024-05-12")
+    assert masked.text == f"I paid 25.50 at {PLACEHOLDERS[0]} on {PLACEHOLDERS[1]}."
+    assert masked_target == f"Tôi trả 25,50 lúc {PLACEHOLDERS[0]} ngày {PLACEHOLDERS[1]}."
+    # dev sets: the source is masked as at inference
+    masked_all, _ = protect_pair(source, target, shared_only=False)
+    assert masked_all.originals == ("25.50", "3:30", "2024-05-12")
+
+
+def test_a_dropped_placeholder_is_appended_and_reported() -> None:
+    restored = restore(f"Gặp lúc {PLACEHOLDERS[0]}.", ("3:30", "https://example.com"))
+    assert restored.text == "Gặp lúc 3:30 https://example.com."
+    assert restored.missing == ("https://example.com",)
+
+
+def test_duplicated_and_invented_placeholders_are_reported() -> None:
+    restored = restore(f"{PLACEHOLDERS[0]} và {PLACEHOLDERS[0]} {PLACEHOLDERS[5]}", ("7",))
+    assert restored.text == "7 và 7"
+    assert restored.duplicated == ("7",)
+    assert restored.invented == 1
+
+
+@pytest.fixture(scope="module")
+def protected_tokenizers() -> Tokenizers:
+    return Tokenizers(
+        source=train_tokenizer(
+            make_sentences(ENGLISH_WORDS, 400, 1), 320, user_defined_symbols=PLACEHOLDERS
+        ),
+        target=train_tokenizer(
+            make_sentences(VIETNAMESE_WORDS, 400, 2), 320, user_defined_symbols=PLACEHOLDERS
+        ),
+    )
+
+
+@pytest.fixture(scope="module")
+def protected_translator(
+    tmp_path_factory: pytest.TempPathFactory, protected_tokenizers: Tokenizers
+) -> Translator:
+    """An untrained tiny model whose vocabularies have the placeholder pieces."""
+    tokenizers = protected_tokenizers
+    torch.manual_seed(0)
+    directory = tmp_path_factory.mktemp("models") / "protected"
+    save_model(directory, Seq2Seq(tiny_config(tokenizers)), tokenizers, metadata={})
+    return Translator(load_model(directory), device="cpu")
+
+
+def test_placeholders_are_single_pieces(protected_tokenizers: Tokenizers) -> None:
+    for tokenizer in (protected_tokenizers.source, protected_tokenizers.target):
+        ids = tokenizer.encode(f"at {PLACEHOLDERS[0]} and {PLACEHOLDERS[15]}")
+        assert sum(1 for piece in tokenizer.pieces(ids) if piece in PLACEHOLDERS) == 2
+        assert tokenizer.decode(ids) == f"at {PLACEHOLDERS[0]} and {PLACEHOLDERS[15]}"
+
+
+def test_untrained_model_still_never_loses_a_span(
+    protected_translator: Translator, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Its output is noise and drops placeholders, yet every span comes through whole and
+    the loss is logged (counts only: no user text in logs)."""
+    assert protected_translator.protects_spans
+    with caplog.at_level(logging.WARNING, logger="model.translator"):
+        results = protected_translator.translate_sentences(EVERYDAY, beam=2)
+    for text, result in zip(EVERYDAY, results, strict=True):
+        output = result.hypotheses[0].text
+        for span in mask(text).originals:
+            assert span in output, (span, output)
+    assert "dropped by the model" in caplog.text
+    assert "example.com" not in caplog.text
+
+
+def test_models_without_placeholders_still_translate(
+    tiny_model_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="model.translator"):
+        translator = Translator(load_model(tiny_model_dir), device="cpu")
+    assert not translator.protects_spans
+    assert "span protection is off" in caplog.text
+    assert len(translator.translate(["see https://example.com at 3:30"], beam=2)) == 1
+
+
+@pytest.mark.skipif(
+    not (BUNDLED_MODEL / "config.json").is_file(), reason="no bundled model in this checkout"
+)
+def test_bundled_model_carries_everyday_spans_byte_identical() -> None:
+    translator = Translator(load_model(BUNDLED_MODEL), device="cpu")
+    if not translator.protects_spans:
+        pytest.skip("the bundled model predates span protection")
+    sentences = [
+        "The meeting is at 3:30 pm.",
+        "The ticket costs $25.50.",
+        "Visit https://example.com/docs?id=42 for details.",
+        "Please write to support@example.com today.",
+    ]
+    spans = ["3:30", "25.50", "https://example.com/docs?id=42", "support@example.com"]
+    for output, span in zip(translator.translate(sentences), spans, strict=True):
+        assert output.count(span) == 1, (span, output)
