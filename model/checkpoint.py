@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from model.config import ConfigError, ModelConfig
@@ -37,6 +37,8 @@ CONFIG_FILE = "config.json"
 SOURCE_SPM = "source.spm"
 TARGET_SPM = "target.spm"
 DEFAULT_MAX_SHARD_BYTES = 15 * 1024 * 1024
+# Far above this project's models (4-100 M parameters); a bound checked before allocation.
+MAX_PARAMETERS = 2_000_000_000
 
 
 class ModelFileError(RuntimeError):
@@ -58,6 +60,12 @@ def _sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _file_entry(directory: Path, name: str) -> dict[str, Any]:
+    """config.json's record of one file: its name, size and sha256 (all checked on load)."""
+    path = directory / name
+    return {"file": name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
 
 
 def fsync_dir(path: Path) -> None:
@@ -148,9 +156,7 @@ def save_model(
         for number, shard in enumerate(shards, start=1):
             file = f"weights-{number:05d}-of-{len(shards):05d}.safetensors"
             save_file(shard, str(tmp / file), metadata={"format": "pt"})
-            shard_entries.append(
-                {"file": file, "bytes": (tmp / file).stat().st_size, "sha256": _sha256(tmp / file)}
-            )
+            shard_entries.append(_file_entry(tmp, file))
         tokenizers.source.save(tmp / SOURCE_SPM)
         tokenizers.target.save(tmp / TARGET_SPM)
         config = {
@@ -159,8 +165,8 @@ def save_model(
             "tokenizer": {
                 "kind": "sentencepiece",
                 "normalization": "NFC",
-                "source": {"file": SOURCE_SPM, "sha256": _sha256(tmp / SOURCE_SPM)},
-                "target": {"file": TARGET_SPM, "sha256": _sha256(tmp / TARGET_SPM)},
+                "source": _file_entry(tmp, SOURCE_SPM),
+                "target": _file_entry(tmp, TARGET_SPM),
             },
             "weights": {
                 "dtype": str(dtype or next(iter(tensors.values())).dtype).removeprefix("torch."),
@@ -189,23 +195,82 @@ def save_model(
     return directory
 
 
-def _check_file(directory: Path, entry: dict[str, Any], what: str) -> Path:
-    try:
-        path = directory / entry["file"]
-    except (KeyError, TypeError) as exc:
-        raise ModelFileError(f"{directory / CONFIG_FILE}: {what} entry has no 'file'") from exc
+def _model_file(directory: Path, entry: Any, what: str) -> Path:
+    """The path ``entry["file"]`` names, which must be a plain file name inside ``directory``.
+
+    A name with a directory part (``../../etc/passwd``) or a symlink leading out of the model
+    directory is refused before the file is touched: the error must not reveal anything (not
+    even the size) of a file outside the model.
+    """
+    config_path = directory / CONFIG_FILE
+    name = entry.get("file") if isinstance(entry, dict) else None
+    if not isinstance(name, str) or not name:
+        raise ModelFileError(f"{config_path}: {what} entry has no 'file'")
+    if name in (".", "..") or Path(name).name != name or "\\" in name:
+        raise ModelFileError(
+            f"{config_path}: {what} file {name!r} is not a plain file name (model files must "
+            "be inside the model directory)"
+        )
+    path = directory / name
+    if path.is_symlink() and not path.resolve().is_relative_to(directory.resolve()):
+        raise ModelFileError(f"{path}: {what} file is a link out of the model directory")
+    return path
+
+
+def _check_file(directory: Path, entry: Any, what: str, need_bytes: bool = True) -> Path:
+    """Check one file entry of config.json against the file; returns the file's path.
+
+    ``sha256`` is required (a missing one would silently skip the check); ``bytes`` too, except
+    for tokenizer entries of models written before it was recorded for them.
+    """
+    path = _model_file(directory, entry, what)
+    config_path = directory / CONFIG_FILE
+    expected_hash = entry.get("sha256")
+    if not isinstance(expected_hash, str) or len(expected_hash) != 64:
+        raise ModelFileError(f"{config_path}: {what} entry {path.name!r} has no valid 'sha256'")
+    expected_size = entry.get("bytes")
+    if expected_size is None and need_bytes:
+        raise ModelFileError(f"{config_path}: {what} entry {path.name!r} has no 'bytes'")
+    if expected_size is not None and (
+        not isinstance(expected_size, int) or isinstance(expected_size, bool) or expected_size < 0
+    ):
+        raise ModelFileError(f"{config_path}: {what} entry {path.name!r} has invalid 'bytes'")
     if not path.is_file():
         raise ModelFileError(f"{path}: {what} file is missing")
-    expected_size = entry.get("bytes")
     if expected_size is not None and path.stat().st_size != expected_size:
         raise ModelFileError(
             f"{path}: {what} file is truncated or altered "
             f"({path.stat().st_size} bytes, config.json says {expected_size})"
         )
-    expected_hash = entry.get("sha256")
-    if expected_hash is not None and _sha256(path) != expected_hash:
+    if _sha256(path) != expected_hash:
         raise ModelFileError(f"{path}: {what} file is corrupted (sha256 mismatch)")
     return path
+
+
+# Letters that Vietnamese has and English does not: a Vietnamese SentencePiece vocabulary has
+# thousands of pieces with them, an English one only a few (names).
+_VIETNAMESE_LETTERS = frozenset(
+    "ăâđêôơưàảãáạằẳẵắặầẩẫấậèẻẽéẹềểễếệìỉĩíịòỏõóọồổỗốộờởỡớợùủũúụừửữứựỳỷỹýỵ"
+)
+
+
+def _vietnamese_pieces(tokenizer: SubwordTokenizer) -> int:
+    pieces = tokenizer.pieces(range(tokenizer.vocab_size))
+    return sum(1 for piece in pieces if _VIETNAMESE_LETTERS.intersection(piece.lower()))
+
+
+def check_tokenizer_sides(tokenizers: Tokenizers, config_path: Path) -> None:
+    """Refuse a source (English) tokenizer that looks more Vietnamese than the target one.
+
+    Swapped tokenizers load fine when both vocabularies have the same size, and the model then
+    translates garbage; a swap is recognisable from the vocabularies alone.
+    """
+    source, target = (_vietnamese_pieces(t) for t in (tokenizers.source, tokenizers.target))
+    if source > target:
+        raise ModelFileError(
+            f"{config_path}: the source and target tokenizers look swapped (the source "
+            f"tokenizer has {source} pieces with Vietnamese letters, the target {target})"
+        )
 
 
 def read_model_config(directory: str | Path) -> dict[str, Any]:
@@ -228,29 +293,22 @@ def read_model_config(directory: str | Path) -> dict[str, Any]:
     return config
 
 
-def load_model(
-    directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
-) -> LoadedModel:
-    """Rebuild a model from its directory alone, in eval mode on ``device``."""
-    directory = Path(directory)
-    config = read_model_config(directory)
+def _load_tokenizers(
+    directory: Path, config: dict[str, Any], model_config: ModelConfig
+) -> Tokenizers:
     config_path = directory / CONFIG_FILE
-    try:
-        model_config = ModelConfig.from_dict(config["model"])
-    except ConfigError as exc:
-        raise ModelFileError(f"{config_path}: invalid model section: {exc}") from exc
-
-    tokenizer_section = config["tokenizer"]
+    section = config["tokenizer"]
+    entries = {side: section.get(side) for side in ("source", "target")}
     try:
         tokenizers = Tokenizers(
-            source=SubwordTokenizer.load(
-                _check_file(directory, tokenizer_section["source"], "source tokenizer")
-            ),
-            target=SubwordTokenizer.load(
-                _check_file(directory, tokenizer_section["target"], "target tokenizer")
-            ),
+            *(
+                SubwordTokenizer.load(
+                    _check_file(directory, entries[side], f"{side} tokenizer", need_bytes=False)
+                )
+                for side in ("source", "target")
+            )
         )
-    except (KeyError, TokenizerError) as exc:
+    except TokenizerError as exc:
         raise ModelFileError(f"{config_path}: tokenizer: {exc}") from exc
     for side, tokenizer, size in (
         ("source", tokenizers.source, model_config.source_vocab_size),
@@ -261,41 +319,98 @@ def load_model(
                 f"{tokenizer.source}: {side} tokenizer has {tokenizer.vocab_size} pieces, "
                 f"config.json says {side}_vocab_size={size}"
             )
+    check_tokenizer_sides(tokenizers, config_path)
+    return tokenizers
 
-    weights = config["weights"]
-    shards = weights.get("shards")
-    if not isinstance(shards, list) or not shards:
-        raise ModelFileError(f"{config_path}: weights section lists no shards")
-    state: dict[str, torch.Tensor] = {}
-    for entry in shards:
-        path = _check_file(directory, entry, "weights")
+
+def _stored_shapes(paths: list[Path]) -> dict[str, tuple[int, ...]]:
+    """Tensor shapes from the shards' headers (no tensor data read), parts joined."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for path in paths:
         try:
-            tensors = load_file(str(path))
+            with safe_open(str(path), framework="pt") as handle:
+                names = list(handle.keys())
+                found = {name: tuple(handle.get_slice(name).get_shape()) for name in names}
         except (SafetensorError, OSError) as exc:
             raise ModelFileError(f"{path}: unreadable safetensors file ({exc})") from exc
-        duplicated = state.keys() & tensors.keys()
+        duplicated = shapes.keys() & found.keys()
         if duplicated:
             raise ModelFileError(f"{path}: tensor(s) also in another shard: {sorted(duplicated)}")
-        state.update(tensors)
-    state = _join_parts(state)
+        shapes.update(found)
+    joined: dict[str, tuple[int, ...]] = {}
+    for key, shape in shapes.items():
+        name, separator, _ = key.partition(PART_SEPARATOR)
+        if separator and name in joined and shape:
+            previous = joined[name]
+            shape = (previous[0] + shape[0], *shape[1:])
+        joined[name] = shape
+    return joined
 
-    model = Seq2Seq(model_config)
-    expected = {
-        k: v for k, v in model.state_dict().items() if k not in model.tied_parameter_names()
-    }
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
+
+def _check_architecture(
+    directory: Path, model_config: ModelConfig, paths: list[Path]
+) -> dict[str, tuple[int, ...]]:
+    """The shapes the architecture needs, checked against the shards' headers *before* any
+    weight is allocated (the model is built on the ``meta`` device, which allocates nothing):
+    a config.json that promises a bigger model than its files hold is refused at once."""
+    with torch.device("meta"):
+        skeleton = Seq2Seq(model_config)
+    parameters = skeleton.num_parameters()
+    if parameters > MAX_PARAMETERS:
+        raise ModelFileError(
+            f"{directory / CONFIG_FILE}: the architecture has {parameters} parameters, "
+            f"more than the limit of {MAX_PARAMETERS}"
+        )
+    tied = skeleton.tied_parameter_names()
+    expected = {k: tuple(v.shape) for k, v in skeleton.state_dict().items() if k not in tied}
+    stored = _stored_shapes(paths)
+    missing = sorted(expected.keys() - stored.keys())
+    unexpected = sorted(stored.keys() - expected.keys())
     if missing or unexpected:
         raise ModelFileError(
             f"{directory}: weights do not match config.json's architecture "
             f"(missing: {missing[:5]}, unexpected: {unexpected[:5]})"
         )
-    for name, tensor in state.items():
-        if tensor.shape != expected[name].shape:
+    for name, shape in stored.items():
+        if shape != expected[name]:
             raise ModelFileError(
-                f"{directory}: tensor {name} has shape {tuple(tensor.shape)}, "
-                f"the architecture needs {tuple(expected[name].shape)}"
+                f"{directory}: tensor {name} has shape {shape}, "
+                f"the architecture needs {expected[name]}"
             )
+    return expected
+
+
+def load_model(
+    directory: str | Path, device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+) -> LoadedModel:
+    """Rebuild a model from its directory alone, in eval mode on ``device``.
+
+    Everything that can be checked without allocating the model is checked first: every
+    file's name, size and sha256, the tokenizers, and every tensor shape.
+    """
+    directory = Path(directory)
+    config = read_model_config(directory)
+    config_path = directory / CONFIG_FILE
+    try:
+        model_config = ModelConfig.from_dict(config["model"])
+    except ConfigError as exc:
+        raise ModelFileError(f"{config_path}: invalid model section: {exc}") from exc
+    tokenizers = _load_tokenizers(directory, config, model_config)
+
+    shards = config["weights"].get("shards")
+    if not isinstance(shards, list) or not shards:
+        raise ModelFileError(f"{config_path}: weights section lists no shards")
+    paths = [_check_file(directory, entry, "weights") for entry in shards]
+    _check_architecture(directory, model_config, paths)
+    state: dict[str, torch.Tensor] = {}
+    for path in paths:
+        try:
+            state.update(load_file(str(path)))
+        except (SafetensorError, OSError) as exc:
+            raise ModelFileError(f"{path}: unreadable safetensors file ({exc})") from exc
+    state = _join_parts(state)
+
+    model = Seq2Seq(model_config)
     model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
     model.to(device=device, dtype=dtype).eval()
     return LoadedModel(

@@ -12,6 +12,23 @@ Implementation = Literal["fused", "reference"]
 AttentionType = Literal["dot", "general", "additive"]
 
 
+# Upper bounds on every size, checked before anything is built: a config.json (possibly
+# hand-edited or hostile) must not make a loader allocate gigabytes before it is rejected.
+# They are far above any model this project trains (the recipes use 6-32K vocabularies, 512-1024
+# wide, 2-4 layers).
+MAX_VOCAB_SIZE = 1 << 18
+MAX_WIDTH = 4096
+MAX_LAYERS = 16
+UPPER_BOUNDS = {
+    "source_vocab_size": MAX_VOCAB_SIZE,
+    "target_vocab_size": MAX_VOCAB_SIZE,
+    "embedding_size": MAX_WIDTH,
+    "hidden_size": MAX_WIDTH,
+    "encoder_layers": MAX_LAYERS,
+    "decoder_layers": MAX_LAYERS,
+}
+
+
 class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
@@ -54,17 +71,15 @@ class ModelConfig:
             allowed = get_args(literal)
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name in (
-            "source_vocab_size",
-            "target_vocab_size",
-            "embedding_size",
-            "hidden_size",
-            "encoder_layers",
-            "decoder_layers",
-        ):
+        for name, largest in UPPER_BOUNDS.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+            if value > largest:
+                raise ConfigError(f"{name} must be at most {largest}, got {value}")
+        for name in ("bidirectional", "input_feeding", "tie_target_embeddings"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
         for name in ("dropout", "embedding_dropout"):
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= value < 1.0:

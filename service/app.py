@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
@@ -25,10 +25,17 @@ from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from model.translator import SentenceTranslation
-from service.batcher import BatcherClosedError, DecodeOptions, DynamicBatcher, QueueFullError
+from service.batcher import (
+    BatcherClosedError,
+    DecodeOptions,
+    DynamicBatcher,
+    QueueFullError,
+    RequestTooLargeError,
+)
 from service.body_limit import BodySizeLimitMiddleware
 from service.cache import LruCache
 from service.errors import (
+    CLIENT_CLOSED_REQUEST,
     ApiError,
     Forbidden,
     InvalidRequest,
@@ -61,7 +68,6 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 VERSION = "0.1.0"
-CLIENT_CLOSED_REQUEST = 499  # nginx's status for "the client went away first"
 
 T = TypeVar("T")
 
@@ -247,8 +253,26 @@ def translate_answer(request: TranslateRequest, results: list[TextTranslation]) 
     return answer
 
 
+def _without_paths(value: Any) -> Any:
+    """``value`` with every string that is an absolute filesystem path cut to its last part.
+
+    ``GET /model`` is public; model metadata written by ``mt-retrain`` names files on the
+    server (``seeded_from``, ``retrain.dev_set``), which reveals its layout. The file's name
+    is kept: it still says which data set or model it was.
+    """
+    if isinstance(value, dict):
+        return {key: _without_paths(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_without_paths(item) for item in value]
+    if isinstance(value, str) and (
+        value.startswith(("/", "~", "\\")) or (len(value) > 2 and value[1:3] in (":\\", ":/"))
+    ):
+        return PureWindowsPath(value).name if "\\" in value else PurePosixPath(value).name
+    return value
+
+
 def _model_summary(served: ServedModel) -> dict[str, Any]:
-    info = dict(served.translator.model_info)
+    info = _without_paths(dict(served.translator.model_info))
     info["served"] = {
         "generation": served.generation,
         "loaded_at": served.loaded_at.isoformat(),
@@ -282,6 +306,9 @@ def _install_routes(app: FastAPI) -> None:
                 state.texts.translate(served, body.texts, options, is_html=body.format == "html"),
                 remaining,
             )
+        except RequestTooLargeError as exc:
+            # It could never fit, idle server or not: a 503 would make the client retry forever.
+            raise InvalidRequest(f"Invalid request: {exc}") from None
         except QueueFullError as exc:
             raise ServiceUnavailable(
                 f"Server busy: {exc}; retry later",
@@ -395,7 +422,7 @@ def create_app(
         max_batch_sentences=settings.max_batch_sentences,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_s=settings.max_wait_s,
-        max_queue=settings.max_queue,
+        max_queue_tokens=settings.max_queue_tokens,
         observer=metrics,
     )
     cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
@@ -405,7 +432,9 @@ def create_app(
     slot = ModelSlot(
         loader
         or translator_loader(
-            settings.device, max_batch_tokens=settings.max_batch_tokens * widest_beam
+            settings.device,
+            probe_beam=max(settings.beam, 2),
+            max_batch_tokens=settings.max_batch_tokens * widest_beam,
         )
     )
     app = FastAPI(
@@ -428,7 +457,11 @@ def create_app(
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # Added last = outermost: the body limit applies before anything reads the body, and the
     # metrics see every answer, the 413s included.
-    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        BodySizeLimitMiddleware,
+        max_bytes=settings.max_body_bytes,
+        timeout_s=settings.body_timeout_s,
+    )
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     app.add_middleware(ConciseStartupErrors)
     return app

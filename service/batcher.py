@@ -1,14 +1,23 @@
 """Dynamic batching: every client's sentences share one queue and one model consumer.
 
-Requests put ``(sentence, future)`` items into a FIFO queue and await the futures. A single
-consumer task takes the oldest item, waits at most ``max_wait_s`` after that item arrived for
-more company, and then forms a batch from the items that share the oldest item's *group*
-(the same model and the same :class:`DecodeOptions`: beam size, n-best and attention cannot be
-mixed in one model call). The batch always holds the oldest item and is filled with the
-group's items closest to it in source length (less padding), up to ``max_batch_sentences``
-sentences and ``max_batch_tokens`` padded source tokens (``sentences x longest``). Items that
-do not fit stay queued, in arrival order, for the next round; anchoring on the oldest item
-means none of them starves behind a stream of shorter sentences.
+Requests put ``(sentence, future)`` items into a queue and await the futures. The queue is
+measured in *source tokens*, not sentences: one 5,000-character sentence costs the model as
+much as hundreds of short ones. A request is admitted whole or not at all: when its tokens do
+not fit next to those already waiting it gets :class:`QueueFullError` (retry later), and when
+they exceed ``max_queue_tokens`` on their own it gets :class:`RequestTooLargeError` (it could
+never fit; retrying is pointless).
+
+A single consumer task picks an *anchor* item, waits at most ``max_wait_s`` after that item
+arrived for more company, and then forms a batch from the items that share the anchor's
+*group* (the same model and the same :class:`DecodeOptions`: beam size, n-best and attention
+cannot be mixed in one model call). The anchor is the oldest item of the request whose turn it
+is: requests take turns (round robin, in order of arrival), so a request with many sentences
+gets one batch and then lets every other waiting request have one, instead of holding the
+model until all of its sentences are done. The batch always holds the anchor and is filled
+with the group's items closest to it in source length (less padding), up to
+``max_batch_sentences`` sentences and ``max_batch_tokens`` padded source tokens
+(``sentences x longest``). Items that do not fit stay queued for a later round; every request
+gets a turn, so none of them starves.
 
 The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
 requests meanwhile, which is exactly when the next batch fills up. Identical sentences in one
@@ -21,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Sequence
@@ -73,14 +83,26 @@ class BatchObserver(Protocol):
 
 
 class QueueFullError(RuntimeError):
-    """The queue cannot take the request's sentences now; the client should retry later."""
+    """The queue cannot take the request's tokens now; the client should retry later."""
 
     def __init__(self, waiting: int, requested: int, capacity: int) -> None:
         super().__init__(
-            f"the translation queue is full ({waiting} sentences waiting, this request has "
-            f"{requested}, capacity {capacity})"
+            f"the translation queue is full ({waiting} source tokens waiting, this request "
+            f"has {requested}, capacity {capacity})"
         )
         self.waiting = waiting
+        self.requested = requested
+        self.capacity = capacity
+
+
+class RequestTooLargeError(ValueError):
+    """The request alone has more source tokens than the queue can ever hold."""
+
+    def __init__(self, requested: int, capacity: int) -> None:
+        super().__init__(
+            f"the request has {requested} source tokens, more than the translation queue "
+            f"can ever hold ({capacity}); send less text per request"
+        )
         self.requested = requested
         self.capacity = capacity
 
@@ -95,6 +117,7 @@ class _Item(Generic[Result]):
     tokens: int
     group: tuple[BatchModel[Result], DecodeOptions]
     future: asyncio.Future[Result]
+    request: int = 0  # which translate() call it belongs to (requests take turns)
     arrived: float = field(default_factory=time.monotonic)
 
 
@@ -110,20 +133,26 @@ class DynamicBatcher(Generic[Result]):
         max_batch_sentences: int = 64,
         max_batch_tokens: int = 4096,
         max_wait_s: float = 0.01,
-        max_queue: int = 2048,
+        max_queue_tokens: int = 16384,
         observer: BatchObserver | None = None,
     ) -> None:
-        if max_batch_sentences < 1 or max_batch_tokens < 1 or max_queue < 1 or max_wait_s < 0:
+        limits = (max_batch_sentences, max_batch_tokens, max_queue_tokens)
+        if min(limits) < 1 or max_wait_s < 0:
             raise ValueError("batch limits and queue size must be positive, max_wait_s >= 0")
         self.max_batch_sentences = max_batch_sentences
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_s
-        self.max_queue = max_queue
+        self.max_queue_tokens = max_queue_tokens
         self._observer = observer
         self._pending: list[_Item[Result]] = []
         self._arrived = asyncio.Event()
         self._consumer: asyncio.Task[None] | None = None
         self._closing = False
+        self._tickets = itertools.count(1)
+        # request -> its place in the round robin: the batch count when it arrived or when it
+        # was last served; the smallest value is the next request to anchor a batch.
+        self._turn: dict[int, int] = {}
+        self._batches = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,6 +186,11 @@ class DynamicBatcher(Generic[Result]):
         return len(self._pending)
 
     @property
+    def queued_tokens(self) -> int:
+        """Source tokens waiting (not yet handed to the model)."""
+        return sum(item.tokens for item in self._pending)
+
+    @property
     def closing(self) -> bool:
         return self._closing
 
@@ -167,9 +201,10 @@ class DynamicBatcher(Generic[Result]):
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
-        Raises :class:`QueueFullError` at once when the queue cannot take all of them (a
-        request is admitted whole or not at all), :class:`BatcherClosedError` during
-        shutdown, and whatever the model raised for the batch these sentences were in.
+        Raises :class:`QueueFullError` at once when the queue cannot take all of their tokens
+        now (a request is admitted whole or not at all), :class:`RequestTooLargeError` when it
+        never could, :class:`BatcherClosedError` during shutdown, and whatever the model
+        raised for the batch these sentences were in.
         If the caller is cancelled, its sentences leave the queue.
         """
         if self._closing:
@@ -178,14 +213,22 @@ class DynamicBatcher(Generic[Result]):
             raise RuntimeError("DynamicBatcher.start() was not called (or the consumer died)")
         if not sentences:
             return []
-        if len(self._pending) + len(sentences) > self.max_queue:
-            raise QueueFullError(len(self._pending), len(sentences), self.max_queue)
         loop = asyncio.get_running_loop()
         group = (model, options)
+        ticket = next(self._tickets)
         items = [
-            _Item(sentence, max(1, model.count_tokens(sentence)), group, loop.create_future())
+            _Item(
+                sentence, max(1, model.count_tokens(sentence)), group, loop.create_future(), ticket
+            )
             for sentence in sentences
         ]
+        requested = sum(item.tokens for item in items)
+        if requested > self.max_queue_tokens:
+            raise RequestTooLargeError(requested, self.max_queue_tokens)
+        waiting = self.queued_tokens
+        if waiting + requested > self.max_queue_tokens:
+            raise QueueFullError(waiting, requested, self.max_queue_tokens)
+        self._turn[ticket] = self._batches
         self._pending.extend(items)
         self._depth_changed()
         self._arrived.set()
@@ -197,6 +240,8 @@ class DynamicBatcher(Generic[Result]):
                 item.future.cancel()
             self._drop_done()
             raise
+        finally:
+            self._turn.pop(ticket, None)
 
     # ------------------------------------------------------------------ consumer
 
@@ -209,7 +254,7 @@ class DynamicBatcher(Generic[Result]):
                 self._arrived.clear()
                 await self._arrived.wait()
                 continue
-            head = self._pending[0]
+            head = self._anchor()
             deadline = head.arrived + self.max_wait_s
             while not self._closing and not self._group_is_full(head.group):
                 remaining = deadline - time.monotonic()
@@ -218,9 +263,22 @@ class DynamicBatcher(Generic[Result]):
                 self._arrived.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), remaining)
-            batch = self._take_batch(head.group)
+            if head.future.done():  # its client went away while it waited for company
+                continue
+            batch = self._take_batch(head)
             if batch:
+                self._batches += 1
+                for request in {item.request for item in batch}:
+                    if request in self._turn:
+                        self._turn[request] = self._batches  # to the back of the round robin
                 await self._run(batch)
+
+    def _anchor(self) -> _Item[Result]:
+        """The oldest waiting item of the request whose turn it is (see the module docstring).
+
+        ``_pending`` is in arrival order, so ``min`` keeps the oldest among equal turns.
+        """
+        return min(self._pending, key=lambda item: self._turn.get(item.request, self._batches))
 
     def _group_is_full(self, group: tuple[BatchModel[Result], DecodeOptions]) -> bool:
         """Whether the queue already holds a full batch of ``group`` (no point in waiting)."""
@@ -233,19 +291,20 @@ class DynamicBatcher(Generic[Result]):
                     return True
         return False
 
-    def _take_batch(self, group: tuple[BatchModel[Result], DecodeOptions]) -> list[_Item[Result]]:
-        """Remove and return up to one batch of ``group``, within both limits.
+    def _take_batch(self, anchor: _Item[Result]) -> list[_Item[Result]]:
+        """Remove and return up to one batch of ``anchor``'s group, within both limits.
 
-        The batch is built around the group's oldest item, which is always taken (so a sentence
-        longer than the token budget still runs, alone, and no sentence waits forever behind a
-        stream of shorter ones); it is filled with the items closest to it in length, which
-        keeps padding low.
+        The batch is built around ``anchor``, which is always taken (so a sentence longer than
+        the token budget still runs, alone, and no sentence waits forever behind a stream of
+        shorter ones); it is filled with the items closest to it in length, which keeps
+        padding low.
         """
-        members = [item for item in self._pending if item.group == group and not item.future.done()]
-        if not members:
-            return []
-        anchor = members[0]  # _pending is in arrival order
-        by_closeness = sorted(members[1:], key=lambda item: abs(item.tokens - anchor.tokens))
+        members = [
+            item
+            for item in self._pending
+            if item.group == anchor.group and item is not anchor and not item.future.done()
+        ]
+        by_closeness = sorted(members, key=lambda item: abs(item.tokens - anchor.tokens))
         batch = [anchor]
         longest = anchor.tokens
         for item in by_closeness:

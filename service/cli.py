@@ -27,6 +27,7 @@ from typing import Any
 
 import uvicorn
 
+from service.protocols import json_error_protocol
 from service.request_log import RequestLogMiddleware
 from service.settings import Settings, SettingsError, load_settings
 
@@ -50,9 +51,18 @@ def log_config(level: str) -> dict[str, Any]:
             "default": {"format": LOG_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%S"},
             "access": {"format": ACCESS_FORMAT, "datefmt": "%Y-%m-%dT%H:%M:%S"},
         },
+        "filters": {"redact": {"()": "service.log_filters.RedactSecrets"}},
         "handlers": {
-            "default": {"class": "logging.StreamHandler", "formatter": "default"},
-            "access": {"class": "logging.StreamHandler", "formatter": "access"},
+            "default": {
+                "class": "logging.StreamHandler",
+                "formatter": "default",
+                "filters": ["redact"],
+            },
+            "access": {
+                "class": "logging.StreamHandler",
+                "formatter": "access",
+                "filters": ["redact"],
+            },
         },
         "loggers": {
             "uvicorn": {"handlers": ["default"], "level": level, "propagate": False},
@@ -163,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     with sock:
         config = uvicorn.Config(
             RequestLogMiddleware(create_app(settings)),
+            http=json_error_protocol(),  # uvicorn's own 400s in the {"error": ...} shape too
             host=settings.host,
             port=settings.port,
             log_config=log_config(settings.log_level),

@@ -14,6 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +94,16 @@ async def _validation_error(_: Request, exc: Exception) -> Any:
     return error_response(400, describe_validation_errors(exc.errors()))
 
 
+CLIENT_CLOSED_REQUEST = 499  # nginx's status for "the client went away first"
+
+
+async def _client_disconnected(request: Request, exc: Exception) -> Any:
+    # The client closed the connection before its body arrived: nobody will read an answer,
+    # and it is not a server error (no 500 in the metrics, no traceback in the log).
+    logger.info("client disconnected during %s %s", request.method, request.url.path)
+    return error_response(CLIENT_CLOSED_REQUEST, "client disconnected")
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Any:
     logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return error_response(500, "Internal server error")
@@ -102,4 +113,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(ClientDisconnect, _client_disconnected)
     app.add_exception_handler(Exception, _unexpected_error)

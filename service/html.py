@@ -94,6 +94,23 @@ class HtmlTemplate:
         )
 
 
+def _unterminated_markup_kept(spans: list[tuple[str, bool]]) -> list[tuple[str, bool]]:
+    """``spans`` with an unterminated ``<!--`` (or ``<!...``) and everything after it as markup.
+
+    The stdlib parser hands such a construct to ``handle_data`` when the input ends, so its
+    text would be translated into visible text; in HTML an unterminated comment runs to the end
+    of the document and shows nothing. ``<!`` can only reach a text span that way: anywhere
+    else the parser reads it as a comment or declaration.
+    """
+    for index, (raw, is_text) in enumerate(spans):
+        cut = raw.find("<!") if is_text else -1
+        if cut < 0:
+            continue
+        rest = raw[cut:] + "".join(piece for piece, _ in spans[index + 1 :])
+        return [*spans[:index], (raw[:cut], True), (rest, False)]
+    return spans
+
+
 def parse_html(document: str) -> HtmlTemplate:
     """Cut ``document`` into markup and translatable text runs; see the module docstring."""
     parser = _BoundaryParser(document)
@@ -115,7 +132,7 @@ def parse_html(document: str) -> HtmlTemplate:
 
     pieces: list[str | int] = []
     texts: list[str] = []
-    for raw, is_text in spans:
+    for raw, is_text in _unterminated_markup_kept(spans):
         stripped = raw.strip()
         text = html.unescape(stripped)
         if not is_text or not any(ch.isalnum() for ch in text):

@@ -1,8 +1,9 @@
 """The model being served, and swapping in a new one without downtime.
 
 A :class:`ServedModel` is immutable; the slot holds exactly one at a time and replaces it with a
-single assignment once a new model has been loaded *and* has translated a test sentence (in a
-worker thread, while the old one keeps serving). Requests take the current model once, when
+single assignment once a new model has been loaded *and* has passed :func:`probe_translator`
+(a fixed probe set translated with greedy and with beam search, in a worker thread, while the
+old one keeps serving). Requests take the current model once, when
 they start, so a request that is in flight during a swap finishes on the model it started with.
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +23,10 @@ from model.translator import Translator
 
 logger = logging.getLogger(__name__)
 
-SMOKE_TEST_SENTENCE = "Hello."
+# Short, ordinary sentences: any model that can translate at all gives each of them a
+# non-empty translation with a finite score, with greedy and with beam search.
+PROBE_SENTENCES = ("Hello.", "Thank you very much.", "I love the city.")
+PROBE_BEAM = 2
 
 
 class ModelLoadError(RuntimeError):
@@ -40,14 +45,45 @@ class ServedModel:
 TranslatorLoader = Callable[[Path], Translator]
 
 
-def translator_loader(device: str, **translator_kwargs: Any) -> TranslatorLoader:
-    """A loader that builds a :class:`Translator` and checks that it translates a sentence."""
+def probe_translator(translator: Translator, beam: int = PROBE_BEAM) -> None:
+    """Raise ``ValueError`` unless ``translator`` translates :data:`PROBE_SENTENCES` with
+    greedy search and with beam search into non-empty text with finite scores.
+
+    Loading can succeed on a model that cannot decode: NaN weights give ``""`` with greedy
+    search (without raising) and crash beam search, mismatched tokenizers give nothing useful.
+    Both searches are tried because serving uses both (beam, and greedy when ``MT_BEAM=1``).
+    """
+    sentences = list(PROBE_SENTENCES)
+    for width in sorted({1, max(beam, 2)}):
+        search = "greedy search" if width == 1 else f"beam search (beam {width})"
+        try:
+            results = translator.translate_sentences(sentences, beam=width)
+        except Exception as exc:
+            raise ValueError(
+                f"the model fails the translation probe with {search}: {type(exc).__name__}: {exc}"
+            ) from exc
+        for sentence, result in zip(sentences, results, strict=True):
+            best = result.hypotheses[0] if result.hypotheses else None
+            if best is None or not math.isfinite(best.score):
+                score = "no hypothesis" if best is None else f"score {best.score}"
+                raise ValueError(
+                    f"the model fails the translation probe: {search} of {sentence!r} "
+                    f"gives {score} (weights not finite?)"
+                )
+            if not best.text.strip():
+                raise ValueError(
+                    f"the model fails the translation probe: {search} translates "
+                    f"{sentence!r} to empty text"
+                )
+
+
+def translator_loader(device: str, probe_beam: int = PROBE_BEAM, **kwargs: Any) -> TranslatorLoader:
+    """A loader that builds a :class:`Translator` and proves that it translates
+    (:func:`probe_translator`); ``kwargs`` go to :meth:`Translator.from_dir`."""
 
     def load(path: Path) -> Translator:
-        translator = Translator.from_dir(path, device=device, **translator_kwargs)
-        # Loading can succeed on a model that cannot decode (e.g. mismatched tokenizers);
-        # one short greedy translation proves it works before it replaces the old model.
-        translator.translate_sentences([SMOKE_TEST_SENTENCE], beam=1)
+        translator = Translator.from_dir(path, device=device, **kwargs)
+        probe_translator(translator, beam=probe_beam)
         return translator
 
     return load

@@ -122,8 +122,10 @@ async def read_translate_fields(request: Request) -> dict[str, Any]:
     body = await request.body()
     if content_type == "application/json" or content_type.endswith("+json"):
         return parse_json_object(body)
-    if not content_type and body.lstrip().startswith(b"{"):
-        return parse_json_object(body)  # a client that forgot the header
+    if content_type in ("", "application/x-www-form-urlencoded") and body.lstrip().startswith(b"{"):
+        # A client that forgot the header, or ``curl -d '{...}'`` (which labels every body a
+        # form): no form starts with "{", and reading it as a form would say "missing q".
+        return parse_json_object(body)
     if content_type not in ("", "application/x-www-form-urlencoded"):
         raise InvalidRequest(
             f"Invalid request: unsupported Content-Type {content_type!r} "
@@ -145,6 +147,9 @@ def validate_translate_request(fields: dict[str, Any]) -> TranslateRequest:
         raise InvalidRequest("Invalid request: value nested too deeply") from None
     if not parsed.texts or parsed.q == "":
         raise InvalidRequest("Invalid request: missing q parameter")
+    if isinstance(parsed.q, str) and not parsed.q.strip():
+        # Like an empty q (LibreTranslate's 400); in a list, a blank text simply gives "".
+        raise InvalidRequest("Invalid request: missing q parameter (q is only whitespace)")
     return parsed
 
 

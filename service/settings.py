@@ -54,7 +54,14 @@ class Settings(BaseSettings):
     max_wait_ms: Annotated[
         float, Field(ge=0, le=10_000, description="a batch's wait for company after its first item")
     ] = 10.0
-    max_queue: Annotated[int, Field(ge=1, description="sentences waiting; beyond it: 503")] = 2048
+    max_queue_tokens: Annotated[
+        int,
+        Field(
+            ge=1,
+            description="source subwords waiting for the model; beyond it: 503 (a request "
+            "larger than this on its own: 400)",
+        ),
+    ] = 16384
     retry_after_s: Annotated[int, Field(ge=0, description="Retry-After header on 503")] = 1
 
     char_limit: Annotated[
@@ -71,6 +78,9 @@ class Settings(BaseSettings):
     request_timeout_s: Annotated[
         float, Field(gt=0, description="a /translate request older than this gets 504")
     ] = 30.0
+    body_timeout_s: Annotated[
+        float, Field(gt=0, description="a request body not received within this gets 408")
+    ] = 10.0
     shutdown_timeout_s: Annotated[
         float, Field(ge=0, description="how long shutdown waits for queued sentences")
     ] = 30.0

@@ -9,26 +9,36 @@ hypotheses give alternative k, and each sentence gives one attention segment.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from model.translator import SentenceTranslation
+from model.sentences import is_line_break
+from model.translator import Hypothesis, SentenceTranslation
 from service.batcher import DecodeOptions, DynamicBatcher
 from service.cache import LruCache
 from service.html import HtmlTemplate, parse_html
 from service.metrics import ServiceMetrics
 from service.model_slot import ServedModel
+from service.text_clean import clean_text, has_translatable_content
 
-# C0/C1 control characters except tab, newline and carriage return, and lone surrogates
-# (JSON can encode "\ud800"; no tokenizer or UTF-8 encoder accepts it).
-_UNTRANSLATABLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 ATTENTION_DECIMALS = 5
 
 
-def clean_text(text: str) -> str:
-    """``text`` without control characters and lone surrogates (they carry no meaning)."""
-    return _UNTRANSLATABLE.sub("", text)
+def needs_model(sentence: str) -> bool:
+    """Whether a segment must be translated by the model: line breaks are kept as they are,
+    and a sentence without a letter or digit has nothing to translate (it becomes ``""``)."""
+    return not is_line_break(sentence) and has_translatable_content(sentence)
+
+
+def passthrough(sentence: str, options: DecodeOptions) -> SentenceTranslation:
+    """The answer for a segment that does not need the model (see :func:`needs_model`)."""
+    text = sentence if is_line_break(sentence) else ""
+    hypothesis = Hypothesis(
+        text=text, score=0.0, target_tokens=[], attention=[] if options.attention else None
+    )
+    return SentenceTranslation(
+        source=sentence, source_tokens=[], hypotheses=[hypothesis] * options.n_best
+    )
 
 
 @dataclass(frozen=True)
@@ -148,7 +158,24 @@ class TextTranslationService:
     async def translate_sentences(
         self, served: ServedModel, sentences: list[str], options: DecodeOptions
     ) -> list[SentenceTranslation]:
-        """Cached sentences from the cache, the others through the batcher; input order."""
+        """Cached sentences from the cache, the others through the batcher; input order.
+
+        Segments that do not need the model (line breaks, no letter or digit) never reach
+        the cache or the batcher: a text of invisible characters or emoji answers ``""``.
+        """
+        wanted = [sentence for sentence in sentences if needs_model(sentence)]
+        results = await self._translate_needed(served, wanted, options)
+        translated = dict(zip(wanted, results, strict=True))
+        return [
+            translated[sentence] if sentence in translated else passthrough(sentence, options)
+            for sentence in sentences
+        ]
+
+    async def _translate_needed(
+        self, served: ServedModel, sentences: list[str], options: DecodeOptions
+    ) -> list[SentenceTranslation]:
+        if not sentences:
+            return []
         keys = [(served.generation, options, sentence) for sentence in sentences]
         found: list[SentenceTranslation | None] = [self.cache.get(key) for key in keys]
         missing = [

@@ -230,7 +230,7 @@ async def test_identical_sentences_in_a_batch_are_translated_once(
 async def test_a_full_queue_refuses_the_whole_request(make_batcher: MakeBatcher) -> None:
     model = FakeModel()
     model.gate.clear()
-    batcher = await make_batcher(max_queue=3, max_wait_s=0.0)
+    batcher = await make_batcher(max_queue_tokens=3, max_wait_s=0.0)
     running = asyncio.create_task(batcher.translate(model, ["running"], GREEDY))
     await wait_until(model.entered.is_set)
     queued = asyncio.create_task(batcher.translate(model, ["q1", "q2"], GREEDY))

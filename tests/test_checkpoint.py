@@ -152,3 +152,103 @@ def test_save_replaces_existing_directory(tmp_path: Path, tiny_tokenizers: Token
         loaded.model.encoder.embedding.weight, second.encoder.embedding.weight
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+# --------------------------------------------------------------------------- integrity (#19)
+
+
+def drop_key(section: str, key: str):
+    def edit(config: dict) -> None:
+        entry = (
+            config["weights"]["shards"][0] if section == "weights" else config["tokenizer"][section]
+        )
+        del entry[key]
+
+    return edit
+
+
+def set_shard_file(name: str):
+    def edit(config: dict) -> None:
+        config["weights"]["shards"][0]["file"] = name
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (drop_key("weights", "sha256"), "has no valid 'sha256'"),
+        (drop_key("weights", "bytes"), "has no 'bytes'"),
+        (drop_key("source", "sha256"), "has no valid 'sha256'"),
+        (set_shard_file("../../../../../../etc/passwd"), "not a plain file name"),
+        (set_shard_file("/etc/passwd"), "not a plain file name"),
+        (set_shard_file(".."), "not a plain file name"),
+    ],
+    ids=["no weights sha256", "no weights bytes", "no tokenizer sha256", "../", "absolute", ".."],
+)
+def test_integrity_fields_are_mandatory_and_files_stay_inside(
+    tiny_model_dir: Path, tmp_path: Path, edit, message: str
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    edit_config(directory, edit)
+    with pytest.raises(ModelFileError, match=message) as error:
+        load_model(directory)
+    assert "bytes, config.json says" not in str(error.value)  # nothing about a foreign file
+
+
+def test_a_symlink_out_of_the_model_directory_is_refused(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    outside = tmp_path / "outside.safetensors"
+    shard = directory / "weights-00001-of-00001.safetensors"
+    shutil.move(shard, outside)
+    shard.symlink_to(outside)
+    with pytest.raises(ModelFileError, match="link out of the model directory"):
+        load_model(directory)
+
+
+def test_swapped_tokenizers_are_detected(tiny_model_dir: Path, tmp_path: Path) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+
+    def swap(config: dict) -> None:
+        tokenizer = config["tokenizer"]
+        tokenizer["source"], tokenizer["target"] = tokenizer["target"], tokenizer["source"]
+        model = config["model"]  # sizes swapped too: they cannot tell
+        model["source_vocab_size"], model["target_vocab_size"] = (
+            model["target_vocab_size"],
+            model["source_vocab_size"],
+        )
+
+    edit_config(directory, swap)
+    with pytest.raises(ModelFileError, match="tokenizers look swapped"):
+        load_model(directory)
+
+
+@pytest.mark.parametrize(
+    ("size", "message"),
+    [(65536, "at most 4096"), (4096, "shape"), (2048, "shape")],
+)
+def test_oversized_configs_are_refused_before_allocating(
+    tiny_model_dir: Path, tmp_path: Path, size: int, message: str, monkeypatch
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    edit_config(directory, lambda c: c["model"].update(hidden_size=size, embedding_size=size))
+    built: list[str] = []
+    real_init = Seq2Seq.__init__
+
+    def recording_init(self, config) -> None:
+        built.append(str(torch.get_default_device()))
+        real_init(self, config)
+
+    monkeypatch.setattr(Seq2Seq, "__init__", recording_init)
+    with pytest.raises(ModelFileError, match=message):
+        load_model(directory)
+    assert all(device == "meta" for device in built), built  # no real tensor was allocated
+
+
+def test_saved_models_record_every_files_size(tiny_model_dir: Path) -> None:
+    config = json.loads((tiny_model_dir / CONFIG_FILE).read_text())
+    entries = [config["tokenizer"]["source"], config["tokenizer"]["target"]]
+    entries += config["weights"]["shards"]
+    assert all(isinstance(entry["bytes"], int) for entry in entries)

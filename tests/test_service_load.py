@@ -112,7 +112,10 @@ async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Pa
 
 
 async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> None:
-    async with serve(tiny_model_dir, max_queue=4, max_wait_ms=0, retry_after_s=3) as (
+    # The queue holds exactly the four queued requests' tokens (it counts tokens, #19).
+    count = Translator.from_dir(tiny_model_dir, device="cpu").count_tokens
+    capacity = sum(count(f"dog {i}.") for i in range(4))
+    async with serve(tiny_model_dir, max_queue_tokens=capacity, max_wait_ms=0, retry_after_s=3) as (
         client,
         _,
         loaded,
