@@ -7,7 +7,9 @@ import contextlib
 import io
 import json
 import os
+import signal
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -421,3 +423,70 @@ def test_a_training_crash_exits_4_and_leaves_current_alone(
     assert os.readlink(root / "current") == "versions/tiny-test"
     assert [p.name for p in (root / "versions").iterdir()] == ["tiny-test"]
     assert not (root / ".work" / "v6").exists()
+
+
+# ----------------------------------------------------------------------------- interrupted runs
+
+
+def test_leftovers_of_killed_runs_are_removed_by_the_next_run(
+    tiny_model_dir: Path, toy_data: Path, tmp_path: Path
+) -> None:
+    root = seeded_root(tmp_path, tiny_model_dir)
+    staging = root / "versions" / ".20260101-ft.tmp-0123abcd"
+    staging.mkdir()
+    (staging / "weights.safetensors").write_bytes(b"x" * 1000)
+    (root / ".current.tmp-89abcdef").symlink_to("versions/nowhere")
+    killed = root / ".work" / "20260101-ft"
+    killed.mkdir(parents=True)
+    (killed / ".in-progress").write_text("12345\n")
+    kept = root / ".work" / "kept-on-purpose"  # --keep-work: not marked
+    kept.mkdir()
+    code, report = retrain(root, toy_data, "--max-bleu-drop", "100")
+    assert code == 0, report
+    assert not staging.exists() and not killed.exists() and kept.is_dir()
+    assert leftovers(root) == [] and leftovers(root / "versions") == []
+    assert any("interrupted runs" in warning for warning in report["warnings"])
+
+
+def test_sigterm_during_training_cleans_up_and_reports(
+    tiny_model_dir: Path, toy_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = seeded_root(tmp_path, tiny_model_dir)
+
+    def killed(*args: Any, **kwargs: Any) -> None:
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(5)  # the handler interrupts this
+        raise AssertionError("SIGTERM was not delivered")
+
+    monkeypatch.setattr("training.retrain._train_candidate", killed)
+    code, report = retrain(root, toy_data)
+    assert code == 4
+    assert report["status"] == "interrupted" and "SIGTERM" in report["error"]
+    assert list((root / ".work").iterdir()) == [], "work directory left behind"
+    assert signal.getsignal(signal.SIGTERM) is not None
+
+
+def test_the_report_exists_as_soon_as_current_is_swapped(
+    tiny_model_dir: Path, toy_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = seeded_root(tmp_path, tiny_model_dir)
+    seen: list[dict[str, Any]] = []
+
+    def reload_after_a_kill_would_be_too_late(*args: Any, **kwargs: Any) -> Any:
+        seen.append(json.loads((root.parent / "report.json").read_text(encoding="utf-8")))
+        raise KeyboardInterrupt  # killed during the reload
+
+    monkeypatch.setattr("training.retrain.request_reload", reload_after_a_kill_would_be_too_late)
+    code, report = retrain(
+        root,
+        toy_data,
+        "--max-bleu-drop",
+        "100",
+        "--reload-url",
+        "http://127.0.0.1:9",
+        "--admin-token",
+        TOKEN,
+    )
+    assert seen and seen[0]["status"] == "promoted" and seen[0]["reload"] == "pending"
+    assert code == 4 and report["status"] == "interrupted" and report["stage"] == "promoted"
+    assert os.readlink(root / "current") == f"versions/{report['version']}"

@@ -40,7 +40,9 @@ import os
 import random
 import re
 import shutil
+import signal
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -85,8 +87,24 @@ SCRATCH_CONFIG = "tiny.toml"
 VERSION_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
+# Marks a work directory of a run in progress; a run killed outright (SIGKILL, power loss)
+# leaves it behind, and the next run under the lock removes that directory.
+IN_PROGRESS_MARKER = ".in-progress"
+
+
 class RetrainError(Exception):
     """A problem the user can fix (arguments, data, models root): exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwind (``finally`` blocks remove temporary files), report.
+
+    A ``BaseException`` like ``KeyboardInterrupt``, so no ``except Exception`` swallows it.
+    """
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"interrupted by {signal.Signals(signum).name}")
+        self.signum = signum
 
 
 # ----------------------------------------------------------------------------- filesystem
@@ -138,6 +156,13 @@ def _same_model(first: Path, second: Path) -> bool:
     return (a["weights"], a["tokenizer"]) == (b["weights"], b["tokenizer"])
 
 
+def _temporaries(folder: Path) -> list[Path]:
+    """``.NAME.tmp-XXXXXXXX`` entries in ``folder`` (staging copies, links, files)."""
+    if not folder.is_dir():
+        return []
+    return [path for path in folder.iterdir() if re.match(r"^\..+\.tmp-[0-9a-f]{8}$", path.name)]
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -178,6 +203,25 @@ class ModelsRoot:
         if not target.is_dir():
             raise RetrainError(f"{pointer} points at {os.readlink(pointer)}, which is missing")
         return target
+
+    def sweep_stale(self, work_dir: Path) -> list[str]:
+        """Remove what killed runs left behind; returns the removed paths. Call under the lock:
+        no other run can be writing them. Temporary siblings (``.NAME.tmp-*``) in versions/ and
+        rejected/, ``.current.tmp-*`` links, and work directories still marked in progress
+        (those kept on purpose, --keep-work or --dry-run, are not marked)."""
+        stale = [
+            *(p for folder in (self.versions, self.rejected) for p in _temporaries(folder)),
+            *_temporaries(self.path),
+        ]
+        if work_dir.is_dir():
+            stale += [p for p in work_dir.iterdir() if (p / IN_PROGRESS_MARKER).exists()]
+        for path in stale:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+            logger.warning("removed %s, left by an interrupted run", path)
+        return [str(path) for path in stale]
 
     def taken(self, version: str) -> bool:
         return (self.versions / version).exists() or (self.rejected / version).exists()
@@ -626,6 +670,10 @@ def _promote(
     root.point_current_at(version)
     report["candidate"]["dir"] = str(installed)
     logger.info("promoted %s: %s -> %s", version, root.pointer, installed)
+    # The promotion is done: record it now, so that a run killed during the reloads still
+    # leaves a report saying so (main() rewrites it at the end).
+    report["reload"] = "pending"
+    save_report(args, report)
     model_dir = args.reload_model_dir or str(root.pointer.absolute())
     outcomes = [
         request_reload(
@@ -719,8 +767,13 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> int:
             raise RetrainError(f"version {version} exists already in {root.path}")
         report.update(version=version, candidate={"dir": None})
         work_dir = args.work_dir or root.path / ".work"
+        swept = root.sweep_stale(work_dir)
+        if swept:
+            report["warnings"].append(f"removed {len(swept)} leftovers of interrupted runs")
         attempt_dir = work_dir / version
         shutil.rmtree(attempt_dir, ignore_errors=True)  # left by a --dry-run of that name
+        attempt_dir.mkdir(parents=True)
+        (attempt_dir / IN_PROGRESS_MARKER).write_text(f"{os.getpid()}\n")
         try:
             config, data, dev = _prepare(args, attempt_dir, report)
             # The current model first: a model that cannot be loaded fails before hours of
@@ -735,6 +788,8 @@ def run(args: argparse.Namespace, report: dict[str, Any]) -> int:
         finally:
             if not (args.keep_work or args.dry_run):
                 shutil.rmtree(attempt_dir, ignore_errors=True)
+            else:  # kept on purpose: not a leftover for the next run to sweep
+                (attempt_dir / IN_PROGRESS_MARKER).unlink(missing_ok=True)
 
 
 # ----------------------------------------------------------------------------- output
@@ -787,7 +842,8 @@ def format_summary(report: dict[str, Any]) -> str:
         lines.append(
             f"  pointer      {report['models_root']}/current -> versions/{report['version']}"
         )
-    for outcome in report.get("reload", []):
+    reloads = report.get("reload")
+    for outcome in reloads if isinstance(reloads, list) else []:
         state = "ok" if outcome["ok"] else "FAILED"
         lines.append(f"  reload       {outcome['url']}: {state} ({outcome['detail']})")
     for warning in report.get("warnings", []):
@@ -867,6 +923,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _report_path(args: argparse.Namespace, report: dict[str, Any]) -> Path | None:
+    if args.report is not None:
+        return Path(args.report)
+    if report.get("version") and report.get("status") != "initialised":
+        return ModelsRoot(args.models_root).reports / f"{report['version']}.json"
+    return None
+
+
+def save_report(args: argparse.Namespace, report: dict[str, Any]) -> None:
+    """Write the JSON report (atomically) where it belongs, if the run has one."""
+    path = _report_path(args, report)
+    if path is not None:
+        report["report_path"] = str(path)
+        _write_atomically(path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+
+
+def _raise_terminated(signum: int, _frame: Any) -> None:
+    raise Terminated(signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
@@ -876,8 +952,21 @@ def main(argv: list[str] | None = None) -> int:
         "started_at": _now().isoformat(timespec="seconds"),
         "warnings": [],
     }
+    # A kill (docker stop, systemd, Ctrl-C) unwinds like an error: temporary copies and the
+    # work directory are removed by the finally blocks, and the report says what happened.
+    previous = {}
+    if threading.current_thread() is threading.main_thread():  # signals go to the main thread
+        previous = {
+            signum: signal.signal(signum, _raise_terminated)
+            for signum in (signal.SIGTERM, signal.SIGHUP)
+        }
     try:
         code = run(args, report)
+    except (Terminated, KeyboardInterrupt) as exc:
+        stage = report.get("status")
+        report.update(status="interrupted", error=str(exc) or "interrupted", stage=stage)
+        print(f"mt-retrain: {report['error']}", file=sys.stderr)
+        code = EXIT_FAILED
     except (
         RetrainError,
         ConfigError,
@@ -893,17 +982,15 @@ def main(argv: list[str] | None = None) -> int:
         logger.exception("mt-retrain failed")
         report.update(status="failed", error=f"{type(exc).__name__}: {exc}")
         code = EXIT_FAILED
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     report.update(
         exit_code=code,
         finished_at=_now().isoformat(timespec="seconds"),
         seconds=round(time.monotonic() - started, 1),
     )
-    report_path = args.report
-    if report_path is None and report.get("version") and report["status"] != "initialised":
-        report_path = ModelsRoot(args.models_root).reports / f"{report['version']}.json"
-    if report_path is not None:
-        report["report_path"] = str(report_path)
-        _write_atomically(report_path, json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    save_report(args, report)
     print(format_summary(report))
     return code
 
