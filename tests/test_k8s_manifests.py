@@ -48,7 +48,7 @@ def test_the_manifests_are_there() -> None:
         ("HorizontalPodAutoscaler", "k8s"),
         ("PodDisruptionBudget", "k8s"),
         ("PersistentVolumeClaim", "k8s"),
-        ("Job", "k8s"),
+        ("Job", "retrain"),
         ("Deployment", "gpu"),
     } <= kinds
 

@@ -305,9 +305,7 @@ def _curl_commands() -> list[str]:
     """The README's curl commands, as written (from the code blocks and the endpoint table)."""
     text = README.read_text(encoding="utf-8")
     found = [
-        part.strip()
-        for row in re.findall(r"`(curl [^`]+)`", text)
-        for part in row.split("; ")
+        part.strip() for row in re.findall(r"`(curl [^`]+)`", text) for part in row.split("; ")
     ]
     for command in COMMANDS:
         if command.words[0] == "curl":
