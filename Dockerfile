@@ -4,6 +4,9 @@
 #   docker build -t envi-mt:cpu \
 #       --build-arg TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu .   # CPU-only torch (small)
 #
+# `docker compose up` builds the CPU-only image (envi-mt:cpu) by default; the CUDA image
+# (envi-mt:gpu) only with the GPU override: docker compose -f compose.yaml -f compose.gpu.yaml up
+#
 # Needs BuildKit (the default builder since Docker 23; `DOCKER_BUILDKIT=1` on older clients).
 # No `# syntax=` line on purpose: the builder's built-in Dockerfile frontend is used, so a build
 # does not have to pull a frontend image from a registry.
