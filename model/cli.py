@@ -62,7 +62,16 @@ def _add_translator_options(parser: argparse.ArgumentParser) -> None:
         default=BUNDLED_MODEL_DIR,
         help="model directory (default: the bundled models/en-vi)",
     )
-    parser.add_argument("--beam", type=int, default=5, help="beam size; 1 = greedy (default 5)")
+    parser.add_argument(
+        "--beam",
+        type=int,
+        help="beam size; 1 = greedy (default: the model's tuned default, else 5)",
+    )
+    parser.add_argument(
+        "--length-penalty",
+        type=float,
+        help="beam scores are log-probability / length**this (default: the model's, else 1.0)",
+    )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
     )
@@ -87,20 +96,25 @@ def _add_translator_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _load_translator(args: argparse.Namespace) -> Translator:
-    if args.beam < 1:
+    """The translator the options ask for; an unset ``args.beam`` becomes the model's."""
+    if args.beam is not None and args.beam < 1:
         raise CliError(f"--beam must be >= 1, got {args.beam}")
     if args.model.is_file():
         raise CliError(f"{args.model}: is a file, not a model directory")
     try:
-        return Translator.from_dir(
+        translator = Translator.from_dir(
             args.model,
             device=args.device,
             max_batch_tokens=args.max_batch_tokens,
             max_source_tokens=args.max_source_tokens,
             bf16=args.bf16,
+            length_penalty=args.length_penalty,
         )
     except ValueError as exc:  # device or size options
         raise CliError(str(exc)) from exc
+    if args.beam is None:
+        args.beam = translator.default_beam
+    return translator
 
 
 def _read_lines(path: Path | None) -> list[str]:
@@ -192,13 +206,15 @@ def translate_main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, help="output file (default: stdout)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
-    if args.n_best and not 1 <= args.n_best <= args.beam:
+    if args.n_best and args.beam is not None and not 1 <= args.n_best <= args.beam:
         parser.error(f"--n-best must be between 1 and --beam ({args.beam})")
 
     def body() -> None:
         if args.input is not None and not args.input.is_file():
             raise CliError(f"{args.input}: input file does not exist")
         translator = _load_translator(args)
+        if args.n_best and not 1 <= args.n_best <= args.beam:
+            raise CliError(f"--n-best must be between 1 and the beam ({args.beam})")
         with _open_output(args.output) as output:
             if args.input is None:  # stream: answer each line as soon as it is read
                 for index, line in enumerate(_stdin_lines()):
@@ -302,6 +318,7 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             "raw_ref": str(raw_reference) if raw_reference is not None else None,
             "src_tokenized": src_tokenized,
             "beam": args.beam,
+            "length_penalty": translator.length_penalty,
             "device": translator.model_info["device"],
             "precision": translator.model_info["precision"],
             **report,

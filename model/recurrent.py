@@ -68,6 +68,10 @@ class FusedRecurrent(nn.Module):
         hx: Tensor | tuple[Tensor, Tensor] | None = None
         if initial is not None:
             hx = (initial[0], initial[1]) if self.cell == "lstm" else initial[0]
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # Under CPU autocast, oneDNN's fused RNN accepts only a low-precision input (an
+            # fp32 one fails to build its primitive), and autocast does not cast it for us.
+            x = x.to(torch.get_autocast_dtype("cpu"))
         if lengths is None:
             outputs, final = self.rnn(x, hx)
         else:

@@ -188,6 +188,11 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
         name: _build_section(name, cls, values.get(name, {})) for name, cls in _SECTIONS.items()
     }
     config = RunConfig(model=model, **sections)
+    if config.train.subword_alpha > 0 and config.tokenizer.model_type not in {"unigram", "bpe"}:
+        raise ConfigError(
+            "[train] subword_alpha (sampled segmentations) needs a unigram or bpe tokenizer, "
+            f"not {config.tokenizer.model_type!r}"
+        )
     config.model_config(source_vocab_size=8, target_vocab_size=8)  # validates [model] early
     return config
 

@@ -1,0 +1,132 @@
+"""``mt-tune-decoding``: choose a model's beam size and length penalty on the dev set.
+
+    mt-tune-decoding --model runs/cpu/best --data ../shared/data/iwslt15 --write
+
+Every (beam, length penalty) pair of the grid translates the dev set (``tst2012``: never the
+test set) and is scored with tokenized BLEU. The best pair (ties go to the smaller, faster
+beam) is printed and, with ``--write``, stored in the model directory's
+``metadata.decoding``, where ``mt-translate``, ``mt-eval`` and ``mt-serve`` take their
+defaults from (explicit ``--beam`` / ``MT_BEAM`` still override it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from model.checkpoint import ModelFileError, load_model, read_model_config, save_model
+from model.evaluation import evaluate_translator, looks_moses_tokenized, moses_detokenize
+from model.translator import Translator
+from training.data import ParallelDataError, find_corpus_file, read_lines
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    beam: int
+    length_penalty: float
+    bleu: float
+    sentences_per_second: float
+
+
+def read_dev_set(data_dir: Path, prefix: str, limit: int) -> tuple[list[str], list[str]]:
+    """Natural-text English sources and the (tokenized) Vietnamese references."""
+    sources = read_lines(find_corpus_file(data_dir, prefix, "en"))
+    references = read_lines(find_corpus_file(data_dir, prefix, "vi"))
+    if limit:
+        sources, references = sources[:limit], references[:limit]
+    if looks_moses_tokenized(sources):
+        sources = moses_detokenize(sources, lang="en")
+    return sources, references
+
+
+def search_grid(
+    model_dir: Path,
+    sources: list[str],
+    references: list[str],
+    beams: list[int],
+    length_penalties: list[float],
+) -> list[GridPoint]:
+    """Score every grid point; greedy search (beam 1) ignores the length penalty, so it is
+    scored once."""
+    loaded = load_model(model_dir)
+    points = []
+    for length_penalty in length_penalties:
+        translator = Translator(loaded, device="cpu", length_penalty=length_penalty)
+        for beam in beams:
+            if beam == 1 and length_penalty != length_penalties[0]:
+                continue
+            report = evaluate_translator(translator, sources, references, None, beam)
+            point = GridPoint(
+                beam, length_penalty, report["bleu_tokenized"], report["sentences_per_second"]
+            )
+            print(json.dumps(point.__dict__), file=sys.stderr)
+            points.append(point)
+    return points
+
+
+def best_point(points: list[GridPoint]) -> GridPoint:
+    """Highest BLEU; among equals, the smallest beam, then the penalty closest to 1."""
+    return max(points, key=lambda p: (p.bleu, -p.beam, -abs(p.length_penalty - 1.0)))
+
+
+def write_decoding(model_dir: Path, decoding: dict[str, Any]) -> None:
+    """Rewrite ``model_dir`` (atomically, weights in their stored precision) with
+    ``metadata.decoding`` set."""
+    loaded = load_model(model_dir)
+    stored = read_model_config(model_dir)["weights"].get("dtype")
+    dtype = torch.float16 if stored == "float16" else None
+    metadata = {**loaded.metadata, "decoding": decoding}
+    save_model(model_dir, loaded.model, loaded.tokenizers, metadata, dtype=dtype)
+
+
+def _floats(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="mt-tune-decoding", description=__doc__.splitlines()[0])
+    parser.add_argument("--model", type=Path, required=True, help="model directory")
+    parser.add_argument("--data", type=Path, required=True, help="directory with the dev set")
+    parser.add_argument("--dev", default="tst2012", help="dev set prefix (default tst2012)")
+    parser.add_argument("--beams", type=_ints, default=[1, 3, 5, 8], help="e.g. 1,3,5,8")
+    parser.add_argument(
+        "--length-penalties", type=_floats, default=[0.6, 0.8, 1.0, 1.2], help="e.g. 0.8,1.0"
+    )
+    parser.add_argument("--limit", type=int, default=0, help="first N dev sentences (0 = all)")
+    parser.add_argument("--write", action="store_true", help="store the best in the model")
+    args = parser.parse_args(argv)
+    if not args.beams or min(args.beams) < 1 or not args.length_penalties:
+        parser.error("--beams must be positive integers and --length-penalties non-empty")
+    try:
+        sources, references = read_dev_set(args.data, args.dev, args.limit)
+        points = search_grid(args.model, sources, references, args.beams, args.length_penalties)
+        best = best_point(points)
+        decoding = {
+            "beam": best.beam,
+            "length_penalty": best.length_penalty,
+            "tuned_on": args.dev,
+            "dev_sentences": len(sources),
+            "dev_bleu_tokenized": best.bleu,
+            "grid": [point.__dict__ for point in points],
+        }
+        if args.write:
+            write_decoding(args.model, decoding)
+    except (ModelFileError, ParallelDataError) as exc:
+        print(f"mt-tune-decoding: error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(decoding, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
