@@ -14,6 +14,9 @@ Conventions shared with training:
 * Scores are length-penalised log-probabilities: ``sum(log p) / length ** length_penalty``
   where ``length`` counts the EOS token (as in fairseq). ``length_penalty=0`` gives the raw
   sum, ``1`` the per-token average; larger values favour longer hypotheses.
+* ``block_ngram_repeat=n`` (OpenNMT's option; 0 = off): a hypothesis may never contain the
+  same n-gram of target pieces twice; the token that would complete a repeat gets -inf.
+  EOS is never blocked. Greedy and beam apply the same rule, so beam 1 still equals greedy.
 
 Host synchronisation is kept to a few calls per batch: "which sentences are still running?" is
 asked once every ``check_every`` steps (extra steps after a sentence ends are masked, never
@@ -117,6 +120,36 @@ def _step_log_probs(
     return log_probs
 
 
+def _block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
+    """``log_probs: rows x vocab`` with -inf at every token that would complete an n-gram
+    already present in its row of ``history: rows x steps`` (the tokens chosen so far).
+
+    Vectorised over rows, with no host sync: every length-``n`` window of the history whose
+    first ``n - 1`` tokens equal the row's last ``n - 1`` tokens bans the window's last token.
+    A token banned by several windows is counted (``scatter_add``), never overwritten.
+    """
+    if n <= 0 or history is None or history.size(1) < n:
+        return log_probs
+    windows = history.unfold(1, n, 1)  # rows x (steps - n + 1) x n
+    suffix = history[:, history.size(1) - n + 1 :]  # rows x (n - 1): the current prefix
+    matches = (windows[:, :, : n - 1] == suffix.unsqueeze(1)).all(dim=-1)  # rows x windows
+    counts = torch.zeros(log_probs.shape, dtype=torch.long, device=log_probs.device)
+    counts.scatter_add_(1, windows[:, :, n - 1], matches.long())
+    counts[:, EOS_ID] = 0  # ending is always allowed, so no row is left without a move
+    return log_probs.masked_fill(counts > 0, float("-inf"))
+
+
+def _check_block(block_ngram_repeat: int) -> None:
+    if block_ngram_repeat < 0:
+        raise ValueError(f"block_ngram_repeat must be >= 0 (0 = off), got {block_ngram_repeat}")
+
+
+def _append(history: Tensor | None, tokens: Tensor) -> Tensor:
+    """``history: rows x steps`` (or None) with ``tokens: rows`` as a new last column."""
+    column = tokens.unsqueeze(1)
+    return column if history is None else torch.cat([history, column], dim=1)
+
+
 def _not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
     """``vocab``: True everywhere except at EOS."""
     mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
@@ -166,6 +199,7 @@ def greedy_search(
     *,
     length_penalty: float = 1.0,
     check_every: int = DEFAULT_CHECK_EVERY,
+    block_ngram_repeat: int = 0,
 ) -> SearchResult:
     """Pick the most probable token at each step, for a whole batch at once.
 
@@ -174,6 +208,7 @@ def greedy_search(
     (EOS excluded). Equivalent to ``beam_search`` with ``beam_size=1`` (same tokens and
     scores), only cheaper. The caller puts the model in eval mode (dropout off).
     """
+    _check_block(block_ngram_repeat)
     batch = src.size(0)
     device = src.device
     limits = _limits(max_len, batch, device)
@@ -194,15 +229,18 @@ def greedy_search(
     chosen: list[Tensor] = []  # each: rows
     attention: list[Tensor] = []  # each: rows x src_len
     recorded: list[Tensor | None] = []  # each: the `active` of that step
+    history: Tensor | None = None  # rows x step: chosen tokens, for the n-gram repeat block
 
     for step in range(steps):
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
         if not_eos is None:
             not_eos = _not_eos_mask(logits.size(-1), device)
-        best_log_prob, best = _step_log_probs(logits, step, limits, not_eos, first_forced_step).max(
-            dim=-1
-        )
+        log_probs = _step_log_probs(logits, step, limits, not_eos, first_forced_step)
+        log_probs = _block_repeats(log_probs, history, block_ngram_repeat)
+        best_log_prob, best = log_probs.max(dim=-1)
         best = best.masked_fill(finished, PAD_ID)
+        if block_ngram_repeat > 0:
+            history = _append(history, best)
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
         lengths += (~finished).long()
         chosen.append(best)
@@ -224,6 +262,7 @@ def greedy_search(
                 encoder_output = model.reorder_encoder_output(encoder_output, live)
                 prev_tokens, finished = prev_tokens[live], finished[live]
                 log_prob_sum, lengths, limits = log_prob_sum[live], lengths[live], limits[live]
+                history = history[live] if history is not None else None
     else:
         everyone = active if active is not None else torch.arange(batch, device=device)
         total_log_prob[everyone] = log_prob_sum
@@ -281,6 +320,7 @@ def beam_search(
     return_attention: bool = False,
     *,
     check_every: int = DEFAULT_CHECK_EVERY,
+    block_ngram_repeat: int = 0,
 ) -> SearchResult:
     """Beam search with every sentence's beam in one ``(batch * beam)`` tensor.
 
@@ -295,6 +335,7 @@ def beam_search(
         raise ValueError(f"beam_size must be >= 1, got {beam_size}")
     if not 1 <= n_best <= beam_size:
         raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
+    _check_block(block_ngram_repeat)
     batch = src.size(0)
     device = src.device
     beam = beam_size
@@ -317,15 +358,16 @@ def beam_search(
     active: Tensor | None = None  # batch indices of the sentences still decoding; None: all
     live_count = batch
     not_eos: Tensor | None = None
+    history: Tensor | None = None  # (live * beam) x step: each slot's tokens (repeat block)
 
     for step in range(steps):
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
         vocab = logits.size(-1)
         if not_eos is None:
             not_eos = _not_eos_mask(vocab, device)
-        log_probs = _step_log_probs(logits, step, row_limits, not_eos, first_forced_step).view(
-            live_count, beam, vocab
-        )
+        log_probs = _step_log_probs(logits, step, row_limits, not_eos, first_forced_step)
+        log_probs = _block_repeats(log_probs, history, block_ngram_repeat)
+        log_probs = log_probs.view(live_count, beam, vocab)
         # Each slot's best `per_slot` tokens first, then the sentence's best 2*beam of those:
         # the same candidates (and sums) as one top-k over beam x vocab, because a slot adds the
         # same score to its whole row; but no batch x beam x vocab sum is written, and the
@@ -365,6 +407,9 @@ def beam_search(
         rows = (row_offset + parents).view(-1)
         state = model.reorder(state, rows)
         prev_tokens = tokens.view(-1)
+        if block_ngram_repeat > 0:
+            # Each slot's history is its parent's, plus the token it just took.
+            history = _append(history[rows] if history is not None else None, prev_tokens)
         if (step + 1) % check_every == 0:
             live = (~done).nonzero().squeeze(1)  # the host sync of this check
             if live.numel() == 0:
@@ -379,6 +424,7 @@ def beam_search(
                 state = model.reorder(state, live_rows)
                 encoder_output = model.reorder_encoder_output(encoder_output, live_rows)
                 prev_tokens, row_limits = prev_tokens[live_rows], row_limits[live_rows]
+                history = history[live_rows] if history is not None else None
                 beam_scores, finished_count = beam_scores[live], finished_count[live]
                 done, limits = done[live], limits[live]
                 row_offset = row_offset[:live_count]

@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_SOURCE_TOKENS = 200
 DEFAULT_BEAM = 5
 DEFAULT_LENGTH_PENALTY = 1.0
+# OpenNMT's block_ngram_repeat (model/search.py); 0 = off until a dev run picks a value
+# (bench/repeat_block.py), which then goes into the model's metadata.decoding.
+DEFAULT_BLOCK_NGRAM_REPEAT = 0
 
 # Where a too-long sentence may be cut: after clause punctuation followed by whitespace.
 _CLAUSE_END = re.compile(r"(?<=[,;:)\]—–])\s+|\s+(?=[—–(])")
@@ -237,6 +240,7 @@ class Translator:
         length_penalty: float | None = None,
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
+        block_ngram_repeat: int | None = None,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -251,6 +255,9 @@ class Translator:
         if length_penalty is None:
             length_penalty = float(decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY))
         self.length_penalty = length_penalty
+        if block_ngram_repeat is None:
+            block_ngram_repeat = int(decoding.get("block_ngram_repeat", DEFAULT_BLOCK_NGRAM_REPEAT))
+        self.block_ngram_repeat = block_ngram_repeat
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
         self._loaded = loaded
@@ -282,7 +289,11 @@ class Translator:
             "device": str(self.device),
             "precision": "bfloat16" if self.bf16 else "float32",
             "max_source_tokens": self.max_source_tokens,
-            "decoding": {"beam": self.default_beam, "length_penalty": self.length_penalty},
+            "decoding": {
+                "beam": self.default_beam,
+                "length_penalty": self.length_penalty,
+                "block_ngram_repeat": self.block_ngram_repeat,
+            },
             "protects_spans": self.protects_spans,
         }
 
@@ -400,6 +411,7 @@ class Translator:
                 max_len,
                 return_attention,
                 length_penalty=self.length_penalty,
+                block_ngram_repeat=self.block_ngram_repeat,
             )
         return beam_search(
             self._model,
@@ -410,6 +422,7 @@ class Translator:
             n_best=n_best,
             length_penalty=self.length_penalty,
             return_attention=return_attention,
+            block_ngram_repeat=self.block_ngram_repeat,
         )
 
     def _passthrough(

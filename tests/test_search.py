@@ -218,3 +218,79 @@ def test_invalid_arguments(flat_model: Seq2Seq, tiny_tokenizers: Tokenizers) -> 
         beam_search(flat_model, src, lengths, 0, MAX_LEN)
     with pytest.raises(ValueError, match="max_len"):
         greedy_search(flat_model, src, lengths, torch.tensor([3, 4]))
+
+
+# --------------------------------------------------------------------------- n-gram repeat block
+
+
+@pytest.fixture(scope="module")
+def repeating_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
+    """A model that says one piece over and over (a large output bias on it) and ends late:
+    the failure that the repeat block is for ("sữa sữa sữa sữa ...")."""
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tiny_tokenizers)).eval()
+    with torch.no_grad():
+        model.decoder.output.bias[EOS_ID + 10] = 6.0
+        model.decoder.output.bias[EOS_ID] = -6.0
+    return model
+
+
+def repeated_ngrams(tokens: list[int], n: int) -> list[tuple[int, ...]]:
+    grams = [tuple(tokens[i : i + n]) for i in range(len(tokens) - n + 1)]
+    return [gram for index, gram in enumerate(grams) if gram in grams[:index]]
+
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_the_repeat_block_leaves_no_repeated_ngram(
+    repeating_model: Seq2Seq, tiny_tokenizers: Tokenizers, n: int
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    unblocked = greedy_search(repeating_model, src, lengths, MAX_LEN)
+    assert all(repeated_ngrams(tokens[0], n) for tokens in unblocked.tokens)  # it does repeat
+    for result in (
+        greedy_search(repeating_model, src, lengths, MAX_LEN, block_ngram_repeat=n),
+        beam_search(repeating_model, src, lengths, 3, MAX_LEN, n_best=3, block_ngram_repeat=n),
+    ):
+        for hypotheses in result.tokens:
+            assert hypotheses and all(tokens for tokens in hypotheses)
+            for tokens in hypotheses:
+                assert repeated_ngrams(tokens, n) == [], tokens
+    # n=1: every piece at most once, so the hypothesis is as long as before but all distinct
+    if n == 1:
+        blocked = greedy_search(repeating_model, src, lengths, MAX_LEN, block_ngram_repeat=1)
+        assert all(len(set(t[0])) == len(t[0]) > 1 for t in blocked.tokens)
+
+
+@pytest.mark.parametrize("model_name", ["flat_model", "peaked_model", "repeating_model"])
+@pytest.mark.parametrize("n", [1, 2])
+def test_beam_of_one_equals_greedy_with_the_repeat_block(
+    request: pytest.FixtureRequest, model_name: str, tiny_tokenizers: Tokenizers, n: int
+) -> None:
+    model = request.getfixturevalue(model_name)
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    greedy = greedy_search(
+        model, src, lengths, MAX_LEN, return_attention=True, block_ngram_repeat=n, check_every=1
+    )
+    beam = beam_search(model, src, lengths, 1, MAX_LEN, return_attention=True, block_ngram_repeat=n)
+    assert_same_results(greedy, beam)
+    # Sentences leaving the batch early take their history rows with them, correctly.
+    batched = beam_search(model, src, lengths, 3, MAX_LEN, block_ngram_repeat=n)
+    for i, sentence in enumerate(SOURCES):
+        alone = beam_search(
+            model, *batch_of(tiny_tokenizers, [sentence]), 3, MAX_LEN, block_ngram_repeat=n
+        )
+        assert alone.tokens[0] == batched.tokens[i]
+
+
+def test_the_repeat_block_is_off_by_default_and_rejects_negative_values(
+    peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    assert_same_results(
+        beam_search(peaked_model, src, lengths, 3, MAX_LEN),
+        beam_search(peaked_model, src, lengths, 3, MAX_LEN, block_ngram_repeat=0),
+    )
+    with pytest.raises(ValueError, match="block_ngram_repeat"):
+        greedy_search(peaked_model, src, lengths, MAX_LEN, block_ngram_repeat=-1)
+    with pytest.raises(ValueError, match="block_ngram_repeat"):
+        beam_search(peaked_model, src, lengths, 2, MAX_LEN, block_ngram_repeat=-1)
