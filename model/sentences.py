@@ -2,11 +2,13 @@
 
 The model translates one sentence at a time, so multi-sentence input is split first.
 
-Segments. :func:`split_sentences` returns the sentences of a text in order, with every run of
-line breaks kept as a segment of its own (``"\\n"``, ``"\\n\\n"``, ...): line breaks always
-split, and a line-break segment passes through translation unchanged, so
-:func:`join_sentences` can put the text's line structure back. Within a line, sentences are
-joined with one space.
+Segments. :func:`split_sentences` returns the sentences of a text in order, with its *layout*
+kept as segments of their own: every run of line breaks (``"\\n"``, ``"\\n\\n"``, ...), and a
+line's indentation and list marker (``"- "``, ``"  * "``, ``"• "``, ``"1. "``, ``"a) "``,
+``"    "``). Line breaks always split; layout segments pass through translation unchanged
+(:func:`is_line_break` says which segments they are), so :func:`join_sentences` puts the text's
+lines, bullets and indentation back, one output line per input line. Within a line, sentences
+are joined with one space.
 
 A sentence ends at ``.``, ``!``, ``?`` or ``…`` (possibly repeated, possibly followed by closing
 quotes or brackets) when whitespace follows and the next character is an uppercase letter, an
@@ -32,6 +34,15 @@ ABBREVIATIONS = frozenset(
 )
 
 _LINE_BREAKS = re.compile(r"(?:\r\n|\r|\n)+")
+# List markers at the start of a line: bullets, "1." / "1)" / "(1)", "a." / "a)" / "(a)", "A)".
+# "A." is left out: at a line start it is far more often an initial ("A. Smith") than an item.
+_MARKER = r"(?:[-*•‣◦▪·–—+]|\(?\d{1,3}[.)]|\([a-zA-Z]\)|[a-z][.)]|[A-Z]\))"
+_INDENT = r"[ \t\u00a0\u3000]"
+# A line's layout: indentation, then optionally a marker and the space after it.
+_LINE_PREFIX = re.compile(rf"{_INDENT}*(?:{_MARKER}{_INDENT}+)?")
+# A layout segment: line breaks, or a line prefix (the marker's trailing space optional, so a
+# stripped "1." or "-" that reaches the translator on its own is still recognised).
+_LAYOUT = re.compile(rf"(?:\r\n|\r|\n)+|{_INDENT}*{_MARKER}{_INDENT}*|{_INDENT}+")
 # Sentence-final punctuation, closing quotes/brackets, then the whitespace we split at.
 _BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
 _OPENERS = frozenset("\"'“‘«([¿¡")
@@ -40,8 +51,21 @@ _DOTTED = re.compile(r"(?:[^\W\d_]\.)+$")
 
 
 def is_line_break(segment: str) -> bool:
-    """Whether a segment from :func:`split_sentences` is a run of line breaks."""
-    return bool(segment) and _LINE_BREAKS.fullmatch(segment) is not None
+    """Whether a segment from :func:`split_sentences` is layout (a run of line breaks, or a
+    line's indentation and list marker): it passes through translation unchanged."""
+    return bool(segment) and _LAYOUT.fullmatch(segment) is not None
+
+
+is_layout = is_line_break
+
+
+def _line_segments(line: str) -> list[str]:
+    """One line's segments: its layout prefix (if any, and if text follows), then sentences."""
+    prefix = _LINE_PREFIX.match(line)
+    cut = prefix.end() if prefix else 0
+    if 0 < cut < len(line) and line[cut:].strip():
+        return [line[:cut], *_split_line(line[cut:])]
+    return _split_line(line)
 
 
 def _ends_with_abbreviation(text: str) -> bool:
@@ -74,24 +98,25 @@ def _split_line(line: str) -> list[str]:
 
 
 def split_sentences(text: str) -> list[str]:
-    """Sentences and line-break segments of ``text``, in order; ``""`` gives ``[]``.
+    """Sentences and layout segments of ``text``, in order; ``""`` gives ``[]``.
 
-    ``"Hi there. How are you?\\nFine."`` -> ``["Hi there.", "How are you?", "\\n", "Fine."]``.
-    Whitespace other than line breaks around sentences is not kept. The caller NFC-normalises.
+    ``"Hi there. How are you?\\n- Fine."`` ->
+    ``["Hi there.", "How are you?", "\\n", "- ", "Fine."]``. Whitespace between sentences and
+    at line ends is not kept; a line's leading indentation is. The caller NFC-normalises.
     """
     segments: list[str] = []
     position = 0
     for line_break in _LINE_BREAKS.finditer(text):
-        segments.extend(_split_line(text[position : line_break.start()]))
+        segments.extend(_line_segments(text[position : line_break.start()]))
         segments.append(line_break.group())
         position = line_break.end()
-    segments.extend(_split_line(text[position:]))
+    segments.extend(_line_segments(text[position:]))
     return segments
 
 
 def join_sentences(sentences: list[str]) -> str:
     """Inverse of :func:`split_sentences` for translated segments: sentences on one line are
-    joined with a space, line-break segments are kept as they are."""
+    joined with a space, layout segments (line breaks, indentation, markers) kept as they are."""
     parts: list[str] = []
     previous_was_sentence = False
     for segment in sentences:

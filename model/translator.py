@@ -369,7 +369,7 @@ class Translator:
 
     def _units(self, index: int, sentence: str) -> list[_Unit]:
         """Search inputs for one sentence: itself, or its chunks when it is too long."""
-        if not sentence:
+        if not sentence or is_line_break(sentence):  # layout ("- ", "1.") passes through
             return []
         masked = mask(sentence) if self.protects_spans else Masked(sentence, ())
         text, originals = masked.text, masked.originals

@@ -50,6 +50,7 @@ def test_line_breaks_always_split_and_are_kept() -> None:
         "\n",
         "no capital here",
         "\n\n",
+        "  ",
         "Third.",
         "\r\n",
         "Last",
@@ -60,12 +61,13 @@ def test_line_breaks_always_split_and_are_kept() -> None:
         True,
         False,
         True,
+        True,
         False,
         True,
         False,
     ]
     assert join_sentences(segments) == (
-        "First line. Second sentence\nno capital here\n\nThird.\r\nLast"
+        "First line. Second sentence\nno capital here\n\n  Third.\r\nLast"
     )
 
 
@@ -78,3 +80,73 @@ def test_leading_and_trailing_line_breaks_survive() -> None:
 def test_join_skips_empty_translations() -> None:
     assert join_sentences(["A.", "", "B."]) == "A. B."
     assert join_sentences([]) == ""
+
+
+def test_bullets_numbers_and_indentation_are_layout_kept_line_for_line() -> None:
+    text = (
+        "Shopping list:\n- 2kg apples\n* Milk. Fresh if possible.\n  • Eggs\n"
+        "1. Call Anna\n2) Pay the rent\n  (3) Water the plants\na) Fix the door\n\tB) Done"
+    )
+    segments = split_sentences(text)
+    assert segments == [
+        "Shopping list:",
+        "\n",
+        "- ",
+        "2kg apples",
+        "\n",
+        "* ",
+        "Milk.",
+        "Fresh if possible.",
+        "\n",
+        "  • ",
+        "Eggs",
+        "\n",
+        "1. ",
+        "Call Anna",
+        "\n",
+        "2) ",
+        "Pay the rent",
+        "\n",
+        "  (3) ",
+        "Water the plants",
+        "\n",
+        "a) ",
+        "Fix the door",
+        "\n",
+        "\tB) ",
+        "Done",
+    ]
+    # Translating every sentence (here: upper-casing it) keeps every line and every marker.
+    translated = [s if is_line_break(s) else s.upper() for s in segments]
+    out = join_sentences(translated)
+    assert out.splitlines() == [
+        "SHOPPING LIST:",
+        "- 2KG APPLES",
+        "* MILK. FRESH IF POSSIBLE.",
+        "  • EGGS",
+        "1. CALL ANNA",
+        "2) PAY THE RENT",
+        "  (3) WATER THE PLANTS",
+        "a) FIX THE DOOR",
+        "\tB) DONE",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("-5 degrees outside.", ["-5 degrees outside."]),  # a sign, not a bullet
+        ("A. Smith wrote it.", ["A. Smith wrote it."]),  # an initial, not an item
+        ("- ", ["-"]),  # a marker with nothing after it stays as it is
+        ("1.5 litres of milk", ["1.5 litres of milk"]),
+    ],
+)
+def test_what_is_not_a_list_marker(text: str, expected: list[str]) -> None:
+    assert split_sentences(text) == expected
+
+
+def test_a_lone_marker_is_layout_even_when_stripped() -> None:
+    for marker in ("-", "1.", "a)", "•", "  "):
+        assert is_line_break(marker)
+    for sentence in ("Milk", "-5", "1.5", "A.", "I."):
+        assert not is_line_break(sentence)
