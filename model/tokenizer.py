@@ -94,9 +94,10 @@ class SubwordTokenizer:
     def vocab_size(self) -> int:
         return int(self._sp.get_piece_size())
 
-    def encode(self, text: str) -> list[int]:
-        """NFC-normalize and encode one text to piece ids (no BOS/EOS)."""
-        return list(self._sp.encode(normalize(text), out_type=int))
+    def encode(self, text: str, *, normalized: bool = False) -> list[int]:
+        """NFC-normalize (unless the caller did: ``normalized``) and encode one text to piece
+        ids (no BOS/EOS)."""
+        return list(self._sp.encode(text if normalized else normalize(text), out_type=int))
 
     def encode_batch(self, texts: list[str], sample_alpha: float = 0.0) -> list[list[int]]:
         """Encode texts; ``sample_alpha > 0`` samples a segmentation per text instead of the

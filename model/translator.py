@@ -1,12 +1,19 @@
 """Text in, text out: the one object that serving, the CLI and evaluation translate with.
 
-Pipeline for :meth:`Translator.translate`::
+One pipeline, in two steps that every caller shares:
 
-    NFC -> split into sentences (line breaks kept) -> SentencePiece encode
-        -> sentences longer than max_source_tokens cut into chunks at punctuation/whitespace
-        -> sort by length, batch by token budget -> greedy or beam search
-        -> SentencePiece decode (the model is trained on natural, detokenised text)
-        -> restore the input order, rejoin chunks and sentences
+    encode:  NFC -> strip -> mask protected spans (URLs, e-mail, numbers) -> SentencePiece
+             -> a sentence longer than max_source_tokens is cut into chunks at punctuation
+             (an :class:`EncodedSentence`: the ids of each search row, and the span originals)
+    search:  exactly the batch it is given, in one greedy or beam search call (every chunk of
+             every sentence is one row) -> SentencePiece decode -> spans restored -> chunks
+             rejoined (a :class:`SentenceTranslation` per sentence)
+
+The service encodes each sentence once when its request is queued and its batcher decides the
+batches (:meth:`Translator.search`); offline callers (``mt-translate``, ``mt-eval``)
+use :meth:`Translator.translate_sentences` / :meth:`Translator.translate`, which encode, sort
+by length and cut batches by a token budget (:func:`plan_batches`), then search each batch.
+Texts are split into sentences (line breaks kept) and joined back around that.
 
 A :class:`Translator` is immutable after construction and keeps no per-call state, so any
 number of threads may translate with one instance. Reloading a model means building a new
@@ -19,7 +26,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +36,10 @@ from torch import Tensor
 
 from model.checkpoint import LoadedModel, load_model
 from model.protect import PLACEHOLDERS, Masked, mask, restore
+from model.quantize import Quantized, quantize_int8, wants_int8
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
 from model.sentences import is_line_break, join_sentences, split_sentences
+from model.seq2seq import Seq2Seq
 from model.tokenizer import PAD_ID, normalize
 
 logger = logging.getLogger(__name__)
@@ -70,18 +79,68 @@ class SentenceTranslation:
     hypotheses: list[Hypothesis]
 
 
-# One hypothesis of one unit, as search returned it: target ids, score, ``tgt x src`` attention.
+# One hypothesis of one search row, as search returned it: target ids, score, ``tgt x src``
+# attention (None unless asked for).
 _Found = tuple[list[int], float, Tensor | None]
 
 
 @dataclass(frozen=True)
-class _Unit:
-    """One search input: a sentence, or one chunk of a sentence that was too long."""
+class EncodedSentence:
+    """One sentence, normalised and encoded once, ready for :meth:`Translator.search`.
 
-    sentence: int
-    chunk: int
-    ids: list[int]
-    originals: tuple[str, ...] = ()  # what the sentence's placeholders stand for
+    ``source``: the sentence as its result reports it (NFC, stripped; a line-break segment as
+    it was). ``chunks``: the source ids of each search row; one row, or several for a sentence
+    longer than ``max_source_tokens``; none for a line break or an empty sentence, which are
+    answered without the model. ``originals``: what the placeholders in the ids stand for.
+    """
+
+    source: str
+    chunks: tuple[tuple[int, ...], ...]
+    originals: tuple[str, ...] = ()
+
+    @property
+    def tokens(self) -> int:
+        """Source subwords over all rows (what queue limits count)."""
+        return sum(len(chunk) for chunk in self.chunks)
+
+    @property
+    def rows(self) -> int:
+        """Search rows (before beam expansion)."""
+        return len(self.chunks)
+
+    @property
+    def longest(self) -> int:
+        """The longest row, which sets the padded width of a batch holding this sentence."""
+        return max((len(chunk) for chunk in self.chunks), default=0)
+
+
+def plan_batches(
+    sentences: list[EncodedSentence], max_batch_tokens: int, rows_per_sentence_row: int
+) -> list[list[int]]:
+    """Offline batching: indices into ``sentences``, longest first, cut so that each batch's
+    ``rows x longest row x rows_per_sentence_row`` (the beam) stays within
+    ``max_batch_tokens``; a sentence over budget on its own still gets a batch. Sentences
+    without rows are left out (they need no search)."""
+    order = sorted(
+        (i for i, sentence in enumerate(sentences) if sentence.rows),
+        key=lambda i: sentences[i].longest,
+        reverse=True,
+    )
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    rows = 0
+    for index in order:
+        sentence = sentences[index]
+        longest = sentences[batch[0]].longest if batch else sentence.longest
+        cost = (rows + sentence.rows) * max(longest, 1) * rows_per_sentence_row
+        if batch and cost > max_batch_tokens:
+            batches.append(batch)
+            batch, rows = [], 0
+        batch.append(index)
+        rows += sentence.rows
+    if batch:
+        batches.append(batch)
+    return batches
 
 
 class _NativeCpuRnnKernels:
@@ -171,22 +230,6 @@ def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int])
     return chunks
 
 
-def _batches(
-    units: list[_Unit], max_batch_tokens: int, rows_per_sentence: int
-) -> Iterator[list[_Unit]]:
-    """Group ``units`` (sorted longest first) so that ``sentences x longest x rows_per_sentence``
-    stays within ``max_batch_tokens``; a unit over budget on its own still gets a batch."""
-    batch: list[_Unit] = []
-    for unit in units:
-        longest = max(len(batch[0].ids), 1) if batch else max(len(unit.ids), 1)
-        if batch and (len(batch) + 1) * longest * rows_per_sentence > max_batch_tokens:
-            yield batch
-            batch = []
-        batch.append(unit)
-    if batch:
-        yield batch
-
-
 def _restore_spans(text: str, originals: tuple[str, ...], sentence: str) -> str:
     """Put a sentence's protected spans back; what the model lost or repeated is logged."""
     if not originals:
@@ -216,11 +259,15 @@ def _show_spans(pieces: list[str], originals: tuple[str, ...]) -> list[str]:
 class Translator:
     """Translate English text to Vietnamese with one loaded model.
 
-    ``max_batch_tokens``: padded source tokens per search batch, counted once per beam
-    hypothesis (``sentences x longest x beam``). ``max_source_tokens``: longer sentences are
-    translated in chunks (never truncated). ``bf16``: bfloat16 autocast on CUDA (default on
-    there; ignored on CPU). The decoding length limit is ``max_len_ratio x source tokens +
-    max_len_extra``.
+    ``max_batch_tokens``: the offline batch budget of :meth:`translate_sentences`, in padded
+    source tokens counted once per beam hypothesis (``rows x longest x beam``);
+    :meth:`search` ignores it (the caller chose the batch). ``max_source_tokens``: longer
+    sentences are translated in chunks (never truncated). ``bf16``: bfloat16 autocast on CUDA
+    (default on there; ignored on CPU). ``quantize``: ``int8`` runs dynamically quantized
+    int8 ``Linear``/``LSTM`` layers on the CPU (:mod:`model.quantize`), ``auto`` means int8 on
+    the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
+    here, so training and tuning score the exact model) keeps float32. The decoding length
+    limit is ``max_len_ratio x source tokens + max_len_extra``.
 
     Decoding defaults (beam size, length penalty) come from the model directory's
     ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
@@ -237,10 +284,10 @@ class Translator:
         *,
         max_source_tokens: int = DEFAULT_MAX_SOURCE_TOKENS,
         bf16: bool | None = None,
+        quantize: str = "off",
         length_penalty: float | None = None,
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
-        block_ngram_repeat: int | None = None,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -255,13 +302,16 @@ class Translator:
         if length_penalty is None:
             length_penalty = float(decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY))
         self.length_penalty = length_penalty
-        if block_ngram_repeat is None:
-            block_ngram_repeat = int(decoding.get("block_ngram_repeat", DEFAULT_BLOCK_NGRAM_REPEAT))
-        self.block_ngram_repeat = block_ngram_repeat
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
         self._loaded = loaded
-        self._model = loaded.model.to(self.device).eval()
+        self._parameters = loaded.model.num_parameters()  # int8 modules hide theirs
+        model = loaded.model.to(self.device).eval()
+        self.quantization: Quantized[Seq2Seq] | None = None
+        if wants_int8(quantize, self.device):
+            self.quantization = quantize_int8(model)
+            model = self.quantization.model
+        self._model = model
         self._source = loaded.tokenizers.source
         self._target = loaded.tokenizers.target
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
@@ -279,38 +329,120 @@ class Translator:
         return cls(load_model(path), device=device, **kwargs)
 
     @property
+    def precision(self) -> str:
+        """What the model computes in: ``int8`` (dynamic, weights and activations),
+        ``bfloat16`` (CUDA autocast) or ``float32``."""
+        if self.quantization is not None and self.quantization.implementation is not None:
+            return "int8"
+        return "bfloat16" if self.bf16 else "float32"
+
+    @property
     def model_info(self) -> dict[str, Any]:
         """What ``GET /model`` reports: architecture, size, training metadata, runtime."""
         # No filesystem path: GET /model is public and should not reveal the server's layout.
+        quantization = None
+        if self.quantization is not None:
+            quantization = {
+                "implementation": self.quantization.implementation,
+                "fallback_reason": self.quantization.reason,
+            }
         return {
             "architecture": self._loaded.config.to_dict(),
-            "parameters": self._model.num_parameters(),
+            "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
             "device": str(self.device),
-            "precision": "bfloat16" if self.bf16 else "float32",
+            "precision": self.precision,
+            "quantization": quantization,
             "max_source_tokens": self.max_source_tokens,
-            "decoding": {
-                "beam": self.default_beam,
-                "length_penalty": self.length_penalty,
-                "block_ngram_repeat": self.block_ngram_repeat,
-            },
+            "decoding": {"beam": self.default_beam, "length_penalty": self.length_penalty},
             "protects_spans": self.protects_spans,
         }
 
     # -- text <-> sentences -------------------------------------------------------------------
 
     def split_sentences(self, text: str) -> list[str]:
-        """NFC, then sentences and line-break segments (see :mod:`model.sentences`)."""
-        return split_sentences(normalize(text))
+        """Sentences and line-break segments of ``text`` (see :mod:`model.sentences`).
+        NFC is left to :meth:`encode`, the one place a sentence is normalised."""
+        return split_sentences(text)
 
     def join_sentences(self, sentences: list[str]) -> str:
         return join_sentences(sentences)
 
-    def count_tokens(self, sentence: str) -> int:
-        """Source subwords of one sentence, for batching budgets (0 for a line break)."""
-        return len(self._source.encode(sentence.strip()))
+    def count_tokens(self, text: str) -> int:
+        """Source subwords of ``text`` as it is (NFC and masking are :meth:`encode`'s); what
+        :func:`chunk_text` measures pieces with."""
+        return len(self._source.encode(text.strip(), normalized=True))
 
-    # -- translation ---------------------------------------------------------------------------
+    # -- the pipeline ----------------------------------------------------------------------------
+
+    def encode(self, sentence: str) -> EncodedSentence:
+        """Normalise, mask and encode one sentence; cut it into chunks when it is too long."""
+        if is_line_break(sentence):
+            return EncodedSentence(sentence, ())
+        text = normalize(sentence).strip()
+        if not text:
+            return EncodedSentence(text, ())
+        masked = mask(text) if self.protects_spans else Masked(text, ())
+        ids = self._source.encode(masked.text, normalized=True)
+        if len(ids) <= self.max_source_tokens:
+            chunks: tuple[tuple[int, ...], ...] = (tuple(ids),)
+        else:
+            pieces = chunk_text(masked.text, self.max_source_tokens, self.count_tokens)
+            chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
+        return EncodedSentence(text, chunks, masked.originals)
+
+    def search(
+        self,
+        batch: Sequence[EncodedSentence],
+        beam: int | None = None,
+        n_best: int = 1,
+        return_attention: bool = False,
+    ) -> list[SentenceTranslation]:
+        """Translate exactly ``batch``, in its order, with one search call over all of its
+        rows (no sorting, no re-batching: the caller sized the batch). ``beam=1`` is greedy
+        search; ``beam=None`` the model's default."""
+        beam = self._check_beam(beam, n_best)
+        rows = [chunk for sentence in batch for chunk in sentence.chunks]
+        found: list[list[_Found]] = []
+        if rows:
+            with torch.inference_mode(), self._autocast(), self._cpu_kernels():
+                result = self._search(rows, beam, n_best, return_attention)
+            found = [_row_hypotheses(result, row) for row in range(len(rows))]
+        translations = []
+        position = 0
+        for sentence in batch:
+            own = found[position : position + sentence.rows]
+            position += sentence.rows
+            if not own:
+                translations.append(self._passthrough(sentence.source, n_best, return_attention))
+            else:
+                translations.append(self._assemble(sentence, own, return_attention))
+        return translations
+
+    def translate_sentences(
+        self,
+        sentences: list[str],
+        beam: int | None = None,
+        n_best: int = 1,
+        return_attention: bool = False,
+    ) -> list[SentenceTranslation]:
+        """Translate sentences one-to-one, in order: encode, batch by length within
+        ``max_batch_tokens`` (:func:`plan_batches`), search each batch."""
+        beam = self._check_beam(beam, n_best)
+        encoded = [self.encode(sentence) for sentence in sentences]
+        results: list[SentenceTranslation | None] = [None] * len(encoded)
+        for indices in plan_batches(encoded, self.max_batch_tokens, beam):
+            batch = [encoded[i] for i in indices]
+            for index, translation in zip(
+                indices, self.search(batch, beam, n_best, return_attention), strict=True
+            ):
+                results[index] = translation
+        return [
+            result
+            if result is not None
+            else self._passthrough(encoded[i].source, n_best, return_attention)
+            for i, result in enumerate(results)
+        ]
 
     def translate(self, texts: list[str], beam: int | None = None) -> list[str]:
         """Translate whole texts (any number of sentences and lines each), order kept.
@@ -323,63 +455,15 @@ class Translator:
             for sentences in segmented
         ]
 
-    def translate_sentences(
-        self,
-        sentences: list[str],
-        beam: int | None = None,
-        n_best: int = 1,
-        return_attention: bool = False,
-    ) -> list[SentenceTranslation]:
-        """Translate sentences one-to-one, in order. ``beam=1`` is greedy search;
-        ``beam=None`` the model's default."""
+    # -- internals -------------------------------------------------------------------------------
+
+    def _check_beam(self, beam: int | None, n_best: int) -> int:
         beam = self.default_beam if beam is None else beam
         if beam < 1:
             raise ValueError(f"beam must be >= 1, got {beam}")
         if not 1 <= n_best <= beam:
             raise ValueError(f"n_best must be between 1 and beam ({beam}), got {n_best}")
-        cleaned = [normalize(sentence).strip() for sentence in sentences]
-        units = [unit for index, text in enumerate(cleaned) for unit in self._units(index, text)]
-        results: dict[tuple[int, int], tuple[_Unit, list[_Found]]] = {}
-        ordered = sorted(units, key=lambda unit: len(unit.ids), reverse=True)
-        with torch.inference_mode(), self._autocast(), self._cpu_kernels():
-            for batch in _batches(ordered, self.max_batch_tokens, beam):
-                found = self._search(batch, beam, n_best, return_attention)
-                for i, unit in enumerate(batch):
-                    attention = found.attention[i] if found.attention is not None else None
-                    hypotheses = [
-                        (tokens, score, attention[k] if attention is not None else None)
-                        for k, (tokens, score) in enumerate(
-                            zip(found.tokens[i], found.scores[i], strict=True)
-                        )
-                    ]
-                    results[(unit.sentence, unit.chunk)] = (unit, hypotheses)
-
-        translations = []
-        for index, (original, sentence) in enumerate(zip(sentences, cleaned, strict=True)):
-            chunks = []
-            chunk = 0
-            while (index, chunk) in results:
-                chunks.append(results[(index, chunk)])
-                chunk += 1
-            if not chunks:
-                translations.append(self._passthrough(original, n_best, return_attention))
-            else:
-                translations.append(self._assemble(sentence, chunks, return_attention))
-        return translations
-
-    def _units(self, index: int, sentence: str) -> list[_Unit]:
-        """Search inputs for one sentence: itself, or its chunks when it is too long."""
-        if not sentence or is_line_break(sentence):  # layout ("- ", "1.") passes through
-            return []
-        masked = mask(sentence) if self.protects_spans else Masked(sentence, ())
-        text, originals = masked.text, masked.originals
-        ids = self._source.encode(text)
-        if len(ids) <= self.max_source_tokens:
-            return [_Unit(index, 0, ids, originals)]
-        chunks = chunk_text(text, self.max_source_tokens, self.count_tokens)
-        return [
-            _Unit(index, k, self._source.encode(chunk), originals) for k, chunk in enumerate(chunks)
-        ]
+        return beam
 
     def _autocast(self) -> contextlib.AbstractContextManager[Any]:
         if self.bf16:
@@ -392,14 +476,15 @@ class Translator:
         return contextlib.nullcontext()
 
     def _search(
-        self, batch: list[_Unit], beam: int, n_best: int, return_attention: bool
+        self, rows: list[tuple[int, ...]], beam: int, n_best: int, return_attention: bool
     ) -> SearchResult:
-        """Run one padded batch through greedy or beam search on the model's device."""
-        longest = max(len(unit.ids) for unit in batch)
-        src = torch.full((len(batch), longest), PAD_ID, dtype=torch.long)
-        for row, unit in enumerate(batch):
-            src[row, : len(unit.ids)] = torch.tensor(unit.ids, dtype=torch.long)
-        src_lengths = torch.tensor([len(unit.ids) for unit in batch], dtype=torch.long)
+        """Run ``rows`` (source ids each) as one padded ``rows x longest`` batch through
+        greedy or beam search on the model's device."""
+        longest = max(len(ids) for ids in rows)
+        src = torch.full((len(rows), longest), PAD_ID, dtype=torch.long)
+        for row, ids in enumerate(rows):
+            src[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
+        src_lengths = torch.tensor([len(ids) for ids in rows], dtype=torch.long)
         max_len = max_target_lengths(src_lengths, self.max_len_ratio, self.max_len_extra)
         src = src.to(self.device, non_blocking=True)
         # lengths stay on the CPU: sequence packing reads them on the host anyway
@@ -411,7 +496,6 @@ class Translator:
                 max_len,
                 return_attention,
                 length_penalty=self.length_penalty,
-                block_ngram_repeat=self.block_ngram_repeat,
             )
         return beam_search(
             self._model,
@@ -422,51 +506,48 @@ class Translator:
             n_best=n_best,
             length_penalty=self.length_penalty,
             return_attention=return_attention,
-            block_ngram_repeat=self.block_ngram_repeat,
         )
 
-    def _passthrough(
-        self, original: str, n_best: int, return_attention: bool
-    ) -> SentenceTranslation:
+    def _passthrough(self, source: str, n_best: int, return_attention: bool) -> SentenceTranslation:
         """A line break (kept as is) or an empty sentence (translated to ``""``)."""
-        text = original if is_line_break(original) else ""
+        text = source if is_line_break(source) else ""
         hypothesis = Hypothesis(
             text=text, score=0.0, target_tokens=[], attention=[] if return_attention else None
         )
         return SentenceTranslation(
-            source=original, source_tokens=[], hypotheses=[hypothesis] * n_best
+            source=source, source_tokens=[], hypotheses=[hypothesis] * n_best
         )
 
     def _assemble(
-        self,
-        sentence: str,
-        chunks: list[tuple[_Unit, list[_Found]]],
-        return_attention: bool,
+        self, sentence: EncodedSentence, chunks: list[list[_Found]], return_attention: bool
     ) -> SentenceTranslation:
         """Combine a sentence's chunk results: the k-th hypothesis joins every chunk's k-th
-        best; scores add up; attention becomes block diagonal over the chunks."""
-        source_ids = [token for unit, _ in chunks for token in unit.ids]
-        originals = chunks[0][0].originals
-        n_hypotheses = min(len(hypotheses) for _, hypotheses in chunks)
+        best; scores add up; attention becomes block diagonal over the chunks; the protected
+        spans go back in."""
+        source_ids = [token for ids in sentence.chunks for token in ids]
+        originals = sentence.originals
+        n_hypotheses = min(len(hypotheses) for hypotheses in chunks)
         combined = []
         for k in range(n_hypotheses):
-            parts = [hypotheses[k] for _, hypotheses in chunks]
+            parts = [hypotheses[k] for hypotheses in chunks]
             target_ids = [token for tokens, _, _ in parts for token in tokens]
             attention = None
             if return_attention:
-                blocks = [(len(unit.ids), hyps[k][2]) for unit, hyps in chunks]
+                blocks = [
+                    (len(ids), part[2]) for ids, part in zip(sentence.chunks, parts, strict=True)
+                ]
                 attention = self._block_attention(blocks, len(source_ids))
             text = " ".join(text for text in (self._target.decode(t) for t, _, _ in parts) if text)
             combined.append(
                 Hypothesis(
-                    text=_restore_spans(text, originals, sentence),
+                    text=_restore_spans(text, originals, sentence.source),
                     score=sum(score for _, score, _ in parts),
                     target_tokens=_show_spans(self._target.pieces(target_ids), originals),
                     attention=attention,
                 )
             )
         return SentenceTranslation(
-            source=sentence,
+            source=sentence.source,
             source_tokens=_show_spans(self._source.pieces(source_ids), originals),
             hypotheses=combined,
         )
@@ -486,3 +567,14 @@ class Translator:
                 rows.append([0.0] * offset + row + [0.0] * (total_source - offset - source_length))
             offset += source_length
         return rows
+
+
+def _row_hypotheses(result: SearchResult, row: int) -> list[_Found]:
+    """One search row's hypotheses, best first, with its ``tgt x src`` attention if any."""
+    attention = result.attention[row] if result.attention is not None else None
+    return [
+        (tokens, score, attention[k] if attention is not None else None)
+        for k, (tokens, score) in enumerate(
+            zip(result.tokens[row], result.scores[row], strict=True)
+        )
+    ]
