@@ -1,0 +1,90 @@
+"""Capitals and Title Case: the model gets sentence case, the translation gets the input's case."""
+
+from __future__ import annotations
+
+import pytest
+
+from model.casing import detect_style, prepare, restore_case, vocabulary_predicate
+
+# A stand-in for the model's vocabulary: the word forms that are one whole piece.
+VOCABULARY = frozenset(
+    "please do not touch the paintings where is train station I love and Paris London NASA TV "
+    "us US to your dragon best hotels in Google".split()
+)
+
+
+def known(word: str) -> bool:
+    return word in VOCABULARY
+
+
+@pytest.mark.parametrize(
+    ("sentence", "style"),
+    [
+        ("PLEASE DO NOT TOUCH THE PAINTINGS.", "upper"),
+        ("WARNING!", "upper"),  # one long word in capitals
+        ("NASA", "as_is"),  # one short word: could be an acronym
+        ("THE TV IS ON 42.", "upper"),
+        ("Where Is The Train Station?", "title"),
+        ("The Best Hotels in London", "title"),  # small words may stay lower-case
+        ("Please do not touch the paintings.", "as_is"),
+        ("I love Paris and London.", "as_is"),  # names in an ordinary sentence
+        ("Please DO NOT touch.", "as_is"),
+        ("x", "as_is"),
+        ("42 + 7 = 49", "as_is"),
+    ],
+)
+def test_styles_are_detected(sentence: str, style: str) -> None:
+    assert detect_style(sentence) == style
+
+
+def test_capitals_are_translated_in_sentence_case_and_restored() -> None:
+    prepared = prepare("PLEASE DO NOT TOUCH THE PAINTINGS IN PARIS, NOT ON TV.", known)
+    assert prepared.style == "upper"
+    # Names and acronyms the vocabulary knows keep their capitals; the rest is lowered.
+    assert prepared.text == "Please do not touch the paintings in Paris, not on TV."
+    assert restore_case("Xin đừng chạm vào những bức tranh ở Paris.", prepared.style) == (
+        "XIN ĐỪNG CHẠM VÀO NHỮNG BỨC TRANH Ở PARIS."
+    )
+
+
+def test_without_a_vocabulary_every_word_but_the_first_is_lowered() -> None:
+    prepared = prepare("I'M IN PARIS TODAY, AREN'T I?")
+    assert prepared.text == "I'm in paris today, aren't I?"
+    assert prepared.style == "upper"
+
+
+def test_title_case_becomes_sentence_case_and_stays_so() -> None:
+    prepared = prepare("Where Is The Train Station In London?", known)
+    assert prepared == prepare("Where Is The Train Station In London?", known)
+    assert prepared.text == "Where is the train station in London?"
+    assert prepared.style == "title"
+    assert restore_case("ga tàu ở đâu tại London?", "title") == "Ga tàu ở đâu tại London?"
+    assert restore_case("«đây»", "title") == "«Đây»"
+
+
+def test_shouted_words_in_an_ordinary_sentence_are_lowered_when_known() -> None:
+    prepared = prepare("Please DO NOT touch the TV, it is NEW.", known)
+    # DO and NOT are known in lower case; TV is known as it is; NEW is not known at all.
+    assert prepared.text == "Please do not touch the TV, it is NEW."
+    assert prepared.style == "as_is"
+    assert restore_case("Đừng chạm vào TV.", "as_is") == "Đừng chạm vào TV."
+
+
+def test_ordinary_sentences_are_left_alone() -> None:
+    for sentence in ("I love Paris and London.", "Is it 3:30 yet?", "Google it, please."):
+        prepared = prepare(sentence, known)
+        assert prepared.text == sentence and prepared.style == "as_is"
+
+
+def test_case_changes_never_change_lengths() -> None:
+    # "İ".lower() is two characters: such a word is left as it is, so offsets stay valid.
+    for sentence in ("İSTANBUL IS BIG AND OLD.", "STRASSE UND GRÜßE SIND SCHÖN."):
+        prepared = prepare(sentence, known)
+        assert len(prepared.text) == len(sentence)
+        assert len(prepared.text.split()) == len(sentence.split())
+
+
+def test_vocabulary_predicate_counts_pieces() -> None:
+    pieces = {"Paris": 1, "paris": 2}
+    predicate = vocabulary_predicate(lambda word: pieces.get(word, 3))
+    assert predicate("Paris") and not predicate("paris") and not predicate("Lyon")
