@@ -426,15 +426,11 @@ def create_app(
         observer=metrics,
     )
     cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
-    # The batcher alone sizes batches; the Translator counts beam rows (sentences x longest x
-    # beam), so its budget is scaled to let every batcher batch through in one search call.
-    widest_beam = max(settings.beam, settings.max_alternatives + 1)
+    # The batcher alone sizes batches: the Translator searches each one as it is given.
     slot = ModelSlot(
         loader
         or translator_loader(
-            settings.device,
-            probe_beam=max(settings.beam, 2),
-            max_batch_tokens=settings.max_batch_tokens * widest_beam,
+            settings.device, probe_beam=max(settings.beam, 2), quantize=settings.quantize
         )
     )
     app = FastAPI(

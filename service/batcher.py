@@ -1,28 +1,31 @@
 """Dynamic batching: every client's sentences share one queue and one model consumer.
 
-Requests put ``(sentence, future)`` items into a queue and await the futures. The queue is
-measured in *source tokens*, not sentences: one 5,000-character sentence costs the model as
-much as hundreds of short ones. A request is admitted whole or not at all: when its tokens do
-not fit next to those already waiting it gets :class:`QueueFullError` (retry later), and when
-they exceed ``max_queue_tokens`` on their own it gets :class:`RequestTooLargeError` (it could
-never fit; retrying is pointless).
+Requests put ``(sentence, encoded sentence, future)`` items into a queue and await the futures.
+Each sentence is encoded by the model once, when its request arrives (``model.encode``:
+normalised, masked, SentencePiece ids, chunks); the ids travel with the item and the batch
+handed to ``model.search`` is searched exactly as formed here, so nothing is encoded, sorted or
+batched twice. The queue is measured in *source tokens*, not sentences: one 5,000-character
+sentence costs the model as much as hundreds of short ones. A request is admitted whole or not
+at all: when its tokens do not fit next to those already waiting it gets
+:class:`QueueFullError` (retry later), and when they exceed ``max_queue_tokens`` on their own
+it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless).
 
 A single consumer task picks an *anchor* item, waits at most ``max_wait_s`` after that item
-arrived for more company, and then forms a batch from the items that share the anchor's
-*group* (the same model and the same :class:`DecodeOptions`: beam size, n-best and attention
-cannot be mixed in one model call). The anchor is the oldest item of the request whose turn it
-is: requests take turns (round robin, in order of arrival), so a request with many sentences
-gets one batch and then lets every other waiting request have one, instead of holding the
-model until all of its sentences are done. The batch always holds the anchor and is filled
-with the group's items closest to it in source length (less padding), up to
-``max_batch_sentences`` sentences and ``max_batch_tokens`` padded source tokens
-(``sentences x longest``). Items that do not fit stay queued for a later round; every request
-gets a turn, so none of them starves.
+arrived for more company, and then forms a batch from the items that share the anchor's *group*
+(the same model and the same :class:`DecodeOptions`: beam size, n-best and attention cannot be
+mixed in one model call). The anchor is the oldest item of the request whose turn it is:
+requests take turns (round robin, in order of arrival), so a request with many sentences gets
+one batch and then lets every other waiting request have one, instead of holding the model
+until all of its sentences are done. The batch always holds the anchor and is filled with the
+group's items closest to it in source length (less padding), up to ``max_batch_sentences``
+sentences and ``max_batch_tokens`` padded source tokens (``search rows x longest row``; a
+sentence is one row, or one per chunk when it is too long). Items that do not fit stay queued
+for a later round; every request gets a turn, so none of them starves.
 
 The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
 requests meanwhile, which is exactly when the next batch fills up. Identical sentences in one
-batch are translated once. A model failure is delivered to every waiter of that batch; a
-waiter that went away (its future cancelled: client disconnect, deadline) is skipped and never
+batch are translated once. A model failure is delivered to every waiter of that batch; a waiter
+that went away (its future cancelled: client disconnect, deadline) is skipped and never
 disturbs the others.
 """
 
@@ -35,7 +38,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 logger = logging.getLogger(__name__)
 
@@ -58,14 +61,31 @@ class DecodeOptions:
             raise ValueError(f"n_best ({self.n_best}) cannot exceed the beam ({self.beam})")
 
 
-class BatchModel(Protocol[Result_co]):
-    """What the batcher needs from a model (``model.translator.Translator`` fits)."""
+class SearchInput(Protocol):
+    """An encoded sentence as the batcher sizes it (``model.translator.EncodedSentence``)."""
 
-    def count_tokens(self, sentence: str) -> int: ...
+    @property
+    def tokens(self) -> int: ...  # source subwords, what the queue limits count
 
-    def translate_sentences(
+    @property
+    def rows(self) -> int: ...  # search rows: 1, or one per chunk of a too-long sentence
+
+    @property
+    def longest(self) -> int: ...  # the longest row: the padded width it forces on a batch
+
+
+Encoded = TypeVar("Encoded", bound=SearchInput)
+
+
+class BatchModel(Protocol[Encoded, Result_co]):
+    """What the batcher needs from a model (``model.translator.Translator`` fits): encode a
+    sentence once, and search exactly a batch of encoded sentences in one call."""
+
+    def encode(self, sentence: str) -> Encoded: ...
+
+    def search(
         self,
-        sentences: list[str],
+        batch: list[Encoded],
         beam: int = 5,
         n_best: int = 1,
         return_attention: bool = False,
@@ -111,14 +131,30 @@ class BatcherClosedError(RuntimeError):
     """The batcher is shutting down and takes no new work."""
 
 
+Group = tuple["BatchModel[Any, Result]", DecodeOptions]
+
+
 @dataclass(eq=False)
 class _Item(Generic[Result]):
     sentence: str
-    tokens: int
-    group: tuple[BatchModel[Result], DecodeOptions]
+    encoded: SearchInput  # what the model's encode() made of the sentence; searched as is
+    group: Group[Result]
     future: asyncio.Future[Result]
     request: int = 0  # which translate() call it belongs to (requests take turns)
     arrived: float = field(default_factory=time.monotonic)
+
+    @property
+    def tokens(self) -> int:
+        """Source tokens for queue admission (at least 1: nothing is free to queue)."""
+        return max(1, self.encoded.tokens)
+
+    @property
+    def rows(self) -> int:
+        return max(1, self.encoded.rows)
+
+    @property
+    def longest(self) -> int:
+        return max(1, self.encoded.longest)
 
 
 class DynamicBatcher(Generic[Result]):
@@ -197,9 +233,12 @@ class DynamicBatcher(Generic[Result]):
     # ------------------------------------------------------------------ producers
 
     async def translate(
-        self, model: BatchModel[Result], sentences: Sequence[str], options: DecodeOptions
+        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: DecodeOptions
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
+
+        Each sentence is encoded here, once (SentencePiece is fast: microseconds a sentence,
+        so it stays on the event loop), which also measures it for admission.
 
         Raises :class:`QueueFullError` at once when the queue cannot take all of their tokens
         now (a request is admitted whole or not at all), :class:`RequestTooLargeError` when it
@@ -214,12 +253,10 @@ class DynamicBatcher(Generic[Result]):
         if not sentences:
             return []
         loop = asyncio.get_running_loop()
-        group = (model, options)
+        group: Group[Result] = (model, options)
         ticket = next(self._tickets)
         items = [
-            _Item(
-                sentence, max(1, model.count_tokens(sentence)), group, loop.create_future(), ticket
-            )
+            _Item(sentence, model.encode(sentence), group, loop.create_future(), ticket)
             for sentence in sentences
         ]
         requested = sum(item.tokens for item in items)
@@ -280,7 +317,7 @@ class DynamicBatcher(Generic[Result]):
         """
         return min(self._pending, key=lambda item: self._turn.get(item.request, self._batches))
 
-    def _group_is_full(self, group: tuple[BatchModel[Result], DecodeOptions]) -> bool:
+    def _group_is_full(self, group: Group[Result]) -> bool:
         """Whether the queue already holds a full batch of ``group`` (no point in waiting)."""
         count = tokens = 0
         for item in self._pending:
@@ -304,30 +341,32 @@ class DynamicBatcher(Generic[Result]):
             for item in self._pending
             if item.group == anchor.group and item is not anchor and not item.future.done()
         ]
-        by_closeness = sorted(members, key=lambda item: abs(item.tokens - anchor.tokens))
+        by_closeness = sorted(members, key=lambda item: abs(item.longest - anchor.longest))
         batch = [anchor]
-        longest = anchor.tokens
+        rows, longest = anchor.rows, anchor.longest
         for item in by_closeness:
             if len(batch) >= self.max_batch_sentences:
                 break
-            if (len(batch) + 1) * max(longest, item.tokens) > self.max_batch_tokens:
+            if (rows + item.rows) * max(longest, item.longest) > self.max_batch_tokens:
                 continue
             batch.append(item)
-            longest = max(longest, item.tokens)
+            rows += item.rows
+            longest = max(longest, item.longest)
         taken = set(map(id, batch))
         self._pending = [item for item in self._pending if id(item) not in taken]
         self._depth_changed()
-        return sorted(batch, key=lambda item: item.tokens)
+        return sorted(batch, key=lambda item: item.longest)
 
     async def _run(self, batch: list[_Item[Result]]) -> None:
         model, options = batch[0].group
         # Identical sentences are translated once.
+        inputs = {item.sentence: item.encoded for item in reversed(batch)}
         unique = list(dict.fromkeys(item.sentence for item in batch))
         started = time.perf_counter()
         try:
             results = await asyncio.to_thread(
-                model.translate_sentences,
-                unique,
+                model.search,
+                [inputs[sentence] for sentence in unique],
                 beam=options.beam,
                 n_best=options.n_best,
                 return_attention=options.attention,
@@ -358,9 +397,10 @@ class DynamicBatcher(Generic[Result]):
     ) -> None:
         if self._observer is None:
             return
-        tokens = {item.sentence: item.tokens for item in batch}
-        source_tokens = sum(tokens[sentence] for sentence in unique)
-        padded = len(unique) * max(tokens.values())
+        items = {item.sentence: item for item in batch}
+        searched = [items[sentence] for sentence in unique]
+        source_tokens = sum(item.tokens for item in searched)
+        padded = sum(item.rows for item in searched) * max(item.longest for item in searched)
         self._observer.batch_finished(len(unique), source_tokens, padded, seconds, ok)
 
     @staticmethod

@@ -1,8 +1,8 @@
 """The dynamic batcher and the translation cache, against a fake model that records its calls.
 
-The fake stands in for ``model.translator.Translator`` (same ``count_tokens`` and
-``translate_sentences`` signatures) so that batch composition, timing, failures and
-cancellation can be observed exactly. A ``threading.Event`` gate holds the model call open
+The fake stands in for ``model.translator.Translator`` (same ``encode`` and ``search``
+signatures) so that batch composition, timing, failures and cancellation can be observed
+exactly. A ``threading.Event`` gate holds the model call open
 when a test needs requests to pile up behind a running batch.
 """
 
@@ -38,25 +38,58 @@ class Call:
     options: DecodeOptions
 
 
+@dataclass(frozen=True)
+class FakeEncoded:
+    """A sentence cut into rows of at most ``FakeModel.row_limit`` words (tokens = words)."""
+
+    sentence: str
+    chunks: tuple[int, ...]
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.chunks)
+
+    @property
+    def rows(self) -> int:
+        return len(self.chunks)
+
+    @property
+    def longest(self) -> int:
+        return max(self.chunks)
+
+
 @dataclass
 class FakeModel:
-    """Translates by upper-casing; tokens = words. Records each call; can fail or block."""
+    """Translates by upper-casing; tokens = words. Records each encode and search call; can
+    fail or block."""
 
     fail_with: Exception | None = None
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[Call] = field(default_factory=list)
+    searched: list[list[FakeEncoded]] = field(default_factory=list)
+    encoded: list[str] = field(default_factory=list)
     entered: threading.Event = field(default_factory=threading.Event)
+    row_limit: int = 100
 
     def __post_init__(self) -> None:
         self.gate.set()  # open unless a test closes it
 
-    def count_tokens(self, sentence: str) -> int:
-        return len(sentence.split())
+    def encode(self, sentence: str) -> FakeEncoded:
+        self.encoded.append(sentence)
+        words = len(sentence.split())
+        full, rest = divmod(words, self.row_limit)
+        return FakeEncoded(sentence, (self.row_limit,) * full + ((rest,) if rest else ()))
 
-    def translate_sentences(
-        self, sentences: list[str], beam: int = 5, n_best: int = 1, return_attention: bool = False
+    def search(
+        self,
+        batch: list[FakeEncoded],
+        beam: int = 5,
+        n_best: int = 1,
+        return_attention: bool = False,
     ) -> list[str]:
-        self.calls.append(Call(list(sentences), DecodeOptions(beam, n_best, return_attention)))
+        self.searched.append(list(batch))
+        sentences = [encoded.sentence for encoded in batch]
+        self.calls.append(Call(sentences, DecodeOptions(beam, n_best, return_attention)))
         self.entered.set()
         if not self.gate.wait(timeout=10):
             raise RuntimeError("test gate never opened")
@@ -132,6 +165,39 @@ async def test_batches_respect_limits_sorted_by_length_oldest_first(
     # The oldest sentence (5 words) anchors the first batch, joined by the closest length
     # that fits the token budget (4 words: 2 x 5 <= 12), so long sentences never starve.
     assert [len(s.split()) for s in batches[0]] == [4, 5]
+
+
+async def test_each_sentence_is_encoded_once_and_searched_as_encoded(
+    make_batcher: MakeBatcher,
+) -> None:
+    model = FakeModel()
+    batcher = await make_batcher(max_wait_s=0.05)
+    sentences = ["a b c", "d e", "f"]
+    assert await batcher.translate(model, sentences, GREEDY) == [
+        expected(s, GREEDY) for s in sentences
+    ]
+    assert model.encoded == sentences  # once each, when the request was queued
+    (batch,) = model.searched
+    assert {encoded.sentence for encoded in batch} == set(sentences)
+
+
+async def test_the_token_budget_counts_every_row_of_a_chunked_sentence(
+    make_batcher: MakeBatcher,
+) -> None:
+    """A sentence too long for one row is several rows of the same search: the padded budget
+    is ``rows x longest row``, so it does not share a batch that it would overflow."""
+    model = FakeModel(row_limit=4)
+    model.gate.clear()
+    batcher = await make_batcher(max_batch_tokens=12, max_wait_s=0.0)
+    blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
+    await wait_until(model.entered.is_set)
+    long = " ".join(["w"] * 10)  # rows of 4, 4 and 2 words: 3 rows x 4 = 12 on its own
+    request = asyncio.create_task(batcher.translate(model, [long, "x y z"], GREEDY))
+    await wait_until(lambda: batcher.depth == 2)
+    model.gate.set()
+    assert await request == [expected(long, GREEDY), expected("x y z", GREEDY)]
+    await blocker
+    assert [call.sentences for call in model.calls[1:]] == [[long], ["x y z"]]
 
 
 async def test_a_lone_sentence_waits_at_most_max_wait(make_batcher: MakeBatcher) -> None:

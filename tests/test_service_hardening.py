@@ -16,6 +16,7 @@ import pytest
 import torch
 
 from model.checkpoint import load_model, save_model
+from model.translator import EncodedSentence
 from service.app import create_app
 from service.cli import log_config
 from service.log_filters import RedactSecrets, redact_query_secrets
@@ -143,13 +144,13 @@ async def test_a_huge_request_does_not_hold_the_model_for_others(tiny_model_dir:
             state = app.state.service
             calls: list[list[str]] = []
             translator = state.slot.current.translator
-            original = translator.translate_sentences
+            original = translator.search
 
-            def recording(sentences: list[str], *args: Any, **kwargs: Any) -> Any:
-                calls.append(list(sentences))
-                return original(sentences, *args, **kwargs)
+            def recording(batch: list[EncodedSentence], *args: Any, **kwargs: Any) -> Any:
+                calls.append([sentence.source for sentence in batch])
+                return original(batch, *args, **kwargs)
 
-            translator.translate_sentences = recording
+            translator.search = recording  # type: ignore[method-assign]
             big = " ".join(f"We see cat number {i}." for i in range(40))
             long_request = asyncio.create_task(client.post("/translate", json=translate_body(big)))
             await asyncio.sleep(0)

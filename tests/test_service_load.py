@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ from starlette.requests import Request
 from model.checkpoint import save_model
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers
-from model.translator import SentenceTranslation, Translator
+from model.translator import EncodedSentence, SentenceTranslation, Translator
 from service.app import ClientDisconnected, ServiceState, create_app, run_for_client
 from service.batcher import DecodeOptions
 from service.settings import Settings
@@ -49,18 +49,18 @@ class InstrumentedTranslator(Translator):
         self.gate.set()
         self.entered = threading.Event()
 
-    def translate_sentences(
+    def search(
         self,
-        sentences: list[str],
-        beam: int = 5,
+        batch: Sequence[EncodedSentence],
+        beam: int | None = None,
         n_best: int = 1,
         return_attention: bool = False,
     ) -> list[SentenceTranslation]:
-        self.calls.append(list(sentences))
+        self.calls.append([sentence.source for sentence in batch])
         self.entered.set()
         if not self.gate.wait(timeout=20):
             raise RuntimeError("test gate never opened")
-        return super().translate_sentences(sentences, beam, n_best, return_attention)
+        return super().search(batch, beam, n_best, return_attention)
 
 
 @asynccontextmanager
@@ -113,8 +113,8 @@ async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Pa
 
 async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> None:
     # The queue holds exactly the four queued requests' tokens (it counts tokens, #19).
-    count = Translator.from_dir(tiny_model_dir, device="cpu").count_tokens
-    capacity = sum(count(f"dog {i}.") for i in range(4))
+    encode = Translator.from_dir(tiny_model_dir, device="cpu").encode
+    capacity = sum(encode(f"dog {i}.").tokens for i in range(4))
     async with serve(tiny_model_dir, max_queue_tokens=capacity, max_wait_ms=0, retry_after_s=3) as (
         client,
         _,
