@@ -20,6 +20,10 @@ RSS after loading and warming up is reported too); CUDA: ``torch.cuda.max_memory
 Times are wall clock around the translate calls (``torch.cuda.synchronize`` is implicit: the
 results are copied to the host), median of ``--repeats`` runs.
 
+``--quantize`` (``auto``, ``int8``, ``off``; default ``off``, the exact model) sets the
+Translator's precision; each result says which one ran (``precision``). A baseline tree whose
+Translator predates ``quantize`` runs float32 whatever the option says.
+
 ``--baseline-tree DIR`` measures a second copy of the code side by side: every cell runs with
 the working tree's ``model`` package and then with ``DIR/model`` (``PYTHONPATH=DIR``), one
 after the other, so a before/after comparison sees the same machine load. Make one with
@@ -67,6 +71,8 @@ def rss_mb() -> float:
 
 def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     """One (search, batch size) cell in this process; returns its measurements."""
+    import inspect
+
     import torch
 
     import model
@@ -76,7 +82,10 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         torch.set_num_threads(args.threads)
     beam = parse_search(args.search)
     budget = args.batch_size if args.budget == "tokens" else UNLIMITED_TOKENS
-    translator = Translator.from_dir(args.model_dir, device=args.device, max_batch_tokens=budget)
+    options: dict[str, Any] = {"max_batch_tokens": budget}
+    if "quantize" in inspect.signature(Translator).parameters:  # older trees: float32 only
+        options["quantize"] = args.quantize
+    translator = Translator.from_dir(args.model_dir, device=args.device, **options)
     sentences = read_sentences(args.source, args.limit)
     # Longest first, like the Translator's own order; groups of similar length pad little.
     ordered = sorted(sentences, key=translator.count_tokens, reverse=True)
@@ -106,6 +115,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     result: dict[str, Any] = {
         "code": str(Path(model.__file__).resolve().parent.parent),
         "search": args.search,
+        "precision": translator.model_info.get("precision"),
         "budget": args.budget,
         "batch_size": args.batch_size,
         "sentences": len(sentences),
@@ -164,6 +174,8 @@ def run_subprocess(
         str(args.threads or 0),
         "--limit",
         str(args.limit or 0),
+        "--quantize",
+        args.quantize,
     ]
     env = dict(os.environ)
     if tree is not None:
@@ -186,6 +198,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         "limit": args.limit,
         "repeats": args.repeats,
         "budget": args.budget,
+        "quantize": args.quantize,
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "machine_at_start": machine(args.device),
         "results": [],
@@ -217,6 +230,9 @@ def main() -> None:
     parser.add_argument("--budget", choices=("sentences", "tokens"), default="sentences")
     parser.add_argument("--repeats", type=int, default=1, help="timed runs per cell (median)")
     parser.add_argument("--baseline-tree", type=Path, help="also run DIR/model, side by side")
+    parser.add_argument(
+        "--quantize", choices=("auto", "int8", "off"), default="off", help="Translator precision"
+    )
     parser.add_argument("--json", type=Path, help="write the report here")
     # internal: run one cell in this process (the sweep starts one subprocess per cell)
     parser.add_argument("--cell", action="store_true", help=argparse.SUPPRESS)

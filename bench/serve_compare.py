@@ -1,4 +1,4 @@
-"""Service throughput with dynamic batching on and off, same model, same load, side by side.
+"""Two services side by side, same model, same load: batching on/off, or this tree/another.
 
     python bench/serve_compare.py --model-dir models/en-vi --clients 1,8,32,128 --duration 20 \
         --threads 2 --json docs/bench/serve_cpu.json --plot docs/bench/serve_cpu.png
@@ -8,6 +8,12 @@ Starts two ``mt-serve`` processes on free loopback ports, both with the translat
 
 * ``batched``: the service defaults (``MT_MAX_BATCH_SENTENCES=64``, ``MT_MAX_WAIT_MS=10``);
 * ``unbatched``: ``MT_MAX_BATCH_SENTENCES=1``, one sentence per model call.
+
+With ``--baseline-tree DIR`` the two are instead ``current`` (this tree) and ``baseline`` (the
+code in ``DIR``, started there with ``PYTHONPATH=DIR``), both with the service defaults, for
+before/after comparisons. Make the baseline with
+``mkdir -p /tmp/base && git archive <commit> model service | tar -x -C /tmp/base``.
+``--env MT_QUANTIZE=off`` (for example) applies to both; a tree that lacks a setting ignores it.
 
 For each client count it runs ``bench/load.py``'s closed loop against one server and then the
 other (interleaved, so a slow phase of a shared machine hurts both alike; the idle server uses
@@ -63,7 +69,11 @@ class Server:
     log_path: Path
 
 
-def start_server(mode: str, args: argparse.Namespace, log_dir: Path) -> Server:
+def start_server(
+    mode: str, overrides: dict[str, str], tree: Path | None, args: argparse.Namespace, log_dir: Path
+) -> Server:
+    """``mt-serve`` for one side; ``tree``: run the code in that folder instead of this one
+    (its own folder first on the import path: ``python -m`` puts the working directory there)."""
     port = free_port()
     env = dict(os.environ)
     env.update(
@@ -82,11 +92,17 @@ def start_server(mode: str, args: argparse.Namespace, log_dir: Path) -> Server:
     for assignment in args.env:
         name, _, value = assignment.partition("=")
         env[name] = value
-    env.update(MODES[mode])
+    env.update(overrides)
+    if tree is not None:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
     log_path = log_dir / f"serve_{mode}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli"], env=env, stdout=log, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "service.cli"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tree,
         )
     return Server(mode, f"http://127.0.0.1:{port}", process, log_path)
 
@@ -140,6 +156,13 @@ def measure(server: Server, clients: int, args: argparse.Namespace, sentences: l
     return result
 
 
+def model_precision(server: Server) -> str | None:
+    """What ``GET /model`` says the side computes in (older trees may not say)."""
+    info = httpx.get(f"{server.url}/model", timeout=10.0).json()
+    precision = info.get("precision")
+    return str(precision) if precision is not None else None
+
+
 def plot(results: list[dict], path: Path, title: str) -> None:
     import matplotlib
 
@@ -147,7 +170,7 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, (throughput, latency) = plt.subplots(1, 2, figsize=(10, 4))
-    for mode in MODES:
+    for mode in dict.fromkeys(r["mode"] for r in results):
         rows = sorted((r for r in results if r["mode"] == mode), key=lambda r: r["clients"])
         clients = [r["clients"] for r in rows]
         throughput.plot(clients, [r["requests_per_s"] for r in rows], marker="o", label=mode)
@@ -185,6 +208,9 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, help="write the PNG here")
     parser.add_argument("--title", default="mt-serve: dynamic batching on vs off")
     parser.add_argument("--log-dir", type=Path, help="server logs (default: a temporary folder)")
+    parser.add_argument(
+        "--baseline-tree", type=Path, help="compare this tree with the code in DIR instead"
+    )
     args = parser.parse_args()
 
     sentences = load_sentences(args.sentences, args.limit)
@@ -193,14 +219,22 @@ def main() -> None:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="serve_compare_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"server logs: {log_dir}", file=sys.stderr)
-    servers = [start_server(mode, args, log_dir) for mode in MODES]
+    sides: list[tuple[str, dict[str, str], Path | None]] = [
+        (mode, overrides, None) for mode, overrides in MODES.items()
+    ]
+    if args.baseline_tree:
+        sides = [("current", {}, None), ("baseline", {}, args.baseline_tree.resolve())]
+    servers = [start_server(mode, env, tree, args, log_dir) for mode, env, tree in sides]
     results: list[dict] = []
+    precisions: dict[str, str | None] = {}
     try:
         for server in servers:
             wait_ready(server)
+            precisions[server.mode] = model_precision(server)
         for clients in levels:
             for server in servers:
                 result = measure(server, clients, args, sentences)
+                result["precision"] = precisions[server.mode]
                 print(json.dumps(result), flush=True)
                 results.append(result)
     finally:
@@ -214,7 +248,8 @@ def main() -> None:
         "duration_s": args.duration,
         "sentences_file": str(args.sentences),
         "extra_env": args.env,
-        "modes": MODES,
+        "modes": {mode: overrides for mode, overrides, _ in sides},
+        "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "results": results,
     }

@@ -288,6 +288,7 @@ class Translator:
         length_penalty: float | None = None,
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
+        block_ngram_repeat: int | None = None,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -302,6 +303,9 @@ class Translator:
         if length_penalty is None:
             length_penalty = float(decoding.get("length_penalty", DEFAULT_LENGTH_PENALTY))
         self.length_penalty = length_penalty
+        if block_ngram_repeat is None:
+            block_ngram_repeat = int(decoding.get("block_ngram_repeat", DEFAULT_BLOCK_NGRAM_REPEAT))
+        self.block_ngram_repeat = block_ngram_repeat
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
         self._loaded = loaded
@@ -354,7 +358,11 @@ class Translator:
             "precision": self.precision,
             "quantization": quantization,
             "max_source_tokens": self.max_source_tokens,
-            "decoding": {"beam": self.default_beam, "length_penalty": self.length_penalty},
+            "decoding": {
+                "beam": self.default_beam,
+                "length_penalty": self.length_penalty,
+                "block_ngram_repeat": self.block_ngram_repeat,
+            },
             "protects_spans": self.protects_spans,
         }
 
@@ -380,7 +388,7 @@ class Translator:
         if is_line_break(sentence):
             return EncodedSentence(sentence, ())
         text = normalize(sentence).strip()
-        if not text:
+        if not text or is_line_break(text):  # layout ("- ", "1.") passes through
             return EncodedSentence(text, ())
         masked = mask(text) if self.protects_spans else Masked(text, ())
         ids = self._source.encode(masked.text, normalized=True)
@@ -496,6 +504,7 @@ class Translator:
                 max_len,
                 return_attention,
                 length_penalty=self.length_penalty,
+                block_ngram_repeat=self.block_ngram_repeat,
             )
         return beam_search(
             self._model,
@@ -506,6 +515,7 @@ class Translator:
             n_best=n_best,
             length_penalty=self.length_penalty,
             return_attention=return_attention,
+            block_ngram_repeat=self.block_ngram_repeat,
         )
 
     def _passthrough(self, source: str, n_best: int, return_attention: bool) -> SentenceTranslation:
