@@ -78,7 +78,7 @@ def start_server(
     env = dict(os.environ)
     env.update(
         {
-            "MT_MODEL_DIR": str(args.model_dir),
+            "MT_MODEL_DIR": str(args.model_dir.resolve()),  # the baseline runs elsewhere
             "MT_HOST": "127.0.0.1",
             "MT_PORT": str(port),
             "MT_DEVICE": args.device,
