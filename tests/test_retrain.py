@@ -409,6 +409,18 @@ def test_usage_and_data_errors_exit_2_without_touching_current(
     assert [p.name for p in (root / "versions").iterdir()] == ["tiny-test"]
 
 
+def test_a_usage_error_is_said_once_on_stderr(
+    tiny_model_dir: Path, toy_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = seeded_root(tmp_path, tiny_model_dir)
+    capsys.readouterr()  # seeding's own summary
+    arguments = ["--data", str(toy_data), "--reload-url", "http://127.0.0.1:9"]
+    assert main(["--models-root", str(root), "--admin-token", "", *arguments]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("--reload-url needs --admin-token") == 1
+    assert captured.out == ""
+
+
 def test_a_training_crash_exits_4_and_leaves_current_alone(
     tiny_model_dir: Path, toy_data: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -965,7 +965,6 @@ def main(argv: list[str] | None = None) -> int:
     except (Terminated, KeyboardInterrupt) as exc:
         stage = report.get("status")
         report.update(status="interrupted", error=str(exc) or "interrupted", stage=stage)
-        print(f"mt-retrain: {report['error']}", file=sys.stderr)
         code = EXIT_FAILED
     except (
         RetrainError,
@@ -976,7 +975,6 @@ def main(argv: list[str] | None = None) -> int:
         FileNotFoundError,
     ) as exc:
         report.update(status="error", error=str(exc))
-        print(f"mt-retrain: error: {exc}", file=sys.stderr)
         code = EXIT_USAGE
     except Exception as exc:
         logger.exception("mt-retrain failed")
@@ -991,7 +989,8 @@ def main(argv: list[str] | None = None) -> int:
         seconds=round(time.monotonic() - started, 1),
     )
     save_report(args, report)
-    print(format_summary(report))
+    # one account of the run, errors included (an error is said once, on stderr)
+    print(format_summary(report), file=sys.stderr if code else sys.stdout)
     return code
 
 
