@@ -1,22 +1,28 @@
 """From request texts to the answer's fields: sentences, cache, batcher, reassembly.
 
-Each text becomes one or more *runs* (the whole text, or the text nodes of an HTML fragment),
-each run is split into sentences by the model's own splitter, and all sentences of a request
-go to the batcher in one call (admitted to the queue whole or not at all). The results are put
-back together per run and per text: the best hypotheses give ``translatedText``, the k-th
-hypotheses give alternative k, and each sentence gives one attention segment.
+Each text becomes one or more *runs* (the whole text, or the runs of an HTML fragment: text
+with its inline markup, see :mod:`service.html`), each run is split into sentences by the
+model's own splitter (line breaks, indentation and list markers are layout segments that pass
+through), each sentence is put in a case the model knows (:mod:`model.casing`), and all
+sentences of a request go to the batcher in one call (admitted to the queue whole or not at
+all). The results are put back together per run and per text: the best hypotheses give
+``translatedText``, the k-th hypotheses give alternative k, and each sentence gives one
+attention segment. The inline markup of an HTML run is put back by the attention alignment
+(:mod:`service.html_inline`), so such requests are decoded with attention.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
+from model.casing import CasedInput, prepare, restore_case, vocabulary_predicate
 from model.sentences import is_line_break
 from model.translator import Hypothesis, SentenceTranslation
 from service.batcher import DecodeOptions, DynamicBatcher
 from service.cache import LruCache
-from service.html import HtmlTemplate, parse_html
+from service.html import HtmlTemplate, escape_text, parse_html
+from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
 from service.model_slot import ServedModel
 from service.text_clean import clean_text, has_translatable_content
@@ -59,15 +65,53 @@ class _Document:
         self._template: HtmlTemplate | None = parse_html(clean_text(text)) if is_html else None
         runs = list(self._template.texts) if self._template else [clean_text(text)]
         self.run_sentences = [translator.split_sentences(run) for run in runs]
+        known = vocabulary_predicate(translator.count_tokens)
+        # What the model sees: each sentence in a case it knows (layout passes as it is).
+        self._cased = [
+            [
+                CasedInput(sentence, "as_is")
+                if is_line_break(sentence)
+                else prepare(sentence, known)
+                for sentence in run
+            ]
+            for run in self.run_sentences
+        ]
+        self.needs_attention = self._template is not None and any(
+            run.has_markup for run in self._template.runs
+        )
 
     @property
     def sentences(self) -> list[str]:
-        return [sentence for run in self.run_sentences for sentence in run]
+        """The model inputs, one per sentence or layout segment, in order."""
+        return [cased.text for run in self._cased for cased in run]
 
-    def render(self, run_translations: list[str]) -> str:
+    def _run_translation(self, run: int, results: list[SentenceTranslation], rank: int) -> str:
+        """Run ``run`` translated with hypothesis ``rank`` of every sentence (its best when it
+        has fewer): plain text, or HTML for an HTML document."""
+        hypotheses = [r.hypotheses[min(rank, len(r.hypotheses) - 1)] for r in results]
+        texts = [
+            restore_case(hypothesis.text, cased.style)
+            for hypothesis, cased in zip(hypotheses, self._cased[run], strict=True)
+        ]
         if self._template is None:
-            return run_translations[0]
-        return self._template.render(run_translations)
+            return self._join(texts)
+        inline = self._template.runs[run]
+        if not inline.has_markup:
+            return escape_text(self._join(texts))
+        segments = [
+            Segment(
+                source=sentence,
+                target=text,
+                source_tokens=result.source_tokens,
+                target_tokens=hypothesis.target_tokens,
+                attention=hypothesis.attention,
+                layout=is_line_break(sentence),
+            )
+            for sentence, text, result, hypothesis in zip(
+                self.run_sentences[run], texts, results, hypotheses, strict=True
+            )
+        ]
+        return render_run(inline, segments)
 
     def assemble(self, results: list[SentenceTranslation], alternatives: int) -> TextTranslation:
         """``results``: one per sentence of :attr:`sentences`, in order."""
@@ -78,13 +122,8 @@ class _Document:
             position += len(run)
 
         def version(rank: int) -> str:
-            # Hypothesis ``rank`` of every sentence (its best when it has fewer).
-            return self.render(
-                [
-                    self._join([r.hypotheses[min(rank, len(r.hypotheses) - 1)].text for r in run])
-                    for run in per_run
-                ]
-            )
+            runs = [self._run_translation(i, own, rank) for i, own in enumerate(per_run)]
+            return runs[0] if self._template is None else self._template.render(runs)
 
         best = version(0)
         others: list[str] = []
@@ -140,7 +179,11 @@ class TextTranslationService:
     ) -> list[TextTranslation]:
         documents = [_Document(served, text, is_html) for text in texts]
         sentences = [sentence for document in documents for sentence in document.sentences]
-        results = await self.translate_sentences(served, sentences, options)
+        # Inline HTML markup is put back by the attention alignment, so ask for it.
+        search_options = options
+        if any(document.needs_attention for document in documents):
+            search_options = replace(options, attention=True)
+        results = await self.translate_sentences(served, sentences, search_options)
         translations = []
         position = 0
         for document in documents:
