@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from model.checkpoint import ModelFileError, load_model
-from model.translator import Translator, chunk_text
+from model.translator import Translator, chunk_text, plan_batches
 
 TEXTS = [
     "I love the cat.",
@@ -48,6 +48,50 @@ def test_order_is_kept_and_batching_does_not_change_results(
     # A budget this small puts every sentence in its own batch.
     tight = Translator.from_dir(tiny_model_dir, device="cpu", max_batch_tokens=1)
     assert tight.translate(TEXTS, beam=3) == together
+
+
+def test_each_sentence_is_encoded_once(
+    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    translator = Translator.from_dir(tiny_model_dir, device="cpu")
+    source = translator._source
+    encoded: list[str] = []
+    original = source.encode
+
+    def counting(text: str, **kwargs: bool) -> list[int]:
+        encoded.append(text)
+        return original(text, **kwargs)
+
+    monkeypatch.setattr(source, "encode", counting)
+    sentences = ["I love the cat.", "We see a big house today.", "you", "\n", ""]
+    translator.translate_sentences(sentences, beam=2)
+    assert encoded == sentences[:3]  # once each; line breaks and empty ones not at all
+
+
+def test_search_translates_exactly_the_batch_it_is_given(translator: Translator) -> None:
+    """The service's batcher forms the batch; search runs it as one call, in its order."""
+    sentences = ["We see a big house today.", "\n", "I love the cat.", "you"]
+    batch = [translator.encode(sentence) for sentence in sentences]
+    assert [sentence.rows for sentence in batch] == [1, 0, 1, 1]
+    searched = translator.search(batch, beam=2, n_best=2)
+    offline = translator.translate_sentences(sentences, beam=2, n_best=2)
+    assert [t.hypotheses[0].text for t in searched] == [t.hypotheses[0].text for t in offline]
+    assert searched[1].hypotheses[0].text == "\n"
+    assert translator.search([]) == []
+
+
+def test_plan_batches_go_longest_first_within_the_budget(translator: Translator) -> None:
+    sentences = [s for text in TEXTS for s in translator.split_sentences(text)]
+    encoded = [translator.encode(sentence) for sentence in sentences]
+    budget, beam = 40, 2
+    batches = plan_batches(encoded, budget, beam)
+    order = [index for batch in batches for index in batch]
+    assert sorted(order) == [i for i, sentence in enumerate(encoded) if sentence.rows]
+    widths = [encoded[index].longest for index in order]
+    assert widths == sorted(widths, reverse=True)
+    for batch in batches:
+        rows = sum(encoded[i].rows for i in batch)
+        assert len(batch) == 1 or rows * max(encoded[i].longest for i in batch) * beam <= budget
 
 
 def test_empty_inputs(translator: Translator) -> None:
