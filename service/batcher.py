@@ -131,7 +131,7 @@ class BatcherClosedError(RuntimeError):
     """The batcher is shutting down and takes no new work."""
 
 
-Group = tuple["BatchModel[Any, Result]", DecodeOptions]
+Group = tuple[BatchModel[Any, Result], DecodeOptions]  # sentences of one group share a call
 
 
 @dataclass(eq=False)

@@ -127,9 +127,10 @@ class ModelSlot:
             )
             self._current = served
             logger.info(
-                "serving model %s (generation %d, loaded in %.2f s)",
+                "serving model %s (generation %d, %s, loaded in %.2f s)",
                 path,
                 served.generation,
+                translator.precision,
                 served.load_seconds,
             )
             return served
