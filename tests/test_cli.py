@@ -31,7 +31,8 @@ REFERENCE_RAW = ["tôi yêu con mèo.", 'con chó nói "chào".', "nó to."]
 
 @pytest.fixture(scope="module")
 def translator(tiny_model_dir: Path) -> Translator:
-    return Translator.from_dir(tiny_model_dir, device="cpu")
+    # the CLIs' default precision (--quantize auto: int8 on the CPU)
+    return Translator.from_dir(tiny_model_dir, device="cpu", quantize="auto")
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
