@@ -377,9 +377,10 @@ class Translator:
         return join_sentences(sentences)
 
     def count_tokens(self, text: str) -> int:
-        """Source subwords of ``text`` as it is (NFC and masking are :meth:`encode`'s); what
-        :func:`chunk_text` measures pieces with."""
-        return len(self._source.encode(text.strip(), normalized=True))
+        """Source subwords of ``text`` (NFC, without span masking): what :func:`chunk_text`
+        measures pieces with, and a vocabulary probe (one piece: a known word). Sentences to
+        translate go through :meth:`encode` instead, which measures them as searched."""
+        return len(self._source.encode(text.strip()))
 
     # -- the pipeline ----------------------------------------------------------------------------
 
