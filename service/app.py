@@ -14,12 +14,13 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, Header, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from pydantic import ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -34,6 +35,7 @@ from service.batcher import (
 )
 from service.body_limit import BodySizeLimitMiddleware
 from service.cache import LruCache
+from service.detect import Detection, LanguageDetector, language_name
 from service.errors import (
     CLIENT_CLOSED_REQUEST,
     ApiError,
@@ -54,11 +56,14 @@ from service.model_slot import (
 )
 from service.schemas import (
     LANGUAGE_NAMES,
+    DetectRequest,
     ReloadRequest,
     TranslateRequest,
     check_language_pair,
+    openapi_body,
     parse_json_object,
     read_translate_fields,
+    validate_detect_request,
     validate_translate_request,
 )
 from service.settings import Settings, load_settings
@@ -67,6 +72,7 @@ from service.translation import TextTranslation, TextTranslationService
 logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+SWAGGER_PATH = "/docs-assets"
 VERSION = "0.1.0"
 
 T = TypeVar("T")
@@ -91,6 +97,7 @@ class ServiceState:
     cache: LruCache[SentenceTranslation]
     texts: TextTranslationService
     accepting: bool = False  # True between a successful start-up and the start of shutdown
+    detector: LanguageDetector = field(default_factory=LanguageDetector)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -238,12 +245,20 @@ def decode_options(settings: Settings, request: TranslateRequest) -> DecodeOptio
     return DecodeOptions(beam=beam, n_best=n_best, attention=request.attention)
 
 
-def translate_answer(request: TranslateRequest, results: list[TextTranslation]) -> dict[str, Any]:
-    """LibreTranslate's shape: a string for a string ``q``, lists for a list ``q``."""
+def translate_answer(
+    request: TranslateRequest,
+    results: list[TextTranslation],
+    detected: list[Detection] | None = None,
+) -> dict[str, Any]:
+    """LibreTranslate's shape: a string for a string ``q``, lists for a list ``q``; with
+    ``source: "auto"``, ``detectedLanguage`` (one per text for a list)."""
     single = isinstance(request.q, str)
     answer: dict[str, Any] = {
         "translatedText": results[0].text if single else [r.text for r in results]
     }
+    if detected is not None:
+        found = [detection.as_json() for detection in detected]
+        answer["detectedLanguage"] = found[0] if single else found
     if request.alternatives > 0:
         answer["alternatives"] = (
             results[0].alternatives if single else [r.alternatives for r in results]
@@ -271,6 +286,25 @@ def _without_paths(value: Any) -> Any:
     return value
 
 
+async def detect_sources(state: ServiceState, request: TranslateRequest) -> list[Detection]:
+    """``source: "auto"``: each text's language; a 400 naming it when one is not English (this
+    model translates only English, and would invent text from anything else)."""
+    is_html = request.format == "html"
+    detected = []
+    for index, text in enumerate(request.texts):
+        candidates = await asyncio.to_thread(state.detector.detect, text, is_html)
+        best = candidates[0]
+        if best.language != "en":
+            which = "q" if isinstance(request.q, str) else f"q[{index}]"
+            raise InvalidRequest(
+                f"Invalid request: {which} looks like {language_name(best.language)} "
+                f"({best.language}, {best.confidence:g}% confidence); this server translates "
+                "only English (en) to Vietnamese (vi)"
+            )
+        detected.append(best)
+    return detected
+
+
 def _model_summary(served: ServedModel) -> dict[str, Any]:
     info = _without_paths(dict(served.translator.model_info))
     info["served"] = {
@@ -289,7 +323,14 @@ def _install_routes(app: FastAPI) -> None:
             raise ApiError("Not found: the web page is not installed", status=404)
         return FileResponse(page, media_type="text/html")
 
-    @app.post("/translate", summary="Translate text (LibreTranslate-compatible)")
+    @app.post(
+        "/translate",
+        summary="Translate text (LibreTranslate-compatible)",
+        openapi_extra=openapi_body(
+            TranslateRequest,
+            {"q": "Hello, how are you?", "source": "en", "target": "vi", "format": "text"},
+        ),
+    )
     async def translate(request: Request, state: StateDep) -> JSONResponse:
         started = time.monotonic()
         settings = state.settings
@@ -297,6 +338,7 @@ def _install_routes(app: FastAPI) -> None:
         check_api_key(settings, body.api_key)
         check_language_pair(body.source, body.target)
         check_limits(settings, body)
+        detected = await detect_sources(state, body) if body.source == "auto" else None
         served = get_served_model(state)
         options = decode_options(settings, body)
         remaining = settings.request_timeout_s - (time.monotonic() - started)
@@ -330,7 +372,35 @@ def _install_routes(app: FastAPI) -> None:
         except Exception as exc:
             logger.exception("translation failed")
             raise ApiError(f"Translation failed: {type(exc).__name__}", status=500) from None
-        return JSONResponse(translate_answer(body, results))
+        return JSONResponse(translate_answer(body, results, detected))
+
+    @app.post(
+        "/detect",
+        summary="Detect the language of a text (LibreTranslate-compatible)",
+        openapi_extra=openapi_body(DetectRequest, {"q": "Xin chào, bạn khỏe không?"}),
+    )
+    async def detect(request: Request, state: StateDep) -> list[dict[str, Any]]:
+        body = validate_detect_request(await read_translate_fields(request))
+        check_api_key(state.settings, body.api_key)
+        if state.settings.char_limit >= 0 and len(body.q) > state.settings.char_limit:
+            raise InvalidRequest(
+                f"Invalid request: request ({len(body.q)} characters) exceeds the text limit "
+                f"({state.settings.char_limit} characters)"
+            )
+        found = await asyncio.to_thread(state.detector.detect, body.q)
+        return [detection.as_json() for detection in found]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        # Swagger UI from the swagger-ui-py package's files, not from a CDN: the page works
+        # offline and sends no visitor to a third party.
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{SWAGGER_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_PATH}/favicon-32x32.png",
+        )
 
     @app.get("/languages", summary="Supported languages (LibreTranslate shape)")
     async def languages() -> list[dict[str, Any]]:
@@ -412,6 +482,13 @@ def check_admin_token(settings: Settings, authorization: str | None) -> None:
         raise Forbidden("Invalid admin token (send Authorization: Bearer <MT_ADMIN_TOKEN>)")
 
 
+def swagger_ui_dir() -> Path:
+    """The Swagger UI files that the swagger-ui-py package ships (a dependency)."""
+    import swagger_ui
+
+    return Path(swagger_ui.__file__).resolve().parent / "static"
+
+
 def create_app(
     settings: Settings | None = None, *, loader: TranslatorLoader | None = None
 ) -> FastAPI:
@@ -438,6 +515,8 @@ def create_app(
         version=VERSION,
         description="English→Vietnamese translation, LibreTranslate-compatible API",
         lifespan=lifespan,
+        docs_url=None,  # served by a route of ours, from local assets (see /docs)
+        redoc_url=None,  # ReDoc has no local copy: it would load from a CDN
     )
     app.state.service = ServiceState(
         settings=settings,
@@ -451,6 +530,7 @@ def create_app(
     _install_routes(app)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.mount(SWAGGER_PATH, StaticFiles(directory=swagger_ui_dir()), name="docs-assets")
     # Added last = outermost: the body limit applies before anything reads the body, and the
     # metrics see every answer, the 413s included.
     app.add_middleware(

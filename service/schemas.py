@@ -40,8 +40,9 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     q: str | list[str] = Field(description="a text, or a list of texts")
-    source: str = Field("auto", description="'en' or 'auto'")
-    target: str = Field("vi", description="'vi'")
+    # Required, as in LibreTranslate: a client that forgets them gets a 400, not a guess.
+    source: str = Field(description="'en', or 'auto' to detect it (only English is translated)")
+    target: str = Field(description="'vi'")
     format: Literal["text", "html"] = "text"
     alternatives: int = Field(0, ge=0, description="extra translations to return")
     api_key: str | None = None
@@ -63,6 +64,37 @@ class TranslateRequest(BaseModel):
     @property
     def texts(self) -> list[str]:
         return [self.q] if isinstance(self.q, str) else list(self.q)
+
+
+class DetectRequest(BaseModel):
+    """``POST /detect`` (LibreTranslate): the text whose language is wanted."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    q: str = Field(description="the text whose language is wanted")
+    api_key: str | None = None
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _a_string(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValueError(f"must be a string, not {_json_type(value)}")
+        return value
+
+
+def openapi_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` for a route that reads its body by hand: the request schema, as JSON
+    and as a form, so that the ``/docs`` page shows the fields and "Try it out" sends them."""
+    schema = {**model.model_json_schema(), "example": example}
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
+            },
+        }
+    }
 
 
 class ReloadRequest(BaseModel):
@@ -150,6 +182,16 @@ def validate_translate_request(fields: dict[str, Any]) -> TranslateRequest:
     if isinstance(parsed.q, str) and not parsed.q.strip():
         # Like an empty q (LibreTranslate's 400); in a list, a blank text simply gives "".
         raise InvalidRequest("Invalid request: missing q parameter (q is only whitespace)")
+    return parsed
+
+
+def validate_detect_request(fields: dict[str, Any]) -> DetectRequest:
+    try:
+        parsed = DetectRequest.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_errors(exc.errors())) from None
+    if not parsed.q.strip():
+        raise InvalidRequest("Invalid request: missing q parameter")
     return parsed
 
 

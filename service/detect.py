@@ -1,0 +1,163 @@
+"""Language detection for ``POST /detect`` and ``source: "auto"`` (LibreTranslate's shapes).
+
+The statistical detector is `langdetect <https://pypi.org/project/langdetect/>`_ (a port of
+Google's language-detection): its 55 language profiles ship inside the package, so nothing is
+downloaded at run time. It is seeded, so one text always gets one answer.
+
+On its own it is unreliable exactly where this service needs it: it reads short English as
+Finnish or Turkish (``Hello``, ``Milk``) and text in capitals as Vietnamese. Three rules
+around it, for this English-to-Vietnamese service:
+
+* It sees the text in lower case, without markup, URLs, e-mail addresses and numbers.
+* **Vietnamese** is recognised by letters no other language writes: ``ă đ ơ ư``, the hook
+  above and the dot below (``ả ạ``), a tone mark on a circumflex vowel (``ố ệ``) and a tilde on
+  ``i u y e`` (``ĩ ũ``). Acute, grave and plain circumflex are left out: French, Spanish and
+  Portuguese use them too. A text with such letters in at least :data:`VIETNAMESE_SHARE` of its
+  words (or in any word of a short text) is Vietnamese.
+* **English** gets the benefit of the doubt: a (nearly) ASCII text is English when it has
+  English function words (``the``, ``is``, ``you``...), has fewer than :data:`SHORT_WORDS`
+  words, or the detector is less than :data:`SURE` percent sure of another language (short
+  English such as ``Shopping list: apples, milk`` reads as Tagalog to it).
+
+Confidences are percentages (0-100), as LibreTranslate reports them.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from model.protect import find_spans
+
+SHORT_WORDS = 4  # below this many words, an ASCII text is taken for English
+VIETNAMESE_SHARE = 0.1  # share of words with Vietnamese-only letters that makes it Vietnamese
+SHORT_TEXT = 10  # words; in a shorter text one Vietnamese-only letter is enough
+ENGLISH_SHARE = 0.15  # share of English function words that makes an ASCII text English
+SURE = 90.0  # percent; below it, the detector does not overrule the English default
+MAX_CANDIDATES = 3
+
+# Vietnamese-only letters, in NFD: base letters with a breve or horn, đ; the hook above and
+# dot below; and (checked per letter) a tone on a circumflex vowel, a tilde on i, u, y or e.
+_VIETNAMESE_LETTERS = frozenset("ăđơư")
+_VIETNAMESE_MARKS = frozenset("\u0309\u0323")
+_TONES = frozenset("\u0300\u0301\u0303\u0309\u0323")
+_CIRCUMFLEX = "\u0302"
+_TILDE = "\u0303"
+ENGLISH_FUNCTION_WORDS = frozenset(
+    """
+    the a an and or but of to in on at for with from by is are was were be been am do does did
+    not no i you he she it we they me my your our their this that these those there here what
+    where when who why how which can will would should could have has had please thank thanks
+    """.split()
+)
+_TAG = re.compile(r"<[^>]*>")
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+# English names of the languages langdetect knows, for error messages.
+LANGUAGE_NAMES = {
+    "af": "Afrikaans", "ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "ca": "Catalan",
+    "cs": "Czech", "cy": "Welsh", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "et": "Estonian", "fa": "Persian", "fi": "Finnish",
+    "fr": "French", "gu": "Gujarati", "he": "Hebrew", "hi": "Hindi", "hr": "Croatian",
+    "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese", "kn": "Kannada",
+    "ko": "Korean", "lt": "Lithuanian", "lv": "Latvian", "mk": "Macedonian",
+    "ml": "Malayalam", "mr": "Marathi", "ne": "Nepali", "nl": "Dutch", "no": "Norwegian",
+    "pa": "Punjabi", "pl": "Polish", "pt": "Portuguese", "ro": "Romanian", "ru": "Russian",
+    "sk": "Slovak", "sl": "Slovenian", "so": "Somali", "sq": "Albanian", "sv": "Swedish",
+    "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai", "tl": "Tagalog",
+    "tr": "Turkish", "uk": "Ukrainian", "ur": "Urdu", "vi": "Vietnamese",
+    "zh-cn": "Chinese", "zh-tw": "Chinese",
+}  # fmt: skip
+
+
+def language_name(code: str) -> str:
+    return LANGUAGE_NAMES.get(code, code)
+
+
+@dataclass(frozen=True)
+class Detection:
+    language: str  # ISO 639-1 code, as langdetect names it ("en", "vi", "zh-cn")
+    confidence: float  # 0-100
+
+    def as_json(self) -> dict[str, Any]:
+        return {"language": self.language, "confidence": self.confidence}
+
+
+def _has_vietnamese_letter(word: str) -> bool:
+    """Whether ``word`` has a letter that only Vietnamese writes (module docstring)."""
+    lower = word.lower()
+    if any(ch in _VIETNAMESE_LETTERS for ch in lower):
+        return True
+    for letter in lower:
+        decomposed = unicodedata.normalize("NFD", letter)
+        marks = set(decomposed[1:])
+        if marks & _VIETNAMESE_MARKS or (_CIRCUMFLEX in marks and marks & _TONES):
+            return True
+        if _TILDE in marks and decomposed[0] in "iuye":
+            return True
+    return False
+
+
+def prepare_text(text: str, is_html: bool = False) -> str:
+    """What the detector reads: lower case, no markup, URLs, e-mail addresses or numbers."""
+    if is_html:
+        text = _TAG.sub(" ", text)
+    for span in reversed(find_spans(text)):
+        text = text[: span.start] + " " + text[span.end :]
+    return text.lower()
+
+
+class LanguageDetector:
+    """Thread-safe; the profiles are loaded on first use (about a second)."""
+
+    def __init__(self, seed: int = 0) -> None:
+        self._seed = seed
+        self._factory: Any = None
+        self._lock = threading.Lock()
+
+    def _statistical(self, text: str) -> list[Detection]:
+        from langdetect.detector_factory import PROFILES_DIRECTORY, DetectorFactory
+        from langdetect.lang_detect_exception import LangDetectException
+
+        with self._lock:
+            if self._factory is None:
+                factory = DetectorFactory()
+                factory.load_profile(PROFILES_DIRECTORY)
+                factory.set_seed(self._seed)
+                self._factory = factory
+            detector = self._factory.create()
+        detector.append(text)
+        try:
+            found = detector.get_probabilities()
+        except LangDetectException:  # no features (no letters it knows)
+            return []
+        return [Detection(str(item.lang), round(100 * float(item.prob), 1)) for item in found]
+
+    def detect(self, text: str, is_html: bool = False) -> list[Detection]:
+        """Candidate languages of ``text``, most likely first (at most three); a text with no
+        letters is English with confidence 0 (there is nothing to tell)."""
+        prepared = prepare_text(text, is_html)
+        words = _WORD.findall(prepared)
+        if not words:
+            return [Detection("en", 0.0)]
+        marked = sum(1 for word in words if _has_vietnamese_letter(word))
+        if marked and (marked >= VIETNAMESE_SHARE * len(words) or len(words) < SHORT_TEXT):
+            share = marked / len(words)
+            return [Detection("vi", round(min(100.0, 60.0 + 200.0 * share), 1))]
+        candidates = self._statistical(prepared)
+        english_words = sum(1 for word in words if word in ENGLISH_FUNCTION_WORDS) / len(words)
+        nearly_ascii = sum(1 for word in words if word.isascii()) >= 0.9 * len(words)
+        top = candidates[0] if candidates else Detection("en", 0.0)
+        doubtful = top.language != "en" and top.confidence < SURE
+        short = len(words) < SHORT_WORDS
+        if nearly_ascii and (english_words >= ENGLISH_SHARE or short or doubtful):
+            english = next((c.confidence for c in candidates if c.language == "en"), 0.0)
+            # Function words (or too little text to tell) decide; confidence says how sure.
+            confidence = max(english, round(min(100.0, 50.0 + 200.0 * english_words), 1))
+            others = [c for c in candidates if c.language != "en"]
+            return [Detection("en", confidence), *others][:MAX_CANDIDATES]
+        return candidates[:MAX_CANDIDATES] or [Detection("en", 0.0)]
