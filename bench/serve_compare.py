@@ -121,7 +121,11 @@ def wait_ready(server: Server) -> None:
     else:
         raise SystemExit(f"{server.mode} server not ready after {READY_TIMEOUT_S}s")
     for sentence in ("Hello.", "How are you today?")[:WARMUP_REQUESTS]:
-        httpx.post(f"{server.url}/translate", json={"q": sentence, "source": "en", "target": "vi"}, timeout=60.0)
+        httpx.post(
+            f"{server.url}/translate",
+            json={"q": sentence, "source": "en", "target": "vi"},
+            timeout=60.0,
+        )
 
 
 def stop_server(server: Server) -> None:
