@@ -46,6 +46,7 @@ from service.errors import (
     describe_validation_errors,
     install_error_handlers,
 )
+from service.files import SUPPORTED_FILE_FORMATS, TranslatedFiles, read_upload
 from service.metrics import MetricsMiddleware, ServiceMetrics
 from service.model_slot import (
     ModelLoadError,
@@ -73,6 +74,26 @@ logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 SWAGGER_PATH = "/docs-assets"
+# /translate_file's form, for the /docs page (the route reads its body by hand).
+FILE_FORM_SCHEMA: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "source", "target"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "source": {"type": "string", "example": "en"},
+                        "target": {"type": "string", "example": "vi"},
+                        "api_key": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+}
 VERSION = "0.1.0"
 
 T = TypeVar("T")
@@ -98,6 +119,7 @@ class ServiceState:
     texts: TextTranslationService
     accepting: bool = False  # True between a successful start-up and the start of shutdown
     detector: LanguageDetector = field(default_factory=LanguageDetector)
+    files: TranslatedFiles = field(default_factory=TranslatedFiles)
 
 
 def get_state(request: Request) -> ServiceState:
@@ -305,6 +327,45 @@ async def detect_sources(state: ServiceState, request: TranslateRequest) -> list
     return detected
 
 
+async def translate_for_client(
+    request: Request, state: ServiceState, body: TranslateRequest, started: float
+) -> list[TextTranslation]:
+    """Translate a request's texts within its deadline, every failure as an API error
+    (raises :class:`ClientDisconnected` when the client has gone away)."""
+    settings = state.settings
+    served = get_served_model(state)
+    options = decode_options(settings, body)
+    remaining = settings.request_timeout_s - (time.monotonic() - started)
+    try:
+        return await run_for_client(
+            request,
+            state.texts.translate(served, body.texts, options, is_html=body.format == "html"),
+            remaining,
+        )
+    except RequestTooLargeError as exc:
+        # It could never fit, idle server or not: a 503 would make the client retry forever.
+        raise InvalidRequest(f"Invalid request: {exc}") from None
+    except QueueFullError as exc:
+        raise ServiceUnavailable(
+            f"Server busy: {exc}; retry later",
+            headers={"Retry-After": str(settings.retry_after_s)},
+        ) from None
+    except BatcherClosedError:
+        raise ServiceUnavailable(
+            "The server is shutting down; retry later",
+            headers={"Retry-After": str(settings.retry_after_s)},
+        ) from None
+    except TimeoutError:
+        raise Timeout(
+            f"Translation timed out (the limit is {settings.request_timeout_s:g} s)"
+        ) from None
+    except (ApiError, ClientDisconnected):
+        raise
+    except Exception as exc:
+        logger.exception("translation failed")
+        raise ApiError(f"Translation failed: {type(exc).__name__}", status=500) from None
+
+
 def _model_summary(served: ServedModel) -> dict[str, Any]:
     info = _without_paths(dict(served.translator.model_info))
     info["served"] = {
@@ -339,40 +400,45 @@ def _install_routes(app: FastAPI) -> None:
         check_language_pair(body.source, body.target)
         check_limits(settings, body)
         detected = await detect_sources(state, body) if body.source == "auto" else None
-        served = get_served_model(state)
-        options = decode_options(settings, body)
-        remaining = settings.request_timeout_s - (time.monotonic() - started)
         try:
-            results = await run_for_client(
-                request,
-                state.texts.translate(served, body.texts, options, is_html=body.format == "html"),
-                remaining,
-            )
-        except RequestTooLargeError as exc:
-            # It could never fit, idle server or not: a 503 would make the client retry forever.
-            raise InvalidRequest(f"Invalid request: {exc}") from None
-        except QueueFullError as exc:
-            raise ServiceUnavailable(
-                f"Server busy: {exc}; retry later",
-                headers={"Retry-After": str(settings.retry_after_s)},
-            ) from None
-        except BatcherClosedError:
-            raise ServiceUnavailable(
-                "The server is shutting down; retry later",
-                headers={"Retry-After": str(settings.retry_after_s)},
-            ) from None
-        except TimeoutError:
-            raise Timeout(
-                f"Translation timed out (the limit is {settings.request_timeout_s:g} s)"
-            ) from None
+            results = await translate_for_client(request, state, body, started)
         except ClientDisconnected:
             return JSONResponse({"error": "client disconnected"}, CLIENT_CLOSED_REQUEST)
-        except ApiError:
-            raise
-        except Exception as exc:
-            logger.exception("translation failed")
-            raise ApiError(f"Translation failed: {type(exc).__name__}", status=500) from None
         return JSONResponse(translate_answer(body, results, detected))
+
+    @app.post(
+        "/translate_file",
+        summary="Translate a .txt or .html file (LibreTranslate-compatible)",
+        openapi_extra=FILE_FORM_SCHEMA,
+    )
+    async def translate_file(request: Request, state: StateDep) -> JSONResponse:
+        started = time.monotonic()
+        settings = state.settings
+        upload = await read_upload(request, settings.char_limit)
+        body = validate_translate_request(
+            {**upload.fields, "q": upload.text, "format": upload.format}
+        )
+        check_api_key(settings, body.api_key)
+        check_language_pair(body.source, body.target)
+        if body.source == "auto":
+            await detect_sources(state, body)
+        try:
+            results = await translate_for_client(request, state, body, started)
+        except ClientDisconnected:
+            return JSONResponse({"error": "client disconnected"}, CLIENT_CLOSED_REQUEST)
+        path = state.files.put(upload.filename, upload.format, results[0].text)
+        return JSONResponse({"translatedFileUrl": f"{request.base_url}download_file/{path}"})
+
+    @app.get("/download_file/{token}/{filename}", summary="A file from /translate_file")
+    async def download_file(token: str, filename: str, state: StateDep) -> Response:
+        stored = state.files.get(token, filename)
+        if stored is None:
+            raise ApiError("Not found: no such file (translated files are kept 10 minutes)", 404)
+        return Response(
+            stored.content,
+            media_type=stored.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
+        )
 
     @app.post(
         "/detect",
@@ -421,8 +487,8 @@ def _install_routes(app: FastAPI) -> None:
             "apiKeys": keys,
             "keyRequired": keys,
             "suggestions": False,
-            "filesTranslation": False,
-            "supportedFilesFormat": [],
+            "filesTranslation": True,
+            "supportedFilesFormat": sorted(SUPPORTED_FILE_FORMATS),
             "language": {
                 "source": {"code": "en", "name": LANGUAGE_NAMES["en"]},
                 "target": {"code": "vi", "name": LANGUAGE_NAMES["vi"]},
