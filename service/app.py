@@ -420,6 +420,7 @@ def _install_routes(app: FastAPI) -> None:
         )
         check_api_key(settings, body.api_key)
         check_language_pair(body.source, body.target)
+        check_limits(settings, body)
         if body.source == "auto":
             await detect_sources(state, body)
         try:
