@@ -406,69 +406,6 @@ def _install_routes(app: FastAPI) -> None:
             return JSONResponse({"error": "client disconnected"}, CLIENT_CLOSED_REQUEST)
         return JSONResponse(translate_answer(body, results, detected))
 
-    @app.post(
-        "/translate_file",
-        summary="Translate a .txt or .html file (LibreTranslate-compatible)",
-        openapi_extra=FILE_FORM_SCHEMA,
-    )
-    async def translate_file(request: Request, state: StateDep) -> JSONResponse:
-        started = time.monotonic()
-        settings = state.settings
-        upload = await read_upload(request, settings.char_limit)
-        body = validate_translate_request(
-            {**upload.fields, "q": upload.text, "format": upload.format}
-        )
-        check_api_key(settings, body.api_key)
-        check_language_pair(body.source, body.target)
-        check_limits(settings, body)
-        if body.source == "auto":
-            await detect_sources(state, body)
-        try:
-            results = await translate_for_client(request, state, body, started)
-        except ClientDisconnected:
-            return JSONResponse({"error": "client disconnected"}, CLIENT_CLOSED_REQUEST)
-        path = state.files.put(upload.filename, upload.format, results[0].text)
-        return JSONResponse({"translatedFileUrl": f"{request.base_url}download_file/{path}"})
-
-    @app.get("/download_file/{token}/{filename}", summary="A file from /translate_file")
-    async def download_file(token: str, filename: str, state: StateDep) -> Response:
-        stored = state.files.get(token, filename)
-        if stored is None:
-            raise ApiError("Not found: no such file (translated files are kept 10 minutes)", 404)
-        return Response(
-            stored.content,
-            media_type=stored.media_type,
-            headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
-        )
-
-    @app.post(
-        "/detect",
-        summary="Detect the language of a text (LibreTranslate-compatible)",
-        openapi_extra=openapi_body(DetectRequest, {"q": "Xin chào, bạn khỏe không?"}),
-    )
-    async def detect(request: Request, state: StateDep) -> list[dict[str, Any]]:
-        body = validate_detect_request(await read_translate_fields(request))
-        check_api_key(state.settings, body.api_key)
-        if state.settings.char_limit >= 0 and len(body.q) > state.settings.char_limit:
-            raise InvalidRequest(
-                f"Invalid request: request ({len(body.q)} characters) exceeds the text limit "
-                f"({state.settings.char_limit} characters)"
-            )
-        found = await asyncio.to_thread(state.detector.detect, body.q)
-        return [detection.as_json() for detection in found]
-
-    @app.get("/docs", include_in_schema=False)
-    async def docs() -> HTMLResponse:
-        # Swagger UI from the swagger-ui-py package's files, not from a CDN: the page works
-        # offline and sends no visitor to a third party.
-        return get_swagger_ui_html(
-            openapi_url=app.openapi_url or "/openapi.json",
-            title=f"{app.title} - API",
-            swagger_js_url=f"{SWAGGER_PATH}/swagger-ui-bundle.js",
-            swagger_css_url=f"{SWAGGER_PATH}/swagger-ui.css",
-            swagger_favicon_url=f"{SWAGGER_PATH}/favicon-32x32.png",
-        )
-
     @app.get("/languages", summary="Supported languages (LibreTranslate shape)")
     async def languages() -> list[dict[str, Any]]:
         return [
@@ -540,6 +477,73 @@ def _install_routes(app: FastAPI) -> None:
         return {"status": "reloaded", "model_dir": str(served.model_dir), **_model_summary(served)}
 
 
+def _install_detect_file_and_docs_routes(app: FastAPI) -> None:
+    """LibreTranslate's /detect, /translate_file and /download_file, and the /docs page."""
+
+    @app.post(
+        "/translate_file",
+        summary="Translate a .txt or .html file (LibreTranslate-compatible)",
+        openapi_extra=FILE_FORM_SCHEMA,
+    )
+    async def translate_file(request: Request, state: StateDep) -> JSONResponse:
+        started = time.monotonic()
+        settings = state.settings
+        upload = await read_upload(request, settings.char_limit)
+        body = validate_translate_request(
+            {**upload.fields, "q": upload.text, "format": upload.format}
+        )
+        check_api_key(settings, body.api_key)
+        check_language_pair(body.source, body.target)
+        check_limits(settings, body)
+        if body.source == "auto":
+            await detect_sources(state, body)
+        try:
+            results = await translate_for_client(request, state, body, started)
+        except ClientDisconnected:
+            return JSONResponse({"error": "client disconnected"}, CLIENT_CLOSED_REQUEST)
+        path = state.files.put(upload.filename, upload.format, results[0].text)
+        return JSONResponse({"translatedFileUrl": f"{request.base_url}download_file/{path}"})
+
+    @app.get("/download_file/{token}/{filename}", summary="A file from /translate_file")
+    async def download_file(token: str, filename: str, state: StateDep) -> Response:
+        stored = state.files.get(token, filename)
+        if stored is None:
+            raise ApiError("Not found: no such file (translated files are kept 10 minutes)", 404)
+        return Response(
+            stored.content,
+            media_type=stored.media_type,
+            headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
+        )
+
+    @app.post(
+        "/detect",
+        summary="Detect the language of a text (LibreTranslate-compatible)",
+        openapi_extra=openapi_body(DetectRequest, {"q": "Xin chào, bạn khỏe không?"}),
+    )
+    async def detect(request: Request, state: StateDep) -> list[dict[str, Any]]:
+        body = validate_detect_request(await read_translate_fields(request))
+        check_api_key(state.settings, body.api_key)
+        if state.settings.char_limit >= 0 and len(body.q) > state.settings.char_limit:
+            raise InvalidRequest(
+                f"Invalid request: request ({len(body.q)} characters) exceeds the text limit "
+                f"({state.settings.char_limit} characters)"
+            )
+        found = await asyncio.to_thread(state.detector.detect, body.q)
+        return [detection.as_json() for detection in found]
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        # Swagger UI from the swagger-ui-py package's files, not from a CDN: the page works
+        # offline and sends no visitor to a third party.
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} - API",
+            swagger_js_url=f"{SWAGGER_PATH}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_PATH}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_PATH}/favicon-32x32.png",
+        )
+
+
 def check_admin_token(settings: Settings, authorization: str | None) -> None:
     if settings.admin_token is None:
         raise Forbidden("The admin API is disabled (set MT_ADMIN_TOKEN to enable it)")
@@ -595,6 +599,7 @@ def create_app(
     )
     install_error_handlers(app)
     _install_routes(app)
+    _install_detect_file_and_docs_routes(app)
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.mount(SWAGGER_PATH, StaticFiles(directory=swagger_ui_dir()), name="docs-assets")

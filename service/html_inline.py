@@ -266,6 +266,17 @@ def render_run(run: InlineRun, segments: list[Segment]) -> str:
         word, prefix, space = _place_anchor(layout, run, position, bounds)
         chain = frozenset(_ancestors(parent, parents))
         placed.setdefault(word, []).append(_Placed(order, markup, chain, prefix, space))
+    # Per target word: the spans that open there (outer first) and close there (inner first).
+    starting: dict[int, list[int]] = {}
+    ending: dict[int, list[int]] = {}
+    for span, bounds in enumerate(ranges):
+        if bounds is not None:
+            starting.setdefault(bounds[0], []).append(span)
+            ending.setdefault(bounds[1], []).append(span)
+    for spans in starting.values():
+        spans.sort(key=lambda s: (-(ranges[s] or (0, 0))[1], s))
+    for spans in ending.values():
+        spans.sort(key=lambda s: (-(ranges[s] or (0, 0))[0], -s))
     out: list[str] = []
     for position, item in enumerate(layout.sequence):
         if isinstance(item, str):
@@ -278,27 +289,16 @@ def render_run(run: InlineRun, segments: list[Segment]) -> str:
                 continue  # "<code>x</code> ." -> "<code>x</code>.": the space was the markup's
             out.append(escape_text(item))
         else:
-            out.append(_render_word(run, layout.words[item], item, ranges, placed.get(item, [])))
+            opens, closes = starting.get(item, []), ending.get(item, [])
+            out.append(_render_word(run, layout.words[item], opens, closes, placed.get(item, [])))
     return "".join(out)
 
 
 def _render_word(
-    run: InlineRun,
-    word: str,
-    index: int,
-    ranges: list[tuple[int, int] | None],
-    anchors: list[_Placed],
+    run: InlineRun, word: str, opens: list[int], closes: list[int], anchors: list[_Placed]
 ) -> str:
-    """One target word with the tags that open before it and close after it, and its anchors:
-    opens outer first, closes inner first; an anchor sits inside the spans it was in."""
-    opens = sorted(
-        (s for s, r in enumerate(ranges) if r is not None and r[0] == index),
-        key=lambda s: (-(ranges[s] or (0, 0))[1], s),
-    )
-    closes = sorted(
-        (s for s, r in enumerate(ranges) if r is not None and r[1] == index),
-        key=lambda s: (-(ranges[s] or (0, 0))[0], -s),
-    )
+    """One target word with the spans that open before it (``opens``, outer first) and close
+    after it (``closes``, inner first), and its anchors, each inside the spans it was in."""
     before: list[list[str]] = [[] for _ in range(len(opens) + 1)]  # after k opens
     after: list[list[str]] = [[] for _ in range(len(closes) + 1)]  # before close k
     for anchor in sorted(anchors, key=lambda a: a.order):
