@@ -261,9 +261,10 @@ def check_limits(settings: Settings, request: TranslateRequest) -> None:
         )
 
 
-def decode_options(settings: Settings, request: TranslateRequest) -> DecodeOptions:
+def decode_options(settings: Settings, request: TranslateRequest, model_beam: int) -> DecodeOptions:
+    """``MT_BEAM`` when set, else the model's tuned beam; wide enough for the n best."""
     n_best = request.alternatives + 1
-    beam = max(settings.beam, n_best)  # the beam must hold the n best
+    beam = max(settings.beam or model_beam, n_best)
     return DecodeOptions(beam=beam, n_best=n_best, attention=request.attention)
 
 
@@ -334,7 +335,7 @@ async def translate_for_client(
     (raises :class:`ClientDisconnected` when the client has gone away)."""
     settings = state.settings
     served = get_served_model(state)
-    options = decode_options(settings, body)
+    options = decode_options(settings, body, served.translator.default_beam)
     remaining = settings.request_timeout_s - (time.monotonic() - started)
     try:
         return await run_for_client(
@@ -578,7 +579,7 @@ def create_app(
     slot = ModelSlot(
         loader
         or translator_loader(
-            settings.device, probe_beam=max(settings.beam, 2), quantize=settings.quantize
+            settings.device, probe_beam=max(settings.beam or 5, 2), quantize=settings.quantize
         )
     )
     app = FastAPI(

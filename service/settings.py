@@ -81,7 +81,10 @@ class Settings(BaseSettings):
     max_body_bytes: Annotated[
         int, Field(ge=1024, description="largest request body; larger ones get 413")
     ] = 1 << 20
-    beam: Annotated[int, Field(ge=1, le=64, description="beam size (1: greedy)")] = 5
+    beam: Annotated[
+        int | None,
+        Field(ge=1, le=64, description="beam size (1: greedy); unset: the model's tuned beam"),
+    ] = None
     request_timeout_s: Annotated[
         float, Field(gt=0, description="a /translate request older than this gets 504")
     ] = 30.0
