@@ -19,7 +19,8 @@ Which words keep their capitals (names, acronyms) is decided by the model's own 
 vocabulary when a ``known`` predicate is given (``known(word)``: the word is one whole piece):
 ``NASA``, ``TV`` and ``DNA`` stay, ``PARIS`` becomes ``Paris``, ``Train`` becomes ``train``.
 Without it, every word but the first is lowered. Case changes that would change a word's
-length (``İ``) are not made, so character positions and word counts never change.
+length (``İ``) are not made, so character positions and word counts never change. URLs,
+e-mail addresses and numbers (the spans of :mod:`model.protect`) keep their case both ways.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
+
+from model.protect import find_spans
 
 Style = Literal["as_is", "upper", "title"]
 Known = Callable[[str], bool]
@@ -95,15 +98,40 @@ def _letters(sentence: str) -> tuple[int, int]:
     return len(cased), sum(1 for ch in cased if ch.isupper())
 
 
+def _outside_spans(text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
+    numbers; :mod:`model.protect`), whose case must never change: a URL's path is
+    case-sensitive."""
+    stretches, position = [], 0
+    for span in find_spans(text):
+        stretches.append((position, span.start))
+        position = span.end
+    stretches.append((position, len(text)))
+    return stretches
+
+
 def _replace_words(sentence: str, change: Callable[[int, str], str]) -> str:
-    """``sentence`` with word ``i`` (letters and inner apostrophes) replaced by
-    ``change(i, word)``; everything between words is kept as it is."""
+    """``sentence`` with word ``i`` (letters and inner apostrophes, outside protected spans)
+    replaced by ``change(i, word)``; everything else is kept as it is."""
     counter = iter(range(len(sentence) + 1))
-    return _WORD.sub(lambda match: change(next(counter), match.group()), sentence)
+    pieces, position = [], 0
+    for start, end in _outside_spans(sentence):
+        pieces.append(sentence[position:start])
+        pieces.append(
+            _WORD.sub(lambda match: change(next(counter), match.group()), sentence[start:end])
+        )
+        position = end
+    return "".join(pieces)
+
+
+def _plain(sentence: str) -> str:
+    """``sentence`` without its protected spans (they say nothing about its case)."""
+    return " ".join(sentence[start:end] for start, end in _outside_spans(sentence))
 
 
 def detect_style(sentence: str) -> Style:
     """``upper`` for a sentence in capitals, ``title`` for Title Case, else ``as_is``."""
+    sentence = _plain(sentence)
     words = _WORD.findall(sentence)
     cased, upper = _letters(sentence)
     upper_words = [word for word in words if _is_upper_word(word)]
@@ -142,7 +170,11 @@ def restore_case(translation: str, style: Style) -> str:
     """The translation in the input's case: capitals again for ``upper``; a capital first
     letter for ``title`` (the rest stays in the model's sentence case)."""
     if style == "upper":
-        return translation.upper()
+        out, position = [], 0
+        for start, end in _outside_spans(translation):
+            out += [translation[position:start], translation[start:end].upper()]
+            position = end
+        return "".join(out)
     if style == "title":
         for index, character in enumerate(translation):
             if character.isalpha():

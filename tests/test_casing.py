@@ -88,3 +88,14 @@ def test_vocabulary_predicate_counts_pieces() -> None:
     pieces = {"Paris": 1, "paris": 2}
     predicate = vocabulary_predicate(lambda word: pieces.get(word, 3))
     assert predicate("Paris") and not predicate("paris") and not predicate("Lyon")
+
+
+def test_urls_and_addresses_keep_their_case_both_ways() -> None:
+    sentence = "SEE https://example.com/AbC OR MAIL Ann@Example.org NOW."
+    prepared = prepare(sentence, known)
+    assert prepared.style == "upper"
+    assert "https://example.com/AbC" in prepared.text and "Ann@Example.org" in prepared.text
+    restored = restore_case("xem https://example.com/AbC hoặc Ann@Example.org ngay.", "upper")
+    assert restored == "XEM https://example.com/AbC HOẶC Ann@Example.org NGAY."
+    # A URL says nothing about the sentence's case.
+    assert detect_style("Read https://EXAMPLE.COM/DOCS/API first.") == "as_is"
