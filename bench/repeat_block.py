@@ -15,10 +15,8 @@ ties); that value goes into the model's ``metadata.decoding.block_ngram_repeat``
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,20 +24,10 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from model.evaluation import evaluate_translator  # noqa: E402
+from model.evaluation import evaluate_translator, repeated_words  # noqa: E402
 from model.translator import Translator  # noqa: E402
 
 DEFAULT_DATA = REPO / ".." / "shared" / "data" / "iwslt15"
-_WORD = re.compile(r"[^\W\d_]+")
-
-
-def repeated_words(lines: list[str]) -> int:
-    """Words (letters only, case-insensitive) equal to the word right before them."""
-    total = 0
-    for line in lines:
-        words = [word.lower() for word in _WORD.findall(line)]
-        total += sum(1 for a, b in itertools.pairwise(words) if a == b)
-    return total
 
 
 def read_lines(path: Path, limit: int | None) -> list[str]:

@@ -16,6 +16,7 @@ The Moses tokenizer reproduces the Stanford references almost exactly: tokenizin
 
 from __future__ import annotations
 
+import itertools
 import re
 import sys
 import time
@@ -117,6 +118,20 @@ def chrf(hypotheses: list[str], references_raw: list[str]) -> MetricScore:
     metric = CHRF()
     result = metric.corpus_score(hypotheses, [references_raw])
     return MetricScore(result.score, str(metric.get_signature()), str(result))
+
+
+_WORD = re.compile(r"[^\W\d_]+")
+
+
+def repeated_words(lines: Iterable[str]) -> int:
+    """Words (letters only, case-insensitive) equal to the word right before them: the
+    stutter of a decoder that loops (``tàu tàu``). Vietnamese has real reduplications
+    (``từ từ``), so compare with the reference's own count."""
+    total = 0
+    for line in lines:
+        words = [word.lower() for word in _WORD.findall(line)]
+        total += sum(1 for a, b in itertools.pairwise(words) if a == b)
+    return total
 
 
 class EvaluationError(ValueError):

@@ -150,9 +150,15 @@ def test_sampling_needs_a_tokenizer_that_can_sample() -> None:
         toy_config(subword_alpha=0.1)  # the toy recipe uses whole-word pieces
 
 
-def test_best_grid_point_prefers_bleu_then_the_smaller_beam() -> None:
-    points = [GridPoint(5, 1.0, 20.0, 10), GridPoint(3, 1.0, 20.0, 15), GridPoint(8, 0.8, 19.0, 5)]
-    assert best_point(points) == points[1]
+def test_best_grid_point_prefers_bleu_then_fewer_repeats_then_the_smaller_beam() -> None:
+    points = [
+        GridPoint(5, 1.0, 0, 20.0, 3, 10),
+        GridPoint(3, 1.0, 0, 20.0, 3, 15),
+        GridPoint(8, 0.8, 0, 19.0, 0, 5),
+        GridPoint(5, 1.0, 3, 20.0, 1, 9),
+    ]
+    assert best_point(points) == points[3]
+    assert best_point(points[:3]) == points[1]
 
 
 def test_tuned_decoding_is_stored_and_becomes_the_translators_default(
@@ -163,12 +169,19 @@ def test_tuned_decoding_is_stored_and_becomes_the_translators_default(
     model = tmp_path / "model"
     loaded = load_model(tiny_model_dir)
     save_model(model, loaded.model, loaded.tokenizers, loaded.metadata)
-    args = ["--model", str(model), "--data", str(data), "--beams", "1,2", "--length-penalties"]
-    assert tune_main([*args, "0.8,1.2", "--write"]) == 0
+    args = ["--model", str(model), "--data", str(data), "--beams", "1,2", "--blocks", "0,2"]
+    assert tune_main([*args, "--length-penalties", "0.8,1.2", "--write"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert len(report["grid"]) == 3  # greedy once, beam 2 with each penalty
+    # greedy once, beam 2 with each penalty, then the block at the best of those
+    assert len(report["grid"]) == 4
+    assert report["grid"][-1]["block_ngram_repeat"] == 2
     stored = load_model(model).metadata["decoding"]
     assert stored["beam"] == report["beam"] and stored["tuned_on"] == "tst2012"
+    assert stored["block_ngram_repeat"] in {0, 2}
+    assert (
+        Translator(load_model(model), device="cpu").block_ngram_repeat
+        == stored["block_ngram_repeat"]
+    )
 
     write_decoding(model, {"beam": 3, "length_penalty": 0.7})
     translator = Translator(load_model(model), device="cpu")

@@ -3,10 +3,11 @@
     mt-tune-decoding --model runs/cpu/best --data ../shared/data/iwslt15 --write
 
 Every (beam, length penalty) pair of the grid translates the dev set (``tst2012``: never the
-test set) and is scored with tokenized BLEU. The best pair (ties go to the smaller, faster
-beam) is printed and, with ``--write``, stored in the model directory's
-``metadata.decoding``, where ``mt-translate``, ``mt-eval`` and ``mt-serve`` take their
-defaults from (explicit ``--beam`` / ``MT_BEAM`` still override it).
+test set) and is scored with tokenized BLEU. Then, at the best pair (ties go to the smaller,
+faster beam), each ``--blocks`` value of the n-gram repeat block is tried (fewer repeated
+words break ties). The result is printed and, with ``--write``, stored in the model
+directory's ``metadata.decoding``, where ``mt-translate``, ``mt-eval`` and ``mt-serve`` take
+their defaults from (explicit ``--beam`` / ``MT_BEAM`` still override it).
 """
 
 from __future__ import annotations
@@ -20,8 +21,13 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import ModelFileError, load_model, read_model_config, save_model
-from model.evaluation import evaluate_translator, looks_moses_tokenized, moses_detokenize
+from model.checkpoint import LoadedModel, ModelFileError, load_model, read_model_config, save_model
+from model.evaluation import (
+    evaluate_translator,
+    looks_moses_tokenized,
+    moses_detokenize,
+    repeated_words,
+)
 from model.translator import Translator
 from training.data import ParallelDataError, find_corpus_file, read_lines
 
@@ -30,7 +36,9 @@ from training.data import ParallelDataError, find_corpus_file, read_lines
 class GridPoint:
     beam: int
     length_penalty: float
+    block_ngram_repeat: int
     bleu: float
+    repeated_words: int
     sentences_per_second: float
 
 
@@ -45,34 +53,68 @@ def read_dev_set(data_dir: Path, prefix: str, limit: int) -> tuple[list[str], li
     return sources, references
 
 
+def score(
+    loaded: LoadedModel,
+    sources: list[str],
+    references: list[str],
+    beam: int,
+    length_penalty: float,
+    block: int,
+) -> GridPoint:
+    """Translate the dev set with these settings (fp32) and score it."""
+    translator = Translator(
+        loaded, device="cpu", length_penalty=length_penalty, block_ngram_repeat=block
+    )
+    report = evaluate_translator(translator, sources, references, None, beam)
+    point = GridPoint(
+        beam,
+        length_penalty,
+        block,
+        report["bleu_tokenized"],
+        repeated_words(report["hypotheses"]),
+        report["sentences_per_second"],
+    )
+    print(json.dumps(point.__dict__), file=sys.stderr)
+    return point
+
+
 def search_grid(
     model_dir: Path,
     sources: list[str],
     references: list[str],
     beams: list[int],
     length_penalties: list[float],
-) -> list[GridPoint]:
-    """Score every grid point; greedy search (beam 1) ignores the length penalty, so it is
-    scored once."""
+    blocks: list[int],
+) -> tuple[GridPoint, list[GridPoint]]:
+    """Score every (beam, penalty) without the repeat block, then each block value at the
+    best pair; returns the best point and all of them. Greedy search (beam 1) ignores the
+    length penalty, so it is scored once."""
     loaded = load_model(model_dir)
-    points = []
-    for length_penalty in length_penalties:
-        translator = Translator(loaded, device="cpu", length_penalty=length_penalty)
-        for beam in beams:
-            if beam == 1 and length_penalty != length_penalties[0]:
-                continue
-            report = evaluate_translator(translator, sources, references, None, beam)
-            point = GridPoint(
-                beam, length_penalty, report["bleu_tokenized"], report["sentences_per_second"]
-            )
-            print(json.dumps(point.__dict__), file=sys.stderr)
-            points.append(point)
-    return points
+    points = [
+        score(loaded, sources, references, beam, length_penalty, 0)
+        for length_penalty in length_penalties
+        for beam in beams
+        if beam > 1 or length_penalty == length_penalties[0]
+    ]
+    best = best_point(points)
+    for block in sorted(set(blocks) - {0}):
+        points.append(score(loaded, sources, references, best.beam, best.length_penalty, block))
+    return best_point(points), points
 
 
 def best_point(points: list[GridPoint]) -> GridPoint:
-    """Highest BLEU; among equals, the smallest beam, then the penalty closest to 1."""
-    return max(points, key=lambda p: (p.bleu, -p.beam, -abs(p.length_penalty - 1.0)))
+    """Highest BLEU; among equals, fewer repeated words, the smallest beam, the penalty
+    closest to 1, no repeat block."""
+    return max(
+        points,
+        key=lambda p: (
+            p.bleu,
+            -p.repeated_words,
+            -p.beam,
+            -abs(p.length_penalty - 1.0),
+            -p.block_ngram_repeat,
+        ),
+    )
 
 
 def write_decoding(model_dir: Path, decoding: dict[str, Any]) -> None:
@@ -102,6 +144,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--length-penalties", type=_floats, default=[0.6, 0.8, 1.0, 1.2], help="e.g. 0.8,1.0"
     )
+    parser.add_argument(
+        "--blocks", type=_ints, default=[0, 2, 3, 4], help="n-gram repeat blocks (0 = off)"
+    )
     parser.add_argument("--limit", type=int, default=0, help="first N dev sentences (0 = all)")
     parser.add_argument("--write", action="store_true", help="store the best in the model")
     args = parser.parse_args(argv)
@@ -109,14 +154,18 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--beams must be positive integers and --length-penalties non-empty")
     try:
         sources, references = read_dev_set(args.data, args.dev, args.limit)
-        points = search_grid(args.model, sources, references, args.beams, args.length_penalties)
-        best = best_point(points)
+        best, points = search_grid(
+            args.model, sources, references, args.beams, args.length_penalties, args.blocks
+        )
         decoding = {
             "beam": best.beam,
             "length_penalty": best.length_penalty,
+            "block_ngram_repeat": best.block_ngram_repeat,
             "tuned_on": args.dev,
             "dev_sentences": len(sources),
             "dev_bleu_tokenized": best.bleu,
+            "dev_repeated_words": best.repeated_words,
+            "dev_reference_repeated_words": repeated_words(references),
             "grid": [point.__dict__ for point in points],
         }
         if args.write:
