@@ -770,7 +770,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 # What a run directory holds; --overwrite only deletes a directory that looks like a run.
-RUN_ENTRIES = ("config.json", METRICS_FILE, "best", "last")
+RUN_ENTRIES = ("config.json", METRICS_FILE, "best", "last", CHECKPOINTS_DIR)
 
 
 def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
