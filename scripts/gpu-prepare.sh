@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Builds device/ (git-ignored) for scripts/gpu-run.sh on the CPU: the IWSLT'15 files, the cleaned
+# corpora, the recipe's SentencePiece models and wheels for what the GPU machine lacks; checks
+# that it and the working tree fit the 64 MiB that travels. Data: MT_DATA_DIR or --data.
+#
+#   scripts/gpu-prepare.sh [--data ../shared/data/iwslt15] [--source-cache runs/.cache]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PYTHONUNBUFFERED=1
+exec nice -n 19 "${PYTHON:-python3}" scripts/gpu_run.py prepare "$@"

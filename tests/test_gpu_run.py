@@ -1,0 +1,178 @@
+"""scripts/gpu-run.sh: the limits it checks, its GPU plan, and a CPU rehearsal of the whole run.
+
+The rehearsal (``slow``, ``data``) runs ``scripts/gpu-run.sh --rehearse`` with ``OUT`` in a
+temporary folder, so the script cannot rot between GPU sessions, and checks what it leaves
+under ``OUT`` against what the device tool returns (8 files, 16 MiB each, 64 MiB in all).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+MIB = 1024 * 1024
+
+
+def load_driver() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("gpu_run", REPO / "scripts" / "gpu_run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["gpu_run"] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+gpu_run = load_driver()
+
+
+def test_out_problems_names_what_would_not_come_back(tmp_path: Path) -> None:
+    for index in range(9):
+        (tmp_path / f"f{index}.txt").write_text("x")
+    deep = tmp_path / "a" / "b" / "c"
+    deep.mkdir(parents=True)
+    (deep / "deep.txt").write_text("x")
+    (tmp_path / "a" / "bad name.txt").write_bytes(b"x")
+    with (tmp_path / "big.bin").open("wb") as handle:
+        handle.truncate(17 * MIB)
+    problems = gpu_run.out_problems(tmp_path)
+    assert any("12 files" in p for p in problems)
+    assert any(p.startswith("big.bin") and "16 MiB" in p for p in problems)
+    assert any("a/b/c/deep.txt" in p and "folders down" in p for p in problems)
+    assert any("bad name.txt" in p for p in problems)
+
+
+def test_out_problems_accepts_what_fits(tmp_path: Path) -> None:
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    (tmp_path / "results.tar.gz").write_bytes(b"x" * 1000)
+    assert gpu_run.out_problems(tmp_path) == []
+
+
+def test_model_problems_checks_shards_and_total(tmp_path: Path) -> None:
+    for index in range(4):
+        with (tmp_path / f"weights-{index}.safetensors").open("wb") as handle:
+            handle.truncate(12 * MIB)
+    assert gpu_run.model_problems(tmp_path) == ["model 48.0 MiB (at most 45 MiB)"]
+    with (tmp_path / "weights-0.safetensors").open("wb") as handle:
+        handle.truncate(16 * MIB)
+    assert any("shards at most 15 MiB" in p for p in gpu_run.model_problems(tmp_path))
+
+
+def test_results_tar_keeps_the_end_of_long_logs(tmp_path: Path) -> None:
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "summary.json").write_text('{"ok": true}')
+    long_log = "".join(f"line {i}\n" for i in range(400_000)).encode()
+    assert len(long_log) > gpu_run.TAR_MEMBER_BYTES
+    (folder / "train.log").write_bytes(long_log)
+    target = tmp_path / "results.tar.gz"
+    gpu_run.write_tar(target, folder)
+    with tarfile.open(target) as archive:
+        assert sorted(archive.getnames()) == ["summary.json", "train.log"]
+        log = archive.extractfile("train.log")
+        assert log is not None
+        kept = log.read()
+    assert kept.endswith(b"line 399999\n")
+    assert b"start cut" in kept and len(kept) < gpu_run.TAR_MEMBER_BYTES + 100
+
+
+def test_the_gpu_plan_fits_nine_minutes() -> None:
+    """Training, its data loading and the last save, then every later step's least time,
+    fit the deadline, and the deadline leaves room under 9 minutes for a kill's grace."""
+    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    train_s = plan.train_minutes * 60 + 40
+    later = sum(plan.minimum_s.values())
+    assert 15 + train_s + later <= plan.deadline_s
+    assert plan.deadline_s + 5 + 2 + 5 < 9 * 60  # SIGINT's grace, SIGKILL's, the last tar
+    assert plan.device == "cuda" and "512" in plan.decode_large[0] and "1" in plan.decode_small[0]
+    assert plan.serve_clients.split(",") == ["1", "32", "128"]
+
+
+def test_the_gpu_width_exports_under_45_mib() -> None:
+    """The recipe's width as the run overrides it: fp16 weights under 45 MiB, 8K/8K pieces."""
+    import torch
+
+    from model.seq2seq import Seq2Seq
+    from training.config import load_config
+
+    config = load_config(REPO / gpu_run.GPU_RECIPE, list(gpu_run.GPU_SETS))
+    with torch.device("meta"):
+        model = Seq2Seq(config.model_config(8000, 8000))
+    fp16_bytes = 2 * sum(p.numel() for p in model.parameters())
+    assert fp16_bytes + 1 * MIB <= gpu_run.MAX_MODEL_BYTES
+
+
+def test_the_carried_folder_is_git_ignored() -> None:
+    assert gpu_run.is_git_ignored(REPO / "device")
+    assert not gpu_run.is_git_ignored(REPO / "scripts")
+
+
+@pytest.mark.slow
+@pytest.mark.data
+def test_the_cpu_rehearsal_writes_what_the_device_tool_returns(
+    tmp_path: Path, data_dir: Path
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("MT_")}
+    env.update(OUT=str(out), MT_DATA_DIR=str(data_dir), OMP_NUM_THREADS="1", PYTHON=sys.executable)
+    completed = subprocess.run(
+        ["bash", str(REPO / "scripts" / "gpu-run.sh"), "--rehearse", "--work", str(tmp_path / "w")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    output = completed.stdout[-6000:] + completed.stderr[-6000:]
+    assert completed.returncode == 0, output
+
+    assert gpu_run.out_problems(out) == []
+    files = sorted(p for p in out.rglob("*") if p.is_file())
+    assert 1 < len(files) <= 8
+    assert all(p.stat().st_size <= 16 * MIB for p in files)
+    assert sum(p.stat().st_size for p in files) <= 64 * MIB
+    model = out / "model"
+    assert (model / "config.json").is_file() and list(model.glob("weights-*.safetensors"))
+    assert gpu_run.model_problems(model) == []
+
+    with tarfile.open(out / "results.tar.gz") as archive:
+        names = set(archive.getnames())
+        summary_file = archive.extractfile("summary.json")
+        assert summary_file is not None
+        summary = json.loads(summary_file.read())
+    expected_steps = [
+        "prepare",
+        "setup",
+        "train",
+        "export",
+        "eval",
+        "cuda_tests",
+        "decode_large",
+        "serve",
+        "decode_small",
+    ]
+    assert list(summary["steps"]) == expected_steps
+    assert {name: step["status"] for name, step in summary["steps"].items()} == dict.fromkeys(
+        expected_steps, "ok"
+    )
+    assert summary["out_problems"] == []
+    for test in ("tst2012", "tst2013"):
+        assert summary["steps"]["eval"][test]["bleu_tokenized"] is not None
+    assert summary["steps"]["train"]["evaluations"] >= 1
+    assert summary["steps"]["train"]["from_cache"] == 4  # train and dev, cleaned and encoded
+    assert "skipped" in summary["steps"]["cuda_tests"]["result_line"]  # no CUDA here
+    assert summary["steps"]["serve"]["batched_over_unbatched"]
+    assert len(summary["steps"]["decode_large"]["sentences_per_s"]) == 2  # greedy, beam5
+    assert {"train.log", "metrics.jsonl", "eval_tst2013.json", "serve.json"} <= names
+    assert {"decode_large.json", "decode_small.json", "pytest_cuda.log"} <= names
