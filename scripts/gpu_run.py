@@ -646,6 +646,19 @@ def json_lines(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def manifest_problem(manifest: dict[str, Any], plan: Plan, device_dir: Path) -> str | None:
+    """Why the carried folder does not fit this run (None: it does)."""
+    if manifest.get("recipe") != plan.recipe:
+        return (
+            f"{device_dir} was prepared for {manifest.get('recipe')}, this run trains "
+            f"{plan.recipe}: run scripts/gpu-prepare.sh"
+        )
+    for name in ("source.spm", "target.spm"):
+        if not (device_dir / "spm" / name).is_file():
+            return f"{device_dir / 'spm' / name} is missing: run scripts/gpu-prepare.sh"
+    return None
+
+
 def setup(runner: Runner, device_dir: Path) -> dict[str, Any]:
     work = runner.work
     wheels = sorted((device_dir / "wheels").glob("*.whl"))
@@ -678,6 +691,9 @@ def setup(runner: Runner, device_dir: Path) -> dict[str, Any]:
     for packed in (device_dir / "cache").glob("*.gz"):
         gunzip_file(packed, work / "cache" / packed.stem)
     manifest = read_json(device_dir / "manifest.json") or {}
+    problem = manifest_problem(manifest, runner.plan, device_dir)
+    if problem:
+        raise RuntimeError(problem)
     probe = subprocess.run(
         python(
             "-c",

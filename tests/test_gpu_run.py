@@ -111,6 +111,18 @@ def test_the_gpu_width_exports_under_45_mib() -> None:
     assert fp16_bytes + 1 * MIB <= gpu_run.MAX_MODEL_BYTES
 
 
+def test_a_folder_prepared_for_another_recipe_is_refused(tmp_path: Path) -> None:
+    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    (tmp_path / "spm").mkdir()
+    problem = gpu_run.manifest_problem({"recipe": "configs/tiny.toml"}, plan, tmp_path)
+    assert problem is not None and "prepared for configs/tiny.toml" in problem
+    problem = gpu_run.manifest_problem({"recipe": plan.recipe}, plan, tmp_path)
+    assert problem is not None and "source.spm is missing" in problem
+    for name in ("source.spm", "target.spm"):
+        (tmp_path / "spm" / name).write_bytes(b"x")
+    assert gpu_run.manifest_problem({"recipe": plan.recipe}, plan, tmp_path) is None
+
+
 def test_the_carried_folder_is_git_ignored() -> None:
     assert gpu_run.is_git_ignored(REPO / "device")
     assert not gpu_run.is_git_ignored(REPO / "scripts")
