@@ -104,8 +104,15 @@ class SubwordTokenizer:
         best one (subword regularization, Kudo 2018: smaller alpha, more varied pieces)."""
         normalized = [normalize(t) for t in texts]
         if sample_alpha > 0:
+            # one thread: with several, which sentence draws which random numbers varies from
+            # call to call, and a seeded (resumable) run would not repeat its segmentations
             encoded = self._sp.encode(
-                normalized, out_type=int, enable_sampling=True, alpha=sample_alpha, nbest_size=-1
+                normalized,
+                out_type=int,
+                enable_sampling=True,
+                alpha=sample_alpha,
+                nbest_size=-1,
+                num_threads=1,
             )
         else:
             encoded = self._sp.encode(normalized, out_type=int)
