@@ -18,9 +18,7 @@ import base64
 import json
 import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -29,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.test_service_process import clean_env, free_port, mt_serve_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -81,20 +81,6 @@ def chromium_paths() -> tuple[str, str]:
     return chromium, driver
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _mt_serve_command() -> list[str]:
-    script = Path(sys.executable).with_name("mt-serve")
-    if script.is_file():
-        return [str(script)]
-    # Not installed as a console script (e.g. a plain checkout): call the same entry point.
-    return [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
-
-
 def _http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
     """GET (or POST JSON) and return (status, decoded JSON body), errors included."""
     data = None if body is None else json.dumps(body).encode()
@@ -122,22 +108,19 @@ def server(
     """A real `mt-serve` process on a free loopback port; yields its base URL."""
     override = os.environ.get("MT_BROWSER_MODEL_DIR")
     model_dir = Path(override) if override else request.getfixturevalue("tiny_model_dir")
-    port = _free_port()
-    env = {key: value for key, value in os.environ.items() if not key.startswith("MT_")}
-    env.update(
+    port = free_port()
+    env = clean_env(
         MT_MODEL_DIR=str(model_dir),
         MT_HOST="127.0.0.1",
         MT_PORT=str(port),
         MT_CHAR_LIMIT=str(CHAR_LIMIT),
         MT_TORCH_THREADS="1",
-        OMP_NUM_THREADS="1",
-        PYTHONUNBUFFERED="1",
     )
     log_path = tmp_path_factory.mktemp("mt-serve") / "server.log"
     base = f"http://127.0.0.1:{port}"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            _mt_serve_command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
+            mt_serve_command(), cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT
         )
     try:
         deadline = time.monotonic() + 60
