@@ -74,6 +74,7 @@ COPY README.m[d] LICENS[E] ./
 COPY model/ model/
 COPY training/ training/
 COPY service/ service/
+COPY cli/ cli/
 RUN --mount=type=secret,id=ca_bundle \
     --mount=type=cache,target=/root/.cache/pip \
     set -eu; \

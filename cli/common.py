@@ -1,0 +1,42 @@
+"""What every entry point shares: exit statuses, the ``--set`` option and the log format."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Exit statuses; each tool uses the subset its ``--help`` lists."""
+
+    OK = 0
+    # mt-retrain: the candidate scored below the gate; nothing was promoted.
+    REJECTED = 1
+    # Any tool: bad arguments, settings, recipe or input files; the message names the problem.
+    USAGE = 2
+    # mt-serve: the model failed to load at start-up. mt-retrain: promoted, but a replica did
+    # not reload.
+    MODEL_UNAVAILABLE = 3
+    # mt-serve: the address is taken. mt-retrain: the run failed before a decision.
+    FAILED = 4
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
+
+
+def configure_logging(level: int = logging.INFO) -> None:
+    """One log format for every tool, on standard error."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+
+
+def add_set_option(parser: argparse.ArgumentParser, example: str = "train.max_steps=200") -> None:
+    """``--set SECTION.KEY=VALUE`` (repeatable), collected in ``args.overrides``."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help=f"override one recipe value (repeatable), e.g. --set {example}",
+    )
