@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -139,20 +139,6 @@ class Tokenizers:
     target: SubwordTokenizer
 
 
-def _nfc_lines(files: Iterable[str | Path], max_lines: int | None) -> Iterator[str]:
-    count = 0
-    for file in files:
-        with open(file, encoding="utf-8") as handle:
-            for line in handle:
-                line = normalize(line.strip())
-                if not line:
-                    continue
-                yield line
-                count += 1
-                if max_lines is not None and count >= max_lines:
-                    return
-
-
 def train_tokenizer(
     lines: Iterable[str],
     vocab_size: int,
@@ -192,13 +178,3 @@ def train_tokenizer(
         minloglevel=2,
     )
     return SubwordTokenizer(model.getvalue())
-
-
-def train_tokenizer_from_files(
-    files: Iterable[str | Path],
-    vocab_size: int,
-    model_type: str = "unigram",
-    max_lines: int | None = None,
-) -> SubwordTokenizer:
-    """Train from text files, one sentence per line (NFC-normalized on the way in)."""
-    return train_tokenizer(_nfc_lines(files, max_lines), vocab_size, model_type)

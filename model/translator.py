@@ -35,6 +35,7 @@ import torch
 from torch import Tensor
 
 from model.checkpoint import LoadedModel, load_model
+from model.devices import resolve_device
 from model.protect import PLACEHOLDERS, Masked, mask, restore
 from model.quantize import Quantized, quantize_int8, wants_int8
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
@@ -176,21 +177,6 @@ class _NativeCpuRnnKernels:
 
 
 _native_cpu_rnn_kernels = _NativeCpuRnnKernels()
-
-
-def resolve_device(device: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        resolved = None
-    if resolved is None or resolved.type not in {"cpu", "cuda"}:
-        raise ValueError(f"device must be auto, cpu or cuda (cuda:N), got {device!r}")
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} requested but CUDA is not available")
-    return resolved
 
 
 def chunk_text(text: str, max_tokens: int, count_tokens: Callable[[str], int]) -> list[str]:

@@ -226,10 +226,6 @@ class DynamicBatcher(Generic[Result]):
         """Source tokens waiting (not yet handed to the model)."""
         return sum(item.tokens for item in self._pending)
 
-    @property
-    def closing(self) -> bool:
-        return self._closing
-
     # ------------------------------------------------------------------ producers
 
     async def translate(

@@ -13,12 +13,10 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from model.devices import parse_device
+from model.locations import bundled_model_dir
+
 ENV_PREFIX = "MT_"
-
-
-def default_model_dir() -> Path:
-    """The bundled model, ``models/en-vi`` next to the ``service`` package (repo or install)."""
-    return Path(__file__).resolve().parents[1] / "models" / "en-vi"
 
 
 class SettingsError(ValueError):
@@ -37,7 +35,7 @@ class Settings(BaseSettings):
     )
 
     model_dir: Annotated[Path, Field(description="model directory")] = Field(
-        default_factory=default_model_dir
+        default_factory=bundled_model_dir
     )
     device: Annotated[str, Field(description="torch device: auto, cpu, cuda, cuda:1")] = "auto"
     quantize: Annotated[
@@ -108,11 +106,7 @@ class Settings(BaseSettings):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        value = value.strip().lower()
-        kind = value.split(":", 1)[0]
-        if kind not in {"auto", "cpu", "cuda"}:
-            raise ValueError(f"unknown device {value!r} (auto, cpu, cuda or cuda:N)")
-        return value
+        return parse_device(value)
 
     @field_validator("quantize", mode="before")
     @classmethod

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
+from model.locations import bundled_model_dir
 from service.cli import log_config
-from service.settings import Settings, SettingsError, default_model_dir, load_settings
+from service.settings import Settings, SettingsError, load_settings
 
 
 @pytest.fixture(autouse=True)
@@ -22,7 +23,7 @@ def no_mt_environment(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_defaults_match_libretranslate_and_the_bundled_model() -> None:
     settings = load_settings()
     assert settings.port == 5000
-    assert settings.model_dir == default_model_dir()
+    assert settings.model_dir == bundled_model_dir()
     assert settings.model_dir.parts[-2:] == ("models", "en-vi")
     assert settings.api_key_set == frozenset()
     assert settings.admin_token is None

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from model.devices import resolve_device
+
 
 @dataclass(frozen=True)
 class DistributedContext:
@@ -30,20 +32,12 @@ class DistributedContext:
         return self.world_size > 1
 
 
-def pick_device(requested: str, local_rank: int) -> torch.device:
-    if requested == "auto":
-        requested = "cuda" if torch.cuda.is_available() else "cpu"
-    if requested == "cuda":
-        return torch.device("cuda", local_rank)
-    return torch.device(requested)
-
-
 def setup(requested_device: str = "auto") -> DistributedContext:
     """Join the process group that torchrun describes in the environment, if any."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    device = pick_device(requested_device, local_rank)
+    device = resolve_device(requested_device, local_rank)
     if world_size > 1 and not dist.is_initialized():
         if device.type == "cuda":
             torch.cuda.set_device(device)
@@ -54,15 +48,6 @@ def setup(requested_device: str = "auto") -> DistributedContext:
 def teardown(context: DistributedContext) -> None:
     if context.enabled and dist.is_initialized():
         dist.destroy_process_group()
-
-
-def all_reduce_sum(values: list[float], context: DistributedContext) -> list[float]:
-    """Sum floats across ranks (identity when alone)."""
-    if not context.enabled:
-        return values
-    tensor = torch.tensor(values, dtype=torch.float64, device=context.device)
-    dist.all_reduce(tensor, op=dist.ReduceOp.SUM)
-    return [float(v) for v in tensor.tolist()]
 
 
 def broadcast_flag(flag: bool, context: DistributedContext) -> bool:
