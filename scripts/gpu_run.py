@@ -355,7 +355,7 @@ def prepare(args: argparse.Namespace) -> int:
 
     from training.config import load_config
     from training.data import clean_corpus
-    from training.train import prepare_data
+    from training.prepare import prepare_data
 
     torch.set_num_threads(1)
     device_dir: Path = args.device_dir.resolve()
@@ -736,7 +736,7 @@ def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
     if plan.threads:
         sets.append(f"train.num_threads={plan.threads}")
     argv = entry_point(
-        "training.train",
+        "cli.train",
         "main",
         "--config",
         plan.recipe,

@@ -26,8 +26,9 @@ from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
 from training.config import config_from_dict
 from training.data import EncodedCorpus, EncodedSide, collate
+from training.loop import train_step
 from training.toy import write_toy_dataset
-from training.train import train, train_step
+from training.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 MODEL_DIR = Path(os.environ.get("MT_CUDA_TEST_MODEL", REPO / "models" / "en-vi"))

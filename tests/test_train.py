@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 import torch
 
+from cli.train import main
 from model.checkpoint import load_model
 from model.search import greedy_search, max_target_lengths
 from model.tokenizer import PAD_ID
 from training.config import RunConfig, config_from_dict, load_config
 from training.plot import plot_metrics, read_metrics
 from training.toy import write_toy_dataset
-from training.train import main, train
+from training.train import train
 
 REPO = Path(__file__).resolve().parents[1]
 

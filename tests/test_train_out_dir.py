@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from cli.train import main
+from training.run_dir import check_out_dir
 from training.toy import write_toy_dataset
-from training.train import check_out_dir, main
 
 TOY_RECIPE = (
     "[model]\nembedding_size = 16\nhidden_size = 16\nencoder_layers = 1\n"

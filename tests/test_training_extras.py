@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from cli.average import main as average_main
+from cli.tune_decoding import main as tune_main
 from model.checkpoint import load_model, save_model
 from model.config import ConfigError
 from model.protect import PLACEHOLDERS
@@ -19,14 +21,14 @@ from model.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator
 from tests.conftest import tiny_config
 from tests.test_train import toy_config
-from training import train as train_module
+from training import precision
 from training.average import average_models, last_checkpoints
-from training.average import main as average_main
 from training.data import CleanCorpus, collate_sampled, protect_corpus
+from training.loop import train_step
+from training.prepare import prepare_data
 from training.toy import write_toy_dataset
-from training.train import prepare_data, train
+from training.train import train
 from training.tune_decoding import GridPoint, best_point, write_decoding
-from training.tune_decoding import main as tune_main
 
 SENTENCES = [
     "the committee meets at 3:30 in room 12",
@@ -87,12 +89,12 @@ def test_bf16_on_a_cpu_without_native_support_falls_back_to_fp32(
 ) -> None:
     config = toy_config(bf16_cpu=True)
     cpu = torch.device("cpu")
-    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: False)
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: False)
     with caplog.at_level(logging.WARNING, logger="training"):
-        assert not train_module._resolve_precision(config, cpu).train.bf16_cpu
+        assert not precision.resolve_precision(config, cpu).train.bf16_cpu
     assert "no native bfloat16" in caplog.text
-    monkeypatch.setattr(train_module, "cpu_has_native_bf16", lambda: True)
-    assert train_module._resolve_precision(config, cpu).train.bf16_cpu
+    monkeypatch.setattr(precision, "cpu_has_native_bf16", lambda: True)
+    assert precision.resolve_precision(config, cpu).train.bf16_cpu
 
 
 def test_a_bf16_cpu_training_step_runs_and_keeps_fp32_weights() -> None:
@@ -103,7 +105,7 @@ def test_a_bf16_cpu_training_step_runs_and_keeps_fp32_weights() -> None:
     corpus = CleanCorpus(SENTENCES, SENTENCES, "d")
     batch = collate_sampled(corpus, np.arange(4), tokenizer, tokenizer, alpha=0.0, seed=0)
     config = toy_config(bf16_cpu=True)
-    nll, grad_norm = train_module.train_step(
+    nll, grad_norm = train_step(
         model, optimizer, batch, batch.target_tokens, 1, config, torch.device("cpu")
     )
     assert np.isfinite(nll) and np.isfinite(grad_norm) and nll > 0

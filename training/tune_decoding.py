@@ -1,6 +1,5 @@
-"""``mt-tune-decoding``: choose a model's beam size and length penalty on the dev set.
-
-    mt-tune-decoding --model runs/cpu/best --data ../shared/data/iwslt15 --write
+"""Choose a model's beam size and length penalty on the dev set (the ``mt-tune-decoding``
+command is :mod:`cli.tune_decoding`).
 
 Every (beam, length penalty) pair of the grid translates the dev set (``tst2012``: never the
 test set) and is scored with tokenized BLEU. Then, at the best pair (ties go to the smaller,
@@ -12,7 +11,6 @@ their defaults from (explicit ``--beam`` / ``MT_BEAM`` still override it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass
@@ -21,7 +19,7 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import LoadedModel, ModelFileError, load_model, read_model_config, save_model
+from model.checkpoint import LoadedModel, load_model, read_model_config, save_model
 from model.evaluation import (
     evaluate_translator,
     looks_moses_tokenized,
@@ -29,7 +27,7 @@ from model.evaluation import (
     repeated_words,
 )
 from model.translator import Translator
-from training.data import ParallelDataError, find_corpus_file, read_lines
+from training.data import find_corpus_file, read_lines
 
 
 @dataclass(frozen=True)
@@ -127,55 +125,22 @@ def write_decoding(model_dir: Path, decoding: dict[str, Any]) -> None:
     save_model(model_dir, loaded.model, loaded.tokenizers, metadata, dtype=dtype)
 
 
-def _floats(text: str) -> list[float]:
-    return [float(part) for part in text.split(",") if part]
-
-
-def _ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part]
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="mt-tune-decoding", description=__doc__.splitlines()[0])
-    parser.add_argument("--model", type=Path, required=True, help="model directory")
-    parser.add_argument("--data", type=Path, required=True, help="directory with the dev set")
-    parser.add_argument("--dev", default="tst2012", help="dev set prefix (default tst2012)")
-    parser.add_argument("--beams", type=_ints, default=[1, 3, 5, 8], help="e.g. 1,3,5,8")
-    parser.add_argument(
-        "--length-penalties", type=_floats, default=[0.6, 0.8, 1.0, 1.2], help="e.g. 0.8,1.0"
-    )
-    parser.add_argument(
-        "--blocks", type=_ints, default=[0, 2, 3, 4], help="n-gram repeat blocks (0 = off)"
-    )
-    parser.add_argument("--limit", type=int, default=0, help="first N dev sentences (0 = all)")
-    parser.add_argument("--write", action="store_true", help="store the best in the model")
-    args = parser.parse_args(argv)
-    if not args.beams or min(args.beams) < 1 or not args.length_penalties:
-        parser.error("--beams must be positive integers and --length-penalties non-empty")
-    try:
-        sources, references = read_dev_set(args.data, args.dev, args.limit)
-        best, points = search_grid(
-            args.model, sources, references, args.beams, args.length_penalties, args.blocks
-        )
-        decoding = {
-            "beam": best.beam,
-            "length_penalty": best.length_penalty,
-            "block_ngram_repeat": best.block_ngram_repeat,
-            "tuned_on": args.dev,
-            "dev_sentences": len(sources),
-            "dev_bleu_tokenized": best.bleu,
-            "dev_repeated_words": best.repeated_words,
-            "dev_reference_repeated_words": repeated_words(references),
-            "grid": [point.__dict__ for point in points],
-        }
-        if args.write:
-            write_decoding(args.model, decoding)
-    except (ModelFileError, ParallelDataError) as exc:
-        print(f"mt-tune-decoding: error: {exc}", file=sys.stderr)
-        return 2
-    print(json.dumps(decoding, indent=2))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def decoding_record(
+    best: GridPoint,
+    points: list[GridPoint],
+    sources: list[str],
+    references: list[str],
+    dev_prefix: str,
+) -> dict[str, Any]:
+    """What ``--write`` stores as ``metadata.decoding``: the best settings and the grid."""
+    return {
+        "beam": best.beam,
+        "length_penalty": best.length_penalty,
+        "block_ngram_repeat": best.block_ngram_repeat,
+        "tuned_on": dev_prefix,
+        "dev_sentences": len(sources),
+        "dev_bleu_tokenized": best.bleu,
+        "dev_repeated_words": best.repeated_words,
+        "dev_reference_repeated_words": repeated_words(references),
+        "grid": [point.__dict__ for point in points],
+    }
