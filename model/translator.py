@@ -80,6 +80,13 @@ class SentenceTranslation:
     hypotheses: list[Hypothesis]
 
 
+def kth_hypotheses(translations: Sequence[SentenceTranslation], k: int) -> list[Hypothesis]:
+    """Alternative ``k`` (0 = the best) of a text of several sentences: the k-th hypothesis of
+    each sentence, or its last when it has fewer. ``mt-translate --n-best`` and the service's
+    ``alternatives`` join these."""
+    return [t.hypotheses[min(k, len(t.hypotheses) - 1)] for t in translations]
+
+
 # One hypothesis of one search row, as search returned it: target ids, score, ``tgt x src``
 # attention (None unless asked for).
 _Found = tuple[list[int], float, Tensor | None]
@@ -328,8 +335,10 @@ class Translator:
 
     @property
     def model_info(self) -> dict[str, Any]:
-        """What ``GET /model`` reports: architecture, size, training metadata, runtime."""
-        # No filesystem path: GET /model is public and should not reveal the server's layout.
+        """Facts about the loaded model and how it runs: its directory, architecture, size,
+        training metadata, device, precision, int8 fallback, decoding defaults. For reports
+        (``mt-eval``, ``mt-retrain``, benchmarks); what a public endpoint may show of it is
+        the caller's choice (``GET /model``: :mod:`service.model_info`)."""
         quantization = None
         if self.quantization is not None:
             quantization = {
@@ -337,6 +346,7 @@ class Translator:
                 "fallback_reason": self.quantization.reason,
             }
         return {
+            "model_dir": str(self._loaded.path),
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),

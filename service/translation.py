@@ -18,7 +18,7 @@ from typing import Any
 
 from model.casing import CasedInput, prepare, restore_case, vocabulary_predicate
 from model.sentences import is_line_break
-from model.translator import Hypothesis, SentenceTranslation
+from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
 from service.batcher import DecodeOptions, DynamicBatcher
 from service.cache import LruCache
 from service.html import HtmlTemplate, escape_text, parse_html
@@ -88,7 +88,7 @@ class _Document:
     def _run_translation(self, run: int, results: list[SentenceTranslation], rank: int) -> str:
         """Run ``run`` translated with hypothesis ``rank`` of every sentence (its best when it
         has fewer): plain text, or HTML for an HTML document."""
-        hypotheses = [r.hypotheses[min(rank, len(r.hypotheses) - 1)] for r in results]
+        hypotheses = kth_hypotheses(results, rank)
         texts = [
             restore_case(hypothesis.text, cased.style)
             for hypothesis, cased in zip(hypotheses, self._cased[run], strict=True)

@@ -26,9 +26,11 @@ from model.checkpoint import save_model
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers
 from model.translator import EncodedSentence, SentenceTranslation, Translator
-from service.app import ClientDisconnected, ServiceState, create_app, run_for_client
+from service.app import create_app
 from service.batcher import DecodeOptions
+from service.deadline import ClientDisconnected, run_for_client
 from service.settings import Settings
+from service.state import ServiceState
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.anyio

@@ -103,7 +103,7 @@ def test_log_config_covers_uvicorn_and_our_loggers() -> None:
 
 
 def test_the_beam_is_the_models_tuned_one_unless_mt_beam_is_set(tiny_model_dir: Path) -> None:
-    from service.app import decode_options
+    from service.routes.translate import decode_options
     from service.schemas import TranslateRequest
 
     request = TranslateRequest(q="Hello.", source="en", target="vi")

@@ -1,0 +1,58 @@
+"""What the routes share, one per app: settings, metrics, the model slot, batcher, cache."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from model.translator import SentenceTranslation
+from service.batcher import DynamicBatcher
+from service.cache import LruCache
+from service.detect import LanguageDetector
+from service.files import TranslatedFiles
+from service.metrics import ServiceMetrics
+from service.model_slot import ModelSlot, TranslatorLoader, translator_loader
+from service.settings import Settings
+from service.translation import TextTranslationService
+
+
+@dataclass
+class ServiceState:
+    """Everything the routes share; one per app (``app.state.service``)."""
+
+    settings: Settings
+    metrics: ServiceMetrics
+    slot: ModelSlot
+    batcher: DynamicBatcher[SentenceTranslation]
+    cache: LruCache[SentenceTranslation]
+    texts: TextTranslationService
+    accepting: bool = False  # True between a successful start-up and the start of shutdown
+    detector: LanguageDetector = field(default_factory=LanguageDetector)
+    files: TranslatedFiles = field(default_factory=TranslatedFiles)
+
+
+def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> ServiceState:
+    """The shared objects, built cheaply: the model itself is loaded by the app's lifespan."""
+    metrics = ServiceMetrics()
+    batcher: DynamicBatcher[SentenceTranslation] = DynamicBatcher(
+        max_batch_sentences=settings.max_batch_sentences,
+        max_batch_tokens=settings.max_batch_tokens,
+        max_wait_s=settings.max_wait_s,
+        max_queue_tokens=settings.max_queue_tokens,
+        observer=metrics,
+    )
+    cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
+    # The batcher alone sizes batches: the Translator searches each one as it is given.
+    slot = ModelSlot(
+        loader
+        or translator_loader(
+            settings.device, probe_beam=max(settings.beam or 5, 2), quantize=settings.quantize
+        )
+    )
+    return ServiceState(
+        settings=settings,
+        metrics=metrics,
+        slot=slot,
+        batcher=batcher,
+        cache=cache,
+        texts=TextTranslationService(batcher, cache, metrics),
+    )
