@@ -11,39 +11,38 @@ posting mode is for reloading by hand (e.g. after pointing /models/current elsew
 
     docker compose exec translator python /opt/envi-mt/bin/reload_replicas.py
 
-The bearer token comes from MT_ADMIN_TOKEN. Exits 0 only if every replica accepted the reload.
+The requests go through mt-retrain's reload client (``training.reload_client``, installed with
+the package), so both retry alike: no answer, 5xx and 429 are retried, other 4xx are not. The
+bearer token comes from MT_ADMIN_TOKEN. Exits 0 only if every replica accepted the reload.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import socket
 import sys
-import time
-import urllib.error
-import urllib.request
+
+from training.reload_client import (
+    DEFAULT_ATTEMPTS,
+    DEFAULT_TIMEOUT_S,
+    ReloadOutcome,
+    request_reload,
+)
 
 
 def replica_addresses(host: str, port: int) -> list[str]:
     infos = socket.getaddrinfo(host, port, family=socket.AF_INET, type=socket.SOCK_STREAM)
-    return sorted({info[4][0] for info in infos})
+    return sorted({str(info[4][0]) for info in infos})
 
 
-def reload_one(address: str, port: int, token: str, body: bytes, timeout: float) -> str:
-    request = urllib.request.Request(
-        f"http://{address}:{port}/admin/reload",
-        data=body,
-        method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-    )
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        text = response.read().decode("utf-8", "replace")
-    try:
-        answer = json.loads(text)
-    except ValueError:
-        return text[:300]
+def describe(outcome: ReloadOutcome) -> str:
+    """What a replica says it now serves."""
+    answer = outcome.answer
+    if answer is None:
+        return outcome.detail
     served = answer.get("served", {})
     version = answer.get("metadata", {}).get("version", "?")
     return (
@@ -52,27 +51,62 @@ def reload_one(address: str, port: int, token: str, body: bytes, timeout: float)
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default=os.environ.get("MT_RELOAD_HOST", "translator"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("MT_RELOAD_PORT", "5000")))
     parser.add_argument(
         "--json", default=os.environ.get("MT_RELOAD_BODY", "{}"), help="request body (JSON)"
     )
-    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per replica")
-    parser.add_argument("--attempts", type=int, default=5, help="tries per replica")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, help="seconds per replica"
+    )
+    parser.add_argument("--attempts", type=int, default=DEFAULT_ATTEMPTS, help="tries per replica")
     parser.add_argument(
         "--print-urls", action="store_true", help="only print http://ADDRESS:PORT per replica"
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
+
+def _addresses(host: str, port: int) -> list[str] | None:
+    try:
+        return replica_addresses(host, port)
+    except OSError as exc:
+        print(f"reload: cannot resolve {host}: {exc}", file=sys.stderr)
+        return None
+
+
+def reload_all(args: argparse.Namespace, token: str, payload: dict[str, object]) -> int:
+    """POST to every replica; returns the exit status."""
+    addresses = _addresses(args.host, args.port)
+    if addresses is None:
+        return 1
+    if not addresses:
+        print(f"reload: no replica of {args.host}", file=sys.stderr)
+        return 1
+    failed = 0
+    for address in addresses:
+        outcome = request_reload(
+            f"http://{address}:{args.port}",
+            token,
+            payload,
+            timeout=args.timeout,
+            attempts=args.attempts,
+        )
+        if outcome.ok:
+            print(f"reload: {address}: {describe(outcome)}")
+        else:
+            failed += 1
+            print(f"reload: {address}: {outcome.detail}", file=sys.stderr)
+    print(f"reload: {len(addresses) - failed}/{len(addresses)} replicas reloaded")
+    return 1 if failed else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.print_urls:
-        try:
-            addresses = replica_addresses(args.host, args.port)
-        except OSError as exc:
-            print(f"reload: cannot resolve {args.host}: {exc}", file=sys.stderr)
-            return 1
-        for address in addresses:
+        addresses = _addresses(args.host, args.port)
+        for address in addresses or []:
             print(f"http://{address}:{args.port}")
         return 0 if addresses else 1
 
@@ -80,39 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     if not token:
         print("reload: MT_ADMIN_TOKEN is not set", file=sys.stderr)
         return 2
-    body = json.dumps(json.loads(args.json)).encode()
-
-    try:
-        addresses = replica_addresses(args.host, args.port)
-    except OSError as exc:
-        print(f"reload: cannot resolve {args.host}: {exc}", file=sys.stderr)
-        return 1
-    if not addresses:
-        print(f"reload: no replica of {args.host}", file=sys.stderr)
-        return 1
-
-    failed = 0
-    for address in addresses:
-        for attempt in range(1, args.attempts + 1):
-            try:
-                answer = reload_one(address, args.port, token, body, args.timeout)
-            except urllib.error.HTTPError as exc:
-                detail = exc.read().decode("utf-8", "replace")
-                print(f"reload: {address}: HTTP {exc.code} {detail}", file=sys.stderr)
-                if exc.code in (400, 401, 403, 404, 422):  # will not get better
-                    failed += 1
-                    break
-            except (urllib.error.URLError, OSError) as exc:
-                print(f"reload: {address}: {exc} (attempt {attempt})", file=sys.stderr)
-            else:
-                print(f"reload: {address}: {answer}")
-                break
-            if attempt == args.attempts:
-                failed += 1
-            else:
-                time.sleep(min(2**attempt, 10))
-    print(f"reload: {len(addresses) - failed}/{len(addresses)} replicas reloaded")
-    return 1 if failed else 0
+    payload = json.loads(args.json)
+    if not isinstance(payload, dict):
+        print("reload: the request body must be a JSON object", file=sys.stderr)
+        return 2
+    # each failed attempt is logged by the client, on stderr
+    logging.basicConfig(level=logging.WARNING, format="reload: %(message)s")
+    return reload_all(args, token, payload)
 
 
 if __name__ == "__main__":

@@ -241,7 +241,7 @@ def test_every_path_exists_or_an_earlier_command_creates_it() -> None:
 
 def test_training_outputs_that_later_commands_use_are_what_mt_train_writes() -> None:
     """runs/tiny/best, runs/tiny/metrics.jsonl, runs/models/current: names the tools produce."""
-    from training.retrain import ModelsRoot
+    from training.model_store import ModelsRoot
     from training.run_dir import METRICS_FILE, RUN_ENTRIES
 
     text = README.read_text(encoding="utf-8")

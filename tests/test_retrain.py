@@ -18,9 +18,12 @@ from typing import Any
 
 import pytest
 
+from cli.retrain import main
 from model.checkpoint import load_model
 from training.config import DataConfig
-from training.retrain import ModelsRoot, main, passes, prepare_data
+from training.model_store import ModelsRoot
+from training.promotion import passes
+from training.retrain_data import prepare_data
 from training.toy import write_toy_dataset
 
 TOKEN = "s3cret-token"
