@@ -15,11 +15,8 @@ into place, so a crash never leaves a half-written directory under the final nam
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from model.config import ConfigError, ModelConfig
+from model.durable import publish_dir, sha256_file, temporary_sibling
 from model.seq2seq import Seq2Seq
 from model.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
@@ -54,27 +52,10 @@ class LoadedModel:
     path: Path
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
     """config.json's record of one file: its name, size and sha256 (all checked on load)."""
     path = directory / name
-    return {"file": name, "bytes": path.stat().st_size, "sha256": _sha256(path)}
-
-
-def fsync_dir(path: Path) -> None:
-    """Make a directory's entries (renames, new files) durable."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return {"file": name, "bytes": path.stat().st_size, "sha256": sha256_file(path)}
 
 
 PART_SEPARATOR = "::part"
@@ -139,7 +120,7 @@ def save_model(
     """
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = directory.parent / f".{directory.name}.tmp-{uuid.uuid4().hex[:8]}"
+    tmp = temporary_sibling(directory)
     tmp.mkdir()
     try:
         tied = model.tied_parameter_names()
@@ -177,18 +158,7 @@ def save_model(
             "metadata": metadata or {},
         }
         (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
-        for written in tmp.iterdir():
-            with open(written, "rb") as handle:
-                os.fsync(handle.fileno())
-        fsync_dir(tmp)
-        old = None
-        if directory.exists():
-            old = directory.parent / f".{directory.name}.old-{uuid.uuid4().hex[:8]}"
-            os.rename(directory, old)
-        os.rename(tmp, directory)
-        fsync_dir(directory.parent)
-        if old is not None:
-            shutil.rmtree(old)
+        publish_dir(tmp, directory)  # flushed, then renamed into place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -242,7 +212,7 @@ def _check_file(directory: Path, entry: Any, what: str, need_bytes: bool = True)
             f"{path}: {what} file is truncated or altered "
             f"({path.stat().st_size} bytes, config.json says {expected_size})"
         )
-    if _sha256(path) != expected_hash:
+    if sha256_file(path) != expected_hash:
         raise ModelFileError(f"{path}: {what} file is corrupted (sha256 mismatch)")
     return path
 

@@ -40,7 +40,8 @@ def _moses_tokenizer(lang: str) -> MosesTokenizer:
 
 
 @lru_cache(maxsize=8)
-def _moses_detokenizer(lang: str) -> MosesDetokenizer:
+def moses_detokenizer(lang: str) -> MosesDetokenizer:
+    """The shared Moses detokenizer for ``lang`` (building one compiles many patterns)."""
     return MosesDetokenizer(lang=lang)
 
 
@@ -53,7 +54,7 @@ def moses_tokenize(texts: Iterable[str], lang: str = "vi") -> list[str]:
 
 def moses_detokenize(texts: Iterable[str], lang: str = "en") -> list[str]:
     """Undo Moses tokenization and XML escapes: ``&quot; Hi . &quot;`` -> ``"Hi."``."""
-    detokenizer = _moses_detokenizer(lang)
+    detokenizer = moses_detokenizer(lang)
     return [detokenizer.detokenize(text.split(), unescape=True) for text in texts]
 
 

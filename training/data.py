@@ -20,9 +20,7 @@ import gzip
 import hashlib
 import json
 import logging
-import os
 import re
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from model.durable import replacing, sha256_file, write_bytes
+from model.evaluation import moses_detokenizer
 from model.protect import protect_pair
 from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, normalize, seed_sampling
 
@@ -96,11 +96,7 @@ class TextCleaner:
 
     def __init__(self, lang: str, moses_detokenize: bool) -> None:
         self.moses_detokenize = moses_detokenize
-        self._detokenizer = None
-        if moses_detokenize:
-            from sacremoses import MosesDetokenizer
-
-            self._detokenizer = MosesDetokenizer(lang=lang)
+        self._detokenizer = moses_detokenizer(lang) if moses_detokenize else None
 
     def clean(self, line: str) -> str:
         if self._detokenizer is not None:
@@ -109,23 +105,8 @@ class TextCleaner:
         return normalize(_SPACES.sub(" ", line).strip())
 
 
-def file_digest(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _key(*parts: str) -> str:
     return hashlib.sha256("\x1f".join((CACHE_VERSION, *parts)).encode()).hexdigest()[:20]
-
-
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)
@@ -148,8 +129,8 @@ def clean_corpus(
     """Read and clean a parallel corpus, caching the cleaned text (JSON lines) on disk."""
     digest = _key(
         "clean",
-        file_digest(source_path),
-        file_digest(target_path),
+        sha256_file(source_path),
+        sha256_file(target_path),
         source_lang,
         target_lang,
         str(moses_detokenize),
@@ -166,7 +147,7 @@ def clean_corpus(
     targets = [target_cleaner.clean(line) for line in raw_targets]
     if cached is not None:
         payload = json.dumps({"sources": sources, "targets": targets}, ensure_ascii=False)
-        _atomic_write_bytes(cached, payload.encode("utf-8"))
+        write_bytes(cached, payload.encode("utf-8"))
     return CleanCorpus(sources, targets, digest)
 
 
@@ -247,15 +228,14 @@ class EncodedCorpus:
         return EncodedCorpus(self.source.select(indices), self.target.select(indices))
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}.npz")
-        np.savez(
-            tmp,
-            source_tokens=self.source.tokens,
-            source_offsets=self.source.offsets,
-            target_tokens=self.target.tokens,
-            target_offsets=self.target.offsets,
-        )
-        os.replace(tmp, path)
+        with replacing(path, suffix=".npz") as tmp:  # savez would append .npz to another name
+            np.savez(
+                tmp,
+                source_tokens=self.source.tokens,
+                source_offsets=self.source.offsets,
+                target_tokens=self.target.tokens,
+                target_offsets=self.target.offsets,
+            )
 
     @classmethod
     def load(cls, path: Path) -> EncodedCorpus:

@@ -12,10 +12,7 @@ No pickle and no ``torch.save``: loading a state file can never execute code.
 from __future__ import annotations
 
 import json
-import os
 import random
-import shutil
-import uuid
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
+
+from model.durable import previous_copies, publish_dir
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"
@@ -117,7 +116,8 @@ def write_state(
     progress: Progress,
     extra: dict[str, Any],
 ) -> None:
-    """Add the training state files to (an unpublished copy of) a model directory."""
+    """Add the training state files to (an unpublished copy of) a model directory;
+    :func:`publish` flushes them to disk with the rest of it."""
     optimizer_tensors, optimizer_values = _split_optimizer(optimizer)
     rng_tensors, rng_values = capture_rng()
     save_file({**optimizer_tensors, **rng_tensors}, str(directory / STATE_TENSORS))
@@ -128,9 +128,6 @@ def write_state(
         **extra,
     }
     (directory / STATE_JSON).write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    for name in (STATE_TENSORS, STATE_JSON):
-        with open(directory / name, "rb") as handle:
-            os.fsync(handle.fileno())
 
 
 @dataclass(frozen=True)
@@ -160,19 +157,9 @@ def read_state(directory: Path) -> SavedState:
     )
 
 
-def publish(staging: Path, final: Path) -> None:
-    """Move a complete directory into place under ``final``, replacing any old one.
-
-    Two renames; if the process dies between them the previous version survives as
-    ``.<name>.old-*`` next to it, which :func:`find_resumable` falls back to.
-    """
-    old = None
-    if final.exists():
-        old = final.parent / f".{final.name}.old-{uuid.uuid4().hex[:8]}"
-        os.rename(final, old)
-    os.rename(staging, final)
-    if old is not None:
-        shutil.rmtree(old)
+# ``last/`` is written in a staging directory and moved into place whole; a crash between the
+# two renames leaves the previous ``last/`` as ``.last.old-*``, which find_resumable falls back to.
+publish = publish_dir
 
 
 def find_resumable(run_dir: Path) -> Path:
@@ -180,8 +167,7 @@ def find_resumable(run_dir: Path) -> Path:
     last = run_dir / "last"
     if (last / STATE_JSON).is_file():
         return last
-    leftovers = sorted(run_dir.glob(".last.old-*"), key=lambda p: p.stat().st_mtime)
-    for candidate in reversed(leftovers):
+    for candidate in reversed(previous_copies(last)):
         if (candidate / STATE_JSON).is_file():
             return candidate
     raise FileNotFoundError(f"{run_dir}: nothing to resume (no last/ with training state)")
