@@ -98,7 +98,7 @@ def start_server(
     log_path = log_dir / f"serve_{mode}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "service.cli"],
+            [sys.executable, "-m", "cli.serve"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -830,7 +830,7 @@ def eval_step(runner: Runner, model: Path) -> dict[str, Any]:
         if plan.eval_limit:
             args += ["--limit", str(plan.eval_limit)]
         processes[test] = runner.start(
-            entry_point("model.cli", "eval_main", *args), f"eval_{test}.log", f"eval_{test}.json"
+            entry_point("cli.evaluate", "main", *args), f"eval_{test}.log", f"eval_{test}.json"
         )
     values: dict[str, Any] = {}
     for test, process in processes.items():

@@ -78,7 +78,7 @@ def _start_server(model: Path, log_path: Path) -> tuple[subprocess.Popen[bytes],
     command = (
         [str(script)]
         if script.is_file()
-        else [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+        else [sys.executable, "-c", "import sys; from cli.serve import main; sys.exit(main())"]
     )
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=log)

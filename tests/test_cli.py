@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from model import cli as model_cli
-from model.cli import eval_main, translate_main
+from cli import translator_options
+from cli.evaluate import main as eval_main
+from cli.translate import main as translate_main
 from model.evaluation import chrf, detokenized_bleu, moses_detokenize, tokenized_bleu
+from model.locations import bundled_model_dir
 from model.translator import Translator
 
 LINES = ["I love the cat. The dog likes you!", "", "we see a big city today"]
@@ -220,7 +222,7 @@ def test_stdin_pipe_streams_each_translation_before_stdin_is_closed(
     tiny_model_dir: Path, translator: Translator
 ) -> None:
     """A real pipe: the first translation arrives while stdin is still open."""
-    code = "import sys; from model.cli import translate_main; sys.exit(translate_main())"
+    code = "import sys; from cli.translate import main; sys.exit(main())"
     process = subprocess.Popen(
         [sys.executable, "-c", code, "--model", str(tiny_model_dir), "--device", "cpu"],
         stdin=subprocess.PIPE,
@@ -256,9 +258,9 @@ def test_model_defaults_to_the_bundled_model(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     repo_model = Path(__file__).resolve().parents[1] / "models" / "en-vi"
-    assert repo_model == model_cli.BUNDLED_MODEL_DIR
+    assert repo_model == bundled_model_dir()
     # The tiny model stands in for the bundled one (cheaper to load); no --model given.
-    monkeypatch.setattr(model_cli, "BUNDLED_MODEL_DIR", tiny_model_dir)
+    monkeypatch.setattr(translator_options, "bundled_model_dir", lambda: tiny_model_dir)
     monkeypatch.setattr("sys.stdin", io.StringIO(LINES[0] + "\n"))
     assert translate_main(["--device", "cpu", "--beam", "1"]) == 0
     assert capsys.readouterr().out.splitlines() == translator.translate(LINES[:1], beam=1)
@@ -267,7 +269,7 @@ def test_model_defaults_to_the_bundled_model(
 def test_bundled_model_directory_is_a_model() -> None:
     from model.checkpoint import read_model_config
 
-    assert read_model_config(model_cli.BUNDLED_MODEL_DIR)["format"]
+    assert read_model_config(bundled_model_dir())["format"]
 
 
 def test_model_that_is_a_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,8 @@ import torch
 from torch import nn
 
 import model.quantize as quantize_module
-from model.cli import BUNDLED_MODEL_DIR, eval_main
+from cli.evaluate import main as eval_main
+from model.locations import bundled_model_dir
 from model.quantize import quantize_int8, wants_int8
 from model.translator import Translator
 from service.app import create_app
@@ -65,12 +66,12 @@ def test_auto_is_int8_on_the_cpu_and_off_on_cuda() -> None:
 
 @pytest.fixture(scope="module")
 def bundled_fp32() -> Translator:
-    return Translator.from_dir(BUNDLED_MODEL_DIR, device="cpu", quantize="off")
+    return Translator.from_dir(bundled_model_dir(), device="cpu", quantize="off")
 
 
 @pytest.fixture(scope="module")
 def bundled_int8() -> Translator:
-    return Translator.from_dir(BUNDLED_MODEL_DIR, device="cpu", quantize="int8")
+    return Translator.from_dir(bundled_model_dir(), device="cpu", quantize="int8")
 
 
 @pytest.mark.parametrize("beam", [1, 5])

@@ -16,15 +16,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cli.serve import EXIT_ADDRESS, EXIT_MODEL, main
 from service.app import create_app
-from service.cli import (
-    EXIT_ADDRESS,
-    EXIT_MODEL,
-    exposure_warning,
-    is_loopback,
-    main,
-)
 from service.request_log import RequestLogMiddleware, error_reason
+from service.server import exposure_warning, is_loopback
 from service.settings import Settings
 from tests.test_service_process import REPO, clean_env, free_port, mt_serve_command
 

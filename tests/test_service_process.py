@@ -31,7 +31,7 @@ def mt_serve_command() -> list[str]:
     script = Path(sys.executable).with_name("mt-serve")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "import sys; from service.cli import main; sys.exit(main())"]
+    return [sys.executable, "-c", "import sys; from cli.serve import main; sys.exit(main())"]
 
 
 def clean_env(**values: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from model.locations import bundled_model_dir
-from service.cli import log_config
+from service.server import log_config
 from service.settings import Settings, SettingsError, load_settings
 
 
