@@ -1,4 +1,7 @@
-"""Reference recurrent cells, written from the tutorial's equations (docs: recurrent-cells.md).
+"""Reference recurrent cells, written from the tutorial's equations.
+
+The equations are listed in docs/architecture.md ("The recurrent cells"), after the
+product's specification "The recurrent cells the product is built from".
 
 These are the readable, slow definitions of what the model computes. Training and serving use
 the fused cuDNN kernels (``torch.nn.RNN/LSTM/GRU``); ``tests/test_cells.py`` proves the two agree
