@@ -96,9 +96,11 @@ def start_server(
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
     log_path = log_dir / f"serve_{mode}.log"
+    # Trees from before the CLIs moved to cli/ start the server as service.cli.
+    legacy = tree is not None and (tree / "service" / "cli.py").is_file()
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli.serve"],
+            [sys.executable, "-m", "service.cli" if legacy else "cli.serve"],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
