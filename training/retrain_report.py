@@ -130,6 +130,8 @@ class RetrainReport:
             "finished_at": self.finished_at,
             "seconds": self.seconds,
         }
+        if not self.reload_pending:  # first saved at the end: the path comes last
+            entries["report_path"] = entries.pop("report_path")
         return {key: value for key, value in entries.items() if value is not None}
 
     def save(self, path: Path) -> None:
