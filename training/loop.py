@@ -125,6 +125,15 @@ class _Window:
     def tokens_per_second(self, world: int) -> float:
         return self.all_tokens * world / max(time.monotonic() - self.start, 1e-6)
 
+    def postfix(self, lr: float, world: int, epoch: float) -> dict[str, str]:
+        """The progress bar's figures."""
+        return {
+            "loss": f"{self.loss():.3f}",
+            "lr": f"{lr:.2e}",
+            "tok_s": f"{self.tokens_per_second(world):.0f}",
+            "ep": f"{epoch:.2f}",
+        }
+
 
 def _batches_from(
     lengths: tuple[np.ndarray, np.ndarray], budget: int, seed: int, progress: Progress, world: int
@@ -289,12 +298,7 @@ def run_loop(
         window.add(nll, batch)
         bar.update(1)
         if progress.step % 10 == 0:
-            bar.set_postfix(
-                loss=f"{window.loss():.3f}",
-                lr=f"{lr:.2e}",
-                tok_s=f"{window.tokens_per_second(world):.0f}",
-                ep=f"{epoch + index / batch_count:.2f}",
-            )
+            bar.set_postfix(**window.postfix(lr, world, epoch + index / batch_count))
 
         # evaluate and save when due, and always before stopping
         elapsed = time.monotonic() - started
