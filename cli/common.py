@@ -6,6 +6,8 @@ import argparse
 import logging
 from enum import IntEnum
 
+from model.log_format import LOG_FORMAT
+
 
 class ExitCode(IntEnum):
     """Exit statuses; each tool uses the subset its ``--help`` lists."""
@@ -20,9 +22,6 @@ class ExitCode(IntEnum):
     MODEL_UNAVAILABLE = 3
     # mt-serve: the address is taken. mt-retrain: the run failed before a decision.
     FAILED = 4
-
-
-LOG_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
 def configure_logging(level: int = logging.INFO) -> None:

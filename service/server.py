@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from cli.common import LOG_FORMAT
+from model.log_format import LOG_FORMAT
 from service.protocols import json_error_protocol
 from service.request_log import RequestLogMiddleware
 from service.settings import Settings
