@@ -27,6 +27,7 @@ import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -313,12 +314,25 @@ def _curl_commands() -> list[str]:
     return found
 
 
+def _route_paths(routes: list[Any]) -> set[str]:
+    """Every path an app serves. Newer FastAPI keeps an included router as one entry that
+    holds the router (``original_router``), so those are walked too."""
+    paths: set[str] = set()
+    for route in routes:
+        included = getattr(route, "original_router", None)
+        if included is not None:
+            paths |= _route_paths(included.routes)
+        else:
+            paths.add(getattr(route, "path", ""))
+    return paths
+
+
 def test_curl_examples_name_endpoints_the_service_has() -> None:
     from service.app import create_app
     from service.settings import Settings
 
     app = create_app(Settings())  # building the app does not load the model
-    routes = {getattr(route, "path", "") for route in app.routes}
+    routes = _route_paths(app.routes)
     commands = _curl_commands()
     assert len(commands) >= 10
     for command in commands:
