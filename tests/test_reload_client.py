@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import contextlib
 import importlib.util
-import json
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
 
+from tests.fake_http import JsonPostServer, json_post_server
 from training.reload_client import (
     DEFAULT_ATTEMPTS,
     reload_endpoint,
@@ -26,46 +23,16 @@ from training.reload_client import (
 REPO = Path(__file__).resolve().parents[1]
 
 
-@dataclass
-class Service:
-    """Answers each POST with the next (status, body) of ``answers`` (the last one repeats)."""
-
-    answers: list[tuple[int, dict[str, Any]]]
-    url: str = ""
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
 @contextlib.contextmanager
-def service(*answers: tuple[int, dict[str, Any]]) -> Iterator[Service]:
-    state = Service(list(answers))
+def service(*answers: tuple[int, dict[str, Any]]) -> Iterator[JsonPostServer]:
+    """Answers each POST with the next (status, body) of ``answers`` (the last one repeats)."""
+    replies = list(answers)
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            state.requests.append(
-                {"path": self.path, "authorization": self.headers["Authorization"], "body": body}
-            )
-            status, answer = state.answers[min(len(state.requests), len(state.answers)) - 1]
-            payload = json.dumps(answer).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(_request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        return replies[min(len(server.requests), len(replies)) - 1]
 
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with json_post_server(answer) as server:
+        yield server
 
 
 RELOADED = (200, {"status": "reloaded", "model_dir": "/m", "metadata": {"version": "v2"}})

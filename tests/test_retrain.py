@@ -8,11 +8,8 @@ import io
 import json
 import os
 import signal
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +17,7 @@ import pytest
 
 from cli.retrain import main
 from model.checkpoint import load_model
+from tests.fake_http import JsonPostServer, json_post_server
 from training.config import DataConfig
 from training.model_store import ModelsRoot
 from training.promotion import passes
@@ -40,56 +38,22 @@ FAST = [
 ]  # fmt: skip
 
 
-@dataclass
-class ReloadServer:
-    """A local stand-in for ``POST /admin/reload`` that records what it was sent."""
-
-    url: str
-    status: int = 200
-    served_version: str | None = None  # what it claims to serve, instead of the real version
-    requests: list[dict[str, Any]] = field(default_factory=list)
-
-
 @contextlib.contextmanager
-def reload_server(status: int = 200, served_version: str | None = None) -> Iterator[ReloadServer]:
-    state = ReloadServer(url="", status=status, served_version=served_version)
+def reload_server(status: int = 200, served_version: str | None = None) -> Iterator[JsonPostServer]:
+    """A local stand-in for ``POST /admin/reload`` that records what it was sent. Like the
+    service, it loads the directory and reports its metadata; ``served_version`` makes it
+    claim another version, and a ``status`` other than 200 rejects the reload."""
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
-            state.requests.append(
-                {
-                    "path": self.path,
-                    "authorization": self.headers.get("Authorization"),
-                    "body": body,
-                }
-            )
-            answer: dict[str, Any] = {"error": "Reload rejected"}
-            if state.status == 200:  # like the service: load the directory, report its metadata
-                metadata = load_model(body["model_dir"]).metadata
-                if state.served_version is not None:
-                    metadata["version"] = state.served_version
-                answer = {"status": "reloaded", "metadata": metadata}
-            payload = json.dumps(answer).encode()
-            self.send_response(state.status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+    def answer(request: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        if status != 200:
+            return status, {"error": "Reload rejected"}
+        metadata = load_model(request["body"]["model_dir"]).metadata
+        if served_version is not None:
+            metadata["version"] = served_version
+        return 200, {"status": "reloaded", "metadata": metadata}
 
-        def log_message(self, format: str, *args: Any) -> None:  # keep pytest output clean
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with json_post_server(answer) as server:
+        yield server
 
 
 @pytest.fixture(scope="module")
@@ -154,7 +118,7 @@ def test_init_only_seeds_current_once(tiny_model_dir: Path, tmp_path: Path) -> N
 @pytest.fixture(scope="module")
 def promoted(
     tiny_model_dir: Path, toy_data: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[Path, int, dict[str, Any], ReloadServer, str]]:
+) -> Iterator[tuple[Path, int, dict[str, Any], JsonPostServer, str]]:
     """One promoting run (seeding from the base model in the same call), with a reload."""
     root = tmp_path_factory.mktemp("promoted") / "models"
     with reload_server(200) as server:
@@ -178,7 +142,7 @@ def promoted(
 
 
 def test_promotion_points_current_at_the_new_version(
-    promoted: tuple[Path, int, dict[str, Any], ReloadServer, str],
+    promoted: tuple[Path, int, dict[str, Any], JsonPostServer, str],
 ) -> None:
     root, code, report, _, _ = promoted
     assert code == 0
@@ -196,7 +160,7 @@ def test_promotion_points_current_at_the_new_version(
 
 
 def test_promotion_requests_a_reload_with_the_bearer_token(
-    promoted: tuple[Path, int, dict[str, Any], ReloadServer, str],
+    promoted: tuple[Path, int, dict[str, Any], JsonPostServer, str],
 ) -> None:
     root, _, report, server, _ = promoted
     assert server.requests == [
@@ -217,7 +181,7 @@ def test_promotion_requests_a_reload_with_the_bearer_token(
 
 
 def test_report_and_summary_describe_the_promotion(
-    promoted: tuple[Path, int, dict[str, Any], ReloadServer, str],
+    promoted: tuple[Path, int, dict[str, Any], JsonPostServer, str],
 ) -> None:
     root, _, report, _, summary = promoted
     assert report["status"] == "promoted" and report["exit_code"] == 0

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 
 from model.checkpoint import save_model
+from model.durable import write_text
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers
 from training import distributed
@@ -66,9 +67,7 @@ def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
 def write_config(out_dir: Path, config: RunConfig) -> None:
     """Create the run directory and record the recipe as run."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / CONFIG_FILE).write_text(
-        json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8"
-    )
+    write_text(out_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
 
 
 def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:
