@@ -1,9 +1,10 @@
 """Where the bundled model and the training recipes are found.
 
-A source checkout keeps them beside the packages (``models/en-vi``, ``configs/``); an image or
-an install keeps them wherever ``$MT_HOME`` points (the Docker image: ``/opt/envi-mt``); a user
-may also run a tool from a directory that holds them. This module is the one place that
-decides, so the service, the CLIs and ``mt-retrain`` all look in the same order.
+A source checkout keeps them beside the packages (``models/en-vi``, ``configs/``); an install
+elsewhere can point ``$MT_HOME`` at a folder that holds them (the Docker image instead sets
+``MT_MODEL_DIR`` and ``MT_CONFIG_DIR``); a user may also run a tool from such a folder. This
+module is the one place that decides, so the service, the CLIs and ``mt-retrain`` all look in
+the same order.
 """
 
 from __future__ import annotations
