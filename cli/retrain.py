@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -105,35 +106,10 @@ def _add_reload_options(parser: argparse.ArgumentParser) -> None:
 
 
 def request_from_args(args: argparse.Namespace) -> RetrainRequest:
-    """The parsed options as a request (the only place that reads the Namespace)."""
-    return RetrainRequest(
-        models_root=args.models_root,
-        base_model=args.base_model,
-        init_only=args.init_only,
-        data=args.data,
-        dev_data=args.dev_data,
-        mix_original=args.mix_original,
-        mix_ratio=args.mix_ratio,
-        config=args.config,
-        overrides=list(args.overrides),
-        from_scratch=args.from_scratch,
-        max_bleu_drop=args.max_bleu_drop,
-        beam=args.beam,
-        dev_limit=args.dev_limit,
-        device=args.device,
-        max_batch_tokens=args.max_batch_tokens,
-        version=args.version,
-        dry_run=args.dry_run,
-        discard_rejected=args.discard_rejected,
-        reload_urls=list(args.reload_url),
-        admin_token=args.admin_token,
-        reload_model_dir=args.reload_model_dir,
-        reload_timeout=args.reload_timeout,
-        reload_attempts=args.reload_attempts,
-        work_dir=args.work_dir,
-        keep_work=args.keep_work,
-        report=args.report,
-    )
+    """The parsed options as a request (the only place that reads the Namespace). Every
+    field is the option of the same name; ``--reload-url`` (repeatable) fills ``reload_urls``."""
+    options = {**vars(args), "reload_urls": args.reload_url}
+    return RetrainRequest(**{f.name: options[f.name] for f in dataclasses.fields(RetrainRequest)})
 
 
 def exit_code(report: RetrainReport) -> ExitCode:

@@ -110,9 +110,11 @@ def unroll(
     return probes, outputs, state
 
 
-def probe_norms(model: Seq2Seq, pair: Pair, setting: str) -> dict[int, list[float]]:
-    """‖∂loss/∂h_t‖ of the last target word, keyed by distance from each direction's end."""
-    reference = reference_encoder(model)
+def probe_norms(
+    model: Seq2Seq, reference: ReferenceRecurrent, pair: Pair, setting: str
+) -> dict[int, list[float]]:
+    """‖∂loss/∂h_t‖ of the last target word, keyed by distance from each direction's end;
+    ``reference``: the model's encoder as cells (:func:`reference_encoder`)."""
     embedded = model.encoder.embedding(pair.source)
     directions = [(reference.cells[0], False)]
     if model.config.bidirectional:
@@ -154,8 +156,9 @@ def geometric_profile(
     """Geometric mean of the norms at each distance up to ``max_distance`` (which every
     sentence reaches, so each point averages the same sentences); zeros floored at 1e-30."""
     collected: dict[int, list[float]] = defaultdict(list)
+    reference = reference_encoder(model)
     for pair in pairs:
-        for distance, values in probe_norms(model, pair, setting).items():
+        for distance, values in probe_norms(model, reference, pair, setting).items():
             if distance <= max_distance:
                 collected[distance].extend(values)
     return {

@@ -51,7 +51,8 @@ def test_probes_cover_every_position_of_both_directions(
 ) -> None:
     torch.manual_seed(0)
     model = Seq2Seq(tiny_config(tiny_tokenizers, cell=cell)).eval()
-    norms = gradient_flow.probe_norms(model, tiny_pair(12, tiny_tokenizers), setting)
+    reference = gradient_flow.reference_encoder(model)
+    norms = gradient_flow.probe_norms(model, reference, tiny_pair(12, tiny_tokenizers), setting)
     assert sorted(norms) == list(range(12))
     assert all(len(values) == 2 for values in norms.values())  # forward and backward pass
     assert all(math.isfinite(v) and v >= 0 for values in norms.values() for v in values)
