@@ -75,14 +75,24 @@ class Decoder(nn.Module):
     ) -> tuple[Tensor, DecoderState, Tensor]:
         """One step without the output layer.
 
-        ``prev_tokens: batch`` -> ``h̃_t: batch x hidden``, the new state, and attention
-        ``batch x src_len``.
+        ``prev_tokens: rows`` -> ``h̃_t: rows x hidden``, the new state, and attention
+        ``rows x src_len``. ``rows`` is the encoder output's batch, or ``k`` times it: then
+        rows ``i*k .. i*k+k-1`` (a sentence's beam slots) attend to sentence ``i``'s source,
+        so a beam never needs ``k`` copies of the encoder output.
         """
         embedded = self.embedding_dropout(self.embedding(prev_tokens))
         if self.input_feeding:
             embedded = torch.cat([embedded, state.attentional], dim=-1)
         rnn_output, hidden = self.rnn(embedded.unsqueeze(1), None, state.hidden)
-        attentional, weights = self.attend(rnn_output.squeeze(1), encoder_output)
+        query = rnn_output.squeeze(1)
+        rows, sentences = query.size(0), encoder_output.memory.size(0)
+        if rows == sentences:
+            attentional, weights = self.attend(query, encoder_output)
+        else:  # k consecutive rows (beam slots) per sentence share its encoder output
+            grouped, weights = self.attend(
+                query.view(sentences, -1, query.size(-1)), encoder_output
+            )
+            attentional, weights = grouped.reshape(rows, -1), weights.reshape(rows, -1)
         return attentional, DecoderState(hidden, attentional), weights
 
     def forward(self, tgt_in: Tensor, state: DecoderState, encoder_output: EncoderOutput) -> Tensor:

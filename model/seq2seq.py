@@ -4,11 +4,14 @@
     state = model.initial_state(enc)
     logits, state, attn = model.decode_step(prev_tokens, state, enc)   # repeatedly
     state = model.reorder(state, index); enc = model.reorder_encoder_output(enc, index)
+    state = model.concat_states([a, b]); enc = model.concat_encoder_outputs([a, b])  # joins
 
 Nothing is stored on the modules between calls, so one model serves concurrent decodes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -59,8 +62,9 @@ class Seq2Seq(nn.Module):
     def decode_step(
         self, prev_tokens: Tensor, state: DecoderState, encoder_output: EncoderOutput
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        """``prev_tokens: batch`` -> ``logits: batch x vocab``, the new state, and attention
-        weights ``batch x src_len``."""
+        """``prev_tokens: rows`` -> ``logits: rows x vocab``, the new state, and attention
+        weights ``rows x src_len``. ``rows`` is the encoder output's batch or a multiple ``k``
+        of it (``k`` consecutive rows per sentence: its beam slots, see ``Decoder.step``)."""
         attentional, state, weights = self.decoder.step(prev_tokens, state, encoder_output)
         return self.decoder.output(attentional), state, weights
 
@@ -79,6 +83,38 @@ class Seq2Seq(nn.Module):
             keys=encoder_output.keys.index_select(0, index),
             mask=encoder_output.mask.index_select(0, index),
             final=tuple(h.index_select(1, index) for h in encoder_output.final),
+        )
+
+    @staticmethod
+    def concat_states(states: Sequence[DecoderState]) -> DecoderState:
+        """The rows of several states as one state (continuous batching joins sentences)."""
+        return DecoderState(
+            hidden=tuple(
+                torch.cat(parts, dim=1) for parts in zip(*(s.hidden for s in states), strict=True)
+            ),
+            attentional=torch.cat([state.attentional for state in states]),
+        )
+
+    @staticmethod
+    def concat_encoder_outputs(outputs: Sequence[EncoderOutput]) -> EncoderOutput:
+        """Several encoder outputs as one, padded to the widest source (zero memory and keys,
+        mask False: padded positions get no attention)."""
+        width = max(output.memory.size(1) for output in outputs)
+
+        def padded(tensor: Tensor, fill: float | bool) -> Tensor:
+            missing = width - tensor.size(1)
+            if missing == 0:
+                return tensor
+            pad = tensor.new_full((tensor.size(0), missing, *tensor.shape[2:]), fill)
+            return torch.cat([tensor, pad], dim=1)
+
+        return EncoderOutput(
+            memory=torch.cat([padded(output.memory, 0.0) for output in outputs]),
+            keys=torch.cat([padded(output.keys, 0.0) for output in outputs]),
+            mask=torch.cat([padded(output.mask, False) for output in outputs]),
+            final=tuple(
+                torch.cat(parts, dim=1) for parts in zip(*(o.final for o in outputs), strict=True)
+            ),
         )
 
     def forward(self, src: Tensor, src_lengths: Tensor, tgt_in: Tensor) -> Tensor:

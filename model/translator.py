@@ -9,8 +9,9 @@ One pipeline, in two steps that every caller shares:
              every sentence is one row) -> SentencePiece decode -> spans restored -> chunks
              rejoined (a :class:`SentenceTranslation` per sentence)
 
-The service encodes each sentence once when its request is queued and its batcher decides the
-batches (:meth:`Translator.search`); offline callers (``mt-translate``, ``mt-eval``)
+The service encodes each sentence once when its request is queued, and its batcher lets it join
+a running search (:meth:`Translator.open_stream`, continuous batching: the same search steps,
+with sentences joining and leaving between them); offline callers (``mt-translate``, ``mt-eval``)
 use :meth:`Translator.translate_sentences` / :meth:`Translator.translate`, which encode, sort
 by length and cut batches by a token budget (:func:`plan_batches`), then search each batch.
 Texts are split into sentences (line breaks kept) and joined back around that.
@@ -26,7 +27,7 @@ import contextlib
 import logging
 import re
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from model.beam_stream import BeamStream
 from model.checkpoint import LoadedModel, load_model
 from model.devices import resolve_device
 from model.protect import PLACEHOLDERS, Masked, mask, restore
@@ -410,7 +412,7 @@ class Translator:
         rows = [chunk for sentence in batch for chunk in sentence.chunks]
         found: list[list[_Found]] = []
         if rows:
-            with torch.inference_mode(), self._autocast(), self._cpu_kernels():
+            with self._running():
                 result = self._search(rows, beam, n_best, return_attention)
             found = [_row_hypotheses(result, row) for row in range(len(rows))]
         translations = []
@@ -423,6 +425,23 @@ class Translator:
             else:
                 translations.append(self._assemble(sentence, own, return_attention))
         return translations
+
+    def open_stream(
+        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
+    ) -> TranslationStream:
+        """A beam search that sentences join and leave while it runs (continuous batching,
+        :mod:`model.beam_stream`), for a server that keeps its batch full. ``beam=1`` gives
+        greedy search's results; ``beam=None`` the model's default."""
+        beam = self._check_beam(beam, n_best)
+        stream = BeamStream(
+            self._model,
+            beam,
+            n_best,
+            self.length_penalty,
+            return_attention,
+            block_ngram_repeat=self.block_ngram_repeat,
+        )
+        return TranslationStream(self, stream)
 
     def translate_sentences(
         self,
@@ -480,19 +499,32 @@ class Translator:
             return _native_cpu_rnn_kernels
         return contextlib.nullcontext()
 
-    def _search(
-        self, rows: list[tuple[int, ...]], beam: int, n_best: int, return_attention: bool
-    ) -> SearchResult:
-        """Run ``rows`` (source ids each) as one padded ``rows x longest`` batch through
-        greedy or beam search on the model's device."""
+    def _padded(self, rows: Sequence[tuple[int, ...]]) -> tuple[Tensor, Tensor, Tensor]:
+        """``rows`` (source ids each) as ``src: rows x longest`` on the model's device, with
+        their lengths and decoding limits on the CPU (sequence packing reads lengths on the
+        host anyway)."""
         longest = max(len(ids) for ids in rows)
         src = torch.full((len(rows), longest), PAD_ID, dtype=torch.long)
         for row, ids in enumerate(rows):
             src[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
         src_lengths = torch.tensor([len(ids) for ids in rows], dtype=torch.long)
         max_len = max_target_lengths(src_lengths, self.max_len_ratio, self.max_len_extra)
-        src = src.to(self.device, non_blocking=True)
-        # lengths stay on the CPU: sequence packing reads them on the host anyway
+        return src.to(self.device, non_blocking=True), src_lengths, max_len
+
+    def _running(self) -> contextlib.ExitStack:
+        """What every model call runs under: inference mode, CUDA autocast, CPU kernels."""
+        stack = contextlib.ExitStack()
+        stack.enter_context(torch.inference_mode())
+        stack.enter_context(self._autocast())
+        stack.enter_context(self._cpu_kernels())
+        return stack
+
+    def _search(
+        self, rows: list[tuple[int, ...]], beam: int, n_best: int, return_attention: bool
+    ) -> SearchResult:
+        """Run ``rows`` (source ids each) as one padded ``rows x longest`` batch through
+        greedy or beam search on the model's device."""
+        src, src_lengths, max_len = self._padded(rows)
         if beam == 1:
             return greedy_search(
                 self._model,
@@ -579,9 +611,86 @@ class Translator:
 def _row_hypotheses(result: SearchResult, row: int) -> list[_Found]:
     """One search row's hypotheses, best first, with its ``tgt x src`` attention if any."""
     attention = result.attention[row] if result.attention is not None else None
+    return _row_hypotheses_of(result.tokens[row], result.scores[row], attention)
+
+
+def _row_hypotheses_of(
+    tokens: list[list[int]], scores: list[float], attention: list[Tensor] | None
+) -> list[_Found]:
     return [
-        (tokens, score, attention[k] if attention is not None else None)
-        for k, (tokens, score) in enumerate(
-            zip(result.tokens[row], result.scores[row], strict=True)
-        )
+        (ids, score, attention[k] if attention is not None else None)
+        for k, (ids, score) in enumerate(zip(tokens, scores, strict=True))
     ]
+
+
+class TranslationStream:
+    """Sentences join a running search and come out translated (continuous batching): the
+    object the service's batcher keeps per decoding setting (:meth:`Translator.open_stream`).
+
+    ``add`` takes encoded sentences (host work only) and returns a handle per sentence;
+    ``advance`` lets them in, runs a few decoder steps and returns ``(handle, translation)``
+    for the sentences that are done (a chunked sentence once all of its chunks are);
+    ``cancel`` drops sentences nobody waits for. One caller at a time.
+    """
+
+    def __init__(self, translator: Translator, stream: BeamStream) -> None:
+        self._translator = translator
+        self._stream = stream
+        self._sentences: dict[int, EncodedSentence] = {}
+        self._rows: dict[int, tuple[int, int]] = {}  # row handle -> (sentence handle, chunk)
+        self._found: dict[int, list[list[_Found] | None]] = {}  # per sentence, per chunk
+        self._handles = 0
+
+    def __len__(self) -> int:
+        """Sentences added and not yet returned or cancelled."""
+        return len(self._sentences)
+
+    def add(self, sentences: Sequence[EncodedSentence]) -> list[int]:
+        handles = list(range(self._handles, self._handles + len(sentences)))
+        self._handles += len(sentences)
+        rows: list[tuple[int, ...]] = []
+        owners: list[tuple[int, int]] = []
+        for handle, sentence in zip(handles, sentences, strict=True):
+            self._sentences[handle] = sentence
+            self._found[handle] = [None] * sentence.rows
+            rows.extend(sentence.chunks)
+            owners.extend((handle, chunk) for chunk in range(sentence.rows))
+        if rows:
+            src, src_lengths, max_len = self._translator._padded(rows)
+            row_handles = self._stream.add(src, src_lengths, max_len)
+            self._rows.update(zip(row_handles, owners, strict=True))
+        return handles
+
+    def cancel(self, handles: Iterable[int]) -> None:
+        dropped = set(handles) & self._sentences.keys()
+        for handle in dropped:
+            del self._sentences[handle], self._found[handle]
+        rows = [row for row, (owner, _) in self._rows.items() if owner in dropped]
+        for row in rows:
+            del self._rows[row]
+        self._stream.cancel(rows)
+
+    def advance(self) -> list[tuple[int, SentenceTranslation]]:
+        attention = self._stream.return_attention
+        done = [h for h, sentence in self._sentences.items() if not sentence.rows]
+        if len(self._stream):
+            with self._translator._running():
+                finished = self._stream.advance()
+            for row in finished:
+                owner, chunk = self._rows.pop(row.handle)
+                found = self._found[owner]
+                found[chunk] = _row_hypotheses_of(row.tokens, row.scores, row.attention)
+                if all(part is not None for part in found):
+                    done.append(owner)
+        results = []
+        for handle in done:
+            sentence = self._sentences.pop(handle)
+            chunks = [part for part in self._found.pop(handle) if part is not None]
+            if chunks:
+                translation = self._translator._assemble(sentence, chunks, attention)
+            else:
+                translation = self._translator._passthrough(
+                    sentence.source, self._stream.n_best, attention
+                )
+            results.append((handle, translation))
+        return results

@@ -1,32 +1,36 @@
-"""Dynamic batching: every client's sentences share one queue and one model consumer.
+"""Continuous batching: every client's sentences share one queue and one running search.
 
 Requests put ``(sentence, encoded sentence, future)`` items into a queue and await the futures.
 Each sentence is encoded by the model once, when its request arrives (``model.encode``:
-normalised, masked, SentencePiece ids, chunks); the ids travel with the item and the batch
-handed to ``model.search`` is searched exactly as formed here, so nothing is encoded, sorted or
-batched twice. The queue is measured in *source tokens*, not sentences: one 5,000-character
-sentence costs the model as much as hundreds of short ones. A request is admitted whole or not
-at all: when its tokens do not fit next to those already waiting it gets
+normalised, masked, SentencePiece ids, chunks); the ids travel with the item into the model's
+search, so nothing is encoded twice. The queue is measured in *source tokens*, not sentences:
+one 5,000-character sentence costs the model as much as hundreds of short ones. A request is
+admitted whole or not at all: when its tokens do not fit next to those already waiting it gets
 :class:`QueueFullError` (retry later), and when they exceed ``max_queue_tokens`` on their own
 it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless).
 
-A single consumer task picks an *anchor* item, waits at most ``max_wait_s`` after that item
-arrived for more company, and then forms a batch from the items that share the anchor's *group*
-(the same model and the same :class:`DecodeOptions`: beam size, n-best and attention cannot be
-mixed in one model call). The anchor is the oldest item of the request whose turn it is:
-requests take turns (round robin, in order of arrival), so a request with many sentences gets
-one batch and then lets every other waiting request have one, instead of holding the model
-until all of its sentences are done. The batch always holds the anchor and is filled with the
-group's items closest to it in source length (less padding), up to ``max_batch_sentences``
-sentences and ``max_batch_tokens`` padded source tokens (``search rows x longest row``; a
-sentence is one row, or one per chunk when it is too long). Items that do not fit stay queued
-for a later round; every request gets a turn, so none of them starves.
+A single consumer task drives one *stream* per group (the same model and the same
+:class:`DecodeOptions`: beam size, n-best and attention cannot be mixed in one search): a beam
+search that sentences join between steps and leave as soon as they are done
+(``model.open_stream``, :mod:`model.beam_stream`). Each turn of the consumer lets waiting
+sentences into their group's stream while it has room (``max_batch_sentences`` sentences and
+``max_batch_tokens`` padded source tokens, ``search rows x longest row``; a sentence is one row,
+or one per chunk when it is too long; a sentence alone always fits), runs a few decoder steps
+of one stream, and answers the sentences that came out. So a short sentence never waits for
+the longest one of its batch, and a new request starts within a few decoder steps instead of
+waiting for a whole batch to end. When the model is idle, the first sentence waits at most
+``max_wait_s`` for company, so that a burst starts as one batch.
+
+Requests take turns (round robin, in order of arrival): a request with many sentences gets
+its sentences in, then every other waiting request goes first when room frees up, instead of
+holding the model until all of its sentences are done; every request gets a turn, so none
+starves. Streams of different groups take turns step by step.
 
 The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
-requests meanwhile, which is exactly when the next batch fills up. Identical sentences in one
-batch are translated once. A model failure is delivered to every waiter of that batch; a waiter
-that went away (its future cancelled: client disconnect, deadline) is skipped and never
-disturbs the others.
+requests meanwhile. Identical sentences of one group in flight are translated once. A model
+failure is delivered to every waiter of that stream; a waiter that went away (its future
+cancelled: client disconnect, deadline) is skipped, and a sentence nobody waits for any more
+leaves the search.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -75,21 +79,32 @@ class SearchInput(Protocol):
 
 
 Encoded = TypeVar("Encoded", bound=SearchInput)
+Encoded_contra = TypeVar("Encoded_contra", bound=SearchInput, contravariant=True)
+
+
+class SentenceStream(Protocol[Encoded_contra, Result_co]):
+    """A running search that sentences join and leave (``model.translator.TranslationStream``):
+    ``add`` is host work only, ``advance`` runs the model and returns the finished sentences
+    by handle."""
+
+    def __len__(self) -> int: ...
+
+    def add(self, sentences: Sequence[Encoded_contra]) -> list[int]: ...
+
+    def advance(self) -> Sequence[tuple[int, Result_co]]: ...
+
+    def cancel(self, handles: Iterable[int]) -> None: ...
 
 
 class BatchModel(Protocol[Encoded, Result_co]):
     """What the batcher needs from a model (``model.translator.Translator`` fits): encode a
-    sentence once, and search exactly a batch of encoded sentences in one call."""
+    sentence once, and open a stream per decoding setting."""
 
     def encode(self, sentence: str) -> Encoded: ...
 
-    def search(
-        self,
-        batch: list[Encoded],
-        beam: int = 5,
-        n_best: int = 1,
-        return_attention: bool = False,
-    ) -> Sequence[Result_co]: ...
+    def open_stream(
+        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
+    ) -> SentenceStream[Encoded, Result_co]: ...
 
 
 class BatchObserver(Protocol):
@@ -157,6 +172,101 @@ class _Item(Generic[Result]):
         return max(1, self.encoded.longest)
 
 
+@dataclass(eq=False)
+class _Flight(Generic[Result]):
+    """One group's running stream, and who waits for which of its sentences.
+
+    A sentence in flight has a handle; every item with that sentence waits for it
+    (identical sentences are translated once). ``joining`` holds the items admitted since
+    the last :meth:`add` (they already count towards the budget).
+    """
+
+    stream: SentenceStream[Any, Result]
+    waiters: dict[int, list[_Item[Result]]] = field(default_factory=dict)  # handle -> items
+    handles: dict[str, int] = field(default_factory=dict)  # sentence -> handle
+    started: dict[int, _Item[Result]] = field(default_factory=dict)  # handle -> its first item
+    joining: list[_Item[Result]] = field(default_factory=list)
+    _joining_sentences: set[str] = field(default_factory=set)
+    _count: int = 0  # sentences, rows and longest row in flight or joining (this round)
+    _rows: int = 0
+    _longest: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.waiters) or len(self.stream) > 0
+
+    @property
+    def padded(self) -> int:
+        """``search rows x longest row`` over the sentences in flight."""
+        items = self.started.values()
+        return sum(item.rows for item in items) * max((item.longest for item in items), default=0)
+
+    def open_admission(self) -> None:
+        """Start an admission round: count what is in flight (the budget :meth:`admits`
+        checks incrementally)."""
+        items = self.started.values()
+        self._count = len(items)
+        self._rows = sum(item.rows for item in items)
+        self._longest = max((item.longest for item in items), default=0)
+
+    def admits(self, item: _Item[Result], max_sentences: int, max_tokens: int) -> bool:
+        """Whether ``item`` joins in this round: its sentence is already in flight or joining
+        (it then waits for that result), or it fits next to them (alone it always fits)."""
+        if item.sentence in self.handles or item.sentence in self._joining_sentences:
+            self.joining.append(item)
+            return True
+        if self._count:
+            longest = max(self._longest, item.longest)
+            if self._count >= max_sentences or (self._rows + item.rows) * longest > max_tokens:
+                return False
+        self._count += 1
+        self._rows += item.rows
+        self._longest = max(self._longest, item.longest)
+        self._joining_sentences.add(item.sentence)
+        self.joining.append(item)
+        return True
+
+    def add(self, items: list[_Item[Result]]) -> None:
+        """Start the admitted ``items`` in the stream, each sentence once."""
+        fresh: dict[str, _Item[Result]] = {}
+        for item in items:
+            if item.sentence not in self.handles:
+                fresh.setdefault(item.sentence, item)
+        handles = self.stream.add([item.encoded for item in fresh.values()])
+        for handle, item in zip(handles, fresh.values(), strict=True):
+            self.handles[item.sentence] = handle
+            self.started[handle] = item
+            self.waiters[handle] = []
+        for item in items:
+            self.waiters[self.handles[item.sentence]].append(item)
+        self.joining = []
+        self._joining_sentences = set()
+
+    def finish(self, handle: int, result: Result) -> int:
+        """Answer everyone waiting for ``handle``; returns its source tokens."""
+        item = self.started.pop(handle)
+        del self.handles[item.sentence]
+        for waiter in self.waiters.pop(handle):
+            if not waiter.future.done():  # its client may have gone away meanwhile
+                waiter.future.set_result(result)
+        return item.tokens
+
+    def release_abandoned(self) -> None:
+        """Sentences whose every waiter went away leave the stream."""
+        abandoned = [
+            handle
+            for handle, waiting in self.waiters.items()
+            if all(item.future.done() for item in waiting)
+        ]
+        if abandoned:
+            self.stream.cancel(abandoned)
+            for handle in abandoned:
+                item = self.started.pop(handle)
+                del self.handles[item.sentence], self.waiters[handle]
+
+    def items(self) -> list[_Item[Result]]:
+        return [item for waiting in self.waiters.values() for item in waiting]
+
+
 class DynamicBatcher(Generic[Result]):
     """One queue, one consumer task; see the module docstring.
 
@@ -188,7 +298,10 @@ class DynamicBatcher(Generic[Result]):
         # request -> its place in the round robin: the batch count when it arrived or when it
         # was last served; the smallest value is the next request to anchor a batch.
         self._turn: dict[int, int] = {}
-        self._batches = 0
+        self._batches = 0  # admission rounds so far: the round robin's clock
+        # One stream per group, keyed by (id(model), options): models need not be hashable.
+        self._flights: dict[tuple[int, DecodeOptions], _Flight[Result]] = {}
+        self._rotation = 0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -279,39 +392,63 @@ class DynamicBatcher(Generic[Result]):
     # ------------------------------------------------------------------ consumer
 
     async def _consume(self) -> None:
-        while True:
-            self._drop_done()
-            if not self._pending:
-                if self._closing:
-                    return
-                self._arrived.clear()
-                await self._arrived.wait()
-                continue
-            head = self._anchor()
-            deadline = head.arrived + self.max_wait_s
-            while not self._closing and not self._group_is_full(head.group):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                self._arrived.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._arrived.wait(), remaining)
-            if head.future.done():  # its client went away while it waited for company
-                continue
-            batch = self._take_batch(head)
-            if batch:
-                self._batches += 1
-                for request in {item.request for item in batch}:
-                    if request in self._turn:
-                        self._turn[request] = self._batches  # to the back of the round robin
-                await self._run(batch)
+        try:
+            while True:
+                self._drop_done()
+                self._release_abandoned()
+                if not self._pending and not self._flights:
+                    if self._closing:
+                        return
+                    self._arrived.clear()
+                    await self._arrived.wait()
+                    continue
+                if not self._flights and not await self._wait_for_company():
+                    continue
+                self._admit()
+                flight = self._next_flight()
+                if flight is not None:
+                    await self._advance(flight)
+        except asyncio.CancelledError:
+            # Shutdown timed out while the model was running: nobody gets an answer.
+            self._fail_flights(BatcherClosedError("the server is shutting down"))
+            raise
+        except Exception as exc:
+            # A bug here must not leave clients waiting forever: everyone gets the error, and
+            # later requests are refused (translate() checks that the consumer is alive).
+            logger.exception("the batcher's consumer failed")
+            self._fail_flights(exc)
+            self._fail_pending(exc)
+            raise
+
+    def _fail_flights(self, error: BaseException) -> None:
+        for flight in self._flights.values():
+            self._fail(flight.items(), error)
+        self._flights.clear()
+
+    async def _wait_for_company(self) -> bool:
+        """The model is idle: let the oldest waiting item wait up to ``max_wait_s`` after it
+        arrived for more of its group, so that a burst starts as one batch. False when that
+        item's client went away meanwhile."""
+        head = self._anchor()
+        deadline = head.arrived + self.max_wait_s
+        while not self._closing and not self._group_is_full(head.group):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), remaining)
+        return not head.future.done()
 
     def _anchor(self) -> _Item[Result]:
         """The oldest waiting item of the request whose turn it is (see the module docstring).
 
         ``_pending`` is in arrival order, so ``min`` keeps the oldest among equal turns.
         """
-        return min(self._pending, key=lambda item: self._turn.get(item.request, self._batches))
+        return min(self._pending, key=self._turn_of)
+
+    def _turn_of(self, item: _Item[Result]) -> int:
+        return self._turn.get(item.request, self._batches)
 
     def _group_is_full(self, group: Group[Result]) -> bool:
         """Whether the queue already holds a full batch of ``group`` (no point in waiting)."""
@@ -324,80 +461,76 @@ class DynamicBatcher(Generic[Result]):
                     return True
         return False
 
-    def _take_batch(self, anchor: _Item[Result]) -> list[_Item[Result]]:
-        """Remove and return up to one batch of ``anchor``'s group, within both limits.
-
-        The batch is built around ``anchor``, which is always taken (so a sentence longer than
-        the token budget still runs, alone, and no sentence waits forever behind a stream of
-        shorter ones); it is filled with the items closest to it in length, which keeps
-        padding low.
-        """
-        members = [
-            item
-            for item in self._pending
-            if item.group == anchor.group and item is not anchor and not item.future.done()
-        ]
-        by_closeness = sorted(members, key=lambda item: abs(item.longest - anchor.longest))
-        batch = [anchor]
-        rows, longest = anchor.rows, anchor.longest
-        for item in by_closeness:
-            if len(batch) >= self.max_batch_sentences:
-                break
-            if (rows + item.rows) * max(longest, item.longest) > self.max_batch_tokens:
-                continue
-            batch.append(item)
-            rows += item.rows
-            longest = max(longest, item.longest)
-        taken = set(map(id, batch))
+    def _admit(self) -> None:
+        """Move waiting items into their group's stream, requests in turn order (arrival
+        order within a turn), while the stream has room; a request that got a sentence in
+        goes to the back of the round robin. Items that do not fit stay queued."""
+        joining: dict[tuple[int, DecodeOptions], list[_Item[Result]]] = {}
+        for running in self._flights.values():
+            running.open_admission()
+        for item in sorted(self._pending, key=self._turn_of):
+            model, options = item.group
+            key = (id(model), options)
+            flight = self._flights.get(key)
+            if flight is None:
+                stream = model.open_stream(options.beam, options.n_best, options.attention)
+                flight = self._flights[key] = _Flight(stream)
+            if flight.admits(item, self.max_batch_sentences, self.max_batch_tokens):
+                joining.setdefault(key, []).append(item)
+        if not joining:
+            return
+        for group, items in joining.items():
+            self._flights[group].add(items)
+        self._batches += 1
+        for items in joining.values():
+            for item in items:
+                if item.request in self._turn:
+                    self._turn[item.request] = self._batches  # to the back of the round robin
+        taken = {id(item) for items in joining.values() for item in items}
         self._pending = [item for item in self._pending if id(item) not in taken]
         self._depth_changed()
-        return sorted(batch, key=lambda item: item.longest)
 
-    async def _run(self, batch: list[_Item[Result]]) -> None:
-        model, options = batch[0].group
-        # Identical sentences are translated once.
-        inputs = {item.sentence: item.encoded for item in reversed(batch)}
-        unique = list(dict.fromkeys(item.sentence for item in batch))
+    def _next_flight(self) -> _Flight[Result] | None:
+        """The stream whose turn it is to run a few steps (streams take turns)."""
+        groups = [group for group, flight in self._flights.items() if flight]
+        if not groups:
+            self._flights.clear()
+            return None
+        self._rotation = (self._rotation + 1) % len(groups)
+        return self._flights[groups[self._rotation]]
+
+    async def _advance(self, flight: _Flight[Result]) -> None:
+        """Run a few decoder steps of ``flight``'s stream off the event loop, and answer the
+        sentences that came out; a failure reaches every waiter of the stream."""
         started = time.perf_counter()
+        sentences, padded = len(flight.waiters), flight.padded
         try:
-            results = await asyncio.to_thread(
-                model.search,
-                [inputs[sentence] for sentence in unique],
-                beam=options.beam,
-                n_best=options.n_best,
-                return_attention=options.attention,
-            )
-            if len(results) != len(unique):
-                raise RuntimeError(
-                    f"the model returned {len(results)} results for {len(unique)} sentences"
-                )
-        except asyncio.CancelledError:
-            # Shutdown timed out while the model was running: nobody gets an answer.
-            self._fail(batch, BatcherClosedError("the server is shutting down"))
-            raise
+            finished = await asyncio.to_thread(flight.stream.advance)
         except Exception as exc:
-            logger.exception("model call failed for a batch of %d sentences", len(unique))
-            self._observe(batch, unique, time.perf_counter() - started, ok=False)
-            self._fail(batch, exc)
+            logger.exception("model call failed for a stream of %d sentences", sentences)
+            self._observe(sentences, 0, padded, time.perf_counter() - started, ok=False)
+            self._fail(flight.items(), exc)
+            self._flights = {g: f for g, f in self._flights.items() if f is not flight}
             return
-        self._observe(batch, unique, time.perf_counter() - started, ok=True)
-        by_sentence = dict(zip(unique, results, strict=True))
-        for item in batch:
-            if not item.future.done():  # its client may have gone away meanwhile
-                item.future.set_result(by_sentence[item.sentence])
+        done_tokens = sum(flight.finish(handle, result) for handle, result in finished)
+        self._observe(sentences, done_tokens, padded, time.perf_counter() - started, ok=True)
+        if not flight:
+            self._flights = {g: f for g, f in self._flights.items() if f is not flight}
+
+    def _release_abandoned(self) -> None:
+        """Sentences in flight whose every waiter went away leave their search."""
+        for flight in self._flights.values():
+            flight.release_abandoned()
 
     # ------------------------------------------------------------------ helpers
 
     def _observe(
-        self, batch: list[_Item[Result]], unique: list[str], seconds: float, ok: bool
+        self, sentences: int, source_tokens: int, padded: int, seconds: float, ok: bool
     ) -> None:
-        if self._observer is None:
-            return
-        items = {item.sentence: item for item in batch}
-        searched = [items[sentence] for sentence in unique]
-        source_tokens = sum(item.tokens for item in searched)
-        padded = sum(item.rows for item in searched) * max(item.longest for item in searched)
-        self._observer.batch_finished(len(unique), source_tokens, padded, seconds, ok)
+        """``sentences`` in flight during one model call, ``source_tokens`` of those that
+        came out of it, ``padded`` its ``rows x longest`` source width."""
+        if self._observer is not None:
+            self._observer.batch_finished(sentences, source_tokens, padded, seconds, ok)
 
     @staticmethod
     def _fail(items: list[_Item[Result]], error: BaseException) -> None:

@@ -45,18 +45,21 @@ class ServiceMetrics:
         )
         self.batch_sentences = Histogram(
             "mt_batch_sentences",
-            "distinct sentences per model call",
+            "distinct sentences in the running search per model call",
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
         self.batch_seconds = Histogram(
             "mt_batch_duration_seconds",
-            "duration of one model call",
+            "duration of one model call (a few decoder steps)",
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.model_calls = Counter(
-            "mt_model_calls", "model calls (batches) by outcome", ["outcome"], registry=registry
+            "mt_model_calls",
+            "model calls (a few decoder steps each) by outcome",
+            ["outcome"],
+            registry=registry,
         )
         self.queue_depth = Gauge(
             "mt_queue_depth", "sentences waiting for the model", registry=registry
@@ -66,7 +69,7 @@ class ServiceMetrics:
         )
         self.tokens_per_second = Gauge(
             "mt_tokens_per_second",
-            "source subwords per second of model time, in the latest batch",
+            "source subwords of the sentences finished in the latest model call, per second of it",
             registry=registry,
         )
         self.cache_hits = Counter(

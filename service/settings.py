@@ -52,12 +52,16 @@ class Settings(BaseSettings):
         int | None, Field(ge=1, description="torch intra-op threads (default: torch's choice)")
     ] = None
 
-    max_batch_sentences: Annotated[int, Field(ge=1, description="sentences per model call")] = 64
+    max_batch_sentences: Annotated[
+        int, Field(ge=1, description="sentences in one running search at once")
+    ] = 64
     max_batch_tokens: Annotated[
-        int, Field(ge=1, description="padded source subwords per model call (count x longest)")
+        int,
+        Field(ge=1, description="padded source subwords in one running search (rows x longest)"),
     ] = 4096
     max_wait_ms: Annotated[
-        float, Field(ge=0, le=10_000, description="a batch's wait for company after its first item")
+        float,
+        Field(ge=0, le=10_000, description="an idle model's wait for company after the first item"),
     ] = 10.0
     max_queue_tokens: Annotated[
         int,

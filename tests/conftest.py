@@ -12,7 +12,7 @@ import torch
 from model.checkpoint import save_model
 from model.config import ModelConfig
 from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers, train_tokenizer
+from model.tokenizer import EOS_ID, Tokenizers, train_tokenizer
 
 torch.set_num_threads(1)
 
@@ -49,6 +49,20 @@ def tiny_config(tokenizers: Tokenizers, **overrides: object) -> ModelConfig:
     }
     values.update(overrides)
     return ModelConfig(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def peaked_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
+    """Weights large enough for peaked, source-dependent distributions, and an EOS bias that
+    ends most hypotheses within a few steps: beam search then has real choices to make
+    (hypotheses of different lengths; beam finds higher scores than greedy)."""
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tiny_tokenizers)).eval()
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.uniform_(-1.0, 1.0)
+        model.decoder.output.bias[EOS_ID] = 2.5
+    return model
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,9 @@
 """The dynamic batcher and the translation cache, against a fake model that records its calls.
 
-The fake stands in for ``model.translator.Translator`` (same ``encode`` and ``search``
-signatures) so that batch composition, timing, failures and cancellation can be observed
-exactly. A ``threading.Event`` gate holds the model call open
-when a test needs requests to pile up behind a running batch.
+The fake stands in for ``model.translator.Translator`` (same ``encode`` and ``open_stream``
+signatures, a stream with ``add``, ``advance`` and ``cancel``) so that batch composition,
+timing, failures and cancellation can be observed exactly. A ``threading.Event`` gate holds
+the model call open when a test needs requests to pile up behind a running batch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -59,9 +59,58 @@ class FakeEncoded:
 
 
 @dataclass
+class FakeStream:
+    """A stream of :class:`FakeModel`: each ``advance`` is one model call over the sentences
+    in flight; a sentence comes out after ``words // model.words_per_advance`` advances (at
+    least one)."""
+
+    model: FakeModel
+    options: DecodeOptions
+    flying: dict[int, tuple[FakeEncoded, int]] = field(default_factory=dict)  # -> advances left
+    cancelled: list[int] = field(default_factory=list)
+    handles: int = 0
+
+    def __len__(self) -> int:
+        return len(self.flying)
+
+    def add(self, sentences: Sequence[FakeEncoded]) -> list[int]:
+        self.model.searched.append(list(sentences))
+        handles = list(range(self.handles, self.handles + len(sentences)))
+        self.handles += len(sentences)
+        for handle, encoded in zip(handles, sentences, strict=True):
+            words = len(encoded.sentence.split())
+            self.flying[handle] = (encoded, max(1, words // self.model.words_per_advance))
+        return handles
+
+    def cancel(self, handles: Iterable[int]) -> None:
+        handles = list(handles)
+        self.cancelled += handles
+        for handle in handles:
+            self.flying.pop(handle, None)
+
+    def advance(self) -> list[tuple[int, str]]:
+        sentences = [encoded.sentence for encoded, _ in self.flying.values()]
+        self.model.calls.append(Call(sentences, self.options))
+        self.model.entered.set()
+        if not self.model.gate.wait(timeout=10):
+            raise RuntimeError("test gate never opened")
+        if self.model.fail_with is not None:
+            raise self.model.fail_with
+        time.sleep(self.model.advance_seconds)
+        done = []
+        for handle, (encoded, left) in list(self.flying.items()):
+            if left > 1:
+                self.flying[handle] = (encoded, left - 1)
+            else:
+                del self.flying[handle]
+                done.append((handle, expected(encoded.sentence, self.options)))
+        return done
+
+
+@dataclass
 class FakeModel:
-    """Translates by upper-casing; tokens = words. Records each encode and search call; can
-    fail or block."""
+    """Translates by upper-casing; tokens = words. Records each encode, each sentence started
+    (``searched``: one list per ``add``) and each model call; can fail or block."""
 
     fail_with: Exception | None = None
     gate: threading.Event = field(default_factory=threading.Event)
@@ -70,6 +119,9 @@ class FakeModel:
     encoded: list[str] = field(default_factory=list)
     entered: threading.Event = field(default_factory=threading.Event)
     row_limit: int = 100
+    words_per_advance: int = 1_000_000
+    advance_seconds: float = 0.0
+    streams: list[FakeStream] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.gate.set()  # open unless a test closes it
@@ -80,22 +132,12 @@ class FakeModel:
         full, rest = divmod(words, self.row_limit)
         return FakeEncoded(sentence, (self.row_limit,) * full + ((rest,) if rest else ()))
 
-    def search(
-        self,
-        batch: list[FakeEncoded],
-        beam: int = 5,
-        n_best: int = 1,
-        return_attention: bool = False,
-    ) -> list[str]:
-        self.searched.append(list(batch))
-        sentences = [encoded.sentence for encoded in batch]
-        self.calls.append(Call(sentences, DecodeOptions(beam, n_best, return_attention)))
-        self.entered.set()
-        if not self.gate.wait(timeout=10):
-            raise RuntimeError("test gate never opened")
-        if self.fail_with is not None:
-            raise self.fail_with
-        return [f"{s.upper()}|{beam}|{n_best}|{int(return_attention)}" for s in sentences]
+    def open_stream(
+        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
+    ) -> FakeStream:
+        stream = FakeStream(self, DecodeOptions(beam or 5, n_best, return_attention))
+        self.streams.append(stream)
+        return stream
 
 
 def expected(sentence: str, options: DecodeOptions) -> str:
@@ -139,9 +181,7 @@ async def test_concurrent_requests_share_few_model_calls(make_batcher: MakeBatch
     assert sum(len(c.sentences) for c in model.calls) == 40
 
 
-async def test_batches_respect_limits_sorted_by_length_oldest_first(
-    make_batcher: MakeBatcher,
-) -> None:
+async def test_admission_respects_the_limits_oldest_first(make_batcher: MakeBatcher) -> None:
     model = FakeModel()
     model.gate.clear()
     batcher = await make_batcher(max_batch_sentences=3, max_batch_tokens=12, max_wait_s=0.0)
@@ -159,12 +199,42 @@ async def test_batches_respect_limits_sorted_by_length_oldest_first(
     assert sorted(s for batch in batches for s in batch) == sorted(sentences)
     for batch in batches:
         tokens = [len(s.split()) for s in batch]
-        assert tokens == sorted(tokens)
         assert len(batch) <= 3
         assert len(batch) * max(tokens) <= 12 or len(batch) == 1
-    # The oldest sentence (5 words) anchors the first batch, joined by the closest length
-    # that fits the token budget (4 words: 2 x 5 <= 12), so long sentences never starve.
-    assert [len(s.split()) for s in batches[0]] == [4, 5]
+    # The oldest sentence (5 words) goes first, with what fits beside it (1 word: 2 x 5 <= 12).
+    assert [len(s.split()) for s in batches[0]] == [5, 1]
+
+
+async def test_sentences_join_a_running_search_and_leave_when_done(
+    make_batcher: MakeBatcher,
+) -> None:
+    """Continuous batching: a long sentence keeps running while short ones come and go."""
+    model = FakeModel(words_per_advance=1, advance_seconds=0.02)
+    batcher = await make_batcher(max_wait_s=0.0)
+    long = " ".join(["long"] * 200)  # 200 advances: at least 4 s
+    long_task = asyncio.create_task(batcher.translate(model, [long], GREEDY))
+    await wait_until(lambda: len(model.calls) >= 2)
+    assert await batcher.translate(model, ["short"], GREEDY) == [expected("short", GREEDY)]
+    assert not long_task.done()  # the short one did not wait for the long one
+    assert await long_task == [expected(long, GREEDY)]
+    # "short" joined the running search: it shares a call with the long sentence.
+    assert any(call.sentences == [long, "short"] for call in model.calls)
+    assert len(model.streams) == 1
+
+
+async def test_a_sentence_nobody_waits_for_leaves_the_running_search(
+    make_batcher: MakeBatcher,
+) -> None:
+    model = FakeModel(words_per_advance=1)
+    batcher = await make_batcher(max_wait_s=0.0)
+    forever = " ".join(["slow"] * 10_000)
+    task = asyncio.create_task(batcher.translate(model, [forever], GREEDY))
+    await wait_until(lambda: len(model.calls) >= 2)
+    task.cancel()
+    await wait_until(lambda: model.streams[0].cancelled == [0])
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert await batcher.translate(model, ["next"], GREEDY) == [expected("next", GREEDY)]
 
 
 async def test_each_sentence_is_encoded_once_and_searched_as_encoded(

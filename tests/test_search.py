@@ -28,20 +28,6 @@ def flat_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
     return Seq2Seq(tiny_config(tiny_tokenizers)).eval()
 
 
-@pytest.fixture(scope="module")
-def peaked_model(tiny_tokenizers: Tokenizers) -> Seq2Seq:
-    """Weights large enough for peaked, source-dependent distributions, and an EOS bias that
-    ends most hypotheses within a few steps: beam search then has real choices to make
-    (hypotheses of different lengths; beam finds higher scores than greedy)."""
-    torch.manual_seed(0)
-    model = Seq2Seq(tiny_config(tiny_tokenizers)).eval()
-    with torch.no_grad():
-        for parameter in model.parameters():
-            parameter.uniform_(-1.0, 1.0)
-        model.decoder.output.bias[EOS_ID] = 2.5
-    return model
-
-
 def batch_of(tokenizers: Tokenizers, sentences: list[str]) -> tuple[Tensor, Tensor]:
     """``src: batch x src_len`` PAD-padded, ``src_lengths: batch``."""
     ids = [tokenizers.source.encode(sentence) for sentence in sentences]

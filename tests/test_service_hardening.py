@@ -133,7 +133,8 @@ async def test_a_request_that_can_never_fit_gets_400_naming_why(
 
 
 async def test_a_huge_request_does_not_hold_the_model_for_others(tiny_model_dir: Path) -> None:
-    """Requests take turns: a short request is answered after one batch of a long one."""
+    """Requests take turns: a short request joins the search right after the first sentences
+    of a long one, not after all of them."""
     settings = settings_for(
         tiny_model_dir, max_batch_sentences=2, max_wait_ms=0, char_limit=-1, cache_size=0
     )
@@ -142,25 +143,32 @@ async def test_a_huge_request_does_not_hold_the_model_for_others(tiny_model_dir:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
             state = app.state.service
-            calls: list[list[str]] = []
+            admitted: list[list[str]] = []  # the sentences let into the search, per admission
             translator = state.slot.current.translator
-            original = translator.search
+            open_stream = translator.open_stream
 
-            def recording(batch: list[EncodedSentence], *args: Any, **kwargs: Any) -> Any:
-                calls.append([sentence.source for sentence in batch])
-                return original(batch, *args, **kwargs)
+            def recording_stream(*args: Any, **kwargs: Any) -> Any:
+                stream = open_stream(*args, **kwargs)
+                add = stream.add
 
-            translator.search = recording  # type: ignore[method-assign]
+                def recording_add(batch: list[EncodedSentence]) -> list[int]:
+                    admitted.append([sentence.source for sentence in batch])
+                    return add(batch)
+
+                stream.add = recording_add  # type: ignore[method-assign]
+                return stream
+
+            translator.open_stream = recording_stream  # type: ignore[method-assign]
             big = " ".join(f"We see cat number {i}." for i in range(40))
             long_request = asyncio.create_task(client.post("/translate", json=translate_body(big)))
             await asyncio.sleep(0)
-            while not calls:
+            while not admitted:
                 await asyncio.sleep(0.001)
             short = await client.post("/translate", json=translate_body("Good night."))
             assert short.status_code == 200
-            served_at = next(i for i, call in enumerate(calls) if "Good night." in call)
+            served_at = next(i for i, batch in enumerate(admitted) if "Good night." in batch)
             assert (await long_request).status_code == 200
-            assert served_at <= 2, f"waited behind {served_at} of {len(calls)} batches"
+            assert served_at <= 2, f"let in after {served_at} of {len(admitted)} admissions"
 
 
 # --------------------------------------------------------------------------- paths, HTML, forms

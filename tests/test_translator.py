@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from model.checkpoint import ModelFileError, load_model
-from model.translator import Translator, chunk_text, plan_batches
+from model.translator import SentenceTranslation, Translator, chunk_text, plan_batches
 
 TEXTS = [
     "I love the cat.",
@@ -219,3 +219,48 @@ def test_translating_while_another_translator_loads(
         reloaded = loading.result()
         assert [future.result() for future in translating] == [expected] * 3
     assert reloaded.translate(TEXTS, beam=2) == expected
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+def test_a_stream_translates_like_search_whenever_sentences_join(
+    tiny_model_dir: Path, beam: int
+) -> None:
+    """Continuous batching: sentences (a chunked one, an empty one among them) added to a
+    running stream at different times get what one search call gives them."""
+    chunked = Translator.from_dir(tiny_model_dir, device="cpu", max_source_tokens=12)
+    sentences = [
+        "I love the cat.",
+        "the big cat, the small dog and the house; " * 3 + "we see the city today",
+        "",
+        "We see a big house today.",
+        "you",
+    ]
+    encoded = [chunked.encode(sentence) for sentence in sentences]
+    expected = chunked.search(encoded, beam=beam, n_best=beam, return_attention=True)
+    stream = chunked.open_stream(beam=beam, n_best=beam, return_attention=True)
+    found: dict[int, SentenceTranslation] = {}
+    handles = stream.add(encoded[:2])
+    found.update(stream.advance())
+    handles += stream.add(encoded[2:])
+    while len(stream):
+        found.update(stream.advance())
+    for handle, wanted in zip(handles, expected, strict=True):
+        got = found[handle]
+        assert got.source_tokens == wanted.source_tokens
+        assert [h.text for h in got.hypotheses] == [h.text for h in wanted.hypotheses]
+        assert [h.score for h in got.hypotheses] == pytest.approx(
+            [h.score for h in wanted.hypotheses], abs=1e-4
+        )
+        assert [h.target_tokens for h in got.hypotheses] == [
+            h.target_tokens for h in wanted.hypotheses
+        ]
+
+
+def test_a_cancelled_sentence_never_comes_out_of_a_stream(translator: Translator) -> None:
+    stream = translator.open_stream(beam=2)
+    first, second = stream.add([translator.encode("I love the cat."), translator.encode("you")])
+    stream.cancel([first])
+    out = []
+    while len(stream):
+        out += stream.advance()
+    assert [handle for handle, _ in out] == [second]

@@ -1,0 +1,145 @@
+"""What greedy and beam search do at every step, shared by :mod:`model.search` and
+:mod:`model.beam_stream`: length limits, the step's log-probabilities with the impossible moves
+removed, the n-gram repeat block, the length penalty, and beam search's candidate choice.
+
+Conventions (see :mod:`model.search`): ``max_len`` counts target tokens without EOS; scores
+are ``sum(log p) / length ** length_penalty`` with ``length`` counting the EOS.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import torch
+from torch import Tensor
+
+from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+
+class SearchableModel(Protocol):
+    """All that search needs from a model (:class:`model.seq2seq.Seq2Seq` provides it).
+    States and encoder outputs are opaque values that search only passes back."""
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> Any: ...
+
+    def initial_state(self, encoder_output: Any) -> Any: ...
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: Any, encoder_output: Any
+    ) -> tuple[Tensor, Any, Tensor]: ...
+
+    def reorder(self, state: Any, index: Tensor) -> Any: ...
+
+    def reorder_encoder_output(self, encoder_output: Any, index: Tensor) -> Any: ...
+
+
+def limits_tensor(max_len: Tensor | int, batch: int, device: torch.device) -> Tensor:
+    """``max_len`` as a ``batch`` long tensor on ``device``."""
+    if isinstance(max_len, Tensor):
+        limits = max_len.to(device=device, dtype=torch.long).reshape(-1)
+        if limits.numel() != batch:
+            raise ValueError(f"max_len has {limits.numel()} entries for a batch of {batch}")
+        return limits
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    return torch.full((batch,), int(max_len), dtype=torch.long, device=device)
+
+
+def host_limits(max_len: Tensor | int, batch: int) -> list[int]:
+    """``max_len`` as a list of ints (a host sync only when it is a device tensor)."""
+    if isinstance(max_len, Tensor):
+        values = [int(value) for value in max_len.reshape(-1).tolist()]
+        if len(values) != batch:
+            raise ValueError(f"max_len has {len(values)} entries for a batch of {batch}")
+        if min(values, default=0) < 0:
+            raise ValueError(f"max_len must be >= 0, got {min(values)}")
+        return values
+    if max_len < 0:
+        raise ValueError(f"max_len must be >= 0, got {max_len}")
+    return [int(max_len)] * batch
+
+
+def check_block(block_ngram_repeat: int) -> None:
+    if block_ngram_repeat < 0:
+        raise ValueError(f"block_ngram_repeat must be >= 0 (0 = off), got {block_ngram_repeat}")
+
+
+def check_beam(beam_size: int, n_best: int, block_ngram_repeat: int) -> None:
+    if beam_size < 1:
+        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
+    if not 1 <= n_best <= beam_size:
+        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
+    check_block(block_ngram_repeat)
+
+
+def not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
+    """``vocab``: True everywhere except at EOS."""
+    mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
+    mask[EOS_ID] = False
+    return mask
+
+
+def step_log_probs(logits: Tensor, at_limit: Tensor | None, not_eos: Tensor) -> Tensor:
+    """``logits: rows x vocab`` -> float32 log-probabilities with the impossible moves at -inf.
+
+    PAD and BOS are never generated. Rows that reached their length limit (``at_limit: rows``
+    bool) may only emit EOS; EOS keeps its real log-probability so the score stays a model
+    score. ``at_limit=None`` when the caller knows on the host that no row can be at its
+    limit yet: the ``rows x vocab`` mask is then skipped, at no sync.
+    """
+    log_probs = torch.log_softmax(logits.float(), dim=-1)
+    log_probs[:, PAD_ID] = float("-inf")
+    log_probs[:, BOS_ID] = float("-inf")
+    if at_limit is not None:
+        log_probs.masked_fill_(at_limit.unsqueeze(1) & not_eos.unsqueeze(0), float("-inf"))
+    return log_probs
+
+
+def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
+    """``log_probs: rows x vocab`` with -inf at every token that would complete an n-gram
+    already present in its row of ``history: rows x steps`` (the tokens chosen so far, the
+    latest last; a row may start with PAD where its hypothesis is shorter than the others).
+
+    Vectorised over rows, with no host sync: every length-``n`` window of the history whose
+    first ``n - 1`` tokens equal the row's last ``n - 1`` tokens bans the window's last token.
+    A token banned by several windows is counted (``scatter_add``), never overwritten. Leading
+    PAD never bans a real token: a window that starts in the padding can only match a suffix
+    with the same padding, which is the suffix itself, and it has no last token yet.
+    """
+    if n <= 0 or history is None or history.size(1) < n:
+        return log_probs
+    windows = history.unfold(1, n, 1)  # rows x (steps - n + 1) x n
+    suffix = history[:, history.size(1) - n + 1 :]  # rows x (n - 1): the current prefix
+    matches = (windows[:, :, : n - 1] == suffix.unsqueeze(1)).all(dim=-1)  # rows x windows
+    counts = torch.zeros(log_probs.shape, dtype=torch.long, device=log_probs.device)
+    counts.scatter_add_(1, windows[:, :, n - 1], matches.long())
+    counts[:, EOS_ID] = 0  # ending is always allowed, so no row is left without a move
+    counts[:, PAD_ID] = 0  # already -inf; a padded window is no repeat
+    return log_probs.masked_fill(counts > 0, float("-inf"))
+
+
+def penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: float) -> Tensor:
+    """``sum(log p) / length ** length_penalty`` (``length`` counts the EOS)."""
+    if isinstance(length, Tensor):
+        return log_prob_sum / length.float().pow(length_penalty)
+    return log_prob_sum / (float(length) ** length_penalty)
+
+
+def top_candidates(log_probs: Tensor, beam_scores: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``log_probs: sentences x beam x vocab``, ``beam_scores: sentences x beam`` -> the
+    ``2 x beam`` best extensions of each sentence: ``(sums, parent slots, tokens)``, each
+    ``sentences x 2beam``, best first.
+
+    Each slot's best ``per_slot`` tokens first, then the sentence's best 2*beam of those: the
+    same candidates (and sums) as one top-k over beam x vocab, because a slot adds the same
+    score to its whole row; but no batch x beam x vocab sum is written, and the row-wise top-k
+    is cheaper (about 1.5x faster per step on CPU at 32 sentences).
+    """
+    sentences, beam, vocab = log_probs.shape
+    per_slot = min(2 * beam, vocab)
+    slot_log_probs, slot_tokens = log_probs.topk(per_slot, dim=-1)  # batch x beam x per_slot
+    candidates = (beam_scores.unsqueeze(-1) + slot_log_probs).view(sentences, beam * per_slot)
+    candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
+    candidate_parents = torch.div(candidate_index, per_slot, rounding_mode="floor")
+    candidate_tokens = slot_tokens.view(sentences, beam * per_slot).gather(1, candidate_index)
+    return candidate_scores, candidate_parents, candidate_tokens
