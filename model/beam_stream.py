@@ -67,24 +67,16 @@ class FinishedSentence:
     attention: list[Tensor] | None
 
 
-def _left_pad(tensor: Tensor, width: int, fill: float, dim: int = 1) -> Tensor:
-    """``tensor`` with ``fill`` added before its start along ``dim`` up to ``width``."""
+def _pad(tensor: Tensor, width: int, dim: int, fill: float = 0.0, before: bool = False) -> Tensor:
+    """``tensor`` with ``fill`` added along ``dim`` up to ``width``, after its end (or before
+    its start: histories keep the latest step last)."""
     missing = width - tensor.size(dim)
     if missing <= 0:
         return tensor
     shape = list(tensor.shape)
     shape[dim] = missing
-    return torch.cat([tensor.new_full(shape, fill), tensor], dim=dim)
-
-
-def _right_pad(tensor: Tensor, width: int, dim: int) -> Tensor:
-    """``tensor`` with zeros added after its end along ``dim`` up to ``width``."""
-    missing = width - tensor.size(dim)
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    return torch.cat([tensor, tensor.new_zeros(shape)], dim=dim)
+    padding = tensor.new_full(shape, fill)
+    return torch.cat([padding, tensor] if before else [tensor, padding], dim=dim)
 
 
 @dataclass(frozen=True)
@@ -172,15 +164,13 @@ def _concat(model: StreamableModel, old: _Beams, new: _Beams) -> _Beams:
     width = max(old.history.size(1), new.history.size(1))
 
     def tokens(a: Tensor, b: Tensor, dim: int) -> Tensor:
-        return torch.cat([_left_pad(a, width, PAD_ID, dim), _left_pad(b, width, PAD_ID, dim)])
+        return torch.cat([_pad(t, width, dim, PAD_ID, before=True) for t in (a, b)])
 
     def attention(a: Tensor | None, b: Tensor | None, dim: int) -> Tensor | None:
         if a is None or b is None:
             return None
         source_width = max(a.size(-1), b.size(-1))  # the encoder outputs' padded widths
-        return torch.cat(
-            [_right_pad(_left_pad(t, width, 0.0, dim), source_width, -1) for t in (a, b)]
-        )
+        return torch.cat([_pad(_pad(t, width, dim, before=True), source_width, -1) for t in (a, b)])
 
     return _Beams(
         handles=old.handles + new.handles,
@@ -400,14 +390,18 @@ class BeamStream:
         ended_tokens = beams.history[ended_rows].view(sentences, beam, width)
         scores, pick = torch.cat([beams.final_scores, ended_scores], dim=1).topk(beam, dim=1)
         lengths = torch.cat([beams.final_lengths, beams.steps.unsqueeze(1).expand(-1, beam)], 1)
-        tokens = torch.cat([_left_pad(beams.final_tokens, width, PAD_ID, 2), ended_tokens], 1)
+        tokens = torch.cat(
+            [_pad(beams.final_tokens, width, 2, PAD_ID, before=True), ended_tokens], 1
+        )
         pick_tokens = pick.unsqueeze(-1).expand(-1, -1, width)
         final_attention = None
         if beams.history_attention is not None and beams.final_attention is not None:
             source_width = beams.history_attention.size(-1)
             ended_attention = beams.history_attention[ended_rows]
             ended_attention = ended_attention.view(sentences, beam, width, source_width)
-            both = torch.cat([_left_pad(beams.final_attention, width, 0.0, 2), ended_attention], 1)
+            both = torch.cat(
+                [_pad(beams.final_attention, width, 2, before=True), ended_attention], 1
+            )
             index = pick_tokens.unsqueeze(-1).expand(-1, -1, -1, source_width)
             final_attention = both.gather(1, index)
         finished_count = beams.finished_count + ends.sum(dim=1)

@@ -491,10 +491,11 @@ class DynamicBatcher(Generic[Result]):
         self._depth_changed()
 
     def _next_flight(self) -> _Flight[Result] | None:
-        """The stream whose turn it is to run a few steps (streams take turns)."""
-        groups = [group for group, flight in self._flights.items() if flight]
+        """The stream whose turn it is to run a few steps (streams take turns). Idle streams
+        are dropped here, so a reloaded model's old stream does not keep it alive."""
+        self._flights = {key: flight for key, flight in self._flights.items() if flight}
+        groups = list(self._flights)
         if not groups:
-            self._flights.clear()
             return None
         self._rotation = (self._rotation + 1) % len(groups)
         return self._flights[groups[self._rotation]]
@@ -514,8 +515,6 @@ class DynamicBatcher(Generic[Result]):
             return
         done_tokens = sum(flight.finish(handle, result) for handle, result in finished)
         self._observe(sentences, done_tokens, padded, time.perf_counter() - started, ok=True)
-        if not flight:
-            self._flights = {g: f for g, f in self._flights.items() if f is not flight}
 
     def _release_abandoned(self) -> None:
         """Sentences in flight whose every waiter went away leave their search."""
