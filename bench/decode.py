@@ -58,10 +58,12 @@ def parse_search(name: str) -> int:
     raise argparse.ArgumentTypeError(f"unknown search {name!r} (greedy or beamN)")
 
 
-def read_sentences(path: Path, limit: int | None) -> list[str]:
+def read_sentences(path: Path, limit: int | None, copies: int = 1) -> list[str]:
+    """The first ``limit`` lines (0: all), ``copies`` times over: batches larger than the
+    test set. Each copy is decoded again (the translator does not merge duplicates)."""
     lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
     sentences = [line for line in lines if line]
-    return sentences[:limit] if limit else sentences
+    return (sentences[:limit] if limit else sentences) * max(copies, 1)
 
 
 def rss_mb() -> float:
@@ -86,7 +88,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     if "quantize" in inspect.signature(Translator).parameters:  # older trees: float32 only
         options["quantize"] = args.quantize
     translator = Translator.from_dir(args.model_dir, device=args.device, **options)
-    sentences = read_sentences(args.source, args.limit)
+    sentences = read_sentences(args.source, args.limit, args.copies)
     # Longest first, like the Translator's own order; groups of similar length pad little.
     ordered = sorted(sentences, key=translator.count_tokens, reverse=True)
     if args.budget == "sentences":
@@ -174,6 +176,8 @@ def run_subprocess(
         str(args.threads or 0),
         "--limit",
         str(args.limit or 0),
+        "--copies",
+        str(args.copies),
         "--quantize",
         args.quantize,
     ]
@@ -196,6 +200,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "source": str(args.source),
         "limit": args.limit,
+        "copies": args.copies,
         "repeats": args.repeats,
         "budget": args.budget,
         "quantize": args.quantize,
@@ -225,6 +230,9 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch default)")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE.resolve())
     parser.add_argument("--limit", type=int, default=0, help="first N sentences (0: all)")
+    parser.add_argument(
+        "--copies", type=int, default=1, help="the sentences N times over (for large batches)"
+    )
     parser.add_argument("--searches", default="greedy,beam5", help="greedy and/or beamN")
     parser.add_argument("--batch-sizes", default="1,8,32,128,512")
     parser.add_argument("--budget", choices=("sentences", "tokens"), default="sentences")

@@ -14,6 +14,8 @@ code in ``DIR``, started there with ``PYTHONPATH=DIR``), both with the service d
 before/after comparisons. Make the baseline with
 ``mkdir -p /tmp/base && git archive <commit> model service | tar -x -C /tmp/base``.
 ``--env MT_QUANTIZE=off`` (for example) applies to both; a tree that lacks a setting ignores it.
+``--baseline-env MT_TORCH_THREADS=1`` applies to the baseline side only, so two settings of one
+tree can be compared the same way.
 
 For each client count it runs ``bench/load.py``'s closed loop against one server and then the
 other (interleaved, so a slow phase of a shared machine hurts both alike; the idle server uses
@@ -24,7 +26,6 @@ Writes a JSON report and a PNG (throughput and p95 latency against clients).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import os
 import platform
@@ -151,7 +152,7 @@ def batch_totals(server: Server) -> dict[str, float]:
 
 def measure(server: Server, clients: int, args: argparse.Namespace, sentences: list[str]) -> dict:
     before = batch_totals(server)
-    result = asyncio.run(run_level(server.url, clients, args.duration, sentences))
+    result = run_level(server.url, clients, args.duration, sentences, args.load_processes)
     after = batch_totals(server)
     calls = after.get("mt_batch_sentences_count", 0.0) - before.get("mt_batch_sentences_count", 0)
     summed = after.get("mt_batch_sentences_sum", 0.0) - before.get("mt_batch_sentences_sum", 0.0)
@@ -197,7 +198,7 @@ def plot(results: list[dict], path: Path, title: str) -> None:
     figure.savefig(path, dpi=110)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True)
     parser.add_argument("--device", default="cpu", help="MT_DEVICE for both servers")
@@ -210,6 +211,12 @@ def main() -> None:
     parser.add_argument(
         "--env", action="append", default=[], help="extra NAME=VALUE for both servers"
     )
+    parser.add_argument(
+        "--load-processes",
+        type=int,
+        default=1,
+        help="processes the load generator spreads the clients over (keep 1 on small machines)",
+    )
     parser.add_argument("--json", type=Path, required=True, help="write the report here")
     parser.add_argument("--plot", type=Path, help="write the PNG here")
     parser.add_argument("--title", default="mt-serve: dynamic batching on vs off")
@@ -217,7 +224,30 @@ def main() -> None:
     parser.add_argument(
         "--baseline-tree", type=Path, help="compare this tree with the code in DIR instead"
     )
-    args = parser.parse_args()
+    parser.add_argument(
+        "--baseline-env",
+        action="append",
+        default=[],
+        help="NAME=VALUE for the baseline side only (with or without --baseline-tree): "
+        "compare two settings of one tree",
+    )
+    return parser.parse_args()
+
+
+def sides_of(args: argparse.Namespace) -> list[tuple[str, dict[str, str], Path | None]]:
+    """(mode, environment overrides, tree) of the two servers."""
+    if not (args.baseline_tree or args.baseline_env):
+        return [(mode, overrides, None) for mode, overrides in MODES.items()]
+    baseline_env = {}
+    for assignment in args.baseline_env:
+        name, _, value = assignment.partition("=")
+        baseline_env[name] = value
+    tree = args.baseline_tree.resolve() if args.baseline_tree else None
+    return [("current", {}, None), ("baseline", baseline_env, tree)]
+
+
+def main() -> None:
+    args = parse_args()
 
     sentences = load_sentences(args.sentences, args.limit)
     levels = [int(c) for c in args.clients.split(",")]
@@ -225,11 +255,7 @@ def main() -> None:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="serve_compare_"))
     log_dir.mkdir(parents=True, exist_ok=True)
     print(f"server logs: {log_dir}", file=sys.stderr)
-    sides: list[tuple[str, dict[str, str], Path | None]] = [
-        (mode, overrides, None) for mode, overrides in MODES.items()
-    ]
-    if args.baseline_tree:
-        sides = [("current", {}, None), ("baseline", {}, args.baseline_tree.resolve())]
+    sides = sides_of(args)
     servers = [start_server(mode, env, tree, args, log_dir) for mode, env, tree in sides]
     results: list[dict] = []
     precisions: dict[str, str | None] = {}
@@ -256,6 +282,7 @@ def main() -> None:
         "extra_env": args.env,
         "modes": {mode: overrides for mode, overrides, _ in sides},
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
+        "baseline_env": args.baseline_env,
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "results": results,
     }

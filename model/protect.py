@@ -15,7 +15,8 @@ across. Numbering follows the order of first appearance in the source, in traini
 inference alike, and one text always gets one placeholder.
 
 A placeholder the model drops is never silently lost: :func:`restore` appends the original
-and reports it; a duplicated one is restored at each occurrence and reported.
+and reports it. A placeholder the model repeats more often than the source holds its span is
+kept as often as the source has it, and reported.
 """
 
 from __future__ import annotations
@@ -72,6 +73,8 @@ class Masked:
 
     text: str
     originals: tuple[str, ...]
+    # how often each original occurs in the text: the most copies a translation may keep
+    occurrences: tuple[int, ...] = ()
 
 
 def _substitute(text: str, spans: list[Span], slots: dict[str, int]) -> str:
@@ -125,7 +128,10 @@ def protect_pair(source: str, target: str, shared_only: bool = True) -> tuple[Ma
         keep = {span.text for span in source_spans} & {span.text for span in target_spans}
     slots = _assign_slots(source_spans, keep=keep)
     originals = tuple(sorted(slots, key=slots.__getitem__))
-    masked = Masked(_substitute(source, source_spans, slots), originals)
+    occurrences = tuple(
+        sum(span.text == original for span in source_spans) for original in originals
+    )
+    masked = Masked(_substitute(source, source_spans, slots), originals, occurrences)
     return masked, _substitute(target, target_spans, slots)
 
 
@@ -135,15 +141,20 @@ class Restored:
 
     text: str
     missing: tuple[str, ...]  # originals the model dropped (appended to ``text``)
-    duplicated: tuple[str, ...]  # originals the model produced more than once
+    duplicated: tuple[str, ...]  # originals the model produced more often than the source has
     invented: int  # placeholders with no original (removed)
 
 
-def restore(translation: str, originals: tuple[str, ...]) -> Restored:
+def restore(
+    translation: str, originals: tuple[str, ...], occurrences: tuple[int, ...] = ()
+) -> Restored:
     """Put the originals back in place of their placeholders.
 
     Dropped originals are appended at the end (before final punctuation), so nothing the
-    user wrote is lost; placeholders that stand for nothing are removed.
+    user wrote is lost; placeholders that stand for nothing are removed. With
+    ``occurrences`` (from :class:`Masked`), copies beyond the source's own count are removed
+    too: a model that loops would otherwise print one price or address several times.
+    Without it every copy is restored.
     """
     counts = [0] * len(originals)
     invented = 0
@@ -155,18 +166,24 @@ def restore(translation: str, originals: tuple[str, ...]) -> Restored:
             invented += 1
             return ""
         counts[slot] += 1
+        if occurrences and counts[slot] > occurrences[slot]:
+            return ""
         return originals[slot]
 
     text = _PRIVATE_USE.sub(put_back, translation)
-    if invented:
-        text = re.sub(r" {2,}", " ", text).strip()
+    allowed = occurrences or (1,) * len(originals)
+    extra = any(count > most for count, most in zip(counts, allowed, strict=True))
+    if invented or (occurrences and extra):
+        text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
     missing = tuple(
         original for original, count in zip(originals, counts, strict=True) if count == 0
     )
     if missing:
         text = _append(text, " ".join(missing))
     duplicated = tuple(
-        original for original, count in zip(originals, counts, strict=True) if count > 1
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        if count > most
     )
     return Restored(text, missing, duplicated, invented)
 

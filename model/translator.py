@@ -107,6 +107,7 @@ class EncodedSentence:
     source: str
     chunks: tuple[tuple[int, ...], ...]
     originals: tuple[str, ...] = ()
+    occurrences: tuple[int, ...] = ()  # how often each original occurs in the source
 
     @property
     def tokens(self) -> int:
@@ -225,20 +226,20 @@ def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int])
     return chunks
 
 
-def _restore_spans(text: str, originals: tuple[str, ...], sentence: str) -> str:
+def _restore_spans(text: str, sentence: EncodedSentence) -> str:
     """Put a sentence's protected spans back; what the model lost or repeated is logged."""
-    if not originals:
+    if not sentence.originals:
         return text
-    restored = restore(text, originals)
+    restored = restore(text, sentence.originals, sentence.occurrences)
     if restored.missing or restored.duplicated or restored.invented:
         logger.warning(
             # counts only: the spans are user text (addresses, numbers) and stay out of logs
-            "placeholders: %d dropped by the model (appended at the end), %d repeated, "
-            "%d invented, in a sentence of %d characters",
+            "placeholders: %d dropped by the model (appended at the end), %d repeated (extra "
+            "copies removed), %d invented, in a sentence of %d characters",
             len(restored.missing),
             len(restored.duplicated),
             restored.invented,
-            len(sentence),
+            len(sentence.source),
         )
     return restored.text
 
@@ -396,7 +397,7 @@ class Translator:
         else:
             pieces = chunk_text(masked.text, self.max_source_tokens, self.count_tokens)
             chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
-        return EncodedSentence(text, chunks, masked.originals)
+        return EncodedSentence(text, chunks, masked.originals, masked.occurrences)
 
     def search(
         self,
@@ -579,7 +580,7 @@ class Translator:
             text = " ".join(text for text in (self._target.decode(t) for t, _, _ in parts) if text)
             combined.append(
                 Hypothesis(
-                    text=_restore_spans(text, originals, sentence.source),
+                    text=_restore_spans(text, sentence),
                     score=sum(score for _, score, _ in parts),
                     target_tokens=_show_spans(self._target.pieces(target_ids), originals),
                     attention=attention,

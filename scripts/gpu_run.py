@@ -23,7 +23,8 @@ manifest. It checks that ``device/`` plus the working tree fit the 64 MiB that t
 4. export of ``best/`` to fp16 shards (``scripts/export_model.py``) into ``$OUT/model``;
 5. ``mt-eval`` with beam 5 on tst2012 and tst2013 (two processes at once);
 6. ``bench/decode.py`` greedy and beam 5 at batch sizes 32, 128, 512 (full tst2013);
-7. ``bench/serve_compare.py``: the service with batching on and off at 1, 32, 128 clients;
+7. ``bench/serve_compare.py``: the service with batching on and off at 1, 32, 128 clients
+   (the clients spread over 8 load processes; the GPU deployment's batch settings);
 8. ``bench/decode.py`` at batch sizes 1 and 8 (first 100 sentences).
 
 What comes back: ``$OUT/model/`` (the exported model: config, shards, two SentencePiece
@@ -453,6 +454,7 @@ def _fits_the_carry(device_dir: Path, check_tree: bool, started: float) -> bool:
 
 def prepare(args: argparse.Namespace) -> int:
     """Build the carried folder (see the module docstring)."""
+    sys.path.insert(0, str(REPO))  # the project's packages, installed or not
     import torch
 
     from training.config import load_config
@@ -511,6 +513,8 @@ class Plan:
     decode_small: tuple[str, int, int]
     serve_clients: str
     serve_duration_s: float
+    load_processes: int  # processes the service's load generator spreads its clients over
+    serve_env: tuple[str, ...]  # NAME=VALUE for both servers: the deployment's settings
     threads: int  # torch threads for the benchmarks (0: torch's default)
     # least seconds a step needs to be worth starting; otherwise it is skipped
     minimum_s: dict[str, float] = field(default_factory=dict)
@@ -529,6 +533,9 @@ def gpu_plan(train_minutes: float, deadline_s: float) -> Plan:
         decode_small=("1,8", 100, 1),
         serve_clients="1,32,128",
         serve_duration_s=6.0,
+        load_processes=8,
+        # as compose.gpu.yaml and deploy/k8s/gpu set them
+        serve_env=("MT_MAX_BATCH_SENTENCES=256", "MT_MAX_BATCH_TOKENS=16384"),
         threads=0,
         minimum_s={"export": 20, "eval": 30, "decode_large": 40, "serve": 60, "decode_small": 30},
     )
@@ -547,6 +554,8 @@ def rehearsal_plan(deadline_s: float) -> Plan:
         decode_small=("1", 4, 1),
         serve_clients="1,2",
         serve_duration_s=1.0,
+        load_processes=1,
+        serve_env=(),
         threads=1,
         minimum_s={"export": 5, "eval": 10, "decode_large": 10, "serve": 15, "decode_small": 5},
     )
@@ -768,18 +777,21 @@ def setup(runner: Runner, device_dir: Path) -> dict[str, Any]:
     }
 
 
-def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
+def _train_argv(
+    runner: Runner, device_dir: Path, minutes: float, extra_sets: Sequence[str] = ()
+) -> list[str]:
     plan, work = runner.plan, runner.work
     sets = [
         *plan.sets,
-        f"train.max_minutes={plan.train_minutes}",
+        f"train.max_minutes={minutes}",
         f"train.device={plan.device}",
         f"tokenizer.source_model={device_dir / 'spm' / 'source.spm'}",
         f"tokenizer.target_model={device_dir / 'spm' / 'target.spm'}",
+        *extra_sets,
     ]
     if plan.threads:
         sets.append(f"train.num_threads={plan.threads}")
-    argv = entry_point(
+    return entry_point(
         "cli.train",
         "main",
         "--config",
@@ -792,9 +804,33 @@ def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
         str(work / "cache"),
         *(arg for assignment in sets for arg in ("--set", assignment)),
     )
+
+
+# A run that fails this early failed on something other than time (a CUDA or bf16 problem,
+# say); one retry in fp32 with the time that is left still gives the later steps a model.
+EARLY_FAILURE_S = 150.0
+RETRY_RESERVE_S = 240.0  # what export, evaluation and the benchmarks need after a retry
+
+
+def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
+    plan, work = runner.plan, runner.work
     # the budget covers training and evaluations; data loading and the last save come on top
-    limit = plan.train_minutes * 60 + 90
-    status = runner.command("train", argv, limit)
+    began = time.monotonic()
+    status = runner.command(
+        "train", _train_argv(runner, device_dir, plan.train_minutes), plan.train_minutes * 60 + 90
+    )
+    retry_minutes = round((runner.left() - RETRY_RESERVE_S - 60) / 60, 2)
+    retried = False
+    if (
+        status not in (0, None)
+        and time.monotonic() - began < EARLY_FAILURE_S
+        and not (work / "run" / "best" / "config.json").is_file()
+        and retry_minutes >= 1.0
+    ):
+        retried = True
+        shutil.rmtree(work / "run", ignore_errors=True)
+        argv = _train_argv(runner, device_dir, retry_minutes, ["train.bf16=false"])
+        status = runner.command("train", argv, retry_minutes * 60 + 60)
     metrics = json_lines(work / "run" / "metrics.jsonl")
     if (work / "run" / "metrics.jsonl").is_file():
         shutil.copy(work / "run" / "metrics.jsonl", runner.results / "metrics.jsonl")
@@ -802,6 +838,7 @@ def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
     found = re.findall(r"best model: .*", log)
     values: dict[str, Any] = {
         "exit_status": status,
+        "retried_in_fp32": retried,
         "evaluations": len(metrics),
         "best_dev_bleu": max((m.get("dev_bleu", 0.0) for m in metrics), default=None),
         "steps": metrics[-1].get("step") if metrics else None,
@@ -983,6 +1020,9 @@ def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
         plan.serve_clients,
         "--duration",
         str(plan.serve_duration_s),
+        "--load-processes",
+        str(plan.load_processes),
+        *(arg for assignment in plan.serve_env for arg in ("--env", assignment)),
         "--sentences",
         str(runner.work / "data" / "raw" / "tst2013.en"),
         "--json",

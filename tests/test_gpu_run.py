@@ -123,6 +123,50 @@ def test_a_folder_prepared_for_another_recipe_is_refused(tmp_path: Path) -> None
     assert gpu_run.manifest_problem({"recipe": plan.recipe}, plan, tmp_path) is None
 
 
+def test_a_training_that_fails_early_is_retried_once_in_fp32(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A CUDA or bf16 failure at start must not cost the run its model: one fp32 retry with
+    the time left, and the summary says so."""
+    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    runner = gpu_run.Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
+    (runner.results / "train.log").write_text("")
+    calls: list[tuple[list[str], float]] = []
+
+    def fake_command(step: str, argv: list[str], timeout: float) -> int:
+        calls.append((list(argv), timeout))
+        if len(calls) == 1:
+            (runner.work / "run").mkdir(parents=True)
+            (runner.work / "run" / "train.log").write_text("CUDA error")  # a broken first run
+            return 1
+        assert not (runner.work / "run" / "train.log").exists()  # it starts afresh
+        (runner.work / "run" / "best").mkdir(parents=True)
+        (runner.work / "run" / "best" / "config.json").write_text("{}")
+        return 0
+
+    monkeypatch.setattr(runner, "command", fake_command)
+    values = gpu_run.train_step(runner, tmp_path / "device")
+    assert len(calls) == 2 and values["retried_in_fp32"] and "status" not in values
+    first, second = calls[0][0], calls[1][0]
+    assert "train.bf16=false" not in first and "train.bf16=false" in second
+    retry_minutes = float(
+        next(a for a in second if a.startswith("train.max_minutes=")).split("=")[1]
+    )
+    assert 1.0 <= retry_minutes < plan.train_minutes and calls[1][1] <= retry_minutes * 60 + 60
+
+
+def test_a_training_killed_for_time_is_not_retried(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    runner = gpu_run.Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
+    (runner.results / "train.log").write_text("")
+    calls: list[list[str]] = []
+    monkeypatch.setattr(runner, "command", lambda step, argv, timeout: calls.append(argv))
+    values = gpu_run.train_step(runner, tmp_path / "device")
+    assert len(calls) == 1 and not values["retried_in_fp32"] and values["status"] == "failed"
+
+
 def test_the_carried_folder_is_git_ignored() -> None:
     assert gpu_run.is_git_ignored(REPO / "device")
     assert not gpu_run.is_git_ignored(REPO / "scripts")
