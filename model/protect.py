@@ -157,29 +157,29 @@ def restore(
     Without it every copy is restored.
     """
     counts = [0] * len(originals)
-    invented = 0
+    invented = extra_copies = 0  # placeholders taken out of the text
 
     def put_back(match: re.Match[str]) -> str:
-        nonlocal invented
+        nonlocal invented, extra_copies
         slot = _PLACEHOLDER_INDEX.get(match.group())
         if slot is None or slot >= len(originals):
             invented += 1
             return ""
         counts[slot] += 1
         if occurrences and counts[slot] > occurrences[slot]:
+            extra_copies += 1
             return ""
         return originals[slot]
 
     text = _PRIVATE_USE.sub(put_back, translation)
-    allowed = occurrences or (1,) * len(originals)
-    extra = any(count > most for count, most in zip(counts, allowed, strict=True))
-    if invented or (occurrences and extra):
+    if invented or extra_copies:
         text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
     missing = tuple(
         original for original, count in zip(originals, counts, strict=True) if count == 0
     )
     if missing:
         text = _append(text, " ".join(missing))
+    allowed = occurrences or (1,) * len(originals)
     duplicated = tuple(
         original
         for original, count, most in zip(originals, counts, allowed, strict=True)

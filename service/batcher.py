@@ -194,19 +194,22 @@ class _Flight(Generic[Result]):
     def __bool__(self) -> bool:
         return bool(self.waiters) or len(self.stream) > 0
 
+    def _in_flight(self) -> tuple[int, int, int]:
+        """Sentences, search rows and longest row in flight."""
+        items = self.started.values()
+        rows = sum(item.rows for item in items)
+        return len(items), rows, max((item.longest for item in items), default=0)
+
     @property
     def padded(self) -> int:
         """``search rows x longest row`` over the sentences in flight."""
-        items = self.started.values()
-        return sum(item.rows for item in items) * max((item.longest for item in items), default=0)
+        _, rows, longest = self._in_flight()
+        return rows * longest
 
     def open_admission(self) -> None:
         """Start an admission round: count what is in flight (the budget :meth:`admits`
         checks incrementally)."""
-        items = self.started.values()
-        self._count = len(items)
-        self._rows = sum(item.rows for item in items)
-        self._longest = max((item.longest for item in items), default=0)
+        self._count, self._rows, self._longest = self._in_flight()
 
     def admits(self, item: _Item[Result], max_sentences: int, max_tokens: int) -> bool:
         """Whether ``item`` joins in this round: its sentence is already in flight or joining
@@ -243,12 +246,17 @@ class _Flight(Generic[Result]):
 
     def finish(self, handle: int, result: Result) -> int:
         """Answer everyone waiting for ``handle``; returns its source tokens."""
-        item = self.started.pop(handle)
-        del self.handles[item.sentence]
-        for waiter in self.waiters.pop(handle):
+        item, waiting = self._forget(handle)
+        for waiter in waiting:
             if not waiter.future.done():  # its client may have gone away meanwhile
                 waiter.future.set_result(result)
         return item.tokens
+
+    def _forget(self, handle: int) -> tuple[_Item[Result], list[_Item[Result]]]:
+        """Drop ``handle`` from the books: its first item and everyone who waited for it."""
+        item = self.started.pop(handle)
+        del self.handles[item.sentence]
+        return item, self.waiters.pop(handle)
 
     def release_abandoned(self) -> None:
         """Sentences whose every waiter went away leave the stream."""
@@ -260,8 +268,7 @@ class _Flight(Generic[Result]):
         if abandoned:
             self.stream.cancel(abandoned)
             for handle in abandoned:
-                item = self.started.pop(handle)
-                del self.handles[item.sentence], self.waiters[handle]
+                self._forget(handle)
 
     def items(self) -> list[_Item[Result]]:
         return [item for waiting in self.waiters.values() for item in waiting]
