@@ -27,6 +27,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from model.padding import pad_to
 from model.search_steps import (
     SearchableModel,
     block_repeats,
@@ -65,18 +66,6 @@ class FinishedSentence:
     tokens: list[list[int]]
     scores: list[float]
     attention: list[Tensor] | None
-
-
-def _pad(tensor: Tensor, width: int, dim: int, fill: float = 0.0, before: bool = False) -> Tensor:
-    """``tensor`` with ``fill`` added along ``dim`` up to ``width``, after its end (or before
-    its start: histories keep the latest step last)."""
-    missing = width - tensor.size(dim)
-    if missing <= 0:
-        return tensor
-    shape = list(tensor.shape)
-    shape[dim] = missing
-    padding = tensor.new_full(shape, fill)
-    return torch.cat([padding, tensor] if before else [tensor, padding], dim=dim)
 
 
 @dataclass(frozen=True)
@@ -164,13 +153,14 @@ def _concat(model: StreamableModel, old: _Beams, new: _Beams) -> _Beams:
     width = max(old.history.size(1), new.history.size(1))
 
     def tokens(a: Tensor, b: Tensor, dim: int) -> Tensor:
-        return torch.cat([_pad(t, width, dim, PAD_ID, before=True) for t in (a, b)])
+        return torch.cat([pad_to(t, width, dim, PAD_ID, before=True) for t in (a, b)])
 
     def attention(a: Tensor | None, b: Tensor | None, dim: int) -> Tensor | None:
         if a is None or b is None:
             return None
         source_width = max(a.size(-1), b.size(-1))  # the encoder outputs' padded widths
-        return torch.cat([_pad(_pad(t, width, dim, before=True), source_width, -1) for t in (a, b)])
+        padded = [pad_to(pad_to(t, width, dim, before=True), source_width, -1) for t in (a, b)]
+        return torch.cat(padded)
 
     return _Beams(
         handles=old.handles + new.handles,
@@ -391,7 +381,7 @@ class BeamStream:
         scores, pick = torch.cat([beams.final_scores, ended_scores], dim=1).topk(beam, dim=1)
         lengths = torch.cat([beams.final_lengths, beams.steps.unsqueeze(1).expand(-1, beam)], 1)
         tokens = torch.cat(
-            [_pad(beams.final_tokens, width, 2, PAD_ID, before=True), ended_tokens], 1
+            [pad_to(beams.final_tokens, width, 2, PAD_ID, before=True), ended_tokens], 1
         )
         pick_tokens = pick.unsqueeze(-1).expand(-1, -1, width)
         final_attention = None
@@ -400,7 +390,7 @@ class BeamStream:
             ended_attention = beams.history_attention[ended_rows]
             ended_attention = ended_attention.view(sentences, beam, width, source_width)
             both = torch.cat(
-                [_pad(beams.final_attention, width, 2, before=True), ended_attention], 1
+                [pad_to(beams.final_attention, width, 2, before=True), ended_attention], 1
             )
             index = pick_tokens.unsqueeze(-1).expand(-1, -1, -1, source_width)
             final_attention = both.gather(1, index)

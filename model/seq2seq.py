@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from model.config import ModelConfig
 from model.decoder import Decoder, DecoderState
 from model.encoder import Encoder, EncoderOutput
+from model.padding import pad_to
 from model.tokenizer import PAD_ID
 
 
@@ -100,18 +101,10 @@ class Seq2Seq(nn.Module):
         """Several encoder outputs as one, padded to the widest source (zero memory and keys,
         mask False: padded positions get no attention)."""
         width = max(output.memory.size(1) for output in outputs)
-
-        def padded(tensor: Tensor, fill: float | bool) -> Tensor:
-            missing = width - tensor.size(1)
-            if missing == 0:
-                return tensor
-            pad = tensor.new_full((tensor.size(0), missing, *tensor.shape[2:]), fill)
-            return torch.cat([tensor, pad], dim=1)
-
         return EncoderOutput(
-            memory=torch.cat([padded(output.memory, 0.0) for output in outputs]),
-            keys=torch.cat([padded(output.keys, 0.0) for output in outputs]),
-            mask=torch.cat([padded(output.mask, False) for output in outputs]),
+            memory=torch.cat([pad_to(output.memory, width, 1) for output in outputs]),
+            keys=torch.cat([pad_to(output.keys, width, 1) for output in outputs]),
+            mask=torch.cat([pad_to(output.mask, width, 1, False) for output in outputs]),
             final=tuple(
                 torch.cat(parts, dim=1) for parts in zip(*(o.final for o in outputs), strict=True)
             ),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -197,21 +197,35 @@ def _planned_steps(
     return lengths, budget, total_steps
 
 
-def _evaluate_and_save(
-    config: RunConfig,
-    data: RunData,
-    model: Seq2Seq,
-    optimizer: torch.optim.Optimizer,
-    progress: Progress,
-    out_dir: Path,
-    device: torch.device,
-    stats: dict[str, Any],
-    bar: Any,
-) -> bool:
+@dataclass(frozen=True)
+class _Run:
+    """What one training run's evaluations and saves work on."""
+
+    config: RunConfig
+    data: RunData
+    model: Seq2Seq
+    optimizer: torch.optim.Optimizer
+    out_dir: Path
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class _WindowStats:
+    """The training figures of one evaluation window, as ``metrics.jsonl`` records them."""
+
+    step: int
+    epoch: float
+    lr: float
+    train_loss: float
+    tokens_per_second: float
+    grad_norm: float
+
+
+def _evaluate_and_save(run: _Run, progress: Progress, stats: _WindowStats, bar: Any) -> bool:
     """Score the dev set, append to ``metrics.jsonl``, print a line, save ``best/`` (when it
     improved), a checkpoint (when kept) and ``last/``. Returns whether patience ran out."""
-    settings = config.train
-    scores = evaluate(model, data.dev, data.tokenizers, config, device)
+    config, model, tokenizers = run.config, run.model, run.data.tokenizers
+    scores = evaluate(model, run.data.dev, tokenizers, config, run.device)
     improved = scores["dev_bleu"] > progress.best_bleu
     if improved:
         progress.best_bleu, progress.best_step = scores["dev_bleu"], progress.step
@@ -219,27 +233,26 @@ def _evaluate_and_save(
     else:
         progress.evals_without_improvement += 1
     record = {
-        **stats,
+        **asdict(stats),
         **scores,
         "best_bleu": progress.best_bleu,
         "elapsed_seconds": round(progress.elapsed_seconds, 1),
     }
-    append_metrics(out_dir, record)
+    append_metrics(run.out_dir, record)
     bar.write(
-        f"step {progress.step} epoch {record['epoch']:.2f}: train loss {stats['train_loss']:.3f}, "
+        f"step {progress.step} epoch {stats.epoch:.2f}: train loss {stats.train_loss:.3f}, "
         f"dev loss {scores['dev_loss']:.3f}, dev BLEU {scores['dev_bleu']:.2f} "
         f"(best {progress.best_bleu:.2f} at step {progress.best_step}), "
-        f"{stats['tokens_per_second']:.0f} tok/s"
+        f"{stats.tokens_per_second:.0f} tok/s"
     )
-    metadata = model_metadata(config, progress, scores["dev_bleu"], data.info)
+    metadata = model_metadata(config, progress, scores["dev_bleu"], run.data.info)
     if improved:
-        save_model(out_dir / "best", model, data.tokenizers, metadata=metadata)
-    if settings.keep_checkpoints:
-        save_checkpoint(
-            out_dir, model, data.tokenizers, metadata, progress.step, settings.keep_checkpoints
-        )
-    save_last(out_dir, model, data.tokenizers, optimizer, progress, config, metadata)
-    return 0 < settings.patience <= progress.evals_without_improvement
+        save_model(run.out_dir / "best", model, tokenizers, metadata=metadata)
+    keep = config.train.keep_checkpoints
+    if keep:
+        save_checkpoint(run.out_dir, model, tokenizers, metadata, progress.step, keep)
+    save_last(run.out_dir, model, tokenizers, run.optimizer, progress, config, metadata)
+    return 0 < config.train.patience <= progress.evals_without_improvement
 
 
 def _wrap_for_ranks(model: Seq2Seq, context: distributed.DistributedContext) -> nn.Module:
@@ -263,6 +276,7 @@ def run_loop(
     """Train until max_steps / max_epochs / max_minutes / patience; returns why it stopped."""
     settings, world, device = config.train, context.world_size, context.device
     trained = _wrap_for_ranks(model, context)
+    run = _Run(config, data, model, optimizer, out_dir, device)
     lengths, budget, total_steps = _planned_steps(data, settings, world, context.is_main)
     batches = _batches_from(lengths, budget, settings.seed, progress, world)
     started = time.monotonic() - progress.elapsed_seconds
@@ -307,17 +321,15 @@ def run_loop(
         ):
             continue
         progress.elapsed_seconds = elapsed
-        stats = {
-            "step": progress.step,
-            "epoch": round(epoch + (index + 1) / batch_count, 4),
-            "lr": lr,
-            "train_loss": window.loss(),
-            "tokens_per_second": window.tokens_per_second(world),
-            "grad_norm": grad_norm,
-        }
-        patience_over = context.is_main and _evaluate_and_save(
-            config, data, model, optimizer, progress, out_dir, device, stats, bar
+        stats = _WindowStats(
+            step=progress.step,
+            epoch=round(epoch + (index + 1) / batch_count, 4),
+            lr=lr,
+            train_loss=window.loss(),
+            tokens_per_second=window.tokens_per_second(world),
+            grad_norm=grad_norm,
         )
+        patience_over = context.is_main and _evaluate_and_save(run, progress, stats, bar)
         # Every rank must leave the loop at the same step, so rank 0 decides for all.
         patience_over = distributed.broadcast_flag(patience_over, context)
         reason = stop_reason(settings, progress, total_steps, elapsed, patience_over)
