@@ -27,7 +27,8 @@ class CliError(Exception):
 
 
 def add_translator_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--beam``, ``--length-penalty``, ``--device``, sizes and precision."""
+    """``--model``, ``--beam``, ``--length-penalty``, ``--block-loops``, ``--device``, sizes
+    and precision."""
     parser.add_argument(
         "--model", type=Path, help="model directory (default: the bundled models/en-vi)"
     )
@@ -40,6 +41,12 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         "--length-penalty",
         type=float,
         help="beam scores are log-probability / length**this (default: the model's, else 1.0)",
+    )
+    parser.add_argument(
+        "--block-loops",
+        type=int,
+        help="the loop guard: never a third copy in a row of a span of up to this many pieces "
+        "(default: the model's, else 4; 0 = off)",
     )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
@@ -78,6 +85,7 @@ class TranslatorOptions:
     model: Path
     beam: int | None
     length_penalty: float | None
+    block_loops: int | None
     device: str
     max_batch_tokens: int
     max_source_tokens: int
@@ -90,6 +98,7 @@ class TranslatorOptions:
             model=args.model if args.model is not None else bundled_model_dir(),
             beam=args.beam,
             length_penalty=args.length_penalty,
+            block_loops=args.block_loops,
             device=args.device,
             max_batch_tokens=args.max_batch_tokens,
             max_source_tokens=args.max_source_tokens,
@@ -102,6 +111,8 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
     """The translator the options ask for, and the beam to use (``--beam``, else the model's)."""
     if options.beam is not None and options.beam < 1:
         raise CliError(f"--beam must be >= 1, got {options.beam}")
+    if options.block_loops is not None and options.block_loops < 0:
+        raise CliError(f"--block-loops must be >= 0 (0 = off), got {options.block_loops}")
     if options.model.is_file():
         raise CliError(f"{options.model}: is a file, not a model directory")
     try:
@@ -113,6 +124,7 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
             bf16=options.bf16,
             quantize=options.quantize,
             length_penalty=options.length_penalty,
+            block_loops=options.block_loops,
         )
     except ValueError as exc:  # device, size or quantize options
         raise CliError(str(exc)) from exc

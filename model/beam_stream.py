@@ -30,8 +30,10 @@ from torch import Tensor
 from model.padding import pad_to
 from model.search_steps import (
     SearchableModel,
+    ban_loops,
     block_repeats,
     check_beam,
+    check_loops,
     host_limits,
     not_eos_mask,
     penalised,
@@ -213,9 +215,11 @@ class BeamStream:
         return_attention: bool = False,
         *,
         block_ngram_repeat: int = 0,
+        block_loops: int = 0,
         check_every: int = DEFAULT_CHECK_EVERY,
     ) -> None:
         check_beam(beam_size, n_best, block_ngram_repeat)
+        check_loops(block_loops)
         if check_every < 1:
             raise ValueError(f"check_every must be >= 1, got {check_every}")
         self.model = model
@@ -224,6 +228,7 @@ class BeamStream:
         self.length_penalty = length_penalty
         self.return_attention = return_attention
         self.block_ngram_repeat = block_ngram_repeat
+        self.block_loops = block_loops
         self.check_every = check_every
         self._beams: _Beams | None = None
         self._joining: list[_Joining] = []
@@ -326,6 +331,7 @@ class BeamStream:
             at_limit = (beams.limits <= beams.steps).repeat_interleave(beam)
         log_probs = step_log_probs(logits, at_limit, self._not_eos)
         log_probs = block_repeats(log_probs, beams.history, self.block_ngram_repeat)
+        log_probs = ban_loops(log_probs, beams.history, self.block_loops)
         grid = log_probs.view(-1, beam, log_probs.size(-1))  # sentences x beam x vocab
         candidate_scores, candidate_parents, candidate_tokens = top_candidates(
             grid, beams.beam_scores

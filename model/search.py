@@ -19,6 +19,8 @@ Conventions shared with training:
 * ``block_ngram_repeat=n`` (OpenNMT's option; 0 = off): a hypothesis may never contain the
   same n-gram of target pieces twice; the token that would complete a repeat gets -inf.
   EOS is never blocked. Greedy and beam apply the same rule, so beam 1 still equals greedy.
+* ``block_loops=k`` (0 = off): a hypothesis never starts a third consecutive copy of a span
+  of up to ``k`` pieces (a decoding loop); greedy and beam apply it alike.
 
 Host synchronisation is kept to a few calls per batch: "which sentences are still running?" is
 asked once every ``check_every`` steps (extra steps after a sentence ends are masked, never
@@ -39,8 +41,10 @@ from torch import Tensor
 from model.beam_stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
 from model.search_steps import (
     SearchableModel,
+    ban_loops,
     block_repeats,
     check_block,
+    check_loops,
     limits_tensor,
     not_eos_mask,
     penalised,
@@ -129,6 +133,7 @@ def greedy_search(
     length_penalty: float = 1.0,
     check_every: int = DEFAULT_CHECK_EVERY,
     block_ngram_repeat: int = 0,
+    block_loops: int = 0,
 ) -> SearchResult:
     """Pick the most probable token at each step, for a whole batch at once.
 
@@ -138,6 +143,7 @@ def greedy_search(
     scores), only cheaper. The caller puts the model in eval mode (dropout off).
     """
     check_block(block_ngram_repeat)
+    check_loops(block_loops)
     batch, device = src.size(0), src.device
     limits = limits_tensor(max_len, batch, device)
     first_forced_step, steps = _step_range(max_len)
@@ -158,7 +164,8 @@ def greedy_search(
     chosen: list[Tensor] = []  # each: rows
     attention: list[Tensor] = []  # each: rows x src_len
     recorded: list[Tensor | None] = []  # each: the `active` of that step
-    history: Tensor | None = None  # rows x step: chosen tokens, for the n-gram repeat block
+    history: Tensor | None = None  # rows x step: chosen tokens, for the repeat rules
+    keeps_history = block_ngram_repeat > 0 or block_loops > 0
 
     for step in range(steps):
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
@@ -167,9 +174,10 @@ def greedy_search(
         at_limit = (limits <= step) if step >= first_forced_step else None
         log_probs = step_log_probs(logits, at_limit, not_eos)
         log_probs = block_repeats(log_probs, history, block_ngram_repeat)
+        log_probs = ban_loops(log_probs, history, block_loops)
         best_log_prob, best = log_probs.max(dim=-1)
         best = best.masked_fill(finished, PAD_ID)
-        if block_ngram_repeat > 0:
+        if keeps_history:
             history = _append(history, best)
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
         lengths += (~finished).long()
@@ -239,6 +247,7 @@ def beam_search(
     *,
     check_every: int = DEFAULT_CHECK_EVERY,
     block_ngram_repeat: int = 0,
+    block_loops: int = 0,
 ) -> SearchResult:
     """Beam search of one batch: a :class:`model.beam_stream.BeamStream` that nobody joins.
 
@@ -256,6 +265,7 @@ def beam_search(
         length_penalty,
         return_attention,
         block_ngram_repeat=block_ngram_repeat,
+        block_loops=block_loops,
         check_every=check_every,
     )
     handles = stream.add(src, src_lengths, max_len)

@@ -1,6 +1,7 @@
 """What greedy and beam search do at every step, shared by :mod:`model.search` and
 :mod:`model.beam_stream`: length limits, the step's log-probabilities with the impossible moves
-removed, the n-gram repeat block, the length penalty, and beam search's candidate choice.
+removed, the n-gram repeat block, the loop guard, the length penalty, and beam search's
+candidate choice.
 
 Conventions (see :mod:`model.search`): ``max_len`` counts target tokens without EOS; scores
 are ``sum(log p) / length ** length_penalty`` with ``length`` counting the EOS.
@@ -8,6 +9,7 @@ are ``sum(log p) / length ** length_penalty`` with ``length`` counting the EOS.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Protocol
 
 import torch
@@ -116,6 +118,59 @@ def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
     counts[:, EOS_ID] = 0  # ending is always allowed, so no row is left without a move
     counts[:, PAD_ID] = 0  # already -inf; a padded window is no repeat
     return log_probs.masked_fill(counts > 0, float("-inf"))
+
+
+def check_loops(block_loops: int) -> None:
+    if block_loops < 0:
+        raise ValueError(f"block_loops must be >= 0 (0 = off), got {block_loops}")
+
+
+@functools.lru_cache(maxsize=32)
+def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """For ``ban_loops`` over the last ``2 x spans`` history columns: the column pairs that
+    must hold equal tokens for each span length (``last``, ``before``), which span each pair
+    belongs to (``pairs x spans`` 0/1), and each span's first column (its ``before`` copy)."""
+    width = 2 * spans
+    last, before, owner = [], [], []
+    for span in range(1, spans + 1):
+        for offset in range(span):
+            last.append(width - span + offset)
+            before.append(width - 2 * span + offset)
+            owner.append(span - 1)
+    membership = torch.zeros(len(owner), spans)
+    membership[torch.arange(len(owner)), torch.tensor(owner)] = 1.0
+    first = torch.tensor([width - 2 * span for span in range(1, spans + 1)])
+    return (
+        torch.tensor(last, device=device),
+        torch.tensor(before, device=device),
+        membership.to(device),
+        first.to(device),
+    )
+
+
+def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> Tensor:
+    """``log_probs: rows x vocab`` with -inf, in place, at the token that would start a third
+    consecutive copy of a span of 1 to ``longest_span`` tokens at the end of its row of
+    ``history: rows x steps`` (latest last; PAD before a row's first token).
+
+    That is a model caught in a loop ("sữa sữa sữa sữa ..." for "milk"), never a
+    translation; two copies stay allowed, because Vietnamese reduplicates ("từ từ", "xanh
+    xanh"). At most ``longest_span`` tokens per row are banned, never EOS (it is never in a
+    history), so every row keeps a move. ``log_probs`` must be the step's own tensor. About
+    a dozen small tensor operations per step, whatever ``longest_span`` is.
+    """
+    spans = min(longest_span, 0 if history is None else history.size(1) // 2)
+    if history is None or spans <= 0:
+        return log_probs
+    last, before, membership, first = _loop_pairs(spans, history.device)
+    tail = history[:, history.size(1) - 2 * spans :]  # rows x 2spans
+    equal = (tail[:, last] == tail[:, before]).float() @ membership  # rows x spans
+    starts = tail[:, first]  # each span's first token: a third copy would start with it
+    looping = (equal == membership.sum(dim=0)) & (starts != PAD_ID)
+    # 0 leaves a log-probability (<= 0) as it is under amin; amin, because several spans may
+    # name the same token and one must not undo another's ban
+    ban = torch.zeros(looping.shape, device=log_probs.device).masked_fill(looping, float("-inf"))
+    return log_probs.scatter_reduce_(1, starts, ban, "amin")
 
 
 def penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: float) -> Tensor:

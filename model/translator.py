@@ -53,6 +53,9 @@ DEFAULT_LENGTH_PENALTY = 1.0
 # OpenNMT's block_ngram_repeat (model/search.py); 0 = off until a dev run picks a value
 # (bench/repeat_block.py), which then goes into the model's metadata.decoding.
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
+# The loop guard (model/search_steps.ban_loops): no third copy in a row of a span of up to 4
+# pieces. On by default: such a hypothesis is a decoding loop, never a translation.
+DEFAULT_BLOCK_LOOPS = 4
 
 # Where a too-long sentence may be cut: after clause punctuation followed by whitespace.
 _CLAUSE_END = re.compile(r"(?<=[,;:)\]—–])\s+|\s+(?=[—–(])")
@@ -263,9 +266,10 @@ class Translator:
     int8 ``Linear``/``LSTM`` layers on the CPU (:mod:`model.quantize`), ``auto`` means int8 on
     the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
     here, so training and tuning score the exact model) keeps float32. The decoding length
-    limit is ``max_len_ratio x source tokens + max_len_extra``.
+    limit is ``max_len_ratio x source tokens + max_len_extra``. ``block_loops``: the loop
+    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off).
 
-    Decoding defaults (beam size, length penalty) come from the model directory's
+    Decoding defaults (beam size, length penalty, repeat rules) come from the model directory's
     ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
     arguments override them. When the model's vocabularies have the placeholder pieces of
     :mod:`model.protect`, URLs, e-mail addresses and numbers are masked before translation
@@ -285,6 +289,7 @@ class Translator:
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
         block_ngram_repeat: int | None = None,
+        block_loops: int | None = None,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -302,6 +307,9 @@ class Translator:
         if block_ngram_repeat is None:
             block_ngram_repeat = int(decoding.get("block_ngram_repeat", DEFAULT_BLOCK_NGRAM_REPEAT))
         self.block_ngram_repeat = block_ngram_repeat
+        if block_loops is None:
+            block_loops = int(decoding.get("block_loops", DEFAULT_BLOCK_LOOPS))
+        self.block_loops = block_loops
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
         self._loaded = loaded
@@ -361,6 +369,7 @@ class Translator:
                 "beam": self.default_beam,
                 "length_penalty": self.length_penalty,
                 "block_ngram_repeat": self.block_ngram_repeat,
+                "block_loops": self.block_loops,
             },
             "protects_spans": self.protects_spans,
         }
@@ -441,6 +450,7 @@ class Translator:
             self.length_penalty,
             return_attention,
             block_ngram_repeat=self.block_ngram_repeat,
+            block_loops=self.block_loops,
         )
         return TranslationStream(self, stream)
 
@@ -535,6 +545,7 @@ class Translator:
                 return_attention,
                 length_penalty=self.length_penalty,
                 block_ngram_repeat=self.block_ngram_repeat,
+                block_loops=self.block_loops,
             )
         return beam_search(
             self._model,
@@ -546,6 +557,7 @@ class Translator:
             length_penalty=self.length_penalty,
             return_attention=return_attention,
             block_ngram_repeat=self.block_ngram_repeat,
+            block_loops=self.block_loops,
         )
 
     def _passthrough(self, source: str, n_best: int, return_attention: bool) -> SentenceTranslation:

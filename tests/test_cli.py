@@ -114,6 +114,19 @@ def test_n_best_larger_than_beam_is_a_usage_error(tiny_model_dir: Path) -> None:
     assert exit_info.value.code == 2
 
 
+def test_block_loops_is_passed_on_and_checked(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = ["--model", str(tiny_model_dir), "--device", "cpu", "--beam", "2"]
+    assert translate_main([*model, "--block-loops", "-1"]) == 2
+    assert "--block-loops must be >= 0" in capsys.readouterr().err
+    source = write_lines(tmp_path / "tst.en", SOURCE_TOKENIZED)
+    reference = write_lines(tmp_path / "tst.vi", REFERENCE_TOKENIZED)
+    files = ["--src", str(source), "--ref", str(reference), "--quiet"]
+    assert eval_main([*model, *files, "--block-loops", "0"]) == 0
+    assert json.loads(capsys.readouterr().out)["block_loops"] == 0
+
+
 def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
     script = shutil.which("mt-translate")
     if script is None:
@@ -148,6 +161,7 @@ def test_eval_reports_all_scores_for_detokenized_source(
     report = json.loads(capsys.readouterr().out)
     assert report["src_tokenized"] is True
     assert report["sentences"] == 3
+    assert report["block_loops"] == translator.block_loops == 4  # the loop guard's default
     assert report["sentences_per_second"] > 0
     # the model saw natural text: the Moses-tokenized source was detokenized first
     hypotheses = hypotheses_file.read_text(encoding="utf-8").splitlines()

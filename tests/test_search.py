@@ -7,6 +7,7 @@ import torch
 from torch import Tensor
 
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search_steps import ban_loops
 from model.seq2seq import Seq2Seq
 from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 from tests.conftest import tiny_config
@@ -280,3 +281,74 @@ def test_the_repeat_block_is_off_by_default_and_rejects_negative_values(
         greedy_search(peaked_model, src, lengths, MAX_LEN, block_ngram_repeat=-1)
     with pytest.raises(ValueError, match="block_ngram_repeat"):
         beam_search(peaked_model, src, lengths, 2, MAX_LEN, block_ngram_repeat=-1)
+
+
+# --------------------------------------------------------------------------- loop guard
+
+
+def third_copies(tokens: list[int], longest_span: int) -> list[tuple[int, ...]]:
+    """The spans of up to ``longest_span`` pieces that ``tokens`` holds three times in a row."""
+    found = []
+    for span in range(1, longest_span + 1):
+        for start in range(len(tokens) - 3 * span + 1):
+            copy = tokens[start : start + span]
+            if (
+                tokens[start + span : start + 2 * span]
+                == tokens[start + 2 * span : start + 3 * span]
+                == copy
+            ):
+                found.append(tuple(copy))
+    return found
+
+
+def test_ban_loops_bans_the_start_of_a_third_copy_only() -> None:
+    a, b, c = 7, 8, 9
+    history = torch.tensor(
+        [
+            [c, c, a, a],  # "a a": a third "a" is a loop
+            [c, a, b, a],  # no repeat yet
+            [a, b, a, b],  # "ab ab": a third copy would start with a
+            [a, a, a, a],  # spans 1 and 2 both name a: still banned
+            [PAD_ID, PAD_ID, c, a],  # leading PAD is no copy
+        ]
+    )
+    log_probs = torch.log_softmax(torch.zeros(5, 12), dim=-1)
+    before = log_probs.clone()
+    banned = ban_loops(log_probs, history, longest_span=2) == float("-inf")
+    assert banned.sum(dim=1).tolist() == [1, 0, 1, 1, 0]
+    assert banned[0, a] and banned[2, a] and banned[3, a]
+    unbanned = ~banned
+    assert torch.equal(log_probs[unbanned], before[unbanned])
+    # span 1 only: "ab ab" is not seen, and a short history bans nothing
+    assert not (ban_loops(before.clone(), history, 1)[2] == float("-inf")).any()
+    assert torch.equal(ban_loops(before.clone(), history[:, :1], 4), before)
+
+
+def test_the_loop_guard_leaves_no_third_copy(
+    repeating_model: Seq2Seq, tiny_tokenizers: Tokenizers
+) -> None:
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    unguarded = greedy_search(repeating_model, src, lengths, MAX_LEN)
+    assert all(third_copies(tokens[0], 1) for tokens in unguarded.tokens)  # it does loop
+    for result in (
+        greedy_search(repeating_model, src, lengths, MAX_LEN, block_loops=4),
+        beam_search(repeating_model, src, lengths, 3, MAX_LEN, n_best=3, block_loops=4),
+    ):
+        for hypotheses in result.tokens:
+            assert hypotheses and all(tokens for tokens in hypotheses)
+            for tokens in hypotheses:
+                assert third_copies(tokens, 4) == [], tokens
+
+
+@pytest.mark.parametrize("model_name", ["flat_model", "peaked_model", "repeating_model"])
+def test_beam_of_one_equals_greedy_with_the_loop_guard(
+    request: pytest.FixtureRequest, model_name: str, tiny_tokenizers: Tokenizers
+) -> None:
+    model = request.getfixturevalue(model_name)
+    src, lengths = batch_of(tiny_tokenizers, SOURCES)
+    greedy = greedy_search(model, src, lengths, MAX_LEN, block_loops=3, check_every=1)
+    assert_same_results(greedy, beam_search(model, src, lengths, 1, MAX_LEN, block_loops=3))
+    with pytest.raises(ValueError, match="block_loops"):
+        greedy_search(model, src, lengths, MAX_LEN, block_loops=-1)
+    with pytest.raises(ValueError, match="block_loops"):
+        beam_search(model, src, lengths, 2, MAX_LEN, block_loops=-1)

@@ -156,6 +156,30 @@ async def test_the_repeat_block_of_the_model_directory_is_applied(
     assert len(set(found[1])) == len(found[1])  # with n=1 no piece comes twice
 
 
+async def test_the_loop_guard_is_on_unless_the_model_directory_turns_it_off(
+    tmp_path: Path, tiny_tokenizers: Tokenizers
+) -> None:
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tiny_tokenizers))
+    word = tiny_tokenizers.target.encode("nhà")[-1]
+    with torch.no_grad():  # a model that says one word over and over
+        model.decoder.output.bias[word] = 6.0
+    found = {}
+    for name, decoding in (("default", {"beam": 2}), ("off", {"beam": 2, "block_loops": 0})):
+        metadata = {"version": "loop", "decoding": decoding}
+        directory = save_model(tmp_path / name, model, tiny_tokenizers, metadata=metadata)
+        async with serve(settings_for(directory, beam=2)) as client:
+            info = (await client.get("/model")).json()
+            body = translate_body("we see the big city", attention=True)
+            answer = (await client.post("/translate", json=body)).json()
+        found[name] = (info["decoding"]["block_loops"], answer["attention"][0]["target_tokens"])
+    assert found["default"][0] == 4 and found["off"][0] == 0
+    looping = found["off"][1]
+    assert any(looping[i] == looping[i + 1] == looping[i + 2] for i in range(len(looping) - 2))
+    guarded = found["default"][1]
+    assert not any(guarded[i] == guarded[i + 1] == guarded[i + 2] for i in range(len(guarded) - 2))
+
+
 # ---------------------------------------------------------------------- language detection
 
 
