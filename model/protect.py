@@ -1,4 +1,5 @@
-"""Protected spans: URLs, e-mail addresses and numbers pass through translation unchanged.
+"""Protected spans: URLs, e-mail addresses, numbers and unknown names pass through
+translation unchanged.
 
 A subword model translates ``3:30`` or ``https://example.com/docs?id=42`` piece by piece and
 garbles them. Instead, each such span is replaced by a *placeholder* before translation, a
@@ -14,6 +15,13 @@ of a pair becomes the same placeholder on both, so the model learns to carry pla
 across. Numbering follows the order of first appearance in the source, in training and at
 inference alike, and one text always gets one placeholder.
 
+Names are protected at inference only, and only when the caller says which words the model
+knows (:func:`mask` with ``known``): a run of capitalised words (``Nguyen Van An``, ``Da
+Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower case is
+cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a number.
+Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left to the
+model, which translates them (``Japan`` becomes ``Nhật Bản``).
+
 A placeholder the model drops is never silently lost: :func:`restore` appends the original
 and reports it. A placeholder the model repeats more often than the source holds its span is
 kept as often as the source has it, and reported.
@@ -22,6 +30,7 @@ kept as often as the source has it, and reported.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
@@ -37,6 +46,8 @@ _EMAIL = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 # Not glued to a letter in front (MP3, H2O stay text) and never ending on a separator.
 _NUMBER = r"(?<![^\W\d_])\d+(?:[.,:/-]\d+)*(?!\d)"
 _SPAN = re.compile(f"(?P<url>{_URL})|{_EMAIL}|{_NUMBER}")
+# A word that may be (part of) a name: letters, inner hyphens ("Jean-Paul"); "'s" stays out.
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
@@ -56,6 +67,52 @@ def find_spans(text: str) -> list[Span]:
         if value:
             spans.append(Span(match.start(), match.start() + len(value), value))
     return spans
+
+
+def _name_like(word: str) -> bool:
+    """Capitalised (``Nang``), mixed case (``iPhone``) or an acronym (``UNESCO``); never a
+    single letter (``I``, ``A``)."""
+    return len(word) > 1 and (word[0].isupper() or any(c.isupper() for c in word[1:]))
+
+
+def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
+    """The runs of name-like words of ``text`` (one space apart) that hold a word ``known``
+    rejects both as it is and in lower case, left to right. A sentence's first word is left
+    out of a run when it is a known word in lower case (``Ask Nguyen Van An``)."""
+    runs: list[list[re.Match[str]]] = []
+    previous_end = -1
+    for match in _NAME_WORD.finditer(text):
+        if not _name_like(match.group()):
+            previous_end = -1
+            continue
+        if runs and previous_end >= 0 and text[previous_end : match.start()] == " ":
+            runs[-1].append(match)
+        else:
+            runs.append([match])
+        previous_end = match.end()
+    spans = []
+    for run in runs:
+        first = run[0]
+        if not any(c.isalnum() for c in text[: first.start()]) and known(first.group().lower()):
+            run = run[1:]
+        if any(not known(m.group()) and not known(m.group().lower()) for m in run):
+            start, end = run[0].start(), run[-1].end()
+            spans.append(Span(start, end, text[start:end]))
+    return spans
+
+
+def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
+    """:func:`find_spans`, plus the unknown names when ``known`` is given (those that do not
+    overlap a URL or an address)."""
+    spans = find_spans(text)
+    if known is None:
+        return spans
+    names = [
+        name
+        for name in find_names(text, known)
+        if all(name.end <= span.start or span.end <= name.start for span in spans)
+    ]
+    return sorted(spans + names, key=lambda span: span.start)
 
 
 def _trim_url(url: str) -> str:
@@ -106,20 +163,28 @@ def strip_placeholders(text: str) -> str:
     return _PRIVATE_USE.sub("", text)
 
 
-def mask(text: str) -> Masked:
-    """Replace every protected span of ``text`` with its placeholder."""
-    return protect_pair(text, "", shared_only=False)[0]
+def mask(text: str, known: Callable[[str], bool] | None = None) -> Masked:
+    """Replace every protected span of ``text`` with its placeholder; with ``known`` (the
+    model's source vocabulary: ``known(word)`` when the word is one piece), the names it
+    does not know too."""
+    return protect_pair(text, "", shared_only=False, known=known)[0]
 
 
-def protect_pair(source: str, target: str, shared_only: bool = True) -> tuple[Masked, str]:
+def protect_pair(
+    source: str,
+    target: str,
+    shared_only: bool = True,
+    known: Callable[[str], bool] | None = None,
+) -> tuple[Masked, str]:
     """Mask a sentence pair consistently: a span text gets one placeholder on both sides.
 
     ``shared_only`` (training data): only spans found on both sides are masked, so every
     placeholder the model sees in a source has its twin in the target. Otherwise (dev sets)
-    the source is masked exactly as :func:`mask` does at inference.
+    the source is masked exactly as :func:`mask` does at inference. ``known``: see
+    :func:`mask` (training pairs leave it out: names are not masked in training data).
     """
     source, target = strip_placeholders(source), strip_placeholders(target)
-    source_spans = find_spans(source)
+    source_spans = _spans_to_mask(source, known)
     if not source_spans:
         return Masked(source, ()), target
     target_spans = find_spans(target)

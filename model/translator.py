@@ -24,6 +24,7 @@ Translator and swapping the reference; calls in flight finish on the old one.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import re
 import threading
@@ -267,13 +268,14 @@ class Translator:
     the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
     here, so training and tuning score the exact model) keeps float32. The decoding length
     limit is ``max_len_ratio x source tokens + max_len_extra``. ``block_loops``: the loop
-    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off).
+    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off). ``protect_names``:
+    names the model does not know are carried across like numbers (:mod:`model.protect`).
 
     Decoding defaults (beam size, length penalty, repeat rules) come from the model directory's
     ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
     arguments override them. When the model's vocabularies have the placeholder pieces of
-    :mod:`model.protect`, URLs, e-mail addresses and numbers are masked before translation
-    and put back after it.
+    :mod:`model.protect`, URLs, e-mail addresses, numbers and (``protect_names``) unknown
+    names are masked before translation and put back after it.
     """
 
     def __init__(
@@ -290,6 +292,7 @@ class Translator:
         max_len_extra: int = 10,
         block_ngram_repeat: int | None = None,
         block_loops: int | None = None,
+        protect_names: bool = True,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -325,6 +328,13 @@ class Translator:
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
             PLACEHOLDERS
         )
+        # Unknown names ride on the same placeholders (model/protect.py): a word is known when
+        # it is one piece of the source vocabulary. Cached: names recur across requests.
+        self._known_word: Callable[[str], bool] | None = None
+        if protect_names and self.protects_spans:
+            self._known_word = functools.lru_cache(maxsize=65536)(
+                lambda word: len(self._source.encode(word)) == 1
+            )
         if not self.protects_spans:
             logger.info(
                 "this model has no placeholder pieces: span protection is off, so URLs, "
@@ -372,6 +382,7 @@ class Translator:
                 "block_loops": self.block_loops,
             },
             "protects_spans": self.protects_spans,
+            "protects_names": self._known_word is not None,
         }
 
     # -- text <-> sentences -------------------------------------------------------------------
@@ -399,7 +410,7 @@ class Translator:
         text = normalize(sentence).strip()
         if not text or is_line_break(text):  # layout ("- ", "1.") passes through
             return EncodedSentence(text, ())
-        masked = mask(text) if self.protects_spans else Masked(text, ())
+        masked = mask(text, self._known_word) if self.protects_spans else Masked(text, ())
         ids = self._source.encode(masked.text, normalized=True)
         if len(ids) <= self.max_source_tokens:
             chunks: tuple[tuple[int, ...], ...] = (tuple(ids),)

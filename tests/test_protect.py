@@ -9,7 +9,15 @@ import pytest
 import torch
 
 from model.checkpoint import load_model, save_model
-from model.protect import MAX_SLOTS, PLACEHOLDERS, find_spans, mask, protect_pair, restore
+from model.protect import (
+    MAX_SLOTS,
+    PLACEHOLDERS,
+    find_names,
+    find_spans,
+    mask,
+    protect_pair,
+    restore,
+)
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator
@@ -180,3 +188,73 @@ def test_bundled_model_carries_everyday_spans_byte_identical() -> None:
     spans = ["3:30", "25.50", "https://example.com/docs?id=42", "support@example.com"]
     for output, span in zip(translator.translate(sentences), spans, strict=True):
         assert output.count(span) == 1, (span, output)
+
+
+# ---------------------------------------------------------------------------------- names
+
+# What a model's source vocabulary knows as one piece, for the name tests.
+KNOWN = frozenset(
+    [
+        *"the a i my name is we to and search for open google maps ask about paris".split(),
+        *"president city where train station visited in may mail at or see buy an mug".split(),
+        *["Paris", "Google", "Obama", "President", "The", "I", "My"],
+    ]
+)
+
+
+def known(word: str) -> bool:
+    return word in KNOWN
+
+
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ("My name is Nguyen Van An.", ["Nguyen Van An"]),  # "An" is a word, yet part of it
+        ("Open Google Maps and search for Da Nang.", ["Da Nang"]),  # known names stay text
+        ("Ask Tran Thi Mai about it.", ["Tran Thi Mai"]),  # the sentence's first word is not
+        ("President Biden visited Ho Chi Minh City in May.", ["Biden", "Ho Chi Minh City"]),
+        ("We met President Biden.", ["President Biden"]),  # a title inside a sentence stays
+        ("I love Paris.", []),  # known, and a lone capital letter is no name
+        ("Where Is The Train Station?", []),  # capitalised known words: a heading
+        ("Buy an iPhone and a UNESCO mug.", ["iPhone", "UNESCO"]),
+        ("Obama's speech.", []),  # "'s" is not part of the name, and Obama is known
+        ("Nguyen's house.", ["Nguyen"]),
+    ],
+)
+def test_names_are_runs_of_capitalised_words_with_an_unknown_word(
+    text: str, names: list[str]
+) -> None:
+    found = find_names(text, known)
+    assert [span.text for span in found] == names
+    assert all(text[span.start : span.end] == span.text for span in found)
+
+
+def test_names_are_masked_only_with_a_vocabulary_and_never_inside_a_url() -> None:
+    text = "Mail Nguyen Van An at an.nguyen@Example.com or see https://Da-Nang.vn/Tours 2024."
+    assert mask(text).originals == ("an.nguyen@Example.com", "https://Da-Nang.vn/Tours", "2024")
+    masked = mask(text, known)
+    assert masked.originals == (
+        "Nguyen Van An",
+        "an.nguyen@Example.com",
+        "https://Da-Nang.vn/Tours",
+        "2024",
+    )
+    assert restore(masked.text, masked.originals).text == text
+    # training pairs never get name placeholders
+    assert protect_pair("Nguyen Van An came.", "Nguyen Van An đã đến.")[0].originals == ()
+
+
+def test_a_translator_carries_unknown_names_across_unless_told_not_to(
+    protected_tokenizers: Tokenizers, tmp_path: Path
+) -> None:
+    torch.manual_seed(0)
+    directory = save_model(
+        tmp_path / "names", Seq2Seq(tiny_config(protected_tokenizers)), protected_tokenizers, {}
+    )
+    sentence = "we see Nguyen Thi Xuyen today"
+    protecting = Translator(load_model(directory), device="cpu")
+    assert protecting.model_info["protects_names"]
+    assert "Nguyen Thi Xuyen" in protecting.translate([sentence], beam=2)[0]
+    plain = Translator(load_model(directory), device="cpu", protect_names=False)
+    assert not plain.model_info["protects_names"]
+    assert plain.encode(sentence).originals == ()
