@@ -126,10 +126,11 @@ def check_loops(block_loops: int) -> None:
 
 
 @functools.lru_cache(maxsize=32)
-def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, Tensor, Tensor, Tensor]:
-    """For ``ban_loops`` over the last ``2 x spans`` history columns: the column pairs that
-    must hold equal tokens for each span length (``last``, ``before``), which span each pair
-    belongs to (``pairs x spans`` 0/1), and each span's first column (its ``before`` copy)."""
+def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, int, Tensor, Tensor]:
+    """For :func:`ban_loops` over the last ``2 x spans`` history columns: one column index
+    for a single gather (each span's token pairs, ``last`` columns then ``before`` columns,
+    then each span's first column), the number of pairs, which span each pair belongs to
+    (``pairs x spans``, 0/1) and how many pairs each span has."""
     width = 2 * spans
     last, before, owner = [], [], []
     for span in range(1, spans + 1):
@@ -137,15 +138,11 @@ def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, Tensor, Tenso
             last.append(width - span + offset)
             before.append(width - 2 * span + offset)
             owner.append(span - 1)
+    first = [width - 2 * span for span in range(1, spans + 1)]
     membership = torch.zeros(len(owner), spans)
     membership[torch.arange(len(owner)), torch.tensor(owner)] = 1.0
-    first = torch.tensor([width - 2 * span for span in range(1, spans + 1)])
-    return (
-        torch.tensor(last, device=device),
-        torch.tensor(before, device=device),
-        membership.to(device),
-        first.to(device),
-    )
+    columns = torch.tensor(last + before + first, device=device)
+    return columns, len(owner), membership.to(device), membership.sum(dim=0).to(device)
 
 
 def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> Tensor:
@@ -156,20 +153,20 @@ def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> T
     That is a model caught in a loop ("sữa sữa sữa sữa ..." for "milk"), never a
     translation; two copies stay allowed, because Vietnamese reduplicates ("từ từ", "xanh
     xanh"). At most ``longest_span`` tokens per row are banned, never EOS (it is never in a
-    history), so every row keeps a move. ``log_probs`` must be the step's own tensor. About
-    a dozen small tensor operations per step, whatever ``longest_span`` is.
+    history), so every row keeps a move. ``log_probs`` must be the step's own tensor. Eight
+    small tensor operations per step, whatever ``longest_span`` is.
     """
     spans = min(longest_span, 0 if history is None else history.size(1) // 2)
     if history is None or spans <= 0:
         return log_probs
-    last, before, membership, first = _loop_pairs(spans, history.device)
-    tail = history[:, history.size(1) - 2 * spans :]  # rows x 2spans
-    equal = (tail[:, last] == tail[:, before]).float() @ membership  # rows x spans
-    starts = tail[:, first]  # each span's first token: a third copy would start with it
-    looping = (equal == membership.sum(dim=0)) & (starts != PAD_ID)
+    columns, pairs, membership, pairs_per_span = _loop_pairs(spans, history.device)
+    picked = history[:, history.size(1) - 2 * spans :][:, columns]  # rows x (2 pairs + spans)
+    equal = (picked[:, :pairs] == picked[:, pairs : 2 * pairs]).float() @ membership
+    starts = picked[:, 2 * pairs :]  # each span's first token: a third copy starts with it
+    looping = (equal == pairs_per_span) & (starts != PAD_ID)  # rows x spans
     # 0 leaves a log-probability (<= 0) as it is under amin; amin, because several spans may
     # name the same token and one must not undo another's ban
-    ban = torch.zeros(looping.shape, device=log_probs.device).masked_fill(looping, float("-inf"))
+    ban = torch.where(looping, float("-inf"), 0.0)
     return log_probs.scatter_reduce_(1, starts, ban, "amin")
 
 
