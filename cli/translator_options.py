@@ -27,8 +27,8 @@ class CliError(Exception):
 
 
 def add_translator_options(parser: argparse.ArgumentParser) -> None:
-    """``--model``, ``--beam``, ``--length-penalty``, ``--block-loops``, ``--protect-names``,
-    ``--device``, sizes and precision."""
+    """``--model``, ``--beam``, ``--length-penalty``, ``--block-loops``,
+    ``--protect-identifiers``, ``--device``, sizes and precision."""
     parser.add_argument(
         "--model", type=Path, help="model directory (default: the bundled models/en-vi)"
     )
@@ -49,10 +49,11 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         "(default: the model's, else 4; 0 = off)",
     )
     parser.add_argument(
-        "--protect-names",
+        "--protect-identifiers",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="carry names the model does not know across unchanged, like numbers (default: on)",
+        help="carry technical tokens (config.yaml, @john_doe, ABC-123) and names the model "
+        "does not know across unchanged, like numbers (default: on)",
     )
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N"
@@ -92,7 +93,7 @@ class TranslatorOptions:
     beam: int | None
     length_penalty: float | None
     block_loops: int | None
-    protect_names: bool
+    protect_identifiers: bool
     device: str
     max_batch_tokens: int
     max_source_tokens: int
@@ -106,7 +107,7 @@ class TranslatorOptions:
             beam=args.beam,
             length_penalty=args.length_penalty,
             block_loops=args.block_loops,
-            protect_names=args.protect_names,
+            protect_identifiers=args.protect_identifiers,
             device=args.device,
             max_batch_tokens=args.max_batch_tokens,
             max_source_tokens=args.max_source_tokens,
@@ -133,7 +134,7 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
             quantize=options.quantize,
             length_penalty=options.length_penalty,
             block_loops=options.block_loops,
-            protect_names=options.protect_names,
+            protect_identifiers=options.protect_identifiers,
         )
     except ValueError as exc:  # device, size or quantize options
         raise CliError(str(exc)) from exc

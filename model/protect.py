@@ -1,5 +1,5 @@
-"""Protected spans: URLs, e-mail addresses, numbers and unknown names pass through
-translation unchanged.
+"""Protected spans: URLs, e-mail addresses, numbers, technical tokens and unknown names pass
+through translation unchanged.
 
 A subword model translates ``3:30`` or ``https://example.com/docs?id=42`` piece by piece and
 garbles them. Instead, each such span is replaced by a *placeholder* before translation, a
@@ -15,10 +15,12 @@ of a pair becomes the same placeholder on both, so the model learns to carry pla
 across. Numbering follows the order of first appearance in the source, in training and at
 inference alike, and one text always gets one placeholder.
 
-Names are protected at inference only, and only when the caller says which words the model
-knows (:func:`mask` with ``known``): a run of capitalised words (``Nguyen Van An``, ``Da
-Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower case is
-cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a number.
+Technical tokens (``@john_doe``, ``config.yaml``, ``/usr/local/etc``, ``ABC-123``,
+``Ctrl+C``) and names are protected at inference only, when the caller says which words the
+model knows (:func:`mask` with ``known``). A run of capitalised words (``Nguyen Van An``,
+``Da Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower
+case is cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a
+number.
 Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left to the
 model, which translates them (``Japan`` becomes ``Nhật Bản``).
 
@@ -46,6 +48,23 @@ _EMAIL = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za
 # Not glued to a letter in front (MP3, H2O stay text) and never ending on a separator.
 _NUMBER = r"(?<![^\W\d_])\d+(?:[.,:/-]\d+)*(?!\d)"
 _SPAN = re.compile(f"(?P<url>{_URL})|{_EMAIL}|{_NUMBER}")
+# Technical tokens that are copied, never translated: handles and hashtags, snake_case,
+# paths, file and host names, codes that mix letters and digits, key combinations.
+_CODE_TOKEN = re.compile(
+    r"[@#]\w*[^\W\d_]\w*(?:[.-]\w+)*"  # @john_doe, #MachineLearning
+    r"|\w*[^\W_]_\w+"  # user_id, max_len, __init__
+    r"|(?:[A-Za-z]:\\|~?\.{0,2}/)[^\s\\/]+(?:[\\/][^\s\\/]+)*[\\/]?"  # C:\x\y, /usr/x, ./a
+    r"|[^\W_]+(?:/[^\W_][\w.-]*){2,}"  # src/model/search.py
+    r"|[^\W_][\w-]+(?:\.[\w-]{2,})+(?:/[^\s<>\"'`]*)?"  # config.yaml, example.com/docs
+    r"|(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_]+(?:-[^\W_]+)*"  # X7K9P2, ABC-123, MP3
+    r"|[^\W_]+(?:\+[^\W_]+)+|[A-Za-z](?:\+\+|#)"  # Ctrl+C, Alt+F4, C++, C#
+)
+# Sentence punctuation around a token that is not part of it ("see config.yaml.").
+_CODE_TRAILING = ".,;:!?)]}'\"’”"
+# Words to translate, not codes: ordinals and decades (1st, 3rd, 1990s) and a number joined
+# to words (3-year-olds, 24-hour, 5-star).
+_NUMBER_WORD = re.compile(r"\d+(?:st|nd|rd|th|s)|\d+(?:[.,]\d+)?(?:-[^\W\d_]+)+", re.IGNORECASE)
+
 # A word that may be (part of) a name: letters, inner hyphens ("Jean-Paul"); "'s" stays out.
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
@@ -101,18 +120,38 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     return spans
 
 
+def find_code_tokens(text: str) -> list[Span]:
+    """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
+    sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
+    ``1990s``, ``24-hour``) excepted."""
+    spans = []
+    for match in _CODE_TOKEN.finditer(text):
+        start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before == "_" or len(value) < 2 or _NUMBER_WORD.fullmatch(value):
+            continue
+        spans.append(Span(start, start + len(value), value))
+    return spans
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`find_spans`, plus the unknown names when ``known`` is given (those that do not
-    overlap a URL or an address)."""
+    """:func:`find_spans`; at inference (``known`` given) also technical tokens and unknown
+    names. A token that holds a number takes its place (``ABC-123``); one that overlaps a
+    URL or an address is left out, and so is a name that overlaps anything."""
     spans = find_spans(text)
     if known is None:
         return spans
-    names = [
-        name
-        for name in find_names(text, known)
-        if all(name.end <= span.start or span.end <= name.start for span in spans)
-    ]
-    return sorted(spans + names, key=lambda span: span.start)
+    for token in find_code_tokens(text):
+        inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
+        if all(span in inside or not _overlaps(span, token) for span in spans):
+            spans = [span for span in spans if span not in inside] + [token]
+    names = find_names(text, known)
+    spans += [name for name in names if not any(_overlaps(name, span) for span in spans)]
+    return sorted(spans, key=lambda span: span.start)
 
 
 def _trim_url(url: str) -> str:

@@ -268,14 +268,15 @@ class Translator:
     the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
     here, so training and tuning score the exact model) keeps float32. The decoding length
     limit is ``max_len_ratio x source tokens + max_len_extra``. ``block_loops``: the loop
-    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off). ``protect_names``:
+    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off).
+    ``protect_identifiers``: technical tokens (``config.yaml``, ``@john_doe``, ``ABC-123``) and
     names the model does not know are carried across like numbers (:mod:`model.protect`).
 
     Decoding defaults (beam size, length penalty, repeat rules) come from the model directory's
     ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
     arguments override them. When the model's vocabularies have the placeholder pieces of
-    :mod:`model.protect`, URLs, e-mail addresses, numbers and (``protect_names``) unknown
-    names are masked before translation and put back after it.
+    :mod:`model.protect`, URLs, e-mail addresses, numbers and (``protect_identifiers``)
+    technical tokens and unknown names are masked before translation and put back after it.
     """
 
     def __init__(
@@ -292,7 +293,7 @@ class Translator:
         max_len_extra: int = 10,
         block_ngram_repeat: int | None = None,
         block_loops: int | None = None,
-        protect_names: bool = True,
+        protect_identifiers: bool = True,
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1:
             raise ValueError("max_batch_tokens and max_source_tokens must be positive")
@@ -328,10 +329,10 @@ class Translator:
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
             PLACEHOLDERS
         )
-        # Unknown names ride on the same placeholders (model/protect.py): a word is known when
-        # it is one piece of the source vocabulary. Cached: names recur across requests.
+        # Technical tokens and unknown names ride on the same placeholders (model/protect.py);
+        # a word is known when it is one piece of the source vocabulary. Cached: names recur.
         self._known_word: Callable[[str], bool] | None = None
-        if protect_names and self.protects_spans:
+        if protect_identifiers and self.protects_spans:
             self._known_word = functools.lru_cache(maxsize=65536)(
                 lambda word: len(self._source.encode(word)) == 1
             )
@@ -382,7 +383,7 @@ class Translator:
                 "block_loops": self.block_loops,
             },
             "protects_spans": self.protects_spans,
-            "protects_names": self._known_word is not None,
+            "protects_identifiers": self._known_word is not None,
         }
 
     # -- text <-> sentences -------------------------------------------------------------------

@@ -25,7 +25,7 @@ PUBLIC_FIELDS = (
     "max_source_tokens",
     "decoding",
     "protects_spans",
-    "protects_names",
+    "protects_identifiers",
 )
 
 

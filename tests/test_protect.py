@@ -12,6 +12,7 @@ from model.checkpoint import load_model, save_model
 from model.protect import (
     MAX_SLOTS,
     PLACEHOLDERS,
+    find_code_tokens,
     find_names,
     find_spans,
     mask,
@@ -253,8 +254,48 @@ def test_a_translator_carries_unknown_names_across_unless_told_not_to(
     )
     sentence = "we see Nguyen Thi Xuyen today"
     protecting = Translator(load_model(directory), device="cpu")
-    assert protecting.model_info["protects_names"]
+    assert protecting.model_info["protects_identifiers"]
     assert "Nguyen Thi Xuyen" in protecting.translate([sentence], beam=2)[0]
-    plain = Translator(load_model(directory), device="cpu", protect_names=False)
-    assert not plain.model_info["protects_names"]
+    plain = Translator(load_model(directory), device="cpu", protect_identifiers=False)
+    assert not plain.model_info["protects_identifiers"]
     assert plain.encode(sentence).originals == ()
+
+
+# ------------------------------------------------------------------------- technical tokens
+
+
+@pytest.mark.parametrize(
+    ("text", "tokens"),
+    [
+        ("Follow @john_doe and #MachineLearning.", ["@john_doe", "#MachineLearning"]),
+        ("Edit config.yaml in /usr/local/etc.", ["config.yaml", "/usr/local/etc"]),
+        (
+            "See src/model/search.py, ./run.sh or ~/notes.",
+            ["src/model/search.py", "./run.sh", "~/notes"],
+        ),
+        ("Set user_id, press Ctrl+C, learn C++ or C#.", ["user_id", "Ctrl+C", "C++", "C#"]),
+        (
+            "Order ABC-123, code X7K9P2, COVID-19, MP3 in 3D.",
+            ["ABC-123", "X7K9P2", "COVID-19", "MP3", "3D"],
+        ),
+        ("In the 1990s the 3rd 24-hour race had 5-star hotels.", []),  # words to translate
+        ("Wi-Fi, e-mail, and/or km/h are words; so are U.S. and e.g. here.", []),
+    ],
+)
+def test_technical_tokens_are_found_whole(text: str, tokens: list[str]) -> None:
+    found = find_code_tokens(text)
+    assert [span.text for span in found] == tokens
+    assert all(text[span.start : span.end] == span.text for span in found)
+
+
+def test_a_technical_token_takes_the_place_of_its_numbers_but_not_of_an_address() -> None:
+    text = "Order ABC-123 from shop.example.com/orders or anna_b@mail.example.com at 9:30."
+    masked = mask(text, known)
+    assert masked.originals == (
+        "ABC-123",
+        "shop.example.com/orders",
+        "anna_b@mail.example.com",
+        "9:30",
+    )
+    assert restore(masked.text, masked.originals).text == text
+    assert mask(text).originals == ("123", "anna_b@mail.example.com", "9:30")  # training's view
