@@ -165,7 +165,6 @@ def greedy_search(
     attention: list[Tensor] = []  # each: rows x src_len
     recorded: list[Tensor | None] = []  # each: the `active` of that step
     history: Tensor | None = None  # rows x step: chosen tokens, for the repeat rules
-    keeps_history = block_ngram_repeat > 0 or block_loops > 0
 
     for step in range(steps):
         logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
@@ -177,7 +176,7 @@ def greedy_search(
         log_probs = ban_loops(log_probs, history, block_loops)
         best_log_prob, best = log_probs.max(dim=-1)
         best = best.masked_fill(finished, PAD_ID)
-        if keeps_history:
+        if block_ngram_repeat > 0 or block_loops > 0:
             history = _append(history, best)
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
         lengths += (~finished).long()
