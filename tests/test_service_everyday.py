@@ -128,56 +128,52 @@ async def test_malformed_html_is_answered_and_keeps_its_tags(
 # -------------------------------------------------------------------------------- repeats
 
 
+async def looping_model_answer(
+    directory: Path, tokenizers: Tokenizers, decoding: dict[str, int], text: str
+) -> tuple[dict[str, Any], list[str]]:
+    """Serve a model that says one word over and over, saved with ``decoding`` in its
+    metadata, and return ``GET /model``'s decoding and the target pieces for ``text``."""
+    torch.manual_seed(0)
+    model = Seq2Seq(tiny_config(tokenizers))
+    with torch.no_grad():
+        model.decoder.output.bias[tokenizers.target.encode("nhà")[-1]] = 6.0
+    metadata = {"version": "loop", "decoding": decoding}
+    save_model(directory, model, tokenizers, metadata=metadata)
+    async with serve(settings_for(directory, beam=2)) as client:
+        info = (await client.get("/model")).json()
+        body = translate_body(text, attention=True)
+        answer = (await client.post("/translate", json=body)).json()
+    return info["decoding"], answer["attention"][0]["target_tokens"]
+
+
 async def test_the_repeat_block_of_the_model_directory_is_applied(
     tmp_path: Path, tiny_tokenizers: Tokenizers
 ) -> None:
-    torch.manual_seed(0)
-    model = Seq2Seq(tiny_config(tiny_tokenizers))
-    word = tiny_tokenizers.target.encode("nhà")[-1]
-    with torch.no_grad():  # a model that says one word over and over
-        model.decoder.output.bias[word] = 6.0
     text = "we see the big city today and the small cat"
     found = {}
     for block in (0, 1):
-        directory = save_model(
-            tmp_path / f"block-{block}",
-            model,
-            tiny_tokenizers,
-            metadata={"version": "rep", "decoding": {"beam": 2, "block_ngram_repeat": block}},
+        decoding = {"beam": 2, "block_ngram_repeat": block}
+        shown, found[block] = await looping_model_answer(
+            tmp_path / f"block-{block}", tiny_tokenizers, decoding, text
         )
-        async with serve(settings_for(directory, beam=2)) as client:
-            info = (await client.get("/model")).json()
-            assert info["decoding"]["block_ngram_repeat"] == block
-            answer = (
-                await client.post("/translate", json=translate_body(text, attention=True))
-            ).json()
-            found[block] = answer["attention"][0]["target_tokens"]
+        assert shown["block_ngram_repeat"] == block
     assert len(set(found[0])) < len(found[0])  # without the block it repeats
     assert len(set(found[1])) == len(found[1])  # with n=1 no piece comes twice
+
+
+def has_third_copy(pieces: list[str]) -> bool:
+    return any(pieces[i] == pieces[i + 1] == pieces[i + 2] for i in range(len(pieces) - 2))
 
 
 async def test_the_loop_guard_is_on_unless_the_model_directory_turns_it_off(
     tmp_path: Path, tiny_tokenizers: Tokenizers
 ) -> None:
-    torch.manual_seed(0)
-    model = Seq2Seq(tiny_config(tiny_tokenizers))
-    word = tiny_tokenizers.target.encode("nhà")[-1]
-    with torch.no_grad():  # a model that says one word over and over
-        model.decoder.output.bias[word] = 6.0
-    found = {}
-    for name, decoding in (("default", {"beam": 2}), ("off", {"beam": 2, "block_loops": 0})):
-        metadata = {"version": "loop", "decoding": decoding}
-        directory = save_model(tmp_path / name, model, tiny_tokenizers, metadata=metadata)
-        async with serve(settings_for(directory, beam=2)) as client:
-            info = (await client.get("/model")).json()
-            body = translate_body("we see the big city", attention=True)
-            answer = (await client.post("/translate", json=body)).json()
-        found[name] = (info["decoding"]["block_loops"], answer["attention"][0]["target_tokens"])
-    assert found["default"][0] == 4 and found["off"][0] == 0
-    looping = found["off"][1]
-    assert any(looping[i] == looping[i + 1] == looping[i + 2] for i in range(len(looping) - 2))
-    guarded = found["default"][1]
-    assert not any(guarded[i] == guarded[i + 1] == guarded[i + 2] for i in range(len(guarded) - 2))
+    text = "we see the big city"
+    guarded = await looping_model_answer(tmp_path / "on", tiny_tokenizers, {"beam": 2}, text)
+    off = {"beam": 2, "block_loops": 0}
+    unguarded = await looping_model_answer(tmp_path / "off", tiny_tokenizers, off, text)
+    assert guarded[0]["block_loops"] == 4 and unguarded[0]["block_loops"] == 0
+    assert has_third_copy(unguarded[1]) and not has_third_copy(guarded[1])
 
 
 # ---------------------------------------------------------------------- language detection
