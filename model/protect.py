@@ -97,7 +97,8 @@ def _name_like(word: str) -> bool:
 def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     """The runs of name-like words of ``text`` (one space apart) that hold a word ``known``
     rejects both as it is and in lower case, left to right. A sentence's first word is left
-    out of a run when it is a known word in lower case (``Ask Nguyen Van An``)."""
+    out of a run when it is a known word in lower case (``Ask Nguyen Van An``) or stands
+    alone in Title case (``Cancel``: more often a word than a name)."""
     runs: list[list[re.Match[str]]] = []
     previous_end = -1
     for match in _NAME_WORD.finditer(text):
@@ -112,8 +113,11 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     spans = []
     for run in runs:
         first = run[0]
-        if not any(c.isalnum() for c in text[: first.start()]) and known(first.group().lower()):
-            run = run[1:]
+        at_start = not any(c.isalnum() for c in text[: first.start()])
+        if at_start and (
+            known(first.group().lower()) or (len(run) == 1 and first.group().istitle())
+        ):
+            run = run[1:]  # capitalised by its place: "Cancel", "Photosynthesis is ..."
         if any(not known(m.group()) and not known(m.group().lower()) for m in run):
             start, end = run[0].start(), run[-1].end()
             spans.append(Span(start, end, text[start:end]))
