@@ -20,9 +20,8 @@ Technical tokens (``@john_doe``, ``config.yaml``, ``/usr/local/etc``, ``ABC-123`
 model knows (:func:`mask` with ``known``). A run of capitalised words (``Nguyen Van An``,
 ``Da Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower
 case is cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a
-number.
-Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left to the
-model, which translates them (``Japan`` becomes ``Nhật Bản``).
+number. Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left
+to the model, which translates them (``Japan`` becomes ``Nhật Bản``).
 
 A placeholder the model drops is never silently lost: :func:`restore` appends the original
 and reports it. A placeholder the model repeats more often than the source holds its span is
@@ -208,8 +207,8 @@ def strip_placeholders(text: str) -> str:
 
 def mask(text: str, known: Callable[[str], bool] | None = None) -> Masked:
     """Replace every protected span of ``text`` with its placeholder; with ``known`` (the
-    model's source vocabulary: ``known(word)`` when the word is one piece), the names it
-    does not know too."""
+    model's source vocabulary: ``known(word)`` when the word is one piece), technical tokens
+    and the names it does not know too."""
     return protect_pair(text, "", shared_only=False, known=known)[0]
 
 

@@ -42,6 +42,7 @@ from model.devices import resolve_device
 from model.protect import PLACEHOLDERS, Masked, mask, restore
 from model.quantize import Quantized, quantize_int8, wants_int8
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search_steps import check_loops
 from model.sentences import is_line_break, join_sentences, split_sentences
 from model.seq2seq import Seq2Seq
 from model.tokenizer import PAD_ID, normalize
@@ -313,6 +314,7 @@ class Translator:
         self.block_ngram_repeat = block_ngram_repeat
         if block_loops is None:
             block_loops = int(decoding.get("block_loops", DEFAULT_BLOCK_LOOPS))
+        check_loops(block_loops)  # a bad value fails at load time, not on every request
         self.block_loops = block_loops
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra

@@ -127,6 +127,8 @@ def test_block_loops_is_passed_on_and_checked(
     files = ["--src", str(source), "--ref", str(reference), "--quiet"]
     assert eval_main([*model, *files, "--block-loops", "0"]) == 0
     assert json.loads(capsys.readouterr().out)["block_loops"] == 0
+    with pytest.raises(ValueError, match="block_loops"):  # and so is a model directory's value
+        Translator.from_dir(tiny_model_dir, device="cpu", block_loops=-1)
 
 
 def test_console_script_exits_2_without_traceback(tmp_path: Path) -> None:
