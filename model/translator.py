@@ -37,6 +37,7 @@ import torch
 from torch import Tensor
 
 from model.beam_stream import BeamStream
+from model.casing import vocabulary_predicate
 from model.checkpoint import LoadedModel, load_model
 from model.devices import resolve_device
 from model.protect import PLACEHOLDERS, Masked, mask, restore
@@ -331,13 +332,13 @@ class Translator:
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
             PLACEHOLDERS
         )
-        # Technical tokens and unknown names ride on the same placeholders (model/protect.py);
-        # a word is known when it is one piece of the source vocabulary. Cached: names recur.
-        self._known_word: Callable[[str], bool] | None = None
-        if protect_identifiers and self.protects_spans:
-            self._known_word = functools.lru_cache(maxsize=65536)(
-                lambda word: len(self._source.encode(word)) == 1
-            )
+        # A word is known when it is one piece of the source vocabulary: casing (the service)
+        # and identifier protection ask word by word, so it is cached (words recur).
+        self.known_word: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
+            vocabulary_predicate(self.count_tokens)
+        )
+        # Technical tokens and unknown names ride on the same placeholders (model/protect.py).
+        self.protects_identifiers = protect_identifiers and self.protects_spans
         if not self.protects_spans:
             logger.info(
                 "this model has no placeholder pieces: span protection is off, so URLs, "
@@ -385,7 +386,7 @@ class Translator:
                 "block_loops": self.block_loops,
             },
             "protects_spans": self.protects_spans,
-            "protects_identifiers": self._known_word is not None,
+            "protects_identifiers": self.protects_identifiers,
         }
 
     # -- text <-> sentences -------------------------------------------------------------------
@@ -413,7 +414,8 @@ class Translator:
         text = normalize(sentence).strip()
         if not text or is_line_break(text):  # layout ("- ", "1.") passes through
             return EncodedSentence(text, ())
-        masked = mask(text, self._known_word) if self.protects_spans else Masked(text, ())
+        known = self.known_word if self.protects_identifiers else None
+        masked = mask(text, known) if self.protects_spans else Masked(text, ())
         ids = self._source.encode(masked.text, normalized=True)
         if len(ids) <= self.max_source_tokens:
             chunks: tuple[tuple[int, ...], ...] = (tuple(ids),)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.casing import CasedInput, prepare, restore_case, vocabulary_predicate
+from model.casing import CasedInput, prepare, restore_case
 from model.sentences import is_line_break
 from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
 from service.batcher import DecodeOptions, DynamicBatcher
@@ -65,7 +65,7 @@ class _Document:
         self._template: HtmlTemplate | None = parse_html(clean_text(text)) if is_html else None
         runs = list(self._template.texts) if self._template else [clean_text(text)]
         self.run_sentences = [translator.split_sentences(run) for run in runs]
-        known = vocabulary_predicate(translator.count_tokens)
+        known = translator.known_word
         # What the model sees: each sentence in a case it knows (layout passes as it is).
         self._cased = [
             [
