@@ -2,12 +2,15 @@
 
 One pipeline, in two steps that every caller shares:
 
-    encode:  NFC -> strip -> mask protected spans (URLs, e-mail, numbers) -> SentencePiece
-             -> a sentence longer than max_source_tokens is cut into chunks at punctuation
-             (an :class:`EncodedSentence`: the ids of each search row, and the span originals)
+    encode:  NFC -> strip -> mask protected spans (URLs, e-mail, numbers) -> a full stop
+             after a sentence that ends in a letter or digit (model/full_stop.py)
+             -> SentencePiece -> a sentence longer than max_source_tokens is cut into chunks
+             at punctuation (an :class:`EncodedSentence`: the ids of each search row, and the
+             span originals)
     search:  exactly the batch it is given, in one greedy or beam search call (every chunk of
-             every sentence is one row) -> SentencePiece decode -> spans restored -> chunks
-             rejoined (a :class:`SentenceTranslation` per sentence)
+             every sentence is one row) -> SentencePiece decode -> chunks rejoined -> the
+             added full stop taken off -> spans restored (a :class:`SentenceTranslation` per
+             sentence)
 
 The service encodes each sentence once when its request is queued, and its batcher lets it join
 a running search (:meth:`Translator.open_stream`, continuous batching: the same search steps,
@@ -40,6 +43,8 @@ from model.beam_stream import BeamStream
 from model.casing import vocabulary_predicate
 from model.checkpoint import LoadedModel, load_model
 from model.devices import resolve_device
+from model.false_years import drop_false_years
+from model.full_stop import FULL_STOP, drop_full_stop, ends_open
 from model.protect import PLACEHOLDERS, Masked, mask, restore
 from model.quantize import Quantized, quantize_int8, wants_int8
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
@@ -108,12 +113,15 @@ class EncodedSentence:
     it was). ``chunks``: the source ids of each search row; one row, or several for a sentence
     longer than ``max_source_tokens``; none for a line break or an empty sentence, which are
     answered without the model. ``originals``: what the placeholders in the ids stand for.
+    ``full_stop_added``: the sentence ended in a letter or digit, so the model saw it with a
+    full stop, which comes off its translation (:mod:`model.full_stop`).
     """
 
     source: str
     chunks: tuple[tuple[int, ...], ...]
     originals: tuple[str, ...] = ()
     occurrences: tuple[int, ...] = ()  # how often each original occurs in the source
+    full_stop_added: bool = False
 
     @property
     def tokens(self) -> int:
@@ -233,9 +241,11 @@ def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int])
 
 
 def _restore_spans(text: str, sentence: EncodedSentence) -> str:
-    """Put a sentence's protected spans back; what the model lost or repeated is logged."""
+    """Put a sentence's protected spans back (without a false *năm* before them, see
+    :mod:`model.false_years`); what the model lost or repeated is logged."""
     if not sentence.originals:
         return text
+    text = drop_false_years(text, sentence.originals, sentence.source)
     restored = restore(text, sentence.originals, sentence.occurrences)
     if restored.missing or restored.duplicated or restored.invented:
         logger.warning(
@@ -416,13 +426,15 @@ class Translator:
             return EncodedSentence(text, ())
         known = self.known_word if self.protects_identifiers else None
         masked = mask(text, known) if self.protects_spans else Masked(text, ())
-        ids = self._source.encode(masked.text, normalized=True)
+        full_stop_added = ends_open(text)
+        model_text = masked.text + FULL_STOP if full_stop_added else masked.text
+        ids = self._source.encode(model_text, normalized=True)
         if len(ids) <= self.max_source_tokens:
             chunks: tuple[tuple[int, ...], ...] = (tuple(ids),)
         else:
-            pieces = chunk_text(masked.text, self.max_source_tokens, self.count_tokens)
+            pieces = chunk_text(model_text, self.max_source_tokens, self.count_tokens)
             chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
-        return EncodedSentence(text, chunks, masked.originals, masked.occurrences)
+        return EncodedSentence(text, chunks, masked.originals, masked.occurrences, full_stop_added)
 
     def search(
         self,
@@ -606,6 +618,8 @@ class Translator:
                 ]
                 attention = self._block_attention(blocks, len(source_ids))
             text = " ".join(text for text in (self._target.decode(t) for t, _, _ in parts) if text)
+            if sentence.full_stop_added:
+                text = drop_full_stop(text)
             combined.append(
                 Hypothesis(
                     text=_restore_spans(text, sentence),

@@ -65,7 +65,8 @@ def test_each_sentence_is_encoded_once(
     monkeypatch.setattr(source, "encode", counting)
     sentences = ["I love the cat.", "We see a big house today.", "you", "\n", ""]
     translator.translate_sentences(sentences, beam=2)
-    assert encoded == sentences[:3]  # once each; line breaks and empty ones not at all
+    # once each ("you" with the full stop it is searched with); layout and empty ones not at all
+    assert encoded == ["I love the cat.", "We see a big house today.", "you."]
 
 
 def test_search_translates_exactly_the_batch_it_is_given(translator: Translator) -> None:
@@ -155,7 +156,7 @@ def test_n_best_hypotheses_are_sorted_with_tokens_and_attention(translator: Tran
 def test_long_sentence_is_translated_in_chunks_not_truncated(tiny_model_dir: Path) -> None:
     limit = 12
     chunked = Translator.from_dir(tiny_model_dir, device="cpu", max_source_tokens=limit)
-    sentence = "the big cat, the small dog and the house; " * 4 + "we see the city today"
+    sentence = "the big cat, the small dog and the house; " * 4 + "we see the city today."
     assert chunked.count_tokens(sentence) > 3 * limit
     pieces = chunk_text(sentence, limit, chunked.count_tokens)
     assert len(pieces) > 3
