@@ -15,9 +15,10 @@ of a pair becomes the same placeholder on both, so the model learns to carry pla
 across. Numbering follows the order of first appearance in the source, in training and at
 inference alike, and one text always gets one placeholder.
 
-Technical tokens (``@john_doe``, ``config.yaml``, ``/usr/local/etc``, ``ABC-123``,
-``Ctrl+C``) and names are protected at inference only, when the caller says which words the
-model knows (:func:`mask` with ``known``). A run of capitalised words (``Nguyen Van An``,
+Markup in plain text (``<b>``, ``</a>``, ``<br/>``), technical tokens (``@john_doe``,
+``config.yaml``, ``/usr/local/etc``, ``ABC-123``, ``Ctrl+C``) and names are protected at
+inference only, when the caller says which words the model knows (:func:`mask` with
+``known``). A run of capitalised words (``Nguyen Van An``,
 ``Da Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower
 case is cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a
 number. Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left
@@ -58,6 +59,10 @@ _CODE_TOKEN = re.compile(
     r"|(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_]+(?:-[^\W_]+)*"  # X7K9P2, ABC-123, MP3
     r"|[^\W_]+(?:\+[^\W_]+)+|[A-Za-z](?:\+\+|#)"  # Ctrl+C, Alt+F4, C++, C#
 )
+# Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
+# wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
+# text is translated between the tags (service/html.py).
+_MARKUP = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
 # Sentence punctuation around a token that is not part of it ("see config.yaml.").
 _CODE_TRAILING = ".,;:!?)]}'\"’”"
 # Words to translate, not codes: ordinals and decades (1st, 3rd, 1990s) and a number joined
@@ -137,17 +142,25 @@ def find_code_tokens(text: str) -> list[Span]:
     return spans
 
 
+def find_markup(text: str) -> list[Span]:
+    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
+    return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
+
+
 def _overlaps(a: Span, b: Span) -> bool:
     return a.start < b.end and b.start < a.end
 
 
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`find_spans`; at inference (``known`` given) also technical tokens and unknown
-    names. A token that holds a number takes its place (``ABC-123``); one that overlaps a
-    URL or an address is left out, and so is a name that overlaps anything."""
+    """:func:`find_spans`; at inference (``known`` given) also markup, technical tokens and
+    unknown names. Markup comes first (a number inside a tag is part of it); a token that
+    holds a number takes its place (``ABC-123``); one that overlaps a URL or an address is
+    left out, and so is a name that overlaps anything."""
     spans = find_spans(text)
     if known is None:
         return spans
+    markup = find_markup(text)
+    spans = markup + [span for span in spans if not any(_overlaps(span, t) for t in markup)]
     for token in find_code_tokens(text):
         inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
         if all(span in inside or not _overlaps(span, token) for span in spans):

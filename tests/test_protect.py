@@ -13,6 +13,7 @@ from model.protect import (
     MAX_SLOTS,
     PLACEHOLDERS,
     find_code_tokens,
+    find_markup,
     find_names,
     find_spans,
     mask,
@@ -301,3 +302,20 @@ def test_a_technical_token_takes_the_place_of_its_numbers_but_not_of_an_address(
     )
     assert restore(masked.text, masked.originals).text == text
     assert mask(text).originals == ("123", "anna_b@mail.example.com", "9:30")  # training's view
+
+
+def test_markup_in_plain_text_is_carried_whole() -> None:
+    text = 'See <b>this</b> page, <a href="https://x.com/a?id=2">here</a>, line<br/>two <!-- 3 -->'
+    assert [span.text for span in find_markup(text)] == [
+        "<b>",
+        "</b>",
+        '<a href="https://x.com/a?id=2">',
+        "</a>",
+        "<br/>",
+        "<!-- 3 -->",
+    ]
+    masked = mask(text, known)
+    assert masked.originals == tuple(span.text for span in find_markup(text))  # no URL, no 2
+    assert restore(masked.text, masked.originals).text == text
+    assert mask("5 < 6 and 7 > 3", known).originals == ("5", "6", "7", "3")  # no tag there
+    assert mask(text).originals == ("https://x.com/a?id=2", "3")  # training's view
