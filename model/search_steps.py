@@ -177,6 +177,39 @@ def penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: floa
     return log_prob_sum / (float(length) ** length_penalty)
 
 
+@functools.lru_cache(maxsize=8)
+def _partition_width(length: int, k: int) -> int:
+    """For :func:`row_topk`: a divisor of ``length`` in 128..1024 that leaves at least 8
+    groups and at least ``k`` columns, or 0 when there is none (then plain top-k is used)."""
+    for width in range(1024, 127, -1):
+        if length % width == 0 and length // width >= 8 and width >= k:
+            return width
+    return 0
+
+
+def row_topk(values: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """``values: rows x length`` -> the ``k`` largest values of each row and their indices,
+    best first: what ``values.topk(k, dim=-1)`` gives (equal values may come in another
+    order), about twice as fast on a CPU for a vocabulary-wide row.
+
+    Each row is cut into ``width`` columns of ``length / width`` values (one column: every
+    ``width``-th value). Each of the ``k`` best values lies in a column whose maximum is at
+    least that value, and fewer than ``k`` other columns can have a larger maximum; so the
+    ``k`` columns with the largest maxima hold the ``k`` best values. The work is one
+    vectorised max over the row and two small top-k's, instead of a top-k over the row.
+    """
+    rows, length = values.shape
+    width = _partition_width(length, k)
+    if width == 0:
+        return values.topk(k, dim=-1)
+    grid = values.view(rows, length // width, width)
+    columns = grid.amax(dim=1).topk(k, dim=-1).indices  # rows x k
+    candidates = grid.gather(2, columns.unsqueeze(1).expand(-1, grid.size(1), -1))
+    best, position = candidates.reshape(rows, -1).topk(k, dim=-1)  # position = group * k + c
+    group = torch.div(position, k, rounding_mode="floor")
+    return best, group * width + columns.gather(1, position % k)
+
+
 def top_candidates(log_probs: Tensor, beam_scores: Tensor) -> tuple[Tensor, Tensor, Tensor]:
     """``log_probs: sentences x beam x vocab``, ``beam_scores: sentences x beam`` -> the
     ``2 x beam`` best extensions of each sentence: ``(sums, parent slots, tokens)``, each
@@ -189,7 +222,9 @@ def top_candidates(log_probs: Tensor, beam_scores: Tensor) -> tuple[Tensor, Tens
     """
     sentences, beam, vocab = log_probs.shape
     per_slot = min(2 * beam, vocab)
-    slot_log_probs, slot_tokens = log_probs.topk(per_slot, dim=-1)  # batch x beam x per_slot
+    slot_log_probs, slot_tokens = row_topk(log_probs.view(-1, vocab), per_slot)
+    slot_log_probs = slot_log_probs.view(sentences, beam, per_slot)
+    slot_tokens = slot_tokens.view(sentences, beam, per_slot)
     candidates = (beam_scores.unsqueeze(-1) + slot_log_probs).view(sentences, beam * per_slot)
     candidate_scores, candidate_index = candidates.topk(2 * beam, dim=1)  # batch x 2beam
     candidate_parents = torch.div(candidate_index, per_slot, rounding_mode="floor")

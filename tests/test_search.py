@@ -7,7 +7,7 @@ import torch
 from torch import Tensor
 
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
-from model.search_steps import ban_loops
+from model.search_steps import ban_loops, row_topk
 from model.seq2seq import Seq2Seq
 from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 from tests.conftest import tiny_config
@@ -352,3 +352,22 @@ def test_beam_of_one_equals_greedy_with_the_loop_guard(
         greedy_search(model, src, lengths, MAX_LEN, block_loops=-1)
     with pytest.raises(ValueError, match="block_loops"):
         beam_search(model, src, lengths, 2, MAX_LEN, block_loops=-1)
+
+
+@pytest.mark.parametrize(("rows", "length", "k"), [(7, 8000, 10), (3, 6000, 2), (5, 300, 10)])
+def test_row_topk_is_topk(rows: int, length: int, k: int) -> None:
+    generator = torch.Generator().manual_seed(rows)
+    values = torch.log_softmax(torch.randn(rows, length, generator=generator) * 3, dim=-1)
+    values[:, :3] = float("-inf")
+    values[0, 4000 % length] = values[0].max()  # a tie at the top
+    values[1] = float("-inf")  # a row that may only end:
+    values[1, 2 % length + 3] = -0.5
+    expected_values, expected_index = values.topk(k, dim=-1)
+    found_values, found_index = row_topk(values, k)
+    assert torch.equal(found_values, expected_values)
+    assert torch.equal(values.gather(1, found_index), found_values)
+    finite = torch.isfinite(expected_values)
+    assert torch.equal(  # the same tokens, up to the order of equal values
+        found_index.masked_fill(~finite, -1).sort(dim=-1).values,
+        expected_index.masked_fill(~finite, -1).sort(dim=-1).values,
+    )
