@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import re
 
-from model.protect import PLACEHOLDERS
+from model.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS
 
-_PLACEHOLDER_INDEX = {placeholder: k for k, placeholder in enumerate(PLACEHOLDERS)}
 # "năm" or "Năm" as a word, one space, then a placeholder (kept by the substitution)
 _YEAR_BEFORE_PLACEHOLDER = re.compile(rf"(?<!\w)[Nn]ăm ([{re.escape(''.join(PLACEHOLDERS))}])")
 _FULL_YEAR = re.compile(r"(?:1\d|20)\d\d")
@@ -44,7 +43,7 @@ def drop_false_years(translation: str, originals: tuple[str, ...], source: str) 
         return translation
 
     def keep_or_drop(match: re.Match[str]) -> str:
-        slot = _PLACEHOLDER_INDEX[match.group(1)]
+        slot = PLACEHOLDER_SLOTS[match.group(1)]
         if slot >= len(originals) or _may_be_year(originals[slot], source):
             return match.group(0)
         return match.group(1)

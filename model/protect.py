@@ -18,11 +18,11 @@ inference alike, and one text always gets one placeholder.
 Markup in plain text (``<b>``, ``</a>``, ``<br/>``), technical tokens (``@john_doe``,
 ``config.yaml``, ``/usr/local/etc``, ``ABC-123``, ``Ctrl+C``) and names are protected at
 inference only, when the caller says which words the model knows (:func:`mask` with
-``known``). A run of capitalised words (``Nguyen Van An``,
-``Da Nang``, ``iPhone``) that holds a word the model knows neither as it is nor in lower
-case is cut into pieces and garbled (``Nenynman Vannen``), so it is carried across like a
-number. Known names (``Paris``, ``Google``) and capitalised common words (``Train``) are left
-to the model, which translates them (``Japan`` becomes ``Nhật Bản``).
+``known``). A run of capitalised words (``Nguyen Van An``, ``Da Nang``, ``iPhone``) that
+holds a word the model knows neither as it is nor in lower case is cut into pieces and
+garbled (``Nenynman Vannen``), so it is carried across like a number. Known names
+(``Paris``, ``Google``) and capitalised common words (``Train``) are left to the model, which
+translates them (``Japan`` becomes ``Nhật Bản``).
 
 A placeholder the model drops is never silently lost: :func:`restore` appends the original
 and reports it. A placeholder the model repeats more often than the source holds its span is
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
 MAX_SLOTS = 16
 PLACEHOLDERS: tuple[str, ...] = tuple(chr(0xE001 + k) for k in range(MAX_SLOTS))
-_PLACEHOLDER_INDEX = {placeholder: k for k, placeholder in enumerate(PLACEHOLDERS)}
+PLACEHOLDER_SLOTS = {placeholder: k for k, placeholder in enumerate(PLACEHOLDERS)}  # char -> slot
 # Any Private Use Area character: stripped from input so user text can never fake a slot.
 _PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
 
@@ -281,7 +281,7 @@ def restore(
 
     def put_back(match: re.Match[str]) -> str:
         nonlocal invented, extra_copies
-        slot = _PLACEHOLDER_INDEX.get(match.group())
+        slot = PLACEHOLDER_SLOTS.get(match.group())
         if slot is None or slot >= len(originals):
             invented += 1
             return ""
