@@ -113,15 +113,18 @@ class EncodedSentence:
     it was). ``chunks``: the source ids of each search row; one row, or several for a sentence
     longer than ``max_source_tokens``; none for a line break or an empty sentence, which are
     answered without the model. ``originals``: what the placeholders in the ids stand for.
-    ``full_stop_added``: the sentence ended in a letter or digit, so the model saw it with a
-    full stop, which comes off its translation (:mod:`model.full_stop`).
     """
 
     source: str
     chunks: tuple[tuple[int, ...], ...]
     originals: tuple[str, ...] = ()
     occurrences: tuple[int, ...] = ()  # how often each original occurs in the source
-    full_stop_added: bool = False
+
+    @property
+    def full_stop_added(self) -> bool:
+        """The sentence ends in a letter or digit, so the model saw it with a full stop, which
+        comes off its translation (:mod:`model.full_stop`)."""
+        return ends_open(self.source)
 
     @property
     def tokens(self) -> int:
@@ -426,15 +429,14 @@ class Translator:
             return EncodedSentence(text, ())
         known = self.known_word if self.protects_identifiers else None
         masked = mask(text, known) if self.protects_spans else Masked(text, ())
-        full_stop_added = ends_open(text)
-        model_text = masked.text + FULL_STOP if full_stop_added else masked.text
+        model_text = masked.text + FULL_STOP if ends_open(text) else masked.text
         ids = self._source.encode(model_text, normalized=True)
         if len(ids) <= self.max_source_tokens:
             chunks: tuple[tuple[int, ...], ...] = (tuple(ids),)
         else:
             pieces = chunk_text(model_text, self.max_source_tokens, self.count_tokens)
             chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
-        return EncodedSentence(text, chunks, masked.originals, masked.occurrences, full_stop_added)
+        return EncodedSentence(text, chunks, masked.originals, masked.occurrences)
 
     def search(
         self,
