@@ -43,8 +43,9 @@ def normalize(text: str) -> str:
 
 
 def seed_sampling(seed: int) -> None:
-    """Seed SentencePiece's (process-wide) generator for sampled segmentations."""
-    spm.set_random_generator_seed(seed)
+    """Seed SentencePiece's (process-wide) generator for sampled segmentations; any integer
+    works (SentencePiece takes 32 bits, so larger seeds are folded in)."""
+    spm.set_random_generator_seed(seed % 2**32)
 
 
 class TokenizerError(RuntimeError):

@@ -3,6 +3,7 @@ sampling, bf16 on CPU, kept checkpoints and their average, and dev-tuned decodin
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -14,7 +15,7 @@ import torch
 from cli.average import main as average_main
 from cli.tune_decoding import main as tune_main
 from model.checkpoint import load_model, save_model
-from model.config import ConfigError
+from model.config import ConfigError, ModelConfig
 from model.protect import PLACEHOLDERS
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers, train_tokenizer
@@ -27,7 +28,7 @@ from training.data import CleanCorpus, collate_sampled, protect_corpus
 from training.loop import train_step
 from training.prepare import prepare_data
 from training.toy import write_toy_dataset
-from training.train import train
+from training.train import train, with_recipe_dropout
 from training.tune_decoding import GridPoint, best_point, write_decoding
 
 SENTENCES = [
@@ -80,6 +81,8 @@ def test_sampled_batches_vary_with_the_seed_and_repeat_with_it() -> None:
 
     assert torch.equal(batch(1), batch(1))
     assert any(not torch.equal(batch(1), batch(seed)) for seed in range(2, 8))
+    # the loop's per-step seeds (recipe seed x 1,000,003 + step) outgrow SentencePiece's 32 bits
+    assert torch.equal(batch(5678 * 1_000_003), batch(5678 * 1_000_003))
     decoded = [tokenizer.decode(row.tolist()) for row in batch(3)]
     assert decoded == SENTENCES[:3]
 
@@ -145,6 +148,13 @@ def test_averaging_refuses_models_of_different_runs(tmp_path: Path, tiny_model_d
     code = average_main(["--out", str(tmp_path / "x"), str(tiny_model_dir), str(other)])
     assert code == 2
     assert not (tmp_path / "x").exists()
+
+
+def test_fine_tuning_takes_the_dropout_rates_the_recipe_names() -> None:
+    architecture = ModelConfig(source_vocab_size=50, target_vocab_size=50, dropout=0.2)
+    tuned = with_recipe_dropout(architecture, {"dropout": 0.3, "hidden_size": 8})
+    assert tuned == dataclasses.replace(architecture, dropout=0.3)  # not the width
+    assert with_recipe_dropout(architecture, {}) is architecture
 
 
 def test_sampling_needs_a_tokenizer_that_can_sample() -> None:

@@ -14,9 +14,12 @@ data and tokenizers (:mod:`training.prepare`), builds the model and optimizer an
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -76,8 +79,21 @@ def _starting_point(
         return _StartingPoint(loaded.tokenizers, loaded.config, loaded.model.state_dict(), saved)
     if init_model_dir is not None:
         loaded = load_model(init_model_dir)
-        return _StartingPoint(loaded.tokenizers, loaded.config, loaded.model.state_dict())
+        model_config = with_recipe_dropout(loaded.config, config.model)
+        return _StartingPoint(loaded.tokenizers, model_config, loaded.model.state_dict())
     return _StartingPoint()
+
+
+def with_recipe_dropout(architecture: ModelConfig, recipe_model: Mapping[str, Any]) -> ModelConfig:
+    """``architecture`` (a loaded model's) with the dropout rates the recipe's ``[model]``
+    names: they shape the training, not the weights, so a fine-tuning run may regularize
+    more (or less) than the run that made the model."""
+    rates = {k: recipe_model[k] for k in ("dropout", "embedding_dropout") if k in recipe_model}
+    changed = {k: v for k, v in rates.items() if getattr(architecture, k) != v}
+    if not changed:
+        return architecture
+    logger.info("fine-tuning with the recipe's dropout rates: %s", changed)
+    return dataclasses.replace(architecture, **changed)
 
 
 def _build_optimizer(model: Seq2Seq, config: RunConfig) -> torch.optim.Optimizer:
@@ -104,8 +120,9 @@ def train(
     the same recipe as the interrupted run (stopping limits such as ``max_steps`` may grow);
     differences are logged as a warning since they break exactness.
     ``init_model_dir``: start from this model's weights and tokenizers (fine-tuning); its
-    architecture overrides ``[model]``. ``cache_dir``: where cleaned/encoded corpora and
-    tokenizers are cached (default: ``<out_dir>/../.cache``).
+    architecture overrides ``[model]``, but the dropout rates ``[model]`` names apply.
+    ``cache_dir``: where cleaned/encoded corpora and tokenizers are cached (default:
+    ``<out_dir>/../.cache``).
     """
     out_dir = Path(out_dir)
     cache = Path(cache_dir) if cache_dir is not None else out_dir.parent / ".cache"
