@@ -52,13 +52,26 @@ _SPAN = re.compile(f"(?P<url>{_URL})|{_EMAIL}|{_NUMBER}")
 # paths, file and host names, codes that mix letters and digits, key combinations.
 _CODE_TOKEN = re.compile(
     r"[@#]\w*[^\W\d_]\w*(?:[.-]\w+)*"  # @john_doe, #MachineLearning
-    r"|\w*[^\W_]_\w+"  # user_id, max_len, __init__
     r"|(?:[A-Za-z]:\\|~?\.{0,2}/)[^\s\\/]+(?:[\\/][^\s\\/]+)*[\\/]?"  # C:\x\y, /usr/x, ./a
     r"|[^\W_]+(?:/[^\W_][\w.-]*){2,}"  # src/model/search.py
-    r"|[^\W_][\w-]+(?:\.[\w-]{2,})+(?:/[^\s<>\"'`]*)?"  # config.yaml, example.com/docs
+    # before snake_case, so that report_2024.pdf is one token, not report_2024 and ".pdf"
+    r"|_*[^\W_][\w-]+(?:\.[\w-]{2,})+(?:/[^\s<>\"'`]*)?"  # config.yaml, example.com/docs
+    r"|\w*[^\W_]_\w+"  # user_id, max_len, __init__
     r"|(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_]+(?:-[^\W_]+)*"  # X7K9P2, ABC-123, MP3
     r"|[^\W_]+(?:\+[^\W_]+)+|[A-Za-z](?:\+\+|#)"  # Ctrl+C, Alt+F4, C++, C#
 )
+# A number with its sign, a phone number: carried whole at inference. The training data masked
+# bare numbers, so the model carries a number but translates, moves or drops a sign beside it
+# ("$799" came out as "799 $", "€45" and "12.5%" as "45" and "12.5").
+_MONEY_SIGNS = "$€£¥₫₹₩"
+_AMOUNT = re.compile(
+    rf"(?<![\w$])(?:[A-Z]{{1,2}})?[{_MONEY_SIGNS}] ?\d+(?:[.,]\d+)*(?!\d)"  # $25.50, US$5, € 45
+    rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?[%‰{_MONEY_SIGNS}](?![\w$])"  # 12.5%, 45€, 100 ₫
+    r"|(?<![\w#])#\d+(?!\w)"  # issue #4521, room #12
+    r"|(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
+    r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d)"  # 0912 345 678, 020 7946 0958
+)
+_PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2 3")
 # Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
 # wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
 # text is translated between the tags (service/html.py).
@@ -142,6 +155,19 @@ def find_code_tokens(text: str) -> list[Span]:
     return spans
 
 
+def find_amounts(text: str) -> list[Span]:
+    """Numbers with a currency sign, a percent sign or ``#`` (``$25.50``, ``45€``,
+    ``12.5%``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
+    spans = []
+    for match in _AMOUNT.finditer(text):
+        value = match.group()
+        phone = value[0] in "+0" and not value.endswith(tuple(_MONEY_SIGNS + "%‰"))
+        if phone and sum(c.isdigit() for c in value) < _PHONE_DIGITS:
+            continue
+        spans.append(Span(match.start(), match.end(), value))
+    return spans
+
+
 def find_markup(text: str) -> list[Span]:
     """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
     return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
@@ -152,16 +178,17 @@ def _overlaps(a: Span, b: Span) -> bool:
 
 
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`find_spans`; at inference (``known`` given) also markup, technical tokens and
-    unknown names. Markup comes first (a number inside a tag is part of it); a token that
-    holds a number takes its place (``ABC-123``); one that overlaps a URL or an address is
-    left out, and so is a name that overlaps anything."""
+    """:func:`find_spans`; at inference (``known`` given) also markup, amounts and phone
+    numbers, technical tokens and unknown names. Markup comes first (a number inside a tag is
+    part of it); an amount or a token that holds a number takes its place (``$25.50``,
+    ``ABC-123``); one that overlaps a URL, an address or an earlier one is left out, and so
+    is a name that overlaps anything."""
     spans = find_spans(text)
     if known is None:
         return spans
     markup = find_markup(text)
     spans = markup + [span for span in spans if not any(_overlaps(span, t) for t in markup)]
-    for token in find_code_tokens(text):
+    for token in find_amounts(text) + find_code_tokens(text):
         inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
         if all(span in inside or not _overlaps(span, token) for span in spans):
             spans = [span for span in spans if span not in inside] + [token]

@@ -12,6 +12,7 @@ from model.checkpoint import load_model, save_model
 from model.protect import (
     MAX_SLOTS,
     PLACEHOLDERS,
+    find_amounts,
     find_code_tokens,
     find_markup,
     find_names,
@@ -181,15 +182,18 @@ def test_bundled_model_carries_everyday_spans_byte_identical() -> None:
     translator = Translator(load_model(BUNDLED_MODEL), device="cpu")
     if not translator.protects_spans:
         pytest.skip("the bundled model predates span protection")
-    sentences = [
-        "The meeting is at 3:30 pm.",
-        "The ticket costs $25.50.",
-        "Visit https://example.com/docs?id=42 for details.",
-        "Please write to support@example.com today.",
-    ]
-    spans = ["3:30", "25.50", "https://example.com/docs?id=42", "support@example.com"]
-    for output, span in zip(translator.translate(sentences), spans, strict=True):
-        assert output.count(span) == 1, (span, output)
+    spans_of = {
+        "The meeting is at 3:30 pm.": ["3:30"],
+        "The ticket costs $25.50.": ["$25.50"],
+        "Visit https://example.com/docs?id=42 for details.": ["https://example.com/docs?id=42"],
+        "Please write to support@example.com today.": ["support@example.com"],
+        "I paid €45 and sales grew 12.5%.": ["€45", "12.5%"],
+        "Call me at +84 912 345 678.": ["+84 912 345 678"],
+    }
+    outputs = translator.translate(list(spans_of))
+    for output, spans in zip(outputs, spans_of.values(), strict=True):
+        for span in spans:
+            assert output.count(span) == 1, (span, output)
 
 
 # ---------------------------------------------------------------------------------- names
@@ -277,6 +281,7 @@ def test_a_translator_carries_unknown_names_across_unless_told_not_to(
             ["src/model/search.py", "./run.sh", "~/notes"],
         ),
         ("Set user_id, press Ctrl+C, learn C++ or C#.", ["user_id", "Ctrl+C", "C++", "C#"]),
+        ("Open report_2024.pdf and __init__.py.", ["report_2024.pdf", "__init__.py"]),
         (
             "Order ABC-123, code X7K9P2, COVID-19, MP3 in 3D.",
             ["ABC-123", "X7K9P2", "COVID-19", "MP3", "3D"],
@@ -302,6 +307,35 @@ def test_a_technical_token_takes_the_place_of_its_numbers_but_not_of_an_address(
     )
     assert restore(masked.text, masked.originals).text == text
     assert mask(text).originals == ("123", "anna_b@mail.example.com", "9:30")  # training's view
+
+
+@pytest.mark.parametrize(
+    ("text", "amounts"),
+    [
+        (
+            "It costs $25.50, US$5 or € 45; 45€ and 100 ₫ too.",
+            ["$25.50", "US$5", "€ 45", "45€", "100 ₫"],
+        ),
+        ("Sales grew 12.5% (0.5‰ of 1,000).", ["12.5%", "0.5‰"]),
+        ("In 2019 $5 million went to issue #4521.", ["$5", "#4521"]),  # not "2019 $"
+        (
+            "Call +84 912 345 678, 0912 345 678 or +1 (555) 123-4567.",
+            ["+84 912 345 678", "0912 345 678", "+1 (555) 123-4567"],
+        ),
+        ("He scored +5 points, 3 - 2, on 05.12.", []),  # too few digits for a phone number
+    ],
+)
+def test_amounts_and_phone_numbers_are_found_whole(text: str, amounts: list[str]) -> None:
+    assert [span.text for span in find_amounts(text)] == amounts
+
+
+def test_an_amount_rides_on_one_placeholder_at_inference_only() -> None:
+    text = "The ticket costs $25.50, 12% less than in 2024."
+    masked = mask(text, known)
+    assert masked.originals == ("$25.50", "12%", "2024")
+    assert masked.text.count("$") == masked.text.count("%") == 0
+    assert restore(masked.text, masked.originals).text == text
+    assert mask(text).originals == ("25.50", "12", "2024")  # training's view: bare numbers
 
 
 def test_markup_in_plain_text_is_carried_whole() -> None:
