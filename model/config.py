@@ -33,6 +33,9 @@ class ConfigError(ValueError):
     """A configuration value is missing, unknown or out of range."""
 
 
+DROPOUT_SETTINGS = ("dropout", "embedding_dropout")
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """Everything needed to rebuild a :class:`model.seq2seq.Seq2Seq`.
@@ -80,7 +83,7 @@ class ModelConfig:
         for name in ("bidirectional", "input_feeding", "tie_target_embeddings"):
             if not isinstance(getattr(self, name), bool):
                 raise ConfigError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        for name in ("dropout", "embedding_dropout"):
+        for name in DROPOUT_SETTINGS:
             value = getattr(self, name)
             if not isinstance(value, int | float) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{name} must be in [0, 1), got {value!r}")
@@ -103,6 +106,11 @@ class ModelConfig:
     def encoder_hidden_size(self) -> int:
         """Width of one encoder direction."""
         return self.hidden_size // 2 if self.bidirectional else self.hidden_size
+
+    def same_architecture(self, other: ModelConfig) -> bool:
+        """Equal but for the dropout rates, which shape a training run, not the weights."""
+        neutral = dict.fromkeys(DROPOUT_SETTINGS, 0.0)
+        return self.replace(**neutral) == other.replace(**neutral)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -155,6 +155,19 @@ def test_fine_tuning_takes_the_dropout_rates_the_recipe_names() -> None:
     tuned = with_recipe_dropout(architecture, {"dropout": 0.3, "hidden_size": 8})
     assert tuned == dataclasses.replace(architecture, dropout=0.3)  # not the width
     assert with_recipe_dropout(architecture, {}) is architecture
+    assert tuned.same_architecture(architecture)
+    assert not tuned.same_architecture(architecture.replace(hidden_size=64))
+
+
+def test_a_model_and_its_continuation_with_other_dropout_average(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    loaded = load_model(tiny_model_dir)
+    config = loaded.config.replace(dropout=0.5, embedding_dropout=0.0)
+    other = save_model(tmp_path / "other", Seq2Seq(config), loaded.tokenizers, {})
+    out = tmp_path / "averaged"
+    assert average_main(["--out", str(out), str(tiny_model_dir), str(other)]) == 0
+    assert load_model(out).config == loaded.config  # the first model's, dropout included
 
 
 def test_sampling_needs_a_tokenizer_that_can_sample() -> None:

@@ -1,7 +1,8 @@
 """Average the weights of several checkpoints of one run into one model (the ``mt-average``
 command is :mod:`cli.average`).
 
-The models must share architecture and tokenizers (checkpoints of one training run). The
+The models must share architecture and tokenizers (checkpoints of one training run, or of
+runs that continued one model with ``--init-model``, whatever their dropout rates). The
 average of the last few checkpoints of a run is usually a little better than any one of them:
 it smooths the noise of the final updates (a cheap form of Polyak averaging). The result is a
 normal model directory (fp32 weights; metadata of the newest input plus the list averaged).
@@ -24,7 +25,7 @@ def average_models(models: list[LoadedModel]) -> LoadedModel:
         raise ConfigError("nothing to average")
     first = models[0]
     for other in models[1:]:
-        if other.config != first.config:
+        if not other.config.same_architecture(first.config):
             raise ConfigError(f"{other.path}: architecture differs from {first.path}")
         same_source = other.tokenizers.source.model_proto == first.tokenizers.source.model_proto
         same_target = other.tokenizers.target.model_proto == first.tokenizers.target.model_proto

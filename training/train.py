@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from model.checkpoint import load_model
-from model.config import ModelConfig
+from model.config import DROPOUT_SETTINGS, ModelConfig
 from model.seq2seq import Seq2Seq
 from model.tokenizer import Tokenizers
 from training import distributed
@@ -88,7 +88,7 @@ def with_recipe_dropout(architecture: ModelConfig, recipe_model: Mapping[str, An
     """``architecture`` (a loaded model's) with the dropout rates the recipe's ``[model]``
     names: they shape the training, not the weights, so a fine-tuning run may regularize
     more (or less) than the run that made the model."""
-    rates = {k: recipe_model[k] for k in ("dropout", "embedding_dropout") if k in recipe_model}
+    rates = {k: recipe_model[k] for k in DROPOUT_SETTINGS if k in recipe_model}
     changed = {k: v for k, v in rates.items() if getattr(architecture, k) != v}
     if not changed:
         return architecture
