@@ -156,7 +156,7 @@ def test_fine_tuning_takes_the_dropout_rates_the_recipe_names() -> None:
     assert tuned == dataclasses.replace(architecture, dropout=0.3)  # not the width
     assert with_recipe_dropout(architecture, {}) is architecture
     assert tuned.same_architecture(architecture)
-    assert not tuned.same_architecture(architecture.replace(hidden_size=64))
+    assert not tuned.same_architecture(architecture.replace(hidden_size=64, embedding_size=64))
 
 
 def test_a_model_and_its_continuation_with_other_dropout_average(

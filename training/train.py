@@ -14,7 +14,6 @@ data and tokenizers (:mod:`training.prepare`), builds the model and optimizer an
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -93,7 +92,7 @@ def with_recipe_dropout(architecture: ModelConfig, recipe_model: Mapping[str, An
     if not changed:
         return architecture
     logger.info("fine-tuning with the recipe's dropout rates: %s", changed)
-    return dataclasses.replace(architecture, **changed)
+    return architecture.replace(**changed)
 
 
 def _build_optimizer(model: Seq2Seq, config: RunConfig) -> torch.optim.Optimizer:
