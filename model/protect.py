@@ -68,8 +68,8 @@ _AMOUNT = re.compile(
     rf"(?<![\w$])(?:[A-Z]{{1,2}})?[{_MONEY_SIGNS}] ?\d+(?:[.,]\d+)*(?!\d)"  # $25.50, US$5, € 45
     rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?[%‰{_MONEY_SIGNS}](?![\w$])"  # 12.5%, 45€, 100 ₫
     r"|(?<![\w#])#\d+(?!\w)"  # issue #4521, room #12
-    r"|(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
-    r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d)"  # 0912 345 678, 020 7946 0958
+    r"|(?P<phone>(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
+    r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d))"  # 0912 345 678, 020 7946 0958
 )
 _PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2 3")
 # Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
@@ -161,8 +161,7 @@ def find_amounts(text: str) -> list[Span]:
     spans = []
     for match in _AMOUNT.finditer(text):
         value = match.group()
-        phone = value[0] in "+0" and not value.endswith(tuple(_MONEY_SIGNS + "%‰"))
-        if phone and sum(c.isdigit() for c in value) < _PHONE_DIGITS:
+        if match.group("phone") and sum(c.isdigit() for c in value) < _PHONE_DIGITS:
             continue
         spans.append(Span(match.start(), match.end(), value))
     return spans
