@@ -65,10 +65,15 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     shutdown, stop accepting, finish what is queued, then unload."""
     state: ServiceState = app.state.service
     settings = state.settings
-    if settings.torch_threads is not None:
+    if state.parallelism.torch_threads is not None:
         import torch
 
-        torch.set_num_threads(settings.torch_threads)
+        torch.set_num_threads(state.parallelism.torch_threads)
+    logger.info(
+        "model workers: %d, torch threads each: %s",
+        state.parallelism.workers,
+        state.parallelism.torch_threads or "torch's choice",
+    )
     await state.batcher.start()
     try:
         await state.slot.load(settings.model_dir)

@@ -26,11 +26,18 @@ its sentences in, then every other waiting request goes first when room frees up
 holding the model until all of its sentences are done; every request gets a turn, so none
 starves. Streams of different groups take turns step by step.
 
+With ``workers`` > 1 there are as many *lanes*, each with its own consumer task and its own
+streams, whose model calls run in parallel threads; each lane takes its fair share of the
+sentences (in flight and waiting, divided by the lanes). On a small CPU two searches with one
+torch thread each translate about 1.4x as many sentences per second as one search with two
+threads (docs/benchmarks.md): a decoder step is many small operations, and two threads on one
+operation wait for each other after every one of them.
+
 The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
 requests meanwhile. Identical sentences of one group in flight are translated once. A model
 failure is delivered to every waiter of that stream; a waiter that went away (its future
 cancelled: client disconnect, deadline) is skipped, and a sentence nobody waits for any more
-leaves the search.
+leaves the search. Identical sentences share a search only within a lane.
 """
 
 from __future__ import annotations
@@ -211,10 +218,19 @@ class _Flight(Generic[Result]):
         checks incrementally)."""
         self._count, self._rows, self._longest = self._in_flight()
 
+    @property
+    def load(self) -> int:
+        """Sentences in flight, and joining in this admission round."""
+        return len(self.started) + len(self._joining_sentences)
+
+    def has(self, sentence: str) -> bool:
+        """Whether ``sentence`` is in flight or joining (a copy waits for its result)."""
+        return sentence in self.handles or sentence in self._joining_sentences
+
     def admits(self, item: _Item[Result], max_sentences: int, max_tokens: int) -> bool:
         """Whether ``item`` joins in this round: its sentence is already in flight or joining
         (it then waits for that result), or it fits next to them (alone it always fits)."""
-        if item.sentence in self.handles or item.sentence in self._joining_sentences:
+        if self.has(item.sentence):
             self.joining.append(item)
             return True
         if self._count:
@@ -274,6 +290,26 @@ class _Flight(Generic[Result]):
         return [item for waiting in self.waiters.values() for item in waiting]
 
 
+FlightKey = tuple[int, DecodeOptions]  # (id(model), options): models need not be hashable
+
+
+@dataclass(eq=False)
+class _Lane(Generic[Result]):
+    """One consumer's streams, one per group; a lane runs one model call at a time, and
+    lanes run theirs in parallel."""
+
+    flights: dict[FlightKey, _Flight[Result]] = field(default_factory=dict)
+    rotation: int = 0  # whose turn it is among the lane's streams
+    consumer: asyncio.Task[None] | None = None
+
+    def load(self) -> int:
+        """Sentences in flight (and joining this round) in the lane's streams."""
+        return sum(flight.load for flight in self.flights.values())
+
+    def items(self) -> list[_Item[Result]]:
+        return [item for flight in self.flights.values() for item in flight.items()]
+
+
 class DynamicBatcher(Generic[Result]):
     """One queue, one consumer task; see the module docstring.
 
@@ -288,10 +324,13 @@ class DynamicBatcher(Generic[Result]):
         max_wait_s: float = 0.01,
         max_queue_tokens: int = 16384,
         observer: BatchObserver | None = None,
+        workers: int = 1,
     ) -> None:
-        limits = (max_batch_sentences, max_batch_tokens, max_queue_tokens)
+        limits = (max_batch_sentences, max_batch_tokens, max_queue_tokens, workers)
         if min(limits) < 1 or max_wait_s < 0:
-            raise ValueError("batch limits and queue size must be positive, max_wait_s >= 0")
+            raise ValueError(
+                "batch limits, queue size and workers must be positive, max_wait_s >= 0"
+            )
         self.max_batch_sentences = max_batch_sentences
         self.max_batch_tokens = max_batch_tokens
         self.max_wait_s = max_wait_s
@@ -299,41 +338,48 @@ class DynamicBatcher(Generic[Result]):
         self._observer = observer
         self._pending: list[_Item[Result]] = []
         self._arrived = asyncio.Event()
-        self._consumer: asyncio.Task[None] | None = None
+        self._lanes: list[_Lane[Result]] = [_Lane() for _ in range(workers)]
+        self._started = False
         self._closing = False
         self._tickets = itertools.count(1)
         # request -> its place in the round robin: the batch count when it arrived or when it
         # was last served; the smallest value is the next request to anchor a batch.
         self._turn: dict[int, int] = {}
         self._batches = 0  # admission rounds so far: the round robin's clock
-        # One stream per group, keyed by (id(model), options): models need not be hashable.
-        self._flights: dict[tuple[int, DecodeOptions], _Flight[Result]] = {}
-        self._rotation = 0
 
     # ------------------------------------------------------------------ lifecycle
 
+    @property
+    def workers(self) -> int:
+        """Lanes: searches that run at once."""
+        return len(self._lanes)
+
     async def start(self) -> None:
-        if self._consumer is None:
-            self._consumer = asyncio.create_task(self._consume(), name="dynamic-batcher")
+        if not self._started:
+            self._started = True
+            for number, lane in enumerate(self._lanes):
+                lane.consumer = asyncio.create_task(
+                    self._consume(lane), name=f"dynamic-batcher-{number}"
+                )
 
     async def close(self, timeout_s: float | None = None) -> None:
-        """Refuse new work, translate what is queued (up to ``timeout_s``), stop the consumer.
+        """Refuse new work, translate what is queued (up to ``timeout_s``), stop the consumers.
 
         Sentences still queued when the timeout expires get :class:`BatcherClosedError`.
         """
         self._closing = True
         self._arrived.set()
-        if self._consumer is None:
-            self._fail_pending(BatcherClosedError("the server is shutting down"))
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._consumer), timeout_s)
-        except TimeoutError:
-            if self._pending:
-                logger.warning("shutdown: %d sentences left untranslated", len(self._pending))
-            self._consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._consumer
+        consumers = [lane.consumer for lane in self._lanes if lane.consumer is not None]
+        if consumers:
+            everyone = asyncio.gather(*consumers, return_exceptions=True)
+            try:
+                await asyncio.wait_for(asyncio.shield(everyone), timeout_s)
+            except TimeoutError:
+                if self._pending:
+                    logger.warning("shutdown: %d sentences left untranslated", len(self._pending))
+                for consumer in consumers:
+                    consumer.cancel()
+                await everyone
         self._fail_pending(BatcherClosedError("the server is shutting down"))
 
     @property
@@ -364,8 +410,8 @@ class DynamicBatcher(Generic[Result]):
         """
         if self._closing:
             raise BatcherClosedError("the server is shutting down")
-        if self._consumer is None or self._consumer.done():
-            raise RuntimeError("DynamicBatcher.start() was not called (or the consumer died)")
+        if not self._started or any(lane.consumer.done() for lane in self._lanes if lane.consumer):
+            raise RuntimeError("DynamicBatcher.start() was not called (or a consumer died)")
         if not sentences:
             return []
         loop = asyncio.get_running_loop()
@@ -381,7 +427,9 @@ class DynamicBatcher(Generic[Result]):
         waiting = self.queued_tokens
         if waiting + requested > self.max_queue_tokens:
             raise QueueFullError(waiting, requested, self.max_queue_tokens)
-        self._turn[ticket] = self._batches
+        # Ahead of the requests served in the latest admission round (they went to the back
+        # of the round robin), behind those that have waited since before it.
+        self._turn[ticket] = self._batches - 1
         self._pending.extend(items)
         self._depth_changed()
         self._arrived.set()
@@ -398,39 +446,43 @@ class DynamicBatcher(Generic[Result]):
 
     # ------------------------------------------------------------------ consumer
 
-    async def _consume(self) -> None:
+    async def _consume(self, lane: _Lane[Result]) -> None:
         try:
             while True:
                 self._drop_done()
-                self._release_abandoned()
-                if not self._pending and not self._flights:
+                self._release_abandoned(lane)
+                if not self._pending and not lane.flights:
                     if self._closing:
                         return
                     self._arrived.clear()
                     await self._arrived.wait()
                     continue
-                if not self._flights and not await self._wait_for_company():
+                if not lane.flights and not await self._wait_for_company():
                     continue
-                self._admit()
-                flight = self._next_flight()
+                self._admit(lane)
+                flight = self._next_flight(lane)
                 if flight is not None:
-                    await self._advance(flight)
+                    await self._advance(lane, flight)
+                elif self._pending:
+                    # Everything waiting is another lane's share: wait for news.
+                    self._arrived.clear()
+                    await self._arrived.wait()
         except asyncio.CancelledError:
             # Shutdown timed out while the model was running: nobody gets an answer.
-            self._fail_flights(BatcherClosedError("the server is shutting down"))
+            self._fail_flights(lane, BatcherClosedError("the server is shutting down"))
             raise
         except Exception as exc:
             # A bug here must not leave clients waiting forever: everyone gets the error, and
-            # later requests are refused (translate() checks that the consumer is alive).
+            # later requests are refused (translate() checks that the consumers are alive).
             logger.exception("the batcher's consumer failed")
-            self._fail_flights(exc)
+            for every_lane in self._lanes:
+                self._fail_flights(every_lane, exc)
             self._fail_pending(exc)
             raise
 
-    def _fail_flights(self, error: BaseException) -> None:
-        for flight in self._flights.values():
-            self._fail(flight.items(), error)
-        self._flights.clear()
+    def _fail_flights(self, lane: _Lane[Result], error: BaseException) -> None:
+        self._fail(lane.items(), error)
+        lane.flights.clear()
 
     async def _wait_for_company(self) -> bool:
         """The model is idle: let the oldest waiting item wait up to ``max_wait_s`` after it
@@ -468,26 +520,36 @@ class DynamicBatcher(Generic[Result]):
                     return True
         return False
 
-    def _admit(self) -> None:
-        """Move waiting items into their group's stream, requests in turn order (arrival
-        order within a turn), while the stream has room; a request that got a sentence in
-        goes to the back of the round robin. Items that do not fit stay queued."""
-        joining: dict[tuple[int, DecodeOptions], list[_Item[Result]]] = {}
-        for running in self._flights.values():
+    def _share(self) -> int:
+        """Sentences a lane may hold: those in flight in every lane and those waiting, divided
+        by the lanes (rounded up, so a lane with nothing in flight always gets a sentence)."""
+        total = sum(lane.load() for lane in self._lanes) + len(self._pending)
+        return -(-total // len(self._lanes))
+
+    def _admit(self, lane: _Lane[Result]) -> None:
+        """Move waiting items into their group's stream in ``lane``, requests in turn order
+        (arrival order within a turn), while the stream has room and the lane has not taken its
+        share; a request that got a sentence in goes to the back of the round robin. Items
+        that do not fit stay queued (for the next turn, or for another lane)."""
+        joining: dict[FlightKey, list[_Item[Result]]] = {}
+        for running in lane.flights.values():
             running.open_admission()
+        share = self._share()
         for item in sorted(self._pending, key=self._turn_of):
             model, options = item.group
             key = (id(model), options)
-            flight = self._flights.get(key)
+            flight = lane.flights.get(key)
             if flight is None:
                 stream = model.open_stream(options.beam, options.n_best, options.attention)
-                flight = self._flights[key] = _Flight(stream)
+                flight = lane.flights[key] = _Flight(stream)
+            if lane.load() >= share and not flight.has(item.sentence):
+                continue
             if flight.admits(item, self.max_batch_sentences, self.max_batch_tokens):
                 joining.setdefault(key, []).append(item)
         if not joining:
             return
         for group, items in joining.items():
-            self._flights[group].add(items)
+            lane.flights[group].add(items)
         self._batches += 1
         for items in joining.values():
             for item in items:
@@ -497,17 +559,18 @@ class DynamicBatcher(Generic[Result]):
         self._pending = [item for item in self._pending if id(item) not in taken]
         self._depth_changed()
 
-    def _next_flight(self) -> _Flight[Result] | None:
-        """The stream whose turn it is to run a few steps (streams take turns). Idle streams
-        are dropped here, so a reloaded model's old stream does not keep it alive."""
-        self._flights = {key: flight for key, flight in self._flights.items() if flight}
-        groups = list(self._flights)
+    @staticmethod
+    def _next_flight(lane: _Lane[Result]) -> _Flight[Result] | None:
+        """The lane's stream whose turn it is to run a few steps (streams take turns). Idle
+        streams are dropped here, so a reloaded model's old stream does not keep it alive."""
+        lane.flights = {key: flight for key, flight in lane.flights.items() if flight}
+        groups = list(lane.flights)
         if not groups:
             return None
-        self._rotation = (self._rotation + 1) % len(groups)
-        return self._flights[groups[self._rotation]]
+        lane.rotation = (lane.rotation + 1) % len(groups)
+        return lane.flights[groups[lane.rotation]]
 
-    async def _advance(self, flight: _Flight[Result]) -> None:
+    async def _advance(self, lane: _Lane[Result], flight: _Flight[Result]) -> None:
         """Run a few decoder steps of ``flight``'s stream off the event loop, and answer the
         sentences that came out; a failure reaches every waiter of the stream."""
         started = time.perf_counter()
@@ -518,14 +581,15 @@ class DynamicBatcher(Generic[Result]):
             logger.exception("model call failed for a stream of %d sentences", sentences)
             self._observe(sentences, 0, padded, time.perf_counter() - started, ok=False)
             self._fail(flight.items(), exc)
-            self._flights = {g: f for g, f in self._flights.items() if f is not flight}
+            lane.flights = {g: f for g, f in lane.flights.items() if f is not flight}
             return
         done_tokens = sum(flight.finish(handle, result) for handle, result in finished)
         self._observe(sentences, done_tokens, padded, time.perf_counter() - started, ok=True)
 
-    def _release_abandoned(self) -> None:
+    @staticmethod
+    def _release_abandoned(lane: _Lane[Result]) -> None:
         """Sentences in flight whose every waiter went away leave their search."""
-        for flight in self._flights.values():
+        for flight in lane.flights.values():
             flight.release_abandoned()
 
     # ------------------------------------------------------------------ helpers

@@ -8,6 +8,10 @@ check is part of the dependency that reads and validates each body (:data:`Trans
 :data:`FileBodyDep`, :data:`DetectBodyDep`): a route receives a request that is valid,
 authorised and within the limits, or the client receives 400/403. The admin API checks its
 bearer token in :func:`require_admin_token`, a dependency of the whole admin router.
+
+Every dependency is an ``async def``, although none of them awaits anything: FastAPI runs a
+plain ``def`` dependency in a worker thread, and three such hops per request woke threads that
+then queued for the interpreter lock behind the model's search threads.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from service.settings import Settings
 from service.state import ServiceState
 
 
-def get_state(request: Request) -> ServiceState:
+async def get_state(request: Request) -> ServiceState:
     state: ServiceState = request.app.state.service
     return state
 
@@ -41,15 +45,16 @@ def get_state(request: Request) -> ServiceState:
 StateDep = Annotated[ServiceState, Depends(get_state)]
 
 
-def get_settings(state: StateDep) -> Settings:
+async def get_settings(state: StateDep) -> Settings:
     return state.settings
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def get_served_model(state: StateDep) -> ServedModel:
-    """The model a request will use from start to end (a reload does not change it midway)."""
+def served_model(state: ServiceState) -> ServedModel:
+    """The model a request will use from start to end (a reload does not change it midway);
+    503 while none is loaded."""
     served = state.slot.current
     if served is None or not state.accepting:
         raise ServiceUnavailable(
@@ -57,6 +62,10 @@ def get_served_model(state: StateDep) -> ServedModel:
             headers={"Retry-After": str(state.settings.retry_after_s)},
         )
     return served
+
+
+async def get_served_model(state: StateDep) -> ServedModel:
+    return served_model(state)
 
 
 ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
@@ -76,7 +85,7 @@ def check_api_key(settings: Settings, api_key: str | None) -> None:
         raise Forbidden("Invalid API key")
 
 
-def require_admin_token(
+async def require_admin_token(
     settings: SettingsDep, authorization: Annotated[str | None, Header()] = None
 ) -> None:
     """403 unless ``Authorization: Bearer <MT_ADMIN_TOKEN>`` (no token set: the API is off)."""

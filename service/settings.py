@@ -49,7 +49,21 @@ class Settings(BaseSettings):
     port: Annotated[int, Field(ge=1, le=65535, description="TCP port (LibreTranslate's)")] = 5000
     log_level: Annotated[str, Field(description="critical, error, warning, info, debug")] = "info"
     torch_threads: Annotated[
-        int | None, Field(ge=1, description="torch intra-op threads (default: torch's choice)")
+        int | None,
+        Field(
+            ge=1,
+            description="torch intra-op threads of each search (default: the CPU cores "
+            "divided among the model workers; on CUDA torch's choice)",
+        ),
+    ] = None
+    model_workers: Annotated[
+        int | None,
+        Field(
+            ge=1,
+            le=64,
+            description="searches that run in parallel, each in its own thread (default: 2 "
+            "on a CPU with 2 or more cores, 1 on CUDA)",
+        ),
     ] = None
 
     max_batch_sentences: Annotated[

@@ -11,6 +11,7 @@ from service.detect import LanguageDetector
 from service.files import TranslatedFiles
 from service.metrics import ServiceMetrics
 from service.model_slot import ModelSlot, TranslatorLoader, translator_loader
+from service.parallelism import Parallelism, plan_parallelism, usable_cores
 from service.settings import Settings
 from service.translation import TextTranslationService
 
@@ -25,6 +26,7 @@ class ServiceState:
     batcher: DynamicBatcher[SentenceTranslation]
     cache: LruCache[SentenceTranslation]
     texts: TextTranslationService
+    parallelism: Parallelism
     accepting: bool = False  # True between a successful start-up and the start of shutdown
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     files: TranslatedFiles = field(default_factory=TranslatedFiles)
@@ -33,12 +35,16 @@ class ServiceState:
 def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> ServiceState:
     """The shared objects, built cheaply: the model itself is loaded by the app's lifespan."""
     metrics = ServiceMetrics()
+    parallelism = plan_parallelism(
+        settings.device, settings.model_workers, settings.torch_threads, usable_cores()
+    )
     batcher: DynamicBatcher[SentenceTranslation] = DynamicBatcher(
         max_batch_sentences=settings.max_batch_sentences,
         max_batch_tokens=settings.max_batch_tokens,
         max_wait_s=settings.max_wait_s,
         max_queue_tokens=settings.max_queue_tokens,
         observer=metrics,
+        workers=parallelism.workers,
     )
     cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
     # The batcher alone sizes batches: the Translator searches each one as it is given.
@@ -55,4 +61,5 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
         batcher=batcher,
         cache=cache,
         texts=TextTranslationService(batcher, cache, metrics),
+        parallelism=parallelism,
     )

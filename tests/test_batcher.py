@@ -91,12 +91,21 @@ class FakeStream:
     def advance(self) -> list[tuple[int, str]]:
         sentences = [encoded.sentence for encoded, _ in self.flying.values()]
         self.model.calls.append(Call(sentences, self.options))
-        self.model.entered.set()
-        if not self.model.gate.wait(timeout=10):
-            raise RuntimeError("test gate never opened")
-        if self.model.fail_with is not None:
-            raise self.model.fail_with
-        time.sleep(self.model.advance_seconds)
+        with self.model.running_lock:
+            self.model.running += 1
+            self.model.most_running = max(self.model.most_running, self.model.running)
+        try:
+            self.model.entered.set()
+            if not self.model.gate.wait(timeout=10):
+                raise RuntimeError("test gate never opened")
+            if self.model.fail_with is not None and (
+                self.model.fail_with_sentence is None or self.model.fail_with_sentence in sentences
+            ):
+                raise self.model.fail_with
+            time.sleep(self.model.advance_seconds)
+        finally:
+            with self.model.running_lock:
+                self.model.running -= 1
         done = []
         for handle, (encoded, left) in list(self.flying.items()):
             if left > 1:
@@ -113,6 +122,7 @@ class FakeModel:
     (``searched``: one list per ``add``) and each model call; can fail or block."""
 
     fail_with: Exception | None = None
+    fail_with_sentence: str | None = None  # fail only calls with this sentence (None: all)
     gate: threading.Event = field(default_factory=threading.Event)
     calls: list[Call] = field(default_factory=list)
     searched: list[list[FakeEncoded]] = field(default_factory=list)
@@ -122,6 +132,9 @@ class FakeModel:
     words_per_advance: int = 1_000_000
     advance_seconds: float = 0.0
     streams: list[FakeStream] = field(default_factory=list)
+    running: int = 0  # model calls in progress, and the most at once
+    most_running: int = 0
+    running_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
         self.gate.set()  # open unless a test closes it
@@ -405,6 +418,72 @@ async def test_close_with_an_expired_timeout_fails_the_waiters() -> None:
     for task in (running, queued):
         with pytest.raises(BatcherClosedError):
             await task
+
+
+async def test_two_workers_share_the_sentences_and_run_at_once(
+    make_batcher: MakeBatcher,
+) -> None:
+    """Each lane takes its fair share, and the two lanes' model calls overlap in time."""
+    model = FakeModel(advance_seconds=0.2)
+    batcher = await make_batcher(workers=2, max_wait_s=0.1)
+    sentences = [f"sentence {i}" for i in range(10)]
+    results = await asyncio.gather(*(batcher.translate(model, [s], GREEDY) for s in sentences))
+    assert [r[0] for r in results] == [expected(s, GREEDY) for s in sentences]
+    assert len(model.streams) == 2
+    assert sorted(len(started) for started in model.searched) == [5, 5]
+    assert model.most_running == 2
+
+
+async def test_a_worker_with_room_takes_what_the_busy_one_leaves(
+    make_batcher: MakeBatcher,
+) -> None:
+    """A sentence that arrives while one lane runs starts at once in the idle lane."""
+    model = FakeModel(words_per_advance=1, advance_seconds=0.02)
+    batcher = await make_batcher(workers=2, max_wait_s=0.0)
+    long = " ".join(["long"] * 100)
+    long_task = asyncio.create_task(batcher.translate(model, [long], GREEDY))
+    await wait_until(lambda: len(model.calls) >= 2)
+    assert await batcher.translate(model, ["short"], GREEDY) == [expected("short", GREEDY)]
+    assert not long_task.done()
+    assert await long_task == [expected(long, GREEDY)]
+    assert [[e.sentence for e in started] for started in model.searched] == [[long], ["short"]]
+    assert len(model.streams) == 2  # "short" did not join the long sentence's search
+
+
+async def test_a_failure_in_one_worker_spares_the_other(make_batcher: MakeBatcher) -> None:
+    model = FakeModel(fail_with=ValueError("model exploded"), fail_with_sentence="bad")
+    model.gate.clear()
+    batcher = await make_batcher(workers=2, max_wait_s=0.05)
+    bad = asyncio.create_task(batcher.translate(model, ["bad"], GREEDY))
+    good = asyncio.create_task(batcher.translate(model, ["good"], GREEDY))
+    await wait_until(lambda: model.running == 2)
+    model.gate.set()
+    with pytest.raises(ValueError, match="exploded"):
+        await bad
+    assert await good == [expected("good", GREEDY)]
+    assert await batcher.translate(model, ["again"], GREEDY) == [expected("again", GREEDY)]
+
+
+async def test_close_drains_every_worker() -> None:
+    model = FakeModel(words_per_advance=1, advance_seconds=0.01)
+    batcher: DynamicBatcher[str] = DynamicBatcher(workers=3, max_wait_s=0.01)
+    await batcher.start()
+    tasks = [
+        asyncio.create_task(batcher.translate(model, [f"d{i} " + "w " * i], GREEDY))
+        for i in range(9)
+    ]
+    await wait_until(lambda: len(model.streams) == 3)
+    await batcher.close(timeout_s=10)
+    assert [(await t)[0] for t in tasks] == [
+        expected(f"d{i} " + "w " * i, GREEDY) for i in range(9)
+    ]
+    with pytest.raises(BatcherClosedError):
+        await batcher.translate(model, ["late"], GREEDY)
+
+
+def test_workers_must_be_positive() -> None:
+    with pytest.raises(ValueError, match="workers"):
+        DynamicBatcher(workers=0)
 
 
 def test_decode_options_reject_impossible_combinations() -> None:

@@ -71,8 +71,13 @@ class InstrumentedStream:
 
     def advance(self) -> list[tuple[int, SentenceTranslation]]:
         self.owner.calls.append(list(self.flying.values()))
+        with self.owner.lock:
+            self.owner.waiting += 1
         self.owner.entered.set()
-        if not self.owner.gate.wait(timeout=20):
+        opened = self.owner.gate.wait(timeout=20)
+        with self.owner.lock:
+            self.owner.waiting -= 1
+        if not opened:
             raise RuntimeError("test gate never opened")
         finished = self.inner.advance()
         for handle, _ in finished:
@@ -89,6 +94,8 @@ class InstrumentedTranslator(Translator):
         self.gate = threading.Event()
         self.gate.set()
         self.entered = threading.Event()
+        self.waiting = 0  # model calls held at the gate right now
+        self.lock = threading.Lock()
 
     def open_stream(  # type: ignore[override]
         self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
@@ -109,7 +116,10 @@ async def serve(
         loaded.append(translator)
         return translator
 
+    # One lane unless a test asks for more: a closed gate then holds the one running search,
+    # so that the queue behind it fills up predictably.
     values: dict[str, Any] = {"model_dir": model_dir, "beam": 2, "cache_size": 0}
+    values["model_workers"] = 1
     values.update(overrides)
     app = create_app(Settings(**values), loader=load)
     async with app.router.lifespan_context(app):
@@ -144,6 +154,22 @@ async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Pa
         # Each answer is the one for its own text.
         alone = await client.post("/translate", json=body(texts[7]))
         assert responses[7].json() == alone.json()
+
+
+async def test_two_workers_run_two_searches_at_once(tiny_model_dir: Path) -> None:
+    """With two lanes, a second request starts its own search while the first one runs."""
+    async with serve(tiny_model_dir, model_workers=2, max_wait_ms=0) as (client, app, loaded):
+        assert app.state.service.batcher.workers == 2
+        model = loaded[0]
+        model.gate.clear()
+        first = asyncio.create_task(client.post("/translate", json=body("the cat.")))
+        await wait_until(model.entered.is_set)
+        second = asyncio.create_task(client.post("/translate", json=body("the dog.")))
+        await wait_until(lambda: model.waiting == 2)  # both held inside a model call
+        model.gate.set()
+        answers = await asyncio.gather(first, second)
+        assert [r.status_code for r in answers] == [200, 200]
+        assert ["the cat."] in model.calls and ["the dog."] in model.calls
 
 
 async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> None:
@@ -265,7 +291,8 @@ async def test_shutdown_drains_the_queue(tiny_model_dir: Path) -> None:
         loaded.append(translator)
         return translator
 
-    app = create_app(Settings(model_dir=tiny_model_dir, max_wait_ms=0, beam=1), loader=load)
+    settings = Settings(model_dir=tiny_model_dir, max_wait_ms=0, beam=1, model_workers=1)
+    app = create_app(settings, loader=load)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
         async with app.router.lifespan_context(app):

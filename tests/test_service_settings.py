@@ -67,6 +67,8 @@ def test_a_blank_admin_token_disables_the_admin_api(monkeypatch: pytest.MonkeyPa
         ("MT_LOG_LEVEL", "loud", "unknown log level"),
         ("MT_REQUEST_TIMEOUT_S", "-1", "MT_REQUEST_TIMEOUT_S"),
         ("MT_CHAR_LIMIT", "1000000", "MT_MAX_BODY_BYTES"),
+        ("MT_MODEL_WORKERS", "0", "MT_MODEL_WORKERS"),
+        ("MT_TORCH_THREADS", "none", "MT_TORCH_THREADS"),
     ],
 )
 def test_invalid_values_name_the_variable(

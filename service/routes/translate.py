@@ -27,7 +27,7 @@ from service.deps import (
     FileBodyDep,
     StateDep,
     TranslateBodyDep,
-    get_served_model,
+    served_model,
 )
 from service.detect import Detection, language_name
 from service.errors import (
@@ -68,7 +68,7 @@ FILE_FORM_SCHEMA: dict[str, Any] = {
 }
 
 
-def request_started() -> float:
+async def request_started() -> float:
     """When the request reached its route, before its body was read: the deadline's start.
     (Declared before the body dependency, so FastAPI resolves it first.)"""
     return time.monotonic()
@@ -132,7 +132,7 @@ async def translate_for_client(
     """Translate a request's texts within its deadline, every failure as an API error
     (raises :class:`ClientDisconnected` when the client has gone away)."""
     settings = state.settings
-    served = get_served_model(state)
+    served = served_model(state)
     options = decode_options(settings, body, served.translator.default_beam)
     remaining = settings.request_timeout_s - (time.monotonic() - started)
     busy = {"Retry-After": str(settings.retry_after_s)}
