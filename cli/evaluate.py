@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from cli.translator_options import (
     CliError,
     TranslatorOptions,
@@ -130,6 +132,8 @@ def evaluate(args: argparse.Namespace, options: TranslatorOptions) -> dict[str, 
         "device": facts["device"],
         "precision": translator.precision,
         "quantization": facts["quantization"],
+        "workers": translator.workers,
+        "torch_threads": torch.get_num_threads(),
         **report,
     }
 

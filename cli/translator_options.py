@@ -11,10 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
+import torch
+
 from cli.common import ExitCode
 from model.checkpoint import ModelFileError
 from model.evaluation import EvaluationError
 from model.locations import bundled_model_dir
+from model.parallelism import plan_parallelism, usable_cores
 from model.quantize import QUANTIZE_MODES
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
@@ -28,7 +31,7 @@ class CliError(Exception):
 
 def add_translator_options(parser: argparse.ArgumentParser) -> None:
     """``--model``, ``--beam``, ``--length-penalty``, ``--block-loops``,
-    ``--protect-identifiers``, ``--device``, sizes and precision."""
+    ``--protect-identifiers``, ``--device``, sizes, ``--workers`` and precision."""
     parser.add_argument(
         "--model", type=Path, help="model directory (default: the bundled models/en-vi)"
     )
@@ -77,6 +80,12 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         help="bfloat16 autocast on CUDA (default: on with CUDA)",
     )
     parser.add_argument(
+        "--workers",
+        type=int,
+        help="batches searched at once, each in its own thread with the CPU cores divided "
+        "among them (default: 2 on a CPU with 2 or more cores, 1 on CUDA)",
+    )
+    parser.add_argument(
         "--quantize",
         choices=QUANTIZE_MODES,
         default="auto",
@@ -99,6 +108,7 @@ class TranslatorOptions:
     max_source_tokens: int
     bf16: bool | None
     quantize: str
+    workers: int | None
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> TranslatorOptions:
@@ -113,6 +123,7 @@ class TranslatorOptions:
             max_source_tokens=args.max_source_tokens,
             bf16=args.bf16,
             quantize=args.quantize,
+            workers=args.workers,
         )
 
 
@@ -122,8 +133,13 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
         raise CliError(f"--beam must be >= 1, got {options.beam}")
     if options.block_loops is not None and options.block_loops < 0:
         raise CliError(f"--block-loops must be >= 0 (0 = off), got {options.block_loops}")
+    if options.workers is not None and options.workers < 1:
+        raise CliError(f"--workers must be >= 1, got {options.workers}")
     if options.model.is_file():
         raise CliError(f"{options.model}: is a file, not a model directory")
+    parallelism = plan_parallelism(options.device, options.workers, None, usable_cores())
+    if parallelism.torch_threads is not None:
+        torch.set_num_threads(parallelism.torch_threads)
     try:
         translator = Translator.from_dir(
             options.model,
@@ -135,6 +151,7 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
             length_penalty=options.length_penalty,
             block_loops=options.block_loops,
             protect_identifiers=options.protect_identifiers,
+            workers=parallelism.workers,
         )
     except ValueError as exc:  # device, size or quantize options
         raise CliError(str(exc)) from exc

@@ -32,6 +32,7 @@ import logging
 import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -309,9 +310,11 @@ class Translator:
         block_ngram_repeat: int | None = None,
         block_loops: int | None = None,
         protect_identifiers: bool = True,
+        workers: int = 1,
     ) -> None:
-        if max_batch_tokens < 1 or max_source_tokens < 1:
-            raise ValueError("max_batch_tokens and max_source_tokens must be positive")
+        if max_batch_tokens < 1 or max_source_tokens < 1 or workers < 1:
+            raise ValueError("max_batch_tokens, max_source_tokens and workers must be positive")
+        self.workers = workers  # batches translate_sentences searches at once
         self.device = resolve_device(device)
         self.bf16 = (
             (self.device.type == "cuda") if bf16 is None else (bf16 and self.device.type == "cuda")
@@ -492,15 +495,23 @@ class Translator:
         return_attention: bool = False,
     ) -> list[SentenceTranslation]:
         """Translate sentences one-to-one, in order: encode, batch by length within
-        ``max_batch_tokens`` (:func:`plan_batches`), search each batch."""
+        ``max_batch_tokens`` (:func:`plan_batches`), search each batch; ``workers`` batches
+        at once, each in its own thread (the results do not depend on it)."""
         beam = self._check_beam(beam, n_best)
         encoded = [self.encode(sentence) for sentence in sentences]
+        batches = plan_batches(encoded, self.max_batch_tokens, beam)
+
+        def search(indices: list[int]) -> list[SentenceTranslation]:
+            return self.search([encoded[i] for i in indices], beam, n_best, return_attention)
+
+        if self.workers > 1 and len(batches) > 1:
+            with ThreadPoolExecutor(self.workers, thread_name_prefix="search") as pool:
+                searched = list(pool.map(search, batches))
+        else:
+            searched = [search(indices) for indices in batches]
         results: list[SentenceTranslation | None] = [None] * len(encoded)
-        for indices in plan_batches(encoded, self.max_batch_tokens, beam):
-            batch = [encoded[i] for i in indices]
-            for index, translation in zip(
-                indices, self.search(batch, beam, n_best, return_attention), strict=True
-            ):
+        for indices, translations in zip(batches, searched, strict=True):
+            for index, translation in zip(indices, translations, strict=True):
                 results[index] = translation
         return [
             result

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from model.parallelism import Parallelism, plan_parallelism, usable_cores
 from model.translator import SentenceTranslation
 from service.batcher import DynamicBatcher
 from service.cache import LruCache
@@ -11,7 +12,6 @@ from service.detect import LanguageDetector
 from service.files import TranslatedFiles
 from service.metrics import ServiceMetrics
 from service.model_slot import ModelSlot, TranslatorLoader, translator_loader
-from service.parallelism import Parallelism, plan_parallelism, usable_cores
 from service.settings import Settings
 from service.translation import TextTranslationService
 

@@ -167,6 +167,7 @@ def test_eval_reports_all_scores_for_detokenized_source(
     assert report["sentences"] == 3
     assert report["block_loops"] == translator.block_loops == 4  # the loop guard's default
     assert report["sentences_per_second"] > 0
+    assert report["workers"] >= 1 and report["torch_threads"] >= 1  # what the speed came from
     # the model saw natural text: the Moses-tokenized source was detokenized first
     hypotheses = hypotheses_file.read_text(encoding="utf-8").splitlines()
     assert hypotheses == translator.translate(moses_detokenize(SOURCE_TOKENIZED), beam=2)
@@ -205,6 +206,8 @@ def test_eval_errors(
     assert "3 source lines but 2 reference lines" in capsys.readouterr().err
     assert eval_main([*model, "--src", str(tmp_path / "none.en"), "--ref", str(source)]) == 2
     assert "does not exist" in capsys.readouterr().err
+    assert eval_main([*model, "--workers", "0", "--src", str(source), "--ref", str(source)]) == 2
+    assert "--workers must be >= 1" in capsys.readouterr().err
 
 
 class _LineByLineStdin:

@@ -50,6 +50,18 @@ def test_order_is_kept_and_batching_does_not_change_results(
     assert tight.translate(TEXTS, beam=3) == together
 
 
+def test_batches_searched_in_parallel_give_the_same_translations(
+    translator: Translator, tiny_model_dir: Path
+) -> None:
+    one_at_a_time = Translator.from_dir(tiny_model_dir, device="cpu", max_batch_tokens=1)
+    parallel = Translator.from_dir(tiny_model_dir, device="cpu", max_batch_tokens=1, workers=3)
+    sentences = [*TEXTS, *(text.upper() for text in TEXTS)]
+    expected = one_at_a_time.translate_sentences(sentences, beam=3, n_best=2)
+    assert parallel.translate_sentences(sentences, beam=3, n_best=2) == expected
+    with pytest.raises(ValueError, match="workers"):
+        Translator.from_dir(tiny_model_dir, device="cpu", workers=0)
+
+
 def test_each_sentence_is_encoded_once(
     tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

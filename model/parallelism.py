@@ -1,12 +1,13 @@
-"""How the service spreads the model over the CPU: parallel searches and threads per search.
+"""How a process spreads the model over the CPU: searches in parallel, threads per search.
 
 A decoder step is many small operations. Two torch threads on one operation wait for each
 other after every one of them, so on a small CPU two searches with one thread each translate
 about 1.4x as many sentences per second as one search with two threads (measured in one
 process, 32 sentences in flight, docs/benchmarks.md). So on a CPU the service runs
-``MT_MODEL_WORKERS`` searches (lanes of the batcher, each in its own thread) and gives each
-``MT_TORCH_THREADS`` intra-op threads; by default two searches share the cores the process
-may use. On CUDA one search feeds the GPU and torch keeps its own thread choice.
+``MT_MODEL_WORKERS`` searches (lanes of its batcher, each in its own thread), and
+``mt-translate``/``mt-eval`` search ``--workers`` batches at once; each search gets the usable
+cores divided among them as intra-op threads. On CUDA one search feeds the GPU and torch keeps
+its own thread choice.
 """
 
 from __future__ import annotations
