@@ -10,8 +10,8 @@ Every request loop is bounded in count and time, and only loopback targets are a
 
 Each client speaks HTTP/1.1 over its own keep-alive connection with a few lines of asyncio
 (:class:`Connection`), not with an HTTP library: on a 2-core machine the generator shares the
-cores with the server it measures, and httpx spent about 4.4 ms of CPU per request there (20%
-of a core at 45 requests/s, more than the server's own HTTP side), which the server then lacked.
+cores with the server it measures, and httpx spent 4–6 ms of CPU a request there (about 20% of
+a core at 32 clients, more than the server's own HTTP side), which the server then lacked.
 """
 
 from __future__ import annotations

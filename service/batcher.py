@@ -9,7 +9,7 @@ admitted whole or not at all: when its tokens do not fit next to those already w
 :class:`QueueFullError` (retry later), and when they exceed ``max_queue_tokens`` on their own
 it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless).
 
-A single consumer task drives one *stream* per group (the same model and the same
+A consumer task (one per lane, below) drives one *stream* per group (the same model and the same
 :class:`DecodeOptions`: beam size, n-best and attention cannot be mixed in one search): a beam
 search that sentences join between steps and leave as soon as they are done
 (``model.open_stream``, :mod:`model.beam_stream`). Each turn of the consumer lets waiting
@@ -311,7 +311,7 @@ class _Lane(Generic[Result]):
 
 
 class DynamicBatcher(Generic[Result]):
-    """One queue, one consumer task; see the module docstring.
+    """One queue, one consumer task per lane; see the module docstring.
 
     Use ``await start()`` once inside the running loop, ``await translate(...)`` from any number
     of request handlers, and ``await close()`` at shutdown (it drains the queue first).

@@ -9,9 +9,9 @@ check is part of the dependency that reads and validates each body (:data:`Trans
 authorised and within the limits, or the client receives 400/403. The admin API checks its
 bearer token in :func:`require_admin_token`, a dependency of the whole admin router.
 
-Every dependency is an ``async def``, although none of them awaits anything: FastAPI runs a
-plain ``def`` dependency in a worker thread, and three such hops per request woke threads that
-then queued for the interpreter lock behind the model's search threads.
+The dependencies that only look something up are ``async def`` too, although they await
+nothing: FastAPI runs a plain ``def`` dependency in a worker thread, and three such hops per
+request woke threads that then queued for the interpreter lock behind the search threads.
 """
 
 from __future__ import annotations
