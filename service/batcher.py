@@ -33,11 +33,13 @@ torch thread each translate about 1.4x as many sentences per second as one searc
 threads (docs/benchmarks.md): a decoder step is many small operations, and two threads on one
 operation wait for each other after every one of them.
 
-The model runs off the event loop (``asyncio.to_thread``) so the server keeps accepting
-requests meanwhile. Identical sentences of one group in flight are translated once. A model
-failure is delivered to every waiter of that stream; a waiter that went away (its future
-cancelled: client disconnect, deadline) is skipped, and a sentence nobody waits for any more
-leaves the search. Identical sentences share a search only within a lane.
+The model runs off the event loop, each lane on a thread of its own (a one-thread executor, not
+the loop's shared pool: a lane's calls always run on the same thread, so torch keeps one
+OpenMP team per lane, and busy lanes never take the threads that other work, such as language
+detection, needs), so the server keeps accepting requests meanwhile. Identical sentences of one
+group in flight in one lane are translated once. A model failure is delivered to every waiter
+of that stream; a waiter that went away (its future cancelled: client disconnect, deadline) is
+skipped, and a sentence nobody waits for any more leaves the search.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ import itertools
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -301,6 +304,7 @@ class _Lane(Generic[Result]):
     flights: dict[FlightKey, _Flight[Result]] = field(default_factory=dict)
     rotation: int = 0  # whose turn it is among the lane's streams
     consumer: asyncio.Task[None] | None = None
+    thread: ThreadPoolExecutor | None = None  # where the lane's model calls run
 
     def load(self) -> int:
         """Sentences in flight (and joining this round) in the lane's streams."""
@@ -358,6 +362,7 @@ class DynamicBatcher(Generic[Result]):
         if not self._started:
             self._started = True
             for number, lane in enumerate(self._lanes):
+                lane.thread = ThreadPoolExecutor(1, thread_name_prefix=f"model-lane-{number}")
                 lane.consumer = asyncio.create_task(
                     self._consume(lane), name=f"dynamic-batcher-{number}"
                 )
@@ -380,6 +385,9 @@ class DynamicBatcher(Generic[Result]):
                 for consumer in consumers:
                     consumer.cancel()
                 await everyone
+        for lane in self._lanes:
+            if lane.thread is not None:
+                lane.thread.shutdown(wait=False)  # a call still running ends on its own
         self._fail_pending(BatcherClosedError("the server is shutting down"))
 
     @property
@@ -576,7 +584,8 @@ class DynamicBatcher(Generic[Result]):
         started = time.perf_counter()
         sentences, padded = len(flight.waiters), flight.padded
         try:
-            finished = await asyncio.to_thread(flight.stream.advance)
+            loop = asyncio.get_running_loop()
+            finished = await loop.run_in_executor(lane.thread, flight.stream.advance)
         except Exception as exc:
             logger.exception("model call failed for a stream of %d sentences", sentences)
             self._observe(sentences, 0, padded, time.perf_counter() - started, ok=False)

@@ -91,6 +91,7 @@ class FakeStream:
     def advance(self) -> list[tuple[int, str]]:
         sentences = [encoded.sentence for encoded, _ in self.flying.values()]
         self.model.calls.append(Call(sentences, self.options))
+        self.model.threads.append((id(self), threading.current_thread().name))
         with self.model.running_lock:
             self.model.running += 1
             self.model.most_running = max(self.model.most_running, self.model.running)
@@ -132,6 +133,7 @@ class FakeModel:
     words_per_advance: int = 1_000_000
     advance_seconds: float = 0.0
     streams: list[FakeStream] = field(default_factory=list)
+    threads: list[tuple[int, str]] = field(default_factory=list)  # (stream, thread) per call
     running: int = 0  # model calls in progress, and the most at once
     most_running: int = 0
     running_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -432,6 +434,10 @@ async def test_two_workers_share_the_sentences_and_run_at_once(
     assert len(model.streams) == 2
     assert sorted(len(started) for started in model.searched) == [5, 5]
     assert model.most_running == 2
+    # Each lane's calls run on one thread of its own.
+    thread_of = dict(model.threads)
+    assert set(model.threads) == set(thread_of.items())
+    assert sorted(thread_of.values()) == ["model-lane-0_0", "model-lane-1_0"]
 
 
 async def test_a_worker_with_room_takes_what_the_busy_one_leaves(
