@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
 
-import torch
-
 from cli.common import ExitCode
 from model.checkpoint import ModelFileError
 from model.evaluation import EvaluationError
@@ -138,8 +136,7 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
     if options.model.is_file():
         raise CliError(f"{options.model}: is a file, not a model directory")
     parallelism = plan_parallelism(options.device, options.workers, None, usable_cores())
-    if parallelism.torch_threads is not None:
-        torch.set_num_threads(parallelism.torch_threads)
+    parallelism.apply()
     try:
         translator = Translator.from_dir(
             options.model,

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+from model.devices import resolve_device
+
 DEFAULT_CPU_WORKERS = 2
 
 
@@ -29,6 +31,11 @@ class Parallelism:
 
     workers: int
     torch_threads: int | None
+
+    def apply(self) -> None:
+        """Give torch the planned threads (per thread that calls it; new threads inherit)."""
+        if self.torch_threads is not None:
+            torch.set_num_threads(self.torch_threads)
 
 
 CGROUP_ROOT = Path("/sys/fs/cgroup")
@@ -70,8 +77,11 @@ def plan_parallelism(
 ) -> Parallelism:
     """The searches and threads for ``device`` (``auto``/``cpu``/``cuda``...), from the
     settings ``workers`` and ``torch_threads`` (None: choose) and the ``cores`` available."""
-    on_cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
-    if on_cuda:  # a CUDA device that is not there fails the model load, with its message
+    try:
+        on_cuda = resolve_device(device).type == "cuda"
+    except ValueError:  # CUDA asked for but absent: the model load fails with that message
+        on_cuda = True
+    if on_cuda:
         return Parallelism(workers or 1, torch_threads)
     workers = workers or min(DEFAULT_CPU_WORKERS, cores)
     return Parallelism(workers, torch_threads or max(1, cores // workers))

@@ -65,10 +65,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     shutdown, stop accepting, finish what is queued, then unload."""
     state: ServiceState = app.state.service
     settings = state.settings
-    if state.parallelism.torch_threads is not None:
-        import torch
-
-        torch.set_num_threads(state.parallelism.torch_threads)
+    state.parallelism.apply()
     logger.info(
         "model workers: %d, torch threads each: %s",
         state.parallelism.workers,

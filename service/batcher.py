@@ -197,29 +197,28 @@ class _Flight(Generic[Result]):
     started: dict[int, _Item[Result]] = field(default_factory=dict)  # handle -> its first item
     joining: list[_Item[Result]] = field(default_factory=list)
     _joining_sentences: set[str] = field(default_factory=set)
-    _count: int = 0  # sentences, rows and longest row in flight or joining (this round)
-    _rows: int = 0
+    _rows: int = 0  # search rows and longest row in flight or joining (this round)
     _longest: int = 0
 
     def __bool__(self) -> bool:
         return bool(self.waiters) or len(self.stream) > 0
 
-    def _in_flight(self) -> tuple[int, int, int]:
-        """Sentences, search rows and longest row in flight."""
+    def _in_flight(self) -> tuple[int, int]:
+        """Search rows and longest row in flight."""
         items = self.started.values()
         rows = sum(item.rows for item in items)
-        return len(items), rows, max((item.longest for item in items), default=0)
+        return rows, max((item.longest for item in items), default=0)
 
     @property
     def padded(self) -> int:
         """``search rows x longest row`` over the sentences in flight."""
-        _, rows, longest = self._in_flight()
+        rows, longest = self._in_flight()
         return rows * longest
 
     def open_admission(self) -> None:
-        """Start an admission round: count what is in flight (the budget :meth:`admits`
+        """Start an admission round: measure what is in flight (the budget :meth:`admits`
         checks incrementally)."""
-        self._count, self._rows, self._longest = self._in_flight()
+        self._rows, self._longest = self._in_flight()
 
     @property
     def load(self) -> int:
@@ -236,11 +235,10 @@ class _Flight(Generic[Result]):
         if self.has(item.sentence):
             self.joining.append(item)
             return True
-        if self._count:
+        if self.load:
             longest = max(self._longest, item.longest)
-            if self._count >= max_sentences or (self._rows + item.rows) * longest > max_tokens:
+            if self.load >= max_sentences or (self._rows + item.rows) * longest > max_tokens:
                 return False
-        self._count += 1
         self._rows += item.rows
         self._longest = max(self._longest, item.longest)
         self._joining_sentences.add(item.sentence)
@@ -469,12 +467,10 @@ class DynamicBatcher(Generic[Result]):
                     continue
                 self._admit(lane)
                 flight = self._next_flight(lane)
+                # Never None while sentences wait: a lane with nothing in flight always
+                # admits one (see _share), so this loop cannot spin without awaiting.
                 if flight is not None:
                     await self._advance(lane, flight)
-                elif self._pending:
-                    # Everything waiting is another lane's share: wait for news.
-                    self._arrived.clear()
-                    await self._arrived.wait()
         except asyncio.CancelledError:
             # Shutdown timed out while the model was running: nobody gets an answer.
             self._fail_flights(lane, BatcherClosedError("the server is shutting down"))

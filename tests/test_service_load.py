@@ -118,8 +118,12 @@ async def serve(
 
     # One lane unless a test asks for more: a closed gate then holds the one running search,
     # so that the queue behind it fills up predictably.
-    values: dict[str, Any] = {"model_dir": model_dir, "beam": 2, "cache_size": 0}
-    values["model_workers"] = 1
+    values: dict[str, Any] = {
+        "model_dir": model_dir,
+        "beam": 2,
+        "cache_size": 0,
+        "model_workers": 1,
+    }
     values.update(overrides)
     app = create_app(Settings(**values), loader=load)
     async with app.router.lifespan_context(app):
