@@ -83,9 +83,12 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=32, help="sentences in flight in all")
     parser.add_argument("--sentences-per-layout", type=int, default=150)
     parser.add_argument("--sentences", type=Path, default=DEFAULT_SENTENCES.resolve())
+    parser.add_argument("--shortlist", choices=("auto", "on", "off"), default="auto")
     parser.add_argument("--json", type=Path, help="write the results here")
     args = parser.parse_args()
-    translator = Translator.from_dir(args.model_dir, device="cpu", quantize="auto")
+    translator = Translator.from_dir(
+        args.model_dir, device="cpu", quantize="auto", shortlist=args.shortlist
+    )
     lines = [line.strip() for line in args.sentences.read_text(encoding="utf-8").splitlines()]
     encoded = [translator.encode(line) for line in lines if line]
     results = []

@@ -17,6 +17,7 @@ from model.evaluation import EvaluationError
 from model.locations import bundled_model_dir
 from model.parallelism import plan_parallelism, usable_cores
 from model.quantize import QUANTIZE_MODES
+from model.shortlist import SHORTLIST_MODES
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
 # The shell's status for a process ended by Ctrl-C (128 + SIGINT).
@@ -90,6 +91,14 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         help="int8: dynamic int8 Linear/LSTM on the CPU (about 2x faster); auto (default): "
         "int8 on the CPU, off on CUDA; off: float32",
     )
+    parser.add_argument(
+        "--shortlist",
+        choices=SHORTLIST_MODES,
+        default="auto",
+        help="score only the target words a batch may need (the model's shortlist.safetensors, "
+        "from mt-shortlist): auto (default): on the CPU when the model has one; on: required; "
+        "off: the whole vocabulary",
+    )
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class TranslatorOptions:
     max_source_tokens: int
     bf16: bool | None
     quantize: str
+    shortlist: str
     workers: int | None
 
     @classmethod
@@ -121,6 +131,7 @@ class TranslatorOptions:
             max_source_tokens=args.max_source_tokens,
             bf16=args.bf16,
             quantize=args.quantize,
+            shortlist=args.shortlist,
             workers=args.workers,
         )
 
@@ -145,12 +156,13 @@ def load_translator(options: TranslatorOptions) -> tuple[Translator, int]:
             max_source_tokens=options.max_source_tokens,
             bf16=options.bf16,
             quantize=options.quantize,
+            shortlist=options.shortlist,
             length_penalty=options.length_penalty,
             block_loops=options.block_loops,
             protect_identifiers=options.protect_identifiers,
             workers=parallelism.workers,
         )
-    except ValueError as exc:  # device, size or quantize options
+    except ValueError as exc:  # device, size, quantize or shortlist options
         raise CliError(str(exc)) from exc
     return translator, options.beam if options.beam is not None else translator.default_beam
 

@@ -320,16 +320,16 @@ class BeamStream:
     def _step(self, beams: _Beams) -> _Beams:
         """One decoder step for every slot of every sentence in flight."""
         beam = self.beam
-        logits, state, weights = self.model.decode_step(
+        log_probs, state, weights = self.model.decode_step(
             beams.prev_tokens, beams.state, beams.encoder_output
         )
         if self._not_eos is None:
-            self._not_eos = not_eos_mask(logits.size(-1), logits.device)
+            self._not_eos = not_eos_mask(log_probs.size(-1), log_probs.device)
         # Known on the host: before the first sentence's limit, the limit mask is skipped.
         at_limit = None
         if self._steps >= min(beams.limit_at):
             at_limit = (beams.limits <= beams.steps).repeat_interleave(beam)
-        log_probs = step_log_probs(logits, at_limit, self._not_eos)
+        log_probs = step_log_probs(log_probs, at_limit, self._not_eos)
         log_probs = block_repeats(log_probs, beams.history, self.block_ngram_repeat)
         log_probs = ban_loops(log_probs, beams.history, self.block_loops)
         grid = log_probs.view(-1, beam, log_probs.size(-1))  # sentences x beam x vocab

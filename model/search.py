@@ -167,11 +167,11 @@ def greedy_search(
     history: Tensor | None = None  # rows x step: chosen tokens, for the repeat rules
 
     for step in range(steps):
-        logits, state, weights = model.decode_step(prev_tokens, state, encoder_output)
+        log_probs, state, weights = model.decode_step(prev_tokens, state, encoder_output)
         if not_eos is None:
-            not_eos = not_eos_mask(logits.size(-1), device)
+            not_eos = not_eos_mask(log_probs.size(-1), device)
         at_limit = (limits <= step) if step >= first_forced_step else None
-        log_probs = step_log_probs(logits, at_limit, not_eos)
+        log_probs = step_log_probs(log_probs, at_limit, not_eos)
         log_probs = block_repeats(log_probs, history, block_ngram_repeat)
         log_probs = ban_loops(log_probs, history, block_loops)
         best_log_prob, best = log_probs.max(dim=-1)

@@ -28,7 +28,10 @@ class SearchableModel(Protocol):
 
     def decode_step(
         self, prev_tokens: Tensor, state: Any, encoder_output: Any
-    ) -> tuple[Tensor, Any, Tensor]: ...
+    ) -> tuple[Tensor, Any, Tensor]:
+        """``prev_tokens: rows`` -> float32 ``log_probs: rows x vocab`` (a tensor of the
+        step's own, which search changes in place), the new state, attention weights."""
+        ...
 
     def reorder(self, state: Any, index: Tensor) -> Any: ...
 
@@ -81,15 +84,15 @@ def not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
     return mask
 
 
-def step_log_probs(logits: Tensor, at_limit: Tensor | None, not_eos: Tensor) -> Tensor:
-    """``logits: rows x vocab`` -> float32 log-probabilities with the impossible moves at -inf.
+def step_log_probs(log_probs: Tensor, at_limit: Tensor | None, not_eos: Tensor) -> Tensor:
+    """``log_probs: rows x vocab`` (the step's own tensor, from ``decode_step``) with the
+    impossible moves at -inf, in place.
 
     PAD and BOS are never generated. Rows that reached their length limit (``at_limit: rows``
     bool) may only emit EOS; EOS keeps its real log-probability so the score stays a model
     score. ``at_limit=None`` when the caller knows on the host that no row can be at its
     limit yet: the ``rows x vocab`` mask is then skipped, at no sync.
     """
-    log_probs = torch.log_softmax(logits.float(), dim=-1)
     log_probs[:, PAD_ID] = float("-inf")
     log_probs[:, BOS_ID] = float("-inf")
     if at_limit is not None:

@@ -2,7 +2,7 @@
 
     enc = model.encode(src, src_lengths)             # once per batch
     state = model.initial_state(enc)
-    logits, state, attn = model.decode_step(prev_tokens, state, enc)   # repeatedly
+    log_probs, state, attn = model.decode_step(prev_tokens, state, enc)   # repeatedly
     state = model.reorder(state, index); enc = model.reorder_encoder_output(enc, index)
     state = model.concat_states([a, b]); enc = model.concat_encoder_outputs([a, b])  # joins
 
@@ -63,11 +63,14 @@ class Seq2Seq(nn.Module):
     def decode_step(
         self, prev_tokens: Tensor, state: DecoderState, encoder_output: EncoderOutput
     ) -> tuple[Tensor, DecoderState, Tensor]:
-        """``prev_tokens: rows`` -> ``logits: rows x vocab``, the new state, and attention
-        weights ``rows x src_len``. ``rows`` is the encoder output's batch or a multiple ``k``
-        of it (``k`` consecutive rows per sentence: its beam slots, see ``Decoder.step``)."""
+        """``prev_tokens: rows`` -> float32 ``log_probs: rows x vocab`` (the log-softmax of the
+        logits), the new state, and attention weights ``rows x src_len``. ``rows`` is the
+        encoder output's batch or a multiple ``k`` of it (``k`` consecutive rows per sentence:
+        its beam slots, see ``Decoder.step``). Log-probabilities, not logits, so that a model
+        that scores part of the vocabulary (:mod:`model.shortlist`) normalises only that."""
         attentional, state, weights = self.decoder.step(prev_tokens, state, encoder_output)
-        return self.decoder.output(attentional), state, weights
+        logits = self.decoder.output(attentional)
+        return torch.log_softmax(logits.float(), dim=-1), state, weights
 
     @staticmethod
     def reorder(state: DecoderState, index: Tensor) -> DecoderState:

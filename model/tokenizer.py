@@ -119,6 +119,13 @@ class SubwordTokenizer:
             encoded = self._sp.encode(normalized, out_type=int)
         return [list(ids) for ids in encoded]
 
+    def nbest(self, text: str, size: int) -> list[list[int]]:
+        """The ``size`` likeliest segmentations of ``text`` (NFC), best first."""
+        return [
+            list(ids)
+            for ids in self._sp.nbest_encode(normalize(text), nbest_size=size, out_type=int)
+        ]
+
     def has_pieces(self, pieces: Iterable[str]) -> bool:
         """Whether every one of ``pieces`` is a piece of this vocabulary (not ``<unk>``)."""
         return all(self._sp.piece_to_id(piece) != UNK_ID for piece in pieces)

@@ -52,6 +52,7 @@ from model.search import SearchResult, beam_search, greedy_search, max_target_le
 from model.search_steps import check_loops
 from model.sentences import is_line_break, join_sentences, split_sentences
 from model.seq2seq import Seq2Seq
+from model.shortlist import ShortlistedModel, load_shortlist
 from model.tokenizer import PAD_ID, normalize
 
 logger = logging.getLogger(__name__)
@@ -282,9 +283,13 @@ class Translator:
     (default on there; ignored on CPU). ``quantize``: ``int8`` runs dynamically quantized
     int8 ``Linear``/``LSTM`` layers on the CPU (:mod:`model.quantize`), ``auto`` means int8 on
     the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
-    here, so training and tuning score the exact model) keeps float32. The decoding length
-    limit is ``max_len_ratio x source tokens + max_len_extra``. ``block_loops``: the loop
-    guard's longest span (:func:`model.search_steps.ban_loops`; 0 = off).
+    here, so training and tuning score the exact model) keeps float32. ``shortlist``: ``on``
+    scores only the target words a batch may need (:mod:`model.shortlist`; the model
+    directory's ``shortlist.safetensors``), ``auto`` does so on the CPU when the file is
+    there (the CLIs' and the service's default), ``off`` (the default here) never. The
+    decoding length limit is ``max_len_ratio x source tokens + max_len_extra``.
+    ``block_loops``: the loop guard's longest span (:func:`model.search_steps.ban_loops`;
+    0 = off).
     ``protect_identifiers``: technical tokens (``config.yaml``, ``@john_doe``, ``ABC-123``) and
     names the model does not know are carried across like numbers (:mod:`model.protect`).
 
@@ -311,6 +316,7 @@ class Translator:
         block_loops: int | None = None,
         protect_identifiers: bool = True,
         workers: int = 1,
+        shortlist: str = "off",
     ) -> None:
         if max_batch_tokens < 1 or max_source_tokens < 1 or workers < 1:
             raise ValueError("max_batch_tokens, max_source_tokens and workers must be positive")
@@ -342,7 +348,10 @@ class Translator:
         if wants_int8(quantize, self.device):
             self.quantization = quantize_int8(model)
             model = self.quantization.model
-        self._model = model
+        self.shortlist = load_shortlist(loaded, shortlist, self.device)
+        self._model: Seq2Seq | ShortlistedModel = model
+        if self.shortlist is not None:
+            self._model = ShortlistedModel(model, self.shortlist)
         self._source = loaded.tokenizers.source
         self._target = loaded.tokenizers.target
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
@@ -394,6 +403,7 @@ class Translator:
             "device": str(self.device),
             "precision": self.precision,
             "quantization": quantization,
+            "shortlist": None if self.shortlist is None else dict(self.shortlist.info),
             "max_source_tokens": self.max_source_tokens,
             "decoding": {
                 "beam": self.default_beam,

@@ -22,6 +22,7 @@ PUBLIC_FIELDS = (
     "device",
     "precision",
     "quantization",
+    "shortlist",
     "max_source_tokens",
     "decoding",
     "protects_spans",

@@ -45,6 +45,14 @@ class Settings(BaseSettings):
             "auto: int8 on the CPU, off on CUDA; off: float32 (bf16 on CUDA)"
         ),
     ] = "auto"
+    shortlist: Annotated[
+        Literal["auto", "on", "off"],
+        Field(
+            description="score only the target words a batch may need (the model directory's "
+            "shortlist.safetensors): auto: on the CPU when the model has one; on: required; "
+            "off: the whole vocabulary"
+        ),
+    ] = "auto"
     host: Annotated[str, Field(description="address to listen on")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="TCP port (LibreTranslate's)")] = 5000
     log_level: Annotated[str, Field(description="critical, error, warning, info, debug")] = "info"
@@ -126,7 +134,7 @@ class Settings(BaseSettings):
     def _known_device(cls, value: str) -> str:
         return parse_device(value)
 
-    @field_validator("quantize", mode="before")
+    @field_validator("quantize", "shortlist", mode="before")
     @classmethod
     def _lower_quantize(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value

@@ -51,7 +51,10 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
     slot = ModelSlot(
         loader
         or translator_loader(
-            settings.device, probe_beam=max(settings.beam or 5, 2), quantize=settings.quantize
+            settings.device,
+            probe_beam=max(settings.beam or 5, 2),
+            quantize=settings.quantize,
+            shortlist=settings.shortlist,
         )
     )
     return ServiceState(

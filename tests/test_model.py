@@ -58,13 +58,14 @@ def test_forward_equals_looped_decode_step(variant) -> None:
         state = model.initial_state(encoder_output)
         steps = []
         for t in range(tgt_in.size(1)):
-            step_logits, state, attention = model.decode_step(tgt_in[:, t], state, encoder_output)
-            steps.append(step_logits)
+            log_probs, state, attention = model.decode_step(tgt_in[:, t], state, encoder_output)
+            steps.append(log_probs)
             assert attention.shape == (3, 7)
             torch.testing.assert_close(attention.sum(-1), torch.ones(3))
             assert (attention[1, 3:] == 0).all(), "attention must ignore padding"
     assert logits.shape == (3, 6, VOCAB_TGT)
-    torch.testing.assert_close(torch.stack(steps, 1), logits, rtol=1e-5, atol=1e-5)
+    expected = torch.log_softmax(logits, dim=-1)
+    torch.testing.assert_close(torch.stack(steps, 1), expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
@@ -93,13 +94,13 @@ def test_reorder_selects_batch_rows() -> None:
         _, state, _ = model.decode_step(torch.tensor([5, 6]), state, encoder_output)
         index = torch.tensor([1, 1, 0])
         enc3 = model.reorder_encoder_output(encoder_output, index)
-        logits3, _, _ = model.decode_step(
+        log_probs3, _, _ = model.decode_step(
             torch.tensor([7, 7, 8]), model.reorder(state, index), enc3
         )
-        logits2, _, _ = model.decode_step(torch.tensor([8, 7]), state, encoder_output)
-    torch.testing.assert_close(logits3[0], logits2[1])
-    torch.testing.assert_close(logits3[1], logits2[1])
-    torch.testing.assert_close(logits3[2], logits2[0])
+        log_probs2, _, _ = model.decode_step(torch.tensor([8, 7]), state, encoder_output)
+    torch.testing.assert_close(log_probs3[0], log_probs2[1])
+    torch.testing.assert_close(log_probs3[1], log_probs2[1])
+    torch.testing.assert_close(log_probs3[2], log_probs2[0])
 
 
 def test_tied_embeddings_share_storage() -> None:

@@ -47,8 +47,8 @@ def teacher_forced(
     total = 0.0
     rows = []
     for prev, target in zip([BOS_ID, *tokens], [*tokens, EOS_ID], strict=True):
-        logits, state, weights = model.decode_step(torch.tensor([prev]), state, encoder_output)
-        total += torch.log_softmax(logits.float(), dim=-1)[0, target].item()
+        log_probs, state, weights = model.decode_step(torch.tensor([prev]), state, encoder_output)
+        total += log_probs[0, target].item()
         rows.append(weights[0])
     return total, torch.stack(rows)[: len(tokens)]
 
