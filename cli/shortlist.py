@@ -5,32 +5,22 @@
 
 Writes ``shortlist.safetensors`` into the model directory; translators load it when present
 (``--shortlist auto``, the default on a CPU). The pairs are cleaned and masked as the model's
-training recipe (``metadata.config.data``) says. The building is :mod:`training.shortlist`;
-what the shortlist does is :mod:`model.shortlist`.
+training recipe (``metadata.config.data``) says. ``mt-retrain`` builds one for every
+candidate itself. The building is :mod:`training.shortlist`; what the shortlist does is
+:mod:`model.shortlist`.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from pathlib import Path
 
 from cli.common import ExitCode, configure_logging
-from model.checkpoint import ModelFileError, load_model
-from model.protect import PLACEHOLDERS
+from model.checkpoint import ModelFileError
 from model.shortlist import SHORTLIST_FILE
-from training.data import (
-    ParallelDataError,
-    clean_corpus,
-    encode_corpus,
-    find_corpus_file,
-    protect_corpus,
-)
-from training.shortlist import ShortlistRecipe, build_shortlist
-
-logger = logging.getLogger("mt-shortlist")
+from training.shortlist import ShortlistRecipe, write_model_shortlist
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -59,33 +49,14 @@ def main(argv: list[str] | None = None) -> int:
         iterations=args.iterations,
     )
     try:
-        recipe.check()
-        loaded = load_model(args.model)
-        data = (loaded.metadata.get("config") or {}).get("data") or {}
-        source_lang, target_lang = data.get("source_lang", "en"), data.get("target_lang", "vi")
-        clean = clean_corpus(
-            find_corpus_file(args.data_dir, args.prefix, source_lang),
-            find_corpus_file(args.data_dir, args.prefix, target_lang),
-            source_lang,
-            target_lang,
-            bool(data.get("moses_detokenize", True)),
-            None,
-        )
-        tokenizers = loaded.tokenizers
-        if tokenizers.source.has_pieces(PLACEHOLDERS):  # as training masked them
-            clean = protect_corpus(clean, shared_only=True).corpus
-        encoded = encode_corpus(clean, tokenizers.source, tokenizers.target, None)
-        shortlist = build_shortlist(
-            encoded.source, encoded.target, tokenizers.source, tokenizers.target, recipe
-        )
-    except (ModelFileError, ParallelDataError, OSError, ValueError) as exc:
+        shortlist = write_model_shortlist(args.model, args.data_dir, args.prefix, recipe)
+    except (ModelFileError, OSError, ValueError) as exc:
         print(f"mt-shortlist: error: {exc}", file=sys.stderr)
         return ExitCode.USAGE
-    path = args.model / SHORTLIST_FILE
-    shortlist.save(path)
     print(
-        f"wrote {path}: {shortlist.info['always_size']} target ids always, up to "
-        f"{shortlist.info['table_width']} per source id, from {len(encoded)} pairs"
+        f"wrote {args.model / SHORTLIST_FILE}: {shortlist.info['always_size']} target ids "
+        f"always, up to {shortlist.info['table_width']} per source id, from "
+        f"{shortlist.info['training_pairs']} pairs"
     )
     return ExitCode.OK
 

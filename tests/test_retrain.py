@@ -17,6 +17,7 @@ import pytest
 
 from cli.retrain import main
 from model.checkpoint import load_model
+from model.shortlist import SHORTLIST_FILE, Shortlist
 from tests.fake_http import JsonPostServer, json_post_server
 from training.config import DataConfig
 from training.model_store import ModelsRoot
@@ -151,6 +152,10 @@ def test_promotion_points_current_at_the_new_version(
     assert served.metadata["version"] == "v2"
     assert served.metadata["parent_version"] == "tiny-test"
     assert served.metadata["retrain"]["dev_bleu"] == report["candidate"]["bleu"]
+    # it serves with a shortlist of its own training pairs
+    sizes = (served.config.source_vocab_size, served.config.target_vocab_size)
+    shortlist = Shortlist.load(root / "current" / SHORTLIST_FILE, *sizes)
+    assert int(shortlist.info["training_pairs"]) > 0
     # the previous version stays complete, for rollback
     assert load_model(root / "versions" / "tiny-test").metadata["version"] == "tiny-test"
     assert sorted(p.name for p in (root / "versions").iterdir()) == ["tiny-test", "v2"]

@@ -30,7 +30,7 @@ from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
 from training.data import EncodedSide
-from training.shortlist import ShortlistRecipe, build_shortlist, ibm_model1
+from training.shortlist import ShortlistRecipe, build_shortlist, ibm_model1, spelling_pieces
 
 
 def shortlist_of(
@@ -227,3 +227,18 @@ def test_the_recipe_refuses_nonsense() -> None:
             None,  # type: ignore[arg-type]
             ShortlistRecipe(min_probability=1.5),
         )
+
+
+def test_every_spelling_brings_its_capitalised_and_split_forms(
+    tiny_tokenizers: Tokenizers,
+) -> None:
+    target = tiny_tokenizers.target
+    pieces = target.pieces(range(target.vocab_size))
+    word = next(i for i, piece in enumerate(pieces) if piece.startswith("▁") and len(piece) > 3)
+    text = pieces[word][1:]
+    (spellings,) = spelling_pieces(target, [word], 4)
+    assert (
+        set(target.encode(text[0].upper() + text[1:])) <= spellings
+    )  # a sentence may start with it
+    assert word in spellings and len(spellings) > 2  # and the pieces it splits into
+    assert spelling_pieces(target, [EOS_ID], 4) == [{EOS_ID}]

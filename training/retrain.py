@@ -47,6 +47,7 @@ from training.retrain_report import (
     TrainingOutcome,
     TrainingSummary,
 )
+from training.shortlist import ShortlistRecipe, write_model_shortlist
 from training.train import train
 
 logger = logging.getLogger(__name__)
@@ -351,6 +352,10 @@ def _attempt(
         inputs.config, inputs.data, init, attempt_dir, cache_dir
     )
     inputs.training.outcome = outcome
+    # The candidate serves with a shortlist of its own training pairs, as the bundled model does
+    write_model_shortlist(
+        candidate_dir, inputs.data.directory, inputs.config.data.train_prefix, ShortlistRecipe()
+    )
     report.candidate.score, report.evaluation = _score(
         request, "candidate", candidate_dir, inputs.dev
     )

@@ -13,10 +13,12 @@ each target word among the source words of its pair, so a word's table holds its
 translations. The tables are dense (``source x target`` float32, 256 MB for 8,000 x 8,000):
 fine for the vocabularies this project trains; a 32,000-piece pair would want sparse counts.
 
-One-character pieces are always allowed so that any word can still be spelled, and the
+One-character pieces are always allowed so that any word can still be spelled; the
 segmentations because the model was trained with subword sampling: it writes "gặp" as
 "▁g ặp" now and then, and a shortlist of canonical pieces alone missed 0.5% of the tokens the
-full model chose on tst2012.
+full model chose on tst2012; and each piece's first letter in both cases because a word that
+starts a sentence is capitalised ("Dân số ...") while the table learns it mostly in lower
+case.
 """
 
 from __future__ import annotations
@@ -24,14 +26,22 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from model.checkpoint import load_model
 from model.protect import PLACEHOLDERS
-from model.shortlist import Shortlist
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, SubwordTokenizer
-from training.data import EncodedSide
+from model.shortlist import SHORTLIST_FILE, Shortlist
+from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
+from training.data import (
+    EncodedSide,
+    clean_corpus,
+    encode_corpus,
+    find_corpus_file,
+    protect_corpus,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -88,17 +98,25 @@ def ibm_model1(
     return table
 
 
-def segmentation_pieces(tokenizer: SubwordTokenizer, ids: list[int], nbest: int) -> list[set[int]]:
+def _first_letter_cases(text: str) -> set[str]:
+    """``text`` with its first letter as it is, upper-cased and lower-cased."""
+    start = len(text) - len(text.lstrip())
+    head, tail = text[:start], text[start:]
+    return {text, head + tail[:1].upper() + tail[1:], head + tail[:1].lower() + tail[1:]}
+
+
+def spelling_pieces(tokenizer: SubwordTokenizer, ids: list[int], nbest: int) -> list[set[int]]:
     """For each id, itself and the pieces of the ``nbest`` likeliest segmentations of its
-    text (a piece of one character, or a special, is only itself)."""
+    text, with its first letter in either case (a sentence starts with a capital: "dân" must
+    bring "Dân"). A special id is only itself."""
     pieces = tokenizer.pieces(ids)
     spellings = []
     for token, piece in zip(ids, pieces, strict=True):
         alike = {token}
-        text = piece.replace("▁", " ")
-        if token > UNK_ID and len(text.strip()) > 1:
-            for segmentation in tokenizer.nbest(text, nbest):
-                alike.update(segmentation)
+        if token not in SPECIAL_IDS:
+            for text in _first_letter_cases(piece.replace("▁", " ")):
+                for segmentation in tokenizer.nbest(text, nbest):
+                    alike.update(segmentation)
         spellings.append(alike)
     return spellings
 
@@ -114,9 +132,7 @@ def build_shortlist(
     recipe.check()
     source_vocab, target_vocab = source_tokenizer.vocab_size, target_tokenizer.vocab_size
     translation = ibm_model1(source, target, source_vocab, target_vocab, recipe.iterations)[:-1]
-    spellings = segmentation_pieces(
-        target_tokenizer, list(range(target_vocab)), recipe.segmentations
-    )
+    spellings = spelling_pieces(target_tokenizer, list(range(target_vocab)), recipe.segmentations)
 
     frequency = np.bincount(target.tokens, minlength=target_vocab)
     single = [i for i, p in enumerate(target_tokenizer.pieces(range(target_vocab))) if len(p) == 1]
@@ -148,3 +164,33 @@ def build_shortlist(
         "table_width": str(width),
     }
     return Shortlist(torch.tensor(always, dtype=torch.long), table, info)
+
+
+def write_model_shortlist(
+    model_dir: Path, data_dir: Path, prefix: str, recipe: ShortlistRecipe
+) -> Shortlist:
+    """Build the shortlist of the model in ``model_dir`` from ``data_dir/prefix.{src,tgt}``,
+    cleaned and masked as its training recipe (``metadata.config.data``) says, and write it
+    into ``model_dir`` (:data:`model.shortlist.SHORTLIST_FILE`). Raises ``ValueError``
+    (bad recipe, missing or misaligned data) or ``ModelFileError``."""
+    recipe.check()
+    loaded = load_model(model_dir)
+    data = (loaded.metadata.get("config") or {}).get("data") or {}
+    source_lang, target_lang = data.get("source_lang", "en"), data.get("target_lang", "vi")
+    clean = clean_corpus(
+        find_corpus_file(data_dir, prefix, source_lang),
+        find_corpus_file(data_dir, prefix, target_lang),
+        source_lang,
+        target_lang,
+        bool(data.get("moses_detokenize", True)),
+        None,
+    )
+    tokenizers = loaded.tokenizers
+    if tokenizers.source.has_pieces(PLACEHOLDERS):  # as training masked them
+        clean = protect_corpus(clean, shared_only=True).corpus
+    encoded = encode_corpus(clean, tokenizers.source, tokenizers.target, None)
+    shortlist = build_shortlist(
+        encoded.source, encoded.target, tokenizers.source, tokenizers.target, recipe
+    )
+    shortlist.save(model_dir / SHORTLIST_FILE)
+    return shortlist
