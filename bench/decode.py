@@ -22,7 +22,9 @@ results are copied to the host), median of ``--repeats`` runs.
 
 ``--quantize`` (``auto``, ``int8``, ``off``; default ``off``, the exact model) sets the
 Translator's precision; each result says which one ran (``precision``). A baseline tree whose
-Translator predates ``quantize`` runs float32 whatever the option says.
+Translator predates ``quantize`` runs float32 whatever the option says. ``--shortlist``
+(``auto``, ``on``, ``off``; default ``off``) likewise: a tree without it scores the whole
+vocabulary.
 
 ``--baseline-tree DIR`` measures a second copy of the code side by side: every cell runs with
 the working tree's ``model`` package and then with ``DIR/model`` (``PYTHONPATH=DIR``), one
@@ -85,8 +87,11 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
     beam = parse_search(args.search)
     budget = args.batch_size if args.budget == "tokens" else UNLIMITED_TOKENS
     options: dict[str, Any] = {"max_batch_tokens": budget}
-    if "quantize" in inspect.signature(Translator).parameters:  # older trees: float32 only
+    accepted = inspect.signature(Translator).parameters  # older trees lack newer options
+    if "quantize" in accepted:  # else float32 only
         options["quantize"] = args.quantize
+    if "shortlist" in accepted:  # else the whole vocabulary
+        options["shortlist"] = args.shortlist
     translator = Translator.from_dir(args.model_dir, device=args.device, **options)
     sentences = read_sentences(args.source, args.limit, args.copies)
     # Longest first, like the Translator's own order; groups of similar length pad little.
@@ -118,6 +123,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         "code": str(Path(model.__file__).resolve().parent.parent),
         "search": args.search,
         "precision": translator.model_info.get("precision"),
+        "shortlist": translator.model_info.get("shortlist") is not None,
         "budget": args.budget,
         "batch_size": args.batch_size,
         "sentences": len(sentences),
@@ -180,6 +186,8 @@ def run_subprocess(
         str(args.copies),
         "--quantize",
         args.quantize,
+        "--shortlist",
+        args.shortlist,
     ]
     env = dict(os.environ)
     if tree is not None:
@@ -204,6 +212,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         "repeats": args.repeats,
         "budget": args.budget,
         "quantize": args.quantize,
+        "shortlist": args.shortlist,
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "machine_at_start": machine(args.device),
         "results": [],
@@ -240,6 +249,12 @@ def main() -> None:
     parser.add_argument("--baseline-tree", type=Path, help="also run DIR/model, side by side")
     parser.add_argument(
         "--quantize", choices=("auto", "int8", "off"), default="off", help="Translator precision"
+    )
+    parser.add_argument(
+        "--shortlist",
+        choices=("auto", "on", "off"),
+        default="off",
+        help="the model's lexical shortlist (auto: on the CPU when the model has one)",
     )
     parser.add_argument("--json", type=Path, help="write the report here")
     # internal: run one cell in this process (the sweep starts one subprocess per cell)
