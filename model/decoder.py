@@ -11,6 +11,7 @@ One step::
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -21,6 +22,9 @@ from model.config import ModelConfig
 from model.encoder import EncoderOutput
 from model.recurrent import RecurrentState, make_recurrent
 from model.tokenizer import PAD_ID
+
+# ``(prev_tokens: rows, hidden) -> (top layer output: rows x hidden, new hidden)``
+RecurrentStep = Callable[[Tensor, RecurrentState], tuple[Tensor, RecurrentState]]
 
 
 class DecoderState(NamedTuple):
@@ -71,20 +75,29 @@ class Decoder(nn.Module):
         return self.dropout(attentional), weights
 
     def step(
-        self, prev_tokens: Tensor, state: DecoderState, encoder_output: EncoderOutput
+        self,
+        prev_tokens: Tensor,
+        state: DecoderState,
+        encoder_output: EncoderOutput,
+        recurrent_step: RecurrentStep | None = None,
     ) -> tuple[Tensor, DecoderState, Tensor]:
         """One step without the output layer.
 
         ``prev_tokens: rows`` -> ``h̃_t: rows x hidden``, the new state, and attention
         ``rows x src_len``. ``rows`` is the encoder output's batch, or ``k`` times it: then
         rows ``i*k .. i*k+k-1`` (a sentence's beam slots) attend to sentence ``i``'s source,
-        so a beam never needs ``k`` copies of the encoder output.
+        so a beam never needs ``k`` copies of the encoder output. ``recurrent_step``: another
+        way to compute the recurrent layer's step from the tokens, for the same weights
+        (:class:`model.lstm_table.TokenTableLstm`); by default the layer itself.
         """
-        embedded = self.embedding_dropout(self.embedding(prev_tokens))
-        if self.input_feeding:
-            embedded = torch.cat([embedded, state.attentional], dim=-1)
-        rnn_output, hidden = self.rnn(embedded.unsqueeze(1), None, state.hidden)
-        query = rnn_output.squeeze(1)
+        if recurrent_step is not None:
+            query, hidden = recurrent_step(prev_tokens, state.hidden)
+        else:
+            embedded = self.embedding_dropout(self.embedding(prev_tokens))
+            if self.input_feeding:
+                embedded = torch.cat([embedded, state.attentional], dim=-1)
+            rnn_output, hidden = self.rnn(embedded.unsqueeze(1), None, state.hidden)
+            query = rnn_output.squeeze(1)
         rows, sentences = query.size(0), encoder_output.memory.size(0)
         if rows == sentences:
             attentional, weights = self.attend(query, encoder_output)

@@ -35,6 +35,7 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from model.checkpoint import LoadedModel
+from model.decoder import RecurrentStep
 from model.encoder import EncoderOutput
 from model.padding import pad_to
 from model.seq2seq import Seq2Seq
@@ -211,11 +212,16 @@ class ShortlistedModel:
     """A :class:`model.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
     sentences being searched; the search interface (:mod:`model.search_steps`,
     :mod:`model.beam_stream`) is the model's own. Log-probabilities outside the shortlist are
-    ``-inf``; inside it they are normalised over the shortlist."""
+    ``-inf``; inside it they are normalised over the shortlist. ``recurrent_step``: the
+    decoder's recurrent step computed another way for the same weights (the Translator passes
+    :class:`model.lstm_table.TokenTableLstm` on the CPU)."""
 
-    def __init__(self, model: Seq2Seq, shortlist: Shortlist) -> None:
+    def __init__(
+        self, model: Seq2Seq, shortlist: Shortlist, recurrent_step: RecurrentStep | None = None
+    ) -> None:
         self.model = model
         self.shortlist = shortlist
+        self.recurrent_step = recurrent_step  # for the same weights, faster (model.lstm_table)
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
         # Cut once: a change of sentences then only cuts the few rows that are their own.
@@ -239,7 +245,7 @@ class ShortlistedModel:
         """As :meth:`model.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
         ``-inf`` outside the shortlist."""
         attentional, state, weights = self.model.decoder.step(
-            prev_tokens, state, encoder_output.inner
+            prev_tokens, state, encoder_output.inner, self.recurrent_step
         )
         output = encoder_output.output
         narrow = torch.log_softmax(output.project(attentional).float(), dim=-1)
