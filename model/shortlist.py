@@ -7,18 +7,19 @@ translation of a given sentence. The shortlist of a batch is::
 
     always  ∪  table[s] for every source subword s of the batch
 
-``always``: the most frequent target subwords, the special ids and the placeholders of
-:mod:`model.protect`; ``table[s]``: the likeliest translations of source subword ``s``
-(IBM Model 1 on the training pairs), each with the pieces of its other likely segmentations,
-because the model was trained with subword sampling and spells some words in pieces. Marian's
-``--shortlist`` is the same idea. Search is unchanged: outside the shortlist every
-log-probability is ``-inf`` (:class:`ShortlistedModel`). The table is built by
-:mod:`training.shortlist` (``mt-shortlist``) and lives in the model directory as
-``shortlist.safetensors`` (no pickle), with how it was built in its metadata.
+``always``: the most frequent target subwords, every one-character piece, EOS and the
+placeholders of :mod:`model.protect`; ``table[s]``: the likeliest translations of source
+subword ``s`` (IBM Model 1 on the training pairs). Each brings the pieces of its other likely
+segmentations (the model was trained with subword sampling and spells some words in pieces)
+and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search is
+unchanged: outside the shortlist every log-probability is ``-inf`` (:class:`ShortlistedModel`).
+The table is built by :mod:`training.shortlist` (``mt-shortlist``) and lives in the model
+directory as ``shortlist.safetensors`` (no pickle), with how it was built in its metadata.
 
-The narrow output layer of a vocabulary is cut once per change of the set of sentences being
-searched (a join, or a leave that shrinks the union by a quarter), not at every step: cutting
-an int8 layer costs a prepack of its rows.
+The rows of ``always`` are cut from the output layer once per model; the rows a batch adds
+are cut when its set of sentences changes (a join, or a leave that shrinks them by a quarter),
+and only when first used, never at every step: cutting int8 rows costs a prepack (about
+1.4 µs a row on the 2-core test machine).
 """
 
 from __future__ import annotations

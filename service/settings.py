@@ -136,7 +136,7 @@ class Settings(BaseSettings):
 
     @field_validator("quantize", "shortlist", mode="before")
     @classmethod
-    def _lower_quantize(cls, value: object) -> object:
+    def _lower_modes(cls, value: object) -> object:
         return value.strip().lower() if isinstance(value, str) else value
 
     @model_validator(mode="after")

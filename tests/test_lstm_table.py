@@ -7,13 +7,12 @@ import pytest
 import torch
 
 from model.lstm_table import TokenTableLstm
-from model.search import beam_search
 from model.seq2seq import Seq2Seq
 from model.shortlist import ShortlistedModel
 from model.tokenizer import EOS_ID, Tokenizers
 from tests.conftest import tiny_config
-from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
-from tests.test_shortlist import everything
+from tests.test_search import SOURCES, batch_of
+from tests.test_shortlist import assert_same_beams, everything
 
 
 @pytest.fixture(scope="module")
@@ -49,12 +48,7 @@ def test_search_with_the_table_step_finds_the_same_translations(
 ) -> None:
     step = TokenTableLstm.of(plain_lstm_model.decoder, plain_lstm_model.config, int8=False)
     tabled = ShortlistedModel(plain_lstm_model, everything(tiny_tokenizers), step)
-    src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    with torch.no_grad():
-        assert_same_results(
-            beam_search(tabled, src, lengths, 3, MAX_LEN, 3),
-            beam_search(plain_lstm_model, src, lengths, 3, MAX_LEN, 3),
-        )
+    assert_same_beams(tabled, plain_lstm_model, tiny_tokenizers)
 
 
 def test_an_int8_table_step_runs_its_hidden_half_in_int8(

@@ -8,12 +8,14 @@ import json
 import shutil
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 import torch
 
+from cli.evaluate import main as eval_main
 from cli.shortlist import main as shortlist_main
-from model.beam_stream import BeamStream, FinishedSentence
+from model.beam_stream import BeamStream, FinishedSentence, StreamableModel
 from model.checkpoint import load_model
 from model.quantize import quantize_int8
 from model.search import beam_search, greedy_search
@@ -27,10 +29,17 @@ from model.shortlist import (
 )
 from model.tokenizer import EOS_ID, PAD_ID, Tokenizers
 from model.translator import Translator
+from service.app import create_app
+from service.settings import Settings, SettingsError, load_settings
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
 from training.data import EncodedSide
 from training.shortlist import ShortlistRecipe, build_shortlist, ibm_model1, spelling_pieces
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def shortlist_of(
@@ -49,6 +58,18 @@ def shortlist_of(
 
 def everything(tokenizers: Tokenizers) -> Shortlist:
     return shortlist_of(tokenizers, list(range(tokenizers.target.vocab_size)))
+
+
+def assert_same_beams(
+    mine: StreamableModel, theirs: StreamableModel, tokenizers: Tokenizers
+) -> None:
+    """Beam search (3 slots, 3 best) over :data:`SOURCES` finds the same with both models."""
+    src, lengths = batch_of(tokenizers, SOURCES)
+    with torch.no_grad():
+        assert_same_results(
+            beam_search(mine, src, lengths, 3, MAX_LEN, 3),
+            beam_search(theirs, src, lengths, 3, MAX_LEN, 3),
+        )
 
 
 def test_a_shortlist_of_every_word_changes_no_result(
@@ -125,12 +146,7 @@ def test_a_leave_cuts_the_layer_anew_only_when_the_union_shrinks_a_lot(
 def test_int8_rows_are_cut_exactly(peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers) -> None:
     quantized = quantize_int8(peaked_model).model
     shortlisted = ShortlistedModel(quantized, everything(tiny_tokenizers))
-    src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    with torch.no_grad():
-        assert_same_results(
-            beam_search(shortlisted, src, lengths, 3, MAX_LEN, 3),
-            beam_search(quantized, src, lengths, 3, MAX_LEN, 3),
-        )
+    assert_same_beams(shortlisted, quantized, tiny_tokenizers)
 
 
 def test_a_shortlist_file_round_trips_and_bad_ones_are_named(
@@ -242,3 +258,42 @@ def test_every_spelling_brings_its_capitalised_and_split_forms(
     )  # a sentence may start with it
     assert word in spellings and len(spellings) > 2  # and the pieces it splits into
     assert spelling_pieces(target, [EOS_ID], 4) == [{EOS_ID}]
+
+
+def test_settings_name_a_bad_shortlist_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert load_settings().shortlist == "auto"
+    monkeypatch.setenv("MT_SHORTLIST", " OFF ")
+    assert load_settings().shortlist == "off"
+    monkeypatch.setenv("MT_SHORTLIST", "maybe")
+    with pytest.raises(SettingsError, match="MT_SHORTLIST"):
+        load_settings()
+
+
+@pytest.mark.anyio
+async def test_get_model_and_mt_eval_report_the_shortlist(
+    tmp_path: Path,
+    tiny_model_dir: Path,
+    tiny_tokenizers: Tokenizers,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    directory = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, directory)
+    shortlist_of(tiny_tokenizers, list(range(4, 60))).save(directory / SHORTLIST_FILE)
+    app = create_app(Settings(model_dir=directory, device="cpu"))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
+            info = (await client.get("/model")).json()
+            translated = await client.post(
+                "/translate", json={"q": "I love the cat.", "source": "en", "target": "vi"}
+            )
+    assert info["shortlist"]["target_vocab_size"] == str(tiny_tokenizers.target.vocab_size)
+    assert translated.status_code == 200
+    source = tmp_path / "test.en"
+    source.write_text("I love the cat.\n", encoding="utf-8")
+    reference = tmp_path / "test.vi"
+    reference.write_text("tôi yêu con mèo.\n", encoding="utf-8")
+    common = ["--model", str(directory), "--src", str(source), "--ref", str(reference), "--quiet"]
+    for mode, reported in (("auto", True), ("off", False)):
+        assert eval_main([*common, "--device", "cpu", "--shortlist", mode]) == 0
+        assert (json.loads(capsys.readouterr().out)["shortlist"] is not None) is reported
