@@ -25,6 +25,7 @@ and only when first used, never at every step: cutting int8 rows costs a prepack
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +42,8 @@ from model.encoder import EncoderOutput
 from model.padding import pad_to
 from model.seq2seq import Seq2Seq
 from model.tokenizer import EOS_ID
+
+logger = logging.getLogger(__name__)
 
 SHORTLIST_FILE = "shortlist.safetensors"
 SHORTLIST_FORMAT = "envi-mt-shortlist/1"
@@ -134,7 +137,14 @@ def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shor
             raise ShortlistError(f"{path}: no shortlist here (build one with mt-shortlist)")
         return None
     config = loaded.config
-    return Shortlist.load(path, config.source_vocab_size, config.target_vocab_size)
+    shortlist = Shortlist.load(path, config.source_vocab_size, config.target_vocab_size)
+    logger.info(
+        "lexical shortlist (%s): %s target ids always, up to %s more per source subword",
+        path.name,
+        shortlist.info.get("always_size", shortlist.always.numel()),
+        shortlist.info.get("table_width", shortlist.table.size(1)),
+    )
+    return shortlist
 
 
 class _OutputRows:
