@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -129,13 +130,34 @@ def test_quantizing_raises_no_deprecation_warnings_at_the_caller(tiny_model_dir:
     assert translator.precision == "int8"
 
 
-def test_settings_default_to_auto_and_reject_int8_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().quantize == "auto"
-    monkeypatch.setenv("MT_QUANTIZE", "OFF")
-    assert load_settings().quantize == "off"
-    monkeypatch.setenv("MT_QUANTIZE", "int4")
-    with pytest.raises(SettingsError, match="MT_QUANTIZE"):
+def assert_mode_setting(
+    monkeypatch: pytest.MonkeyPatch, variable: str, field: str, spelled: str, bad: str
+) -> None:
+    """``variable`` defaults to ``auto``, is read in any case, and a bad value names it."""
+    assert getattr(load_settings(), field) == "auto"
+    monkeypatch.setenv(variable, spelled)
+    assert getattr(load_settings(), field) == spelled.strip().lower()
+    monkeypatch.setenv(variable, bad)
+    with pytest.raises(SettingsError, match=variable):
         load_settings()
+    monkeypatch.delenv(variable)
+
+
+async def model_info_and_translation(settings: Settings) -> tuple[dict[str, Any], int]:
+    """``GET /model`` of a started app, and the status of one ``POST /translate``."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
+            info = (await client.get("/model")).json()
+            translated = await client.post(
+                "/translate", json={"q": "I love the cat.", "source": "en", "target": "vi"}
+            )
+    return info, translated.status_code
+
+
+def test_settings_default_to_auto_and_reject_int8_on_cuda(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert_mode_setting(monkeypatch, "MT_QUANTIZE", "quantize", "OFF", "int4")
     with pytest.raises(SettingsError, match="CPU only"):
         load_settings(quantize="int8", device="cuda")
 
@@ -146,16 +168,9 @@ async def test_get_model_reports_the_precision(
     tiny_model_dir: Path, quantize: str, precision: str
 ) -> None:
     settings = Settings(model_dir=tiny_model_dir, device="cpu", quantize=quantize)  # type: ignore[arg-type]
-    app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
-            info = (await client.get("/model")).json()
-            translated = await client.post(
-                "/translate", json={"q": "I love the cat.", "source": "en", "target": "vi"}
-            )
+    info, status = await model_info_and_translation(settings)
     assert info["precision"] == precision
-    assert translated.status_code == 200
+    assert status == 200
 
 
 def test_mt_eval_reports_the_precision(

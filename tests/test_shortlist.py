@@ -8,7 +8,6 @@ import json
 import shutil
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pytest
 import torch
@@ -29,9 +28,9 @@ from model.shortlist import (
 )
 from model.tokenizer import EOS_ID, PAD_ID, Tokenizers
 from model.translator import Translator
-from service.app import create_app
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
+from tests.test_quantize import assert_mode_setting, model_info_and_translation
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
 from training.data import EncodedSide
 from training.shortlist import ShortlistRecipe, build_shortlist, ibm_model1, spelling_pieces
@@ -261,12 +260,7 @@ def test_every_spelling_brings_its_capitalised_and_split_forms(
 
 
 def test_settings_name_a_bad_shortlist_mode(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert load_settings().shortlist == "auto"
-    monkeypatch.setenv("MT_SHORTLIST", " OFF ")
-    assert load_settings().shortlist == "off"
-    monkeypatch.setenv("MT_SHORTLIST", "maybe")
-    with pytest.raises(SettingsError, match="MT_SHORTLIST"):
-        load_settings()
+    assert_mode_setting(monkeypatch, "MT_SHORTLIST", "shortlist", " OFF ", "maybe")
 
 
 @pytest.mark.anyio
@@ -279,16 +273,9 @@ async def test_get_model_and_mt_eval_report_the_shortlist(
     directory = tmp_path / "model"
     shutil.copytree(tiny_model_dir, directory)
     shortlist_of(tiny_tokenizers, list(range(4, 60))).save(directory / SHORTLIST_FILE)
-    app = create_app(Settings(model_dir=directory, device="cpu"))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
-            info = (await client.get("/model")).json()
-            translated = await client.post(
-                "/translate", json={"q": "I love the cat.", "source": "en", "target": "vi"}
-            )
+    info, status = await model_info_and_translation(Settings(model_dir=directory, device="cpu"))
     assert info["shortlist"]["target_vocab_size"] == str(tiny_tokenizers.target.vocab_size)
-    assert translated.status_code == 200
+    assert status == 200
     source = tmp_path / "test.en"
     source.write_text("I love the cat.\n", encoding="utf-8")
     reference = tmp_path / "test.vi"
