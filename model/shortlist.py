@@ -71,16 +71,20 @@ class Shortlist:
     def target_vocab_size(self) -> int:
         return int(self.info["target_vocab_size"])
 
+    def to(self, device: torch.device) -> Shortlist:
+        """The same shortlist with its tensors on ``device`` (where the model decodes)."""
+        return Shortlist(self.always.to(device), self.table.to(device), self.info)
+
     def candidates(self, src: Tensor) -> Tensor:
         """``src: batch x src_len`` source ids (PAD anywhere) -> ``batch x (src_len x width)``
         target ids each sentence may produce besides ``always`` (PAD's row is all EOS)."""
-        return self.table.to(src.device)[src].flatten(1)
+        return self.table[src].flatten(1)
 
     def extra(self, candidates: Tensor) -> Tensor:
         """The sorted target ids in some row of ``candidates`` but not in ``always``."""
         allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
         allowed[candidates.flatten()] = True
-        allowed[self.always.to(candidates.device)] = False
+        allowed[self.always] = False
         return allowed.nonzero().squeeze(1)
 
     def save(self, path: Path) -> None:
@@ -231,12 +235,12 @@ class ShortlistedModel:
         self, model: Seq2Seq, shortlist: Shortlist, recurrent_step: RecurrentStep | None = None
     ) -> None:
         self.model = model
-        self.shortlist = shortlist
+        self.shortlist = shortlist.to(model.decoder.embedding.weight.device)
         self.recurrent_step = recurrent_step  # for the same weights, faster (model.lstm_table)
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
         # Cut once: a change of sentences then only cuts the few rows that are their own.
-        always = shortlist.always.to(model.decoder.embedding.weight.device)
+        always = self.shortlist.always
         self._always = _AlwaysRows(always, self._rows.cut(always))
 
     def _narrow(self, candidates: Tensor) -> NarrowOutput:
@@ -275,8 +279,9 @@ class ShortlistedModel:
         current narrow layer still serves; it is cut anew only when it shrinks a lot."""
         candidates = encoder_output.candidates.index_select(0, index)
         output = encoder_output.output
-        if self.shortlist.extra(candidates).numel() < _SHRINK_REBUILD * output.extra:
-            output = self._narrow(candidates)
+        extra = self.shortlist.extra(candidates)
+        if extra.numel() < _SHRINK_REBUILD * output.extra:
+            output = NarrowOutput(self._rows, self._always, extra)
         inner = self.model.reorder_encoder_output(encoder_output.inner, index)
         return ShortlistedEncoderOutput(inner, candidates, output)
 

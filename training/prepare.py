@@ -126,7 +126,7 @@ def resolve_tokenizers(
     return tokenizers
 
 
-def _clean_side(config: RunConfig, data_dir: Path, prefix: str, cache: Path | None) -> CleanCorpus:
+def clean_side(config: RunConfig, data_dir: Path, prefix: str, cache: Path | None) -> CleanCorpus:
     data = config.data
     return clean_corpus(
         find_corpus_file(data_dir, prefix, data.source_lang),
@@ -138,7 +138,7 @@ def _clean_side(config: RunConfig, data_dir: Path, prefix: str, cache: Path | No
     )
 
 
-def _protects_spans(config: RunConfig, existing: Tokenizers | None) -> bool:
+def protects_spans(config: RunConfig, existing: Tokenizers | None) -> bool:
     """``data.protect_spans``, unless the given tokenizers have no placeholder pieces."""
     protect = config.data.protect_spans
     if protect and existing is not None:
@@ -151,7 +151,7 @@ def _protects_spans(config: RunConfig, existing: Tokenizers | None) -> bool:
 def _training_text(config: RunConfig, data_dir: Path, cache: Path | None) -> CleanCorpus:
     """The cleaned training pairs (the first ``data.max_train_pairs`` of them)."""
     data = config.data
-    clean = _clean_side(config, data_dir, data.train_prefix, cache)
+    clean = clean_side(config, data_dir, data.train_prefix, cache)
     if data.max_train_pairs:
         clean = type(clean)(
             clean.sources[: data.max_train_pairs],
@@ -185,7 +185,7 @@ def _dev_set(
 ) -> DevSet:
     """The dev set, masked as at inference so dev BLEU sees what users get."""
     data = config.data
-    dev_clean = _clean_side(config, data_dir, data.dev_prefix, cache)
+    dev_clean = clean_side(config, data_dir, data.dev_prefix, cache)
     references = read_lines(find_corpus_file(data_dir, data.dev_prefix, data.target_lang))
     dev_originals: list[tuple[str, ...]] = [()] * len(dev_clean.sources)
     if protect:
@@ -213,7 +213,7 @@ def prepare_data(
     """Clean, protect spans, tokenize (training tokenizers if needed), encode and filter train
     and dev."""
     train_clean = _training_text(config, data_dir, cache_dir)
-    protect = _protects_spans(config, existing_tokenizers)
+    protect = protects_spans(config, existing_tokenizers)
     if protect:
         train_clean = protect_corpus(train_clean, shared_only=True).corpus
     tokenizers = resolve_tokenizers(config, train_clean, existing_tokenizers, cache_dir)

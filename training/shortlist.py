@@ -35,13 +35,9 @@ from model.checkpoint import load_model
 from model.protect import PLACEHOLDERS
 from model.shortlist import SHORTLIST_FILE, Shortlist
 from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
-from training.data import (
-    EncodedSide,
-    clean_corpus,
-    encode_corpus,
-    find_corpus_file,
-    protect_corpus,
-)
+from training.config import config_from_dict
+from training.data import EncodedSide, encode_corpus, protect_corpus
+from training.prepare import clean_side, protects_spans
 
 logger = logging.getLogger(__name__)
 
@@ -170,23 +166,15 @@ def write_model_shortlist(
     model_dir: Path, data_dir: Path, prefix: str, recipe: ShortlistRecipe
 ) -> Shortlist:
     """Build the shortlist of the model in ``model_dir`` from ``data_dir/prefix.{src,tgt}``,
-    cleaned and masked as its training recipe (``metadata.config.data``) says, and write it
+    cleaned and masked as training with its recipe (``metadata.config``) did, and write it
     into ``model_dir`` (:data:`model.shortlist.SHORTLIST_FILE`). Raises ``ValueError``
     (bad recipe, missing or misaligned data) or ``ModelFileError``."""
     recipe.check()
     loaded = load_model(model_dir)
-    data = (loaded.metadata.get("config") or {}).get("data") or {}
-    source_lang, target_lang = data.get("source_lang", "en"), data.get("target_lang", "vi")
-    clean = clean_corpus(
-        find_corpus_file(data_dir, prefix, source_lang),
-        find_corpus_file(data_dir, prefix, target_lang),
-        source_lang,
-        target_lang,
-        bool(data.get("moses_detokenize", True)),
-        None,
-    )
+    config = config_from_dict(loaded.metadata.get("config") or {})
     tokenizers = loaded.tokenizers
-    if tokenizers.source.has_pieces(PLACEHOLDERS):  # as training masked them
+    clean = clean_side(config, data_dir, prefix, None)
+    if protects_spans(config, tokenizers):
         clean = protect_corpus(clean, shared_only=True).corpus
     encoded = encode_corpus(clean, tokenizers.source, tokenizers.target, None)
     shortlist = build_shortlist(
