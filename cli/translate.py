@@ -2,7 +2,7 @@
 
 ``mt-translate [--model DIR]`` reads text (stdin or ``--input``), one text per line, and writes
 one translation per line (stdout or ``--output``); ``--model`` defaults to the bundled
-``models/en-vi`` (:func:`model.locations.bundled_model_dir`). Standard input is streamed: each
+``models/en-vi`` (:func:`model.store.locations.bundled_model_dir`). Standard input is streamed: each
 line's translation is written (and flushed) as soon as it is ready, so the tool works
 interactively and in pipelines. ``--input FILE`` is read whole and translated in length-sorted
 batches (faster for files). Both go through the Translator's one pipeline (encode once, batch,

@@ -3,7 +3,7 @@
 One pipeline, in two steps that every caller shares:
 
     encode:  NFC -> strip -> mask protected spans (URLs, e-mail, numbers) -> a full stop
-             after a sentence that ends in a letter or digit (model/full_stop.py)
+             after a sentence that ends in a letter or digit (model/text/full_stop.py)
              -> SentencePiece -> a sentence longer than max_source_tokens is cut into chunks
              at punctuation (an :class:`EncodedSentence`: the ids of each search row, and the
              span originals)
@@ -40,31 +40,31 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from model.beam_stream import BeamStream
-from model.casing import vocabulary_predicate
-from model.checkpoint import LoadedModel, load_model
-from model.devices import resolve_device
-from model.false_years import drop_false_years
-from model.full_stop import FULL_STOP, drop_full_stop, ends_open
-from model.lstm_table import TokenTableLstm
-from model.protect import PLACEHOLDERS, Masked, mask, restore
-from model.quantize import Quantized, quantize_int8, wants_int8
-from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
-from model.search_steps import check_loops
-from model.sentences import is_line_break, join_sentences, split_sentences
-from model.seq2seq import Seq2Seq
-from model.shortlist import ShortlistedModel, load_shortlist
-from model.tokenizer import PAD_ID, normalize
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.devices import resolve_device
+from model.runtime.lstm_table import TokenTableLstm
+from model.runtime.quantize import Quantized, quantize_int8, wants_int8
+from model.runtime.shortlist import ShortlistedModel, load_shortlist
+from model.search.decode import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search.steps import check_loops
+from model.search.stream import BeamStream
+from model.store.checkpoint import LoadedModel, load_model
+from model.text.casing import vocabulary_predicate
+from model.text.false_years import drop_false_years
+from model.text.full_stop import FULL_STOP, drop_full_stop, ends_open
+from model.text.protect import PLACEHOLDERS, Masked, mask, restore
+from model.text.sentences import is_line_break, join_sentences, split_sentences
+from model.text.tokenizer import PAD_ID, normalize
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SOURCE_TOKENS = 200
 DEFAULT_BEAM = 5
 DEFAULT_LENGTH_PENALTY = 1.0
-# OpenNMT's block_ngram_repeat (model/search.py); 0 = off until a dev run picks a value
+# OpenNMT's block_ngram_repeat (model/search/decode.py); 0 = off until a dev run picks a value
 # (bench/repeat_block.py), which then goes into the model's metadata.decoding.
 DEFAULT_BLOCK_NGRAM_REPEAT = 0
-# The loop guard (model/search_steps.ban_loops): no third copy in a row of a span of up to 4
+# The loop guard (model/search/steps.ban_loops): no third copy in a row of a span of up to 4
 # pieces. On by default: such a hypothesis is a decoding loop, never a translation.
 DEFAULT_BLOCK_LOOPS = 4
 
@@ -126,7 +126,7 @@ class EncodedSentence:
     @property
     def full_stop_added(self) -> bool:
         """The sentence ends in a letter or digit, so the model saw it with a full stop, which
-        comes off its translation (:mod:`model.full_stop`)."""
+        comes off its translation (:mod:`model.text.full_stop`)."""
         return ends_open(self.source)
 
     @property
@@ -248,7 +248,7 @@ def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int])
 
 def _restore_spans(text: str, sentence: EncodedSentence) -> str:
     """Put a sentence's protected spans back (without a false *năm* before them, see
-    :mod:`model.false_years`); what the model lost or repeated is logged."""
+    :mod:`model.text.false_years`); what the model lost or repeated is logged."""
     if not sentence.originals:
         return text
     text = drop_false_years(text, sentence.originals, sentence.source)
@@ -282,22 +282,22 @@ class Translator:
     :meth:`search` ignores it (the caller chose the batch). ``max_source_tokens``: longer
     sentences are translated in chunks (never truncated). ``bf16``: bfloat16 autocast on CUDA
     (default on there; ignored on CPU). ``quantize``: ``int8`` runs dynamically quantized
-    int8 ``Linear``/``LSTM`` layers on the CPU (:mod:`model.quantize`), ``auto`` means int8 on
-    the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
+    int8 ``Linear``/``LSTM`` layers on the CPU (:mod:`model.runtime.quantize`), ``auto`` means
+    int8 on the CPU and off on CUDA (what the CLIs and the service default to), ``off`` (the default
     here, so training and tuning score the exact model) keeps float32. ``shortlist``: ``on``
-    scores only the target words a batch may need (:mod:`model.shortlist`; the model
+    scores only the target words a batch may need (:mod:`model.runtime.shortlist`; the model
     directory's ``shortlist.safetensors``), ``auto`` does so on the CPU when the file is
     there (the CLIs' and the service's default), ``off`` (the default here) never. The
     decoding length limit is ``max_len_ratio x source tokens + max_len_extra``.
-    ``block_loops``: the loop guard's longest span (:func:`model.search_steps.ban_loops`;
+    ``block_loops``: the loop guard's longest span (:func:`model.search.steps.ban_loops`;
     0 = off).
     ``protect_identifiers``: technical tokens (``config.yaml``, ``@john_doe``, ``ABC-123``) and
-    names the model does not know are carried across like numbers (:mod:`model.protect`).
+    names the model does not know are carried across like numbers (:mod:`model.text.protect`).
 
     Decoding defaults (beam size, length penalty, repeat rules) come from the model directory's
     ``metadata.decoding`` (tuned on dev when the model was made), else 5 and 1.0; explicit
     arguments override them. When the model's vocabularies have the placeholder pieces of
-    :mod:`model.protect`, URLs, e-mail addresses, numbers and (``protect_identifiers``)
+    :mod:`model.text.protect`, URLs, e-mail addresses, numbers and (``protect_identifiers``)
     technical tokens and unknown names are masked before translation and put back after it.
     """
 
@@ -367,7 +367,7 @@ class Translator:
         self.known_word: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
             vocabulary_predicate(self.count_tokens)
         )
-        # Technical tokens and unknown names ride on the same placeholders (model/protect.py).
+        # Technical tokens and unknown names ride on the same placeholders (model/text/protect.py).
         self.protects_identifiers = protect_identifiers and self.protects_spans
         if not self.protects_spans:
             logger.info(
@@ -377,7 +377,7 @@ class Translator:
 
     @classmethod
     def from_dir(cls, path: str | Path, device: str = "auto", **kwargs: Any) -> Translator:
-        """Load a model directory (raises :class:`model.checkpoint.ModelFileError`)."""
+        """Load a model directory (raises :class:`model.store.checkpoint.ModelFileError`)."""
         return cls(load_model(path), device=device, **kwargs)
 
     @property
@@ -423,7 +423,7 @@ class Translator:
     # -- text <-> sentences -------------------------------------------------------------------
 
     def split_sentences(self, text: str) -> list[str]:
-        """Sentences and line-break segments of ``text`` (see :mod:`model.sentences`).
+        """Sentences and line-break segments of ``text`` (see :mod:`model.text.sentences`).
         NFC is left to :meth:`encode`, the one place a sentence is normalised."""
         return split_sentences(text)
 
@@ -488,7 +488,7 @@ class Translator:
         self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
     ) -> TranslationStream:
         """A beam search that sentences join and leave while it runs (continuous batching,
-        :mod:`model.beam_stream`), for a server that keeps its batch full. ``beam=1`` gives
+        :mod:`model.search.stream`), for a server that keeps its batch full. ``beam=1`` gives
         greedy search's results; ``beam=None`` the model's default."""
         beam = self._check_beam(beam, n_best)
         stream = BeamStream(

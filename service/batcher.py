@@ -12,7 +12,7 @@ it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless
 A consumer task (one per lane, below) drives one *stream* per group (the same model and the same
 :class:`DecodeOptions`: beam size, n-best and attention cannot be mixed in one search): a beam
 search that sentences join between steps and leave as soon as they are done
-(``model.open_stream``, :mod:`model.beam_stream`). Each turn of the consumer lets waiting
+(``model.open_stream``, :mod:`model.search.stream`). Each turn of the consumer lets waiting
 sentences into their group's stream while it has room (``max_batch_sentences`` sentences and
 ``max_batch_tokens`` padded source tokens, ``search rows x longest row``; a sentence is one row,
 or one per chunk when it is too long; a sentence alone always fits), runs a few decoder steps

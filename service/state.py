@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.parallelism import Parallelism, plan_parallelism, usable_cores
+from model.runtime.parallelism import Parallelism, plan_parallelism, usable_cores
 from model.translator import SentenceTranslation
 from service.batcher import DynamicBatcher
 from service.cache import LruCache

@@ -3,7 +3,7 @@
 Each text becomes one or more *runs* (the whole text, or the runs of an HTML fragment: text
 with its inline markup, see :mod:`service.html`), each run is split into sentences by the
 model's own splitter (line breaks, indentation and list markers are layout segments that pass
-through), each sentence is put in a case the model knows (:mod:`model.casing`), and all
+through), each sentence is put in a case the model knows (:mod:`model.text.casing`), and all
 sentences of a request go to the batcher in one call (admitted to the queue whole or not at
 all). The results are put back together per run and per text: the best hypotheses give
 ``translatedText``, the k-th hypotheses give alternative k, and each sentence gives one
@@ -16,8 +16,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.casing import CasedInput, prepare, restore_case
-from model.sentences import is_line_break
+from model.text.casing import CasedInput, prepare, restore_case
+from model.text.clean import clean_text, has_translatable_content
+from model.text.sentences import is_line_break
 from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
 from service.batcher import DecodeOptions, DynamicBatcher
 from service.cache import LruCache
@@ -25,7 +26,6 @@ from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
 from service.model_slot import ServedModel
-from service.text_clean import clean_text, has_translatable_content
 
 ATTENTION_DECIMALS = 5
 

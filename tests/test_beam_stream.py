@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.beam_stream import BeamStream, FinishedSentence
-from model.search import beam_search, greedy_search
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.search.decode import beam_search, greedy_search
+from model.search.stream import BeamStream, FinishedSentence
+from model.text.tokenizer import Tokenizers
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
 
 

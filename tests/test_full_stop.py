@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.full_stop import drop_full_stop, ends_open
+from model.text.full_stop import drop_full_stop, ends_open
 from model.translator import Translator
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"

@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import load_model, save_model
-from model.protect import (
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import load_model, save_model
+from model.text.protect import (
     MAX_SLOTS,
     PLACEHOLDERS,
     find_amounts,
@@ -21,8 +22,7 @@ from model.protect import (
     protect_pair,
     restore,
 )
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers, train_tokenizer
+from model.text.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
 

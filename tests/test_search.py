@@ -6,10 +6,10 @@ import pytest
 import torch
 from torch import Tensor
 
-from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
-from model.search_steps import ban_loops, row_topk
-from model.seq2seq import Seq2Seq
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.search.decode import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search.steps import ban_loops, row_topk
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 from tests.conftest import tiny_config
 
 SOURCES = [

@@ -22,9 +22,9 @@ import torch
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import Tokenizers
 from model.translator import (
     EncodedSentence,
     SentenceTranslation,

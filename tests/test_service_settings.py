@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.locations import bundled_model_dir
+from model.store.locations import bundled_model_dir
 from service.server import log_config
 from service.settings import Settings, SettingsError, load_settings
 

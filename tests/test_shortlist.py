@@ -1,6 +1,6 @@
-"""The lexical shortlist (model/shortlist.py, training/shortlist.py, mt-shortlist): a shortlist
-that allows every word changes nothing; a narrow one keeps search inside it, over joins and
-leaves; int8 rows are cut exactly; files are checked; the builder finds translations."""
+"""The lexical shortlist (model/runtime/shortlist.py, training/shortlist.py, mt-shortlist): a
+shortlist that allows every word changes nothing; a narrow one keeps search inside it, over
+joins and leaves; int8 rows are cut exactly; files are checked; the builder finds translations."""
 
 from __future__ import annotations
 
@@ -14,19 +14,19 @@ import torch
 
 from cli.evaluate import main as eval_main
 from cli.shortlist import main as shortlist_main
-from model.beam_stream import BeamStream, FinishedSentence, StreamableModel
-from model.checkpoint import load_model
-from model.quantize import quantize_int8
-from model.search import beam_search, greedy_search
-from model.seq2seq import Seq2Seq
-from model.shortlist import (
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.quantize import quantize_int8
+from model.runtime.shortlist import (
     SHORTLIST_FILE,
     Shortlist,
     ShortlistedModel,
     ShortlistError,
     load_shortlist,
 )
-from model.tokenizer import EOS_ID, PAD_ID, Tokenizers
+from model.search.decode import beam_search, greedy_search
+from model.search.stream import BeamStream, FinishedSentence, StreamableModel
+from model.store.checkpoint import load_model
+from model.text.tokenizer import EOS_ID, PAD_ID, Tokenizers
 from model.translator import Translator
 from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import ModelFileError, load_model
+from model.store.checkpoint import ModelFileError, load_model
 from model.translator import SentenceTranslation, Translator, chunk_text, plan_batches
 
 TEXTS = [

@@ -1,9 +1,9 @@
-"""What greedy and beam search do at every step, shared by :mod:`model.search` and
-:mod:`model.beam_stream`: length limits, the step's log-probabilities with the impossible moves
+"""What greedy and beam search do at every step, shared by :mod:`model.search.decode` and
+:mod:`model.search.stream`: length limits, the step's log-probabilities with the impossible moves
 removed, the n-gram repeat block, the loop guard, the length penalty, and beam search's
 candidate choice.
 
-Conventions (see :mod:`model.search`): ``max_len`` counts target tokens without EOS; scores
+Conventions (see :mod:`model.search.decode`): ``max_len`` counts target tokens without EOS; scores
 are ``sum(log p) / length ** length_penalty`` with ``length`` counting the EOS.
 """
 
@@ -15,11 +15,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
 class SearchableModel(Protocol):
-    """All that search needs from a model (:class:`model.seq2seq.Seq2Seq` provides it).
+    """All that search needs from a model (:class:`model.nn.seq2seq.Seq2Seq` provides it).
     States and encoder outputs are opaque values that search only passes back."""
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Any: ...

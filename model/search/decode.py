@@ -1,8 +1,8 @@
-"""Batched greedy and beam search over any :class:`model.seq2seq.Seq2Seq`.
+"""Batched greedy and beam search over any :class:`model.nn.seq2seq.Seq2Seq`.
 
 Search talks to the model only through ``encode``, ``initial_state``, ``decode_step``,
 ``reorder`` and ``reorder_encoder_output`` (and, for beam search, which runs as a
-:class:`model.beam_stream.BeamStream` that nobody joins, ``concat_states`` and
+:class:`model.search.stream.BeamStream` that nobody joins, ``concat_states`` and
 ``concat_encoder_outputs``), so it never needs to know the cell type.
 
 Conventions shared with training:
@@ -38,8 +38,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from model.beam_stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
-from model.search_steps import (
+from model.search.steps import (
     SearchableModel,
     ban_loops,
     block_repeats,
@@ -50,7 +49,8 @@ from model.search_steps import (
     penalised,
     step_log_probs,
 )
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.search.stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass(frozen=True)
@@ -248,7 +248,7 @@ def beam_search(
     block_ngram_repeat: int = 0,
     block_loops: int = 0,
 ) -> SearchResult:
-    """Beam search of one batch: a :class:`model.beam_stream.BeamStream` that nobody joins.
+    """Beam search of one batch: a :class:`model.search.stream.BeamStream` that nobody joins.
 
     ``src: batch x src_len``, ``src_lengths: batch``; ``max_len``: int or ``batch`` tensor.
     Each step expands the live hypotheses, keeps the ``2 x beam`` best candidates, finalises

@@ -5,7 +5,7 @@ but the set of sentences changes while it runs: sentences join between steps
 (:meth:`BeamStream.add`) and leave as soon as they are done (:meth:`BeamStream.advance`
 returns them). A server that feeds it keeps its batch full: a short sentence does not wait
 for the longest one of its batch, and a new request does not wait for a batch to end.
-:func:`model.search.beam_search` is this stream run over one batch that never grows, so there
+:func:`model.search.decode.beam_search` is this stream run over one batch that never grows, so there
 is one beam search.
 
 Every beam slot carries its own tokens (``history``: one row per slot, the latest token last,
@@ -27,8 +27,8 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from model.padding import pad_to
-from model.search_steps import (
+from model.nn.padding import pad_to
+from model.search.steps import (
     SearchableModel,
     ban_loops,
     block_repeats,
@@ -40,13 +40,13 @@ from model.search_steps import (
     step_log_probs,
     top_candidates,
 )
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 DEFAULT_CHECK_EVERY = 4
 
 
 class StreamableModel(SearchableModel, Protocol):
-    """What the stream needs from a model (:class:`model.seq2seq.Seq2Seq` provides it): the
+    """What the stream needs from a model (:class:`model.nn.seq2seq.Seq2Seq` provides it): the
     search interface plus joining rows. The encoder output holds one row per sentence and
     ``decode_step`` takes ``beam`` consecutive decoder rows per sentence."""
 
