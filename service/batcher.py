@@ -10,7 +10,8 @@ admitted whole or not at all: when its tokens do not fit next to those already w
 it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless).
 
 A consumer task (one per lane, below) drives one *stream* per group (the same model and the same
-:class:`DecodeOptions`: beam size, n-best and attention cannot be mixed in one search): a beam
+:class:`~model.search.options.SearchOptions`: beam size, n-best and attention cannot be mixed
+in one search): a beam
 search that sentences join between steps and leave as soon as they are done
 (``model.open_stream``, :mod:`model.search.stream`). Each turn of the consumer lets waiting
 sentences into their group's stream while it has room (``max_batch_sentences`` sentences and
@@ -54,25 +55,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+from model.search.options import SearchOptions
+
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
 Result_co = TypeVar("Result_co", covariant=True)
-
-
-@dataclass(frozen=True)
-class DecodeOptions:
-    """How a sentence is decoded; sentences with different options never share a model call."""
-
-    beam: int = 5
-    n_best: int = 1
-    attention: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beam < 1 or self.n_best < 1:
-            raise ValueError(f"beam and n_best must be >= 1, got {self.beam}, {self.n_best}")
-        if self.n_best > self.beam:
-            raise ValueError(f"n_best ({self.n_best}) cannot exceed the beam ({self.beam})")
 
 
 class SearchInput(Protocol):
@@ -112,9 +100,7 @@ class BatchModel(Protocol[Encoded, Result_co]):
 
     def encode(self, sentence: str) -> Encoded: ...
 
-    def open_stream(
-        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
-    ) -> SentenceStream[Encoded, Result_co]: ...
+    def open_stream(self, options: SearchOptions) -> SentenceStream[Encoded, Result_co]: ...
 
 
 class BatchObserver(Protocol):
@@ -156,7 +142,7 @@ class BatcherClosedError(RuntimeError):
     """The batcher is shutting down and takes no new work."""
 
 
-Group = tuple[BatchModel[Any, Result], DecodeOptions]  # sentences of one group share a call
+Group = tuple[BatchModel[Any, Result], SearchOptions]  # sentences of one group share a call
 
 
 @dataclass(eq=False)
@@ -291,7 +277,7 @@ class _Flight(Generic[Result]):
         return [item for waiting in self.waiters.values() for item in waiting]
 
 
-FlightKey = tuple[int, DecodeOptions]  # (id(model), options): models need not be hashable
+FlightKey = tuple[int, SearchOptions]  # (id(model), options): models need not be hashable
 
 
 @dataclass(eq=False)
@@ -401,7 +387,7 @@ class DynamicBatcher(Generic[Result]):
     # ------------------------------------------------------------------ producers
 
     async def translate(
-        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: DecodeOptions
+        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: SearchOptions
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
@@ -544,7 +530,7 @@ class DynamicBatcher(Generic[Result]):
             key = (id(model), options)
             flight = lane.flights.get(key)
             if flight is None:
-                stream = model.open_stream(options.beam, options.n_best, options.attention)
+                stream = model.open_stream(options)
                 flight = lane.flights[key] = _Flight(stream)
             if lane.load() >= share and not flight.has(item.sentence):
                 continue

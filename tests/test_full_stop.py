@@ -56,8 +56,12 @@ def test_an_open_sentence_is_searched_with_a_full_stop(tiny_model_dir: Path) -> 
     assert open_sentence.full_stop_added and not closed.full_stop_added
     assert open_sentence.chunks == closed.chunks
     assert open_sentence.source == "you see the cat"  # what the answer reports
-    (as_open,) = translator.translate_sentences(["you see the cat"], beam=2, n_best=2)
-    (as_closed,) = translator.translate_sentences(["you see the cat."], beam=2, n_best=2)
+    (as_open,) = translator.translate_sentences(
+        ["you see the cat"], translator.options(beam=2, n_best=2)
+    )
+    (as_closed,) = translator.translate_sentences(
+        ["you see the cat."], translator.options(beam=2, n_best=2)
+    )
     assert [h.text for h in as_open.hypotheses] == [
         drop_full_stop(h.text) for h in as_closed.hypotheses
     ]

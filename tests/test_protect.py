@@ -156,7 +156,9 @@ def test_untrained_model_still_never_loses_a_span(
     the loss is logged (counts only: no user text in logs)."""
     assert protected_translator.protects_spans
     with caplog.at_level(logging.WARNING, logger="model.translator"):
-        results = protected_translator.translate_sentences(EVERYDAY, beam=2)
+        results = protected_translator.translate_sentences(
+            EVERYDAY, protected_translator.options(beam=2)
+        )
     for text, result in zip(EVERYDAY, results, strict=True):
         output = result.hypotheses[0].text
         for span in mask(text).originals:

@@ -15,9 +15,9 @@ import httpx
 import pytest
 import torch
 
+from model.encoding import EncodedSentence
 from model.store.checkpoint import load_model, save_model
 from model.text.clean import clean_text
-from model.translator import EncodedSentence
 from service.app import create_app
 from service.log_filters import RedactSecrets, redact_query_secrets
 from service.protocols import json_400_response, json_error_protocol

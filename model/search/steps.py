@@ -64,19 +64,6 @@ def host_limits(max_len: Tensor | int, batch: int) -> list[int]:
     return [int(max_len)] * batch
 
 
-def check_block(block_ngram_repeat: int) -> None:
-    if block_ngram_repeat < 0:
-        raise ValueError(f"block_ngram_repeat must be >= 0 (0 = off), got {block_ngram_repeat}")
-
-
-def check_beam(beam_size: int, n_best: int, block_ngram_repeat: int) -> None:
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
-    check_block(block_ngram_repeat)
-
-
 def not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
     """``vocab``: True everywhere except at EOS."""
     mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
@@ -123,12 +110,6 @@ def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
     return log_probs.masked_fill(counts > 0, float("-inf"))
 
 
-def check_loops(block_loops: int) -> None:
-    if block_loops < 0:
-        raise ValueError(f"block_loops must be >= 0 (0 = off), got {block_loops}")
-
-
-@functools.lru_cache(maxsize=32)
 def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, int, Tensor, Tensor]:
     """For :func:`ban_loops` over the last ``2 x spans`` history columns: one column index
     for a single gather (each span's token pairs, ``last`` columns then ``before`` columns,
