@@ -107,7 +107,8 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         search_options = translator.options(beam)
         translate = functools.partial(translator.translate_sentences, options=search_options)
     else:  # older trees take the beam alone
-        translate = functools.partial(translator.translate_sentences, beam=beam)
+        older: Any = translator
+        translate = functools.partial(older.translate_sentences, beam=beam)
     translate(ordered[-WARMUP_SENTENCES:])  # kernels, allocator
     rss_after_warmup = rss_mb()
     if cuda:

@@ -53,7 +53,7 @@ def test_an_open_sentence_is_searched_with_a_full_stop(tiny_model_dir: Path) -> 
     translator = Translator.from_dir(tiny_model_dir, device="cpu")
     open_sentence = translator.encode("you see the cat")
     closed = translator.encode("you see the cat.")
-    assert open_sentence.full_stop_added and not closed.full_stop_added
+    assert open_sentence.segment.full_stop and not closed.segment.full_stop
     assert open_sentence.chunks == closed.chunks
     assert open_sentence.source == "you see the cat"  # what the answer reports
     (as_open,) = translator.translate_sentences(
