@@ -17,11 +17,8 @@ from dataclasses import dataclass, field
 import pytest
 
 from model.search.options import SearchOptions
-from service.batcher import (
-    BatcherClosedError,
-    DynamicBatcher,
-    QueueFullError,
-)
+from service.batch_contracts import BatcherClosedError, QueueFullError
+from service.batcher import DynamicBatcher
 from service.cache import LruCache
 
 pytestmark = pytest.mark.anyio

@@ -17,7 +17,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
 from model.search.options import SearchOptions
-from service.batcher import (
+from service.batch_contracts import (
     BatcherClosedError,
     QueueFullError,
     RequestTooLargeError,
