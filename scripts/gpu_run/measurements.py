@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from .plans import Plan
 from .runner import Runner, entry_point, json_lines, python, read_json
 
 
@@ -82,20 +83,22 @@ def finish_cuda_tests(runner: Runner, process: subprocess.Popen[bytes]) -> dict[
     }
 
 
+def bench_argv(script: str, model: Path, plan: Plan) -> list[str]:
+    """``script`` (bench/decode.py or bench/serve_compare.py) on ``model``, on the plan's
+    device with its threads: the arguments both benchmarks take first."""
+    return python(
+        script, "--model-dir", str(model), "--device", plan.device, "--threads", str(plan.threads)
+    )
+
+
 def decode_step(runner: Runner, model: Path, name: str, sizes: tuple[str, int, int]) -> dict:
     plan = runner.plan
     batch_sizes, limit, repeats = sizes
     report = runner.results / f"{name}.json"
     status = runner.command(
         name,
-        python(
-            "bench/decode.py",
-            "--model-dir",
-            str(model),
-            "--device",
-            plan.device,
-            "--threads",
-            str(plan.threads),
+        [
+            *bench_argv("bench/decode.py", model, plan),
             "--source",
             str(runner.work / "data" / "raw" / "tst2013.en"),
             "--limit",
@@ -108,7 +111,7 @@ def decode_step(runner: Runner, model: Path, name: str, sizes: tuple[str, int, i
             str(repeats),
             "--json",
             str(report),
-        ),
+        ],
         runner.left(),
         stdout_name=f"{name}.jsonl",
     )
@@ -128,14 +131,8 @@ def decode_step(runner: Runner, model: Path, name: str, sizes: tuple[str, int, i
 def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
     plan = runner.plan
     logs = runner.work / "serve_logs"
-    argv = python(
-        "bench/serve_compare.py",
-        "--model-dir",
-        str(model),
-        "--device",
-        plan.device,
-        "--threads",
-        str(plan.threads),
+    argv = [
+        *bench_argv("bench/serve_compare.py", model, plan),
         "--beam",
         "5",
         "--clients",
@@ -153,7 +150,7 @@ def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
         str(runner.results / "serve.png"),
         "--log-dir",
         str(logs),
-    )
+    ]
     status = runner.command("serve", argv, runner.left(), stdout_name="serve.jsonl")
     for log in logs.glob("*.log"):
         shutil.copy(log, runner.results / log.name)
