@@ -1,6 +1,6 @@
 """One prepared run for the GPU machine: train, export, evaluate, CUDA tests, speed.
 
-GPU time is scarce (15 minutes a session, machine start included; one command at most 10), so
+GPU time is scarce (15 minutes a lease, machine start included; one command at most 10), so
 everything CPU-side is done here beforehand, and the GPU run is one command that ends within
 9 minutes and writes its results under ``$OUT`` after every step:
 
