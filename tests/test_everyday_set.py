@@ -78,7 +78,7 @@ def test_files_align_one_clean_sentence_per_line(everyday: EverydaySet) -> None:
 
 def test_sentences_are_between_two_and_thirty_words(everyday: EverydaySet) -> None:
     lengths = [len(line.split()) for line in everyday.english]
-    assert MIN_WORDS <= min(lengths) and max(lengths) <= MAX_WORDS
+    assert min(lengths) >= MIN_WORDS and max(lengths) <= MAX_WORDS
 
 
 def test_references_are_vietnamese(everyday: EverydaySet) -> None:
@@ -96,7 +96,7 @@ def test_every_line_has_a_domain_and_every_domain_enough_lines(everyday: Everyda
     assert all(len(row) == 3 for row in rows)
     ids = [row[1] for row in rows]
     assert len(set(ids)) == len(ids)
-    assert all(identifier.startswith(row[2] + "-") for identifier, row in zip(ids, rows))
+    assert all(row[1].startswith(row[2] + "-") for row in rows)
     counts = Counter(row[2] for row in rows)
     assert set(counts) == DOMAINS
     assert min(counts.values()) >= MIN_PER_DOMAIN, counts
@@ -107,7 +107,7 @@ def test_placeholders_numbers_and_addresses_are_kept_byte_for_byte(
 ) -> None:
     missing = [
         (english, span)
-        for english, vietnamese in zip(everyday.english, everyday.vietnamese)
+        for english, vietnamese in zip(everyday.english, everyday.vietnamese, strict=True)
         for span in kept_spans(english)
         if span not in vietnamese
     ]
