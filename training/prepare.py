@@ -33,6 +33,7 @@ from training.data import (
     protect_corpus,
     read_lines,
 )
+from training.mixing import corpus_dev_source, mixed_training_text
 
 logger = logging.getLogger("training")
 
@@ -55,6 +56,7 @@ class RunData:
     tokenizers: Tokenizers
     train_text: CleanCorpus  # the text of ``train``, pair for pair (for sampled encodings)
     info: dict[str, Any] = field(default_factory=dict)
+    corpus_devs: dict[str, DevSet] = field(default_factory=dict)  # [[corpora]] dev sets
 
 
 def _train_tokenizers(config: RunConfig, sources: list[str], targets: list[str]) -> Tokenizers:
@@ -187,6 +189,36 @@ def _dev_set(
     data = config.data
     dev_clean = clean_side(config, data_dir, data.dev_prefix, cache)
     references = read_lines(find_corpus_file(data_dir, data.dev_prefix, data.target_lang))
+    return _encoded_dev(dev_clean, references, data.max_dev_pairs, cache, tokenizers, protect)
+
+
+def _corpus_devs(
+    config: RunConfig, cache: Path | None, tokenizers: Tokenizers, protect: bool
+) -> dict[str, DevSet]:
+    """The dev set of each of the recipe's ``[[corpora]]``, by name."""
+    devs = {}
+    for corpus in config.corpora:
+        source = corpus_dev_source(config, corpus, cache)
+        devs[corpus.name] = _encoded_dev(
+            source.clean,
+            source.references_tokenized,
+            corpus.max_dev_pairs,
+            cache,
+            tokenizers,
+            protect,
+        )
+    return devs
+
+
+def _encoded_dev(
+    dev_clean: CleanCorpus,
+    references: list[str],
+    max_dev_pairs: int,
+    cache: Path | None,
+    tokenizers: Tokenizers,
+    protect: bool,
+) -> DevSet:
+    """A dev set's text masked (as at inference) and encoded, and its references."""
     dev_originals: list[tuple[str, ...]] = [()] * len(dev_clean.sources)
     if protect:
         protected = protect_corpus(dev_clean, shared_only=False)
@@ -195,8 +227,8 @@ def _dev_set(
     # Dev pairs are never length-filtered (BLEU must cover the whole set); only empty sources
     # are skipped, since there is nothing to translate.
     dev_keep = np.flatnonzero(dev_encoded.source.lengths > 0)
-    if data.max_dev_pairs:
-        dev_keep = dev_keep[: data.max_dev_pairs]
+    if max_dev_pairs:
+        dev_keep = dev_keep[:max_dev_pairs]
     return DevSet(
         dev_encoded.select(dev_keep),
         [references[int(i)] for i in dev_keep],
@@ -212,14 +244,16 @@ def prepare_data(
 ) -> RunData:
     """Clean, protect spans, tokenize (training tokenizers if needed), encode and filter train
     and dev."""
-    train_clean = _training_text(config, data_dir, cache_dir)
+    mixed = mixed_training_text(config, _training_text(config, data_dir, cache_dir), cache_dir)
+    train_clean = mixed.corpus
     protect = protects_spans(config, existing_tokenizers)
     if protect:
         train_clean = protect_corpus(train_clean, shared_only=True).corpus
     tokenizers = resolve_tokenizers(config, train_clean, existing_tokenizers, cache_dir)
     train_corpus, train_text, report = _filtered_train(config, train_clean, tokenizers, cache_dir)
     dev = _dev_set(config, data_dir, cache_dir, tokenizers, protect)
-    info = {
+    corpus_devs = _corpus_devs(config, cache_dir, tokenizers, protect)
+    info: dict[str, Any] = {
         "train_pairs": len(train_corpus),
         "train_filter": report.describe(),
         "dev_pairs": len(dev.corpus),
@@ -227,7 +261,10 @@ def prepare_data(
         "target_vocab_size": tokenizers.target.vocab_size,
         "protect_spans": protect,
     }
-    return RunData(train_corpus, dev, tokenizers, train_text, info)
+    if config.corpora:
+        info["mixed_pairs"] = mixed.pairs_per_corpus  # before the length filter
+        info["corpus_dev_pairs"] = {name: len(d.corpus) for name, d in corpus_devs.items()}
+    return RunData(train_corpus, dev, tokenizers, train_text, info, corpus_devs)
 
 
 def prepare_data_on_all_ranks(
