@@ -319,7 +319,7 @@ class Restored:
     """A translation with its spans put back, and what went wrong on the way."""
 
     text: str
-    missing: tuple[str, ...]  # originals the model dropped (appended to ``text``)
+    missing: tuple[str, ...]  # copies of originals the model dropped (appended to ``text``)
     duplicated: tuple[str, ...]  # originals the model produced more often than the source has
     invented: int  # placeholders with no original (removed)
 
@@ -331,8 +331,9 @@ def restore(
 
     Dropped originals are appended at the end (before final punctuation), so nothing the
     user wrote is lost; placeholders that stand for nothing are removed. With
-    ``occurrences`` (from :class:`Masked`), copies beyond the source's own count are removed
-    too: a model that loops would otherwise print one price or address several times.
+    ``occurrences`` (from :class:`Masked`) every span comes back exactly as often as the
+    source has it: missing copies are appended, and copies beyond the source's own count are
+    removed (a model that loops would otherwise print one price or address several times).
     Without it every copy is restored.
     """
     counts = [0] * len(originals)
@@ -353,12 +354,16 @@ def restore(
     text = _PRIVATE_USE.sub(put_back, translation)
     if invented or extra_copies:
         text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
+    allowed = occurrences or (1,) * len(originals)
+    # every copy the source has comes back: a "%s" of "%s to %s" the model wrote once is
+    # appended once more (without ``occurrences``, only what the model dropped altogether)
     missing = tuple(
-        original for original, count in zip(originals, counts, strict=True) if count == 0
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        for _ in range(most - count if occurrences else int(count == 0))
     )
     if missing:
         text = _append(text, " ".join(missing))
-    allowed = occurrences or (1,) * len(originals)
     duplicated = tuple(
         original
         for original, count, most in zip(originals, counts, allowed, strict=True)

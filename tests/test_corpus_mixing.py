@@ -54,7 +54,7 @@ def test_recipes_name_corpora_and_old_recipes_are_unchanged(tmp_path: Path) -> N
     [
         ([{"name": "Soft Ware", "dir": "x"}], "use a-z"),
         ([{"name": "a"}], "dir is required"),
-        ([{"name": "a", "dir": "x", "weight": 0}], "weight must be > 0"),
+        ([{"name": "a", "dir": "x", "weight": -1}], "weight must be >= 0"),
         ([{"name": "a", "dir": "x"}, {"name": "a", "dir": "y"}], "once"),
         ([{"name": "a", "dir": "x", "wieght": 1.0}], "unknown setting"),
         ({"name": "a"}, "array of tables"),
@@ -87,6 +87,9 @@ def test_weights_repeat_small_corpora_and_thin_large_ones() -> None:
     assert all(source[1:] == target[1:] for source, target in pairs)  # still aligned
     other = mix_corpora(main, [(corpus.corpora[0], extra)], seed=2)
     assert other.corpus.digest != mixed.corpus.digest
+    scored_only = config_from_dict({"corpora": [{"name": "software", "dir": "x", "weight": 0}]})
+    alone = mix_corpora(main, [(scored_only.corpora[0], extra)], seed=1)
+    assert alone.corpus.sources == main.sources and alone.pairs_per_corpus["software"] == 0
 
 
 def _write_software_corpus(directory: Path) -> None:

@@ -125,7 +125,8 @@ class CorpusConfig:
 
     ``weight``: its share of each epoch against the main corpus (``--data``), whose weight is
     1: an epoch holds ``round(weight x main training pairs)`` of its pairs, drawn without
-    repeats while it has enough and repeated whole when it has fewer. Its dev set
+    repeats while it has enough and repeated whole when it has fewer; 0 trains on none of
+    them and only scores its dev set (a baseline for the same table). Its dev set
     (``dev_prefix``) is scored at every evaluation as ``dev_bleu_<name>`` and
     ``dev_loss_<name>``; the best model is still chosen on the main dev set.
     """
@@ -217,7 +218,7 @@ def _corpus_tables(values: dict[str, Any]) -> list[dict[str, Any]]:
 
 def _corpora(values: dict[str, Any]) -> tuple[CorpusConfig, ...]:
     """The ``[[corpora]]`` tables, checked: a name usable in metric names, a folder, a
-    positive weight, each name once."""
+    weight of at least 0, each name once."""
     corpora = tuple(
         _build_section(f"corpora {n}", CorpusConfig, entry)
         for n, entry in enumerate(_corpus_tables(values), 1)
@@ -227,8 +228,8 @@ def _corpora(values: dict[str, Any]) -> tuple[CorpusConfig, ...]:
             raise ConfigError(f"[[corpora]] name {corpus.name!r}: use a-z, 0-9 and _")
         if not corpus.dir:
             raise ConfigError(f"[[corpora]] {corpus.name}: dir is required")
-        if corpus.weight <= 0:
-            raise ConfigError(f"[[corpora]] {corpus.name}: weight must be > 0")
+        if corpus.weight < 0:
+            raise ConfigError(f"[[corpora]] {corpus.name}: weight must be >= 0")
     names = [corpus.name for corpus in corpora]
     if len(set(names)) < len(names):
         raise ConfigError("[[corpora]]: each name may appear once")
