@@ -23,6 +23,7 @@ from training.corpus.splits import Pair, make_splits, near_key
             ("Set the user_id value", "Đặt giá trị user_id"),
         ),
         ("Tom &amp; Jerry", "Tom &amp; Jerry", ("Tom &amp; Jerry", "Tom &amp; Jerry")),
+        ("Set LC_ALL=C", "Đặt “LC_ALL=C”", ("Set LC_ALL=C", "Đặt “LC_ALL=C”")),
     ],
 )
 def test_accelerator_marks_are_removed(

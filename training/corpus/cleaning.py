@@ -58,7 +58,8 @@ _AMPERSAND_MARK = re.compile(r"&(?=[^\W_])(?!(?:[A-Za-z]{2,8}|#\d+|#x[0-9A-Fa-f]
 _UNDERSCORE_MARK = re.compile(r"_(?=[^\W_])")  # GTK: "_File", "Re_load", "_Mở"
 # The mark of an accelerator a translation cannot place in its own words: "Tập tin (_F)".
 _MARK_IN_BRACKETS = re.compile(r"\s*\([_&~]?[A-Za-z0-9]\)(?=\s*[.:…]*\s*$)|\s*\([_&~][A-Za-z0-9]\)")
-_WORD = re.compile(r"\S+")
+# A run of word characters with an underscore: an accelerator mark or an identifier.
+_UNDERSCORED = re.compile(r"\w*_\w+")
 # One token that names something to a program, not to a person.
 _IDENTIFIER = re.compile(
     r"[\w.-]*(?:[^\W\d_][._/][^\W\d_]|[a-z][A-Z])[\w./-]*"  # org.gnome.Foo, show_hidden, GtkX
@@ -90,7 +91,7 @@ def has_vietnamese_letter(text: str) -> bool:
 
 
 def _identifier_tokens(text: str) -> set[str]:
-    return {word for word in _WORD.findall(text) if "_" in word}
+    return set(_UNDERSCORED.findall(text))
 
 
 def strip_accelerators(english: str, vietnamese: str) -> tuple[str, str]:
@@ -102,7 +103,7 @@ def strip_accelerators(english: str, vietnamese: str) -> tuple[str, str]:
         text = _MARK_IN_BRACKETS.sub("", text)
         text = _TILDE_MARK.sub("", text)
         text = _AMPERSAND_MARK.sub("", text).replace("&&", "&")
-        text = _WORD.sub(
+        text = _UNDERSCORED.sub(
             lambda word: (
                 word.group()
                 if word.group() in shared
