@@ -6,7 +6,8 @@ import pytest
 
 from model.protect import protect_pair
 from training.corpus.cleaning import clean_pair, is_mostly_code, strip_accelerators
-from training.corpus.splits import Pair, make_splits, near_key
+from training.corpus.extract import Pair
+from training.corpus.splits import make_splits, near_key
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,7 @@ def test_weights_repeat_small_corpora_and_thin_large_ones() -> None:
     assert all(source[1:] == target[1:] for source, target in pairs)  # still aligned
     other = mix_corpora(main, [(corpus.corpora[0], extra)], seed=2)
     assert other.corpus.digest != mixed.corpus.digest
+    assert mix_corpora(main, [], seed=1).corpus is main  # one corpus: as it always was
     scored_only = config_from_dict({"corpora": [{"name": "software", "dir": "x", "weight": 0}]})
     alone = mix_corpora(main, [(scored_only.corpora[0], extra)], seed=1)
     assert alone.corpus.sources == main.sources and alone.pairs_per_corpus["software"] == 0

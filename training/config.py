@@ -270,6 +270,16 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def read_toml(path: Path, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """A TOML file's values; a file that cannot be read or parsed raises ``error``, naming it."""
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise error(f"{path}: invalid TOML ({exc})") from exc
+
+
 def parse_corpus_option(option: str) -> dict[str, Any]:
     """``"software=data/software:0.3"`` (``NAME=DIR[:WEIGHT]``) -> a ``[[corpora]]`` table."""
     name, separator, rest = option.partition("=")
@@ -288,12 +298,7 @@ def load_config(
     """Read a TOML recipe, apply ``section.key=value`` overrides and add the ``--corpus``
     options (:func:`parse_corpus_option`) to its ``[[corpora]]``."""
     path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    values = read_toml(path)
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         if len(keys) != 2:

@@ -5,7 +5,7 @@ text (:func:`mix_corpora`): all of them as many whole times as fit, then a seede
 the rest, so a small corpus is repeated and a large one thinned. The mixed text is then
 masked, tokenized, filtered and batched like a single corpus, and the draw is the same for
 the same recipe, so resuming and caching work as before. Each corpus keeps its own dev set
-(:func:`corpus_dev_source`), scored separately (:mod:`training.dev_eval`).
+(:func:`training.prepare.prepare_data`), scored separately (:mod:`training.loop`).
 """
 
 from __future__ import annotations
@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from model.evaluation import moses_tokenize
-from training.config import CorpusConfig, RunConfig
-from training.data import CleanCorpus, clean_corpus, find_corpus_file, read_lines
+from training.config import CorpusConfig
+from training.data import CleanCorpus
 
 logger = logging.getLogger("training")
 
@@ -28,21 +27,6 @@ logger = logging.getLogger("training")
 def corpus_dir(corpus: CorpusConfig) -> Path:
     """The corpus folder, environment variables expanded."""
     return Path(os.path.expandvars(corpus.dir)).expanduser()
-
-
-def clean_corpus_side(
-    config: RunConfig, corpus: CorpusConfig, prefix: str, cache: Path | None
-) -> CleanCorpus:
-    """One of a further corpus's sides (``prefix``), cleaned as it asks."""
-    data, directory = config.data, corpus_dir(corpus)
-    return clean_corpus(
-        find_corpus_file(directory, prefix, data.source_lang),
-        find_corpus_file(directory, prefix, data.target_lang),
-        data.source_lang,
-        data.target_lang,
-        corpus.moses_detokenize,
-        cache,
-    )
 
 
 def sample_indices(available: int, wanted: int, seed: int) -> np.ndarray:
@@ -65,7 +49,10 @@ class MixedText:
 def mix_corpora(
     main: CleanCorpus, extras: list[tuple[CorpusConfig, CleanCorpus]], seed: int
 ) -> MixedText:
-    """The main corpus followed by each further corpus's weighted share (module docstring)."""
+    """The main corpus followed by each further corpus's weighted share (module docstring);
+    ``main`` itself when there is none."""
+    if not extras:
+        return MixedText(main, {"main": len(main.sources)})
     sources, targets = list(main.sources), list(main.targets)
     counts = {"main": len(main.sources)}
     digest_parts = [main.digest]
@@ -85,32 +72,3 @@ def mix_corpora(
         )
     digest = hashlib.sha256("\x1f".join([*digest_parts, str(seed)]).encode()).hexdigest()[:20]
     return MixedText(CleanCorpus(sources, targets, f"mix-{digest}"), counts)
-
-
-def mixed_training_text(config: RunConfig, main: CleanCorpus, cache: Path | None) -> MixedText:
-    """The training text of a recipe: ``main`` alone, or mixed with its ``[[corpora]]``."""
-    if not config.corpora:
-        return MixedText(main, {"main": len(main.sources)})
-    extras = [
-        (corpus, clean_corpus_side(config, corpus, corpus.train_prefix, cache))
-        for corpus in config.corpora
-    ]
-    return mix_corpora(main, extras, config.train.seed)
-
-
-@dataclass(frozen=True)
-class DevSource:
-    """A dev set's cleaned text and its references for tokenized BLEU."""
-
-    clean: CleanCorpus
-    references_tokenized: list[str]
-
-
-def corpus_dev_source(config: RunConfig, corpus: CorpusConfig, cache: Path | None) -> DevSource:
-    """A further corpus's dev set. Natural-text references are Moses-tokenized here, as
-    tokenized BLEU expects (the IWSLT files come tokenized)."""
-    clean = clean_corpus_side(config, corpus, corpus.dev_prefix, cache)
-    directory = corpus_dir(corpus)
-    raw = read_lines(find_corpus_file(directory, corpus.dev_prefix, config.data.target_lang))
-    references = raw if corpus.moses_detokenize else moses_tokenize(raw, config.data.target_lang)
-    return DevSource(clean, references)

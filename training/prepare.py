@@ -8,6 +8,7 @@ Everything slow is cached under the run's cache directory: cleaned and encoded c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -18,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from model.config import ConfigError
+from model.evaluation import moses_tokenize
 from model.protect import PLACEHOLDERS
 from model.tokenizer import SubwordTokenizer, Tokenizers, train_tokenizer
 from training import distributed
-from training.config import RunConfig
+from training.config import CorpusConfig, RunConfig
 from training.data import (
     CleanCorpus,
     EncodedCorpus,
@@ -33,7 +35,7 @@ from training.data import (
     protect_corpus,
     read_lines,
 )
-from training.mixing import corpus_dev_source, mixed_training_text
+from training.mixing import MixedText, corpus_dir, mix_corpora
 
 logger = logging.getLogger("training")
 
@@ -192,20 +194,37 @@ def _dev_set(
     return _encoded_dev(dev_clean, references, data.max_dev_pairs, cache, tokenizers, protect)
 
 
+def _corpus_side(
+    config: RunConfig, corpus: CorpusConfig, prefix: str, cache: Path | None
+) -> CleanCorpus:
+    """One side (``prefix``) of one of the recipe's ``[[corpora]]``, cleaned as it asks."""
+    data = dataclasses.replace(config.data, moses_detokenize=corpus.moses_detokenize)
+    return clean_side(config.replace(data=data), corpus_dir(corpus), prefix, cache)
+
+
+def _mixed_training_text(config: RunConfig, main: CleanCorpus, cache: Path | None) -> MixedText:
+    """The training text: ``main`` alone, or mixed with the recipe's ``[[corpora]]``."""
+    extras = [
+        (corpus, _corpus_side(config, corpus, corpus.train_prefix, cache))
+        for corpus in config.corpora
+    ]
+    return mix_corpora(main, extras, config.train.seed)
+
+
 def _corpus_devs(
     config: RunConfig, cache: Path | None, tokenizers: Tokenizers, protect: bool
 ) -> dict[str, DevSet]:
-    """The dev set of each of the recipe's ``[[corpora]]``, by name."""
+    """The dev set of each of the recipe's ``[[corpora]]``, by name. Natural-text references
+    are Moses-tokenized here, as tokenized BLEU expects (the IWSLT files come tokenized)."""
     devs = {}
     for corpus in config.corpora:
-        source = corpus_dev_source(config, corpus, cache)
+        clean = _corpus_side(config, corpus, corpus.dev_prefix, cache)
+        file = find_corpus_file(corpus_dir(corpus), corpus.dev_prefix, config.data.target_lang)
+        references = read_lines(file)
+        if not corpus.moses_detokenize:
+            references = moses_tokenize(references, config.data.target_lang)
         devs[corpus.name] = _encoded_dev(
-            source.clean,
-            source.references_tokenized,
-            corpus.max_dev_pairs,
-            cache,
-            tokenizers,
-            protect,
+            clean, references, corpus.max_dev_pairs, cache, tokenizers, protect
         )
     return devs
 
@@ -244,7 +263,7 @@ def prepare_data(
 ) -> RunData:
     """Clean, protect spans, tokenize (training tokenizers if needed), encode and filter train
     and dev."""
-    mixed = mixed_training_text(config, _training_text(config, data_dir, cache_dir), cache_dir)
+    mixed = _mixed_training_text(config, _training_text(config, data_dir, cache_dir), cache_dir)
     train_clean = mixed.corpus
     protect = protects_spans(config, existing_tokenizers)
     if protect:

@@ -29,10 +29,10 @@ from typing import Any
 
 from model.durable import publish_dir, sha256_file
 from training.corpus.cleaning import clean_pair
-from training.corpus.extract import Extracted, catalog_messages, help_messages
+from training.corpus.extract import Extracted, Pair, catalog_messages, help_messages
 from training.corpus.fetch import Runner, fetch_all, run_command
 from training.corpus.manifest import Manifest, ManifestError, Source
-from training.corpus.splits import SPLITS, Pair, SplitSets, make_splits
+from training.corpus.splits import SPLITS, SplitSets, make_splits
 
 logger = logging.getLogger(__name__)
 

@@ -27,7 +27,10 @@ _VIETNAMESE_CATALOG = re.compile(r"(?:^|/)vi(?:_VN)?/LC_MESSAGES/[^/]+\.(?:mo|po
 
 
 @dataclass(frozen=True)
-class Message:
+class Pair:
+    """An English text and its Vietnamese translation, from one catalog: a message as
+    extracted, or a training pair once cleaned."""
+
     catalog: str
     english: str
     vietnamese: str
@@ -37,7 +40,7 @@ class Message:
 class Extracted:
     """A source's messages, and how many entries were left out and why."""
 
-    messages: list[Message] = field(default_factory=list)
+    messages: list[Pair] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
 
 
@@ -63,7 +66,7 @@ def catalog_names(source: str, paths: list[str]) -> dict[str, str]:
     return names
 
 
-def entry_messages(catalog: str, entry: Entry, skipped: Counter[str]) -> list[Message]:
+def entry_messages(catalog: str, entry: Entry, skipped: Counter[str]) -> list[Pair]:
     """The messages of one entry, or none (counted in ``skipped``)."""
     if entry.obsolete:
         skipped["obsolete"] += 1
@@ -74,9 +77,9 @@ def entry_messages(catalog: str, entry: Entry, skipped: Counter[str]) -> list[Me
     if not all(entry.translations):
         skipped["not_translated"] += 1
         return []
-    messages = [Message(catalog, entry.msgid, entry.translations[0])]
+    messages = [Pair(catalog, entry.msgid, entry.translations[0])]
     if entry.msgid_plural:
-        messages.append(Message(catalog, entry.msgid_plural, entry.translations[-1]))
+        messages.append(Pair(catalog, entry.msgid_plural, entry.translations[-1]))
     return messages
 
 
@@ -108,7 +111,7 @@ def _pages(package: Path, language: str) -> dict[str, tuple[str, str]]:
 
 def help_messages(
     source: str, package: Path, language: str, english_package: Path
-) -> Iterator[Message]:
+) -> Iterator[Pair]:
     """Aligned help paragraphs of ``package`` (``language``) and ``english_package``
     (``en-US``), page by page in path order."""
     translated = _pages(package, language)
@@ -116,4 +119,4 @@ def help_messages(
     for page in sorted(english.keys() & translated.keys()):
         module, english_html = english[page]
         for english_text, translation in align_pages(english_html, translated[page][1]):
-            yield Message(f"{source}/{module}", english_text, translation)
+            yield Pair(f"{source}/{module}", english_text, translation)

@@ -23,10 +23,11 @@ catalogs are its help modules (``libreoffice-help-vi/swriter``).
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from training.config import read_toml
 
 DEFAULT_MANIFEST = Path(__file__).with_name("manifest.toml")
 KINDS = ("deb", "pypi")
@@ -107,12 +108,7 @@ def parse_manifest(values: dict[str, Any]) -> Manifest:
 def load_manifest(path: str | Path = DEFAULT_MANIFEST) -> Manifest:
     """Read and validate a manifest file."""
     path = Path(path)
-    try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ManifestError(f"{path}: cannot read ({exc.strerror})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ManifestError(f"{path}: invalid TOML ({exc})") from exc
+    values = read_toml(path, ManifestError)
     try:
         return parse_manifest(values)
     except ManifestError as exc:

@@ -17,16 +17,11 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from training.corpus.extract import Pair
+
 SPLITS = ("train", "dev", "test")
 _NOT_LETTERS = re.compile(r"[\W_]+")
 _DIGITS = re.compile(r"\d+")
-
-
-@dataclass(frozen=True)
-class Pair:
-    catalog: str
-    english: str
-    vietnamese: str
 
 
 @dataclass
