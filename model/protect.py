@@ -91,7 +91,7 @@ _SPECIFIER = re.compile(
     r"|(?<![^\s(\[\"']):[A-Za-z_]\w*"
     r"|&(?:[A-Za-z]{2,8}|#\d{2,5}|#x[0-9A-Fa-f]{2,4});"
     r"|(?<![\w+])(?:Ctrl|Control|Alt|AltGr|Shift|Cmd|Command|Super|Meta|Option|Fn|Win)"
-    r"(?:\+(?:[A-Z][a-z]*\d*|[A-Z0-9]|F\d{1,2}|[^\w\s]))+(?![\w+])"
+    r"(?:\+(?:[A-Z][a-z]*\d*|[A-Za-z0-9]|F\d{1,2}|[^\w\s]))+(?![\w+])"
 )
 # Sentence punctuation around a token that is not part of it ("see config.yaml.").
 _CODE_TRAILING = ".,;:!?)]}'\"’”"

@@ -27,6 +27,7 @@ SOFTWARE = {
     "Your total is ${amount} today.": ["${amount}"],
     "Press Ctrl+S to save the file.": ["Ctrl+S"],
     "Use Ctrl+Shift+Z to redo, not Cmd+Z.": ["Ctrl+Shift+Z", "Cmd+Z"],
+    "Press Ctrl+c to copy, Alt+Tab to switch.": ["Ctrl+c", "Alt+Tab"],
     "Update to version 2.4.1 now.": ["2.4.1"],
     "Click <b>Save</b> to continue.": ["<b>", "</b>"],
     "Item {0} of {1}": ["{0}", "{1}"],
