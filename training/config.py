@@ -70,6 +70,12 @@ class DataConfig:
     # placeholder (model.protect), and make the placeholders whole tokenizer pieces.
     protect_spans: bool = True
 
+    @property
+    def corpus_files(self) -> list[tuple[str, str]]:
+        """(prefix, language) of every file a run reads: train and dev, both sides."""
+        prefixes, langs = (self.train_prefix, self.dev_prefix), (self.source_lang, self.target_lang)
+        return [(prefix, lang) for prefix in prefixes for lang in langs]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -218,6 +224,15 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
         raise ConfigError(f"{path}: cannot read config ({exc})") from exc
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+    return config_with_overrides(values, overrides, origin=str(path))
+
+
+def config_with_overrides(
+    values: dict[str, Any], overrides: list[str] | None, origin: str
+) -> RunConfig:
+    """A recipe from parsed values (a TOML file's, or a run's recorded ``config.json``) with
+    ``section.key=value`` overrides; errors name ``origin``."""
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}  # a copy
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         if len(keys) != 2:
@@ -226,4 +241,4 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConf
     try:
         return config_from_dict(values)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{origin}: {exc}") from exc
