@@ -28,8 +28,6 @@ from training.run_dir import CONFIG_FILE, check_out_dir, recorded_run
 from training.state import find_resumable, saved_progress
 from training.train import train
 
-INTERRUPTED = 130  # the shell's status for a program ended by Ctrl-C (128 + SIGINT)
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
@@ -143,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         if distributed.env_rank() == 0:
             message = interrupted_message(inputs.out) if inputs else "mt-train: interrupted"
             print(message, file=sys.stderr)
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     if distributed.env_rank() == 0:
         print(
             f"best model: {result.best_dir} (dev BLEU {result.best_bleu:.2f}); "

@@ -246,6 +246,11 @@ def _pack(parts: list[str], max_tokens: int, count_tokens: Callable[[str], int])
     return chunks
 
 
+# The attribute of the log record of a sentence whose placeholders were repaired: (dropped,
+# repeated, invented) counts, for a tool that tallies them instead of logging each.
+PLACEHOLDER_REPAIRS = "placeholder_repairs"
+
+
 def _restore_spans(text: str, sentence: EncodedSentence) -> str:
     """Put a sentence's protected spans back (without a false *năm* before them, see
     :mod:`model.false_years`); what the model lost or repeated is logged."""
@@ -262,6 +267,13 @@ def _restore_spans(text: str, sentence: EncodedSentence) -> str:
             len(restored.duplicated),
             restored.invented,
             len(sentence.source),
+            extra={
+                PLACEHOLDER_REPAIRS: (
+                    len(restored.missing),
+                    len(restored.duplicated),
+                    restored.invented,
+                )
+            },
         )
     return restored.text
 

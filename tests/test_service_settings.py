@@ -132,10 +132,8 @@ def test_the_warning_never_shows_a_value_and_points_at_the_docs_when_nothing_is_
     (line,) = unknown_variables({"MT_API_TOKEN": "s3cret-value"})
     assert "s3cret" not in line
     (far,) = unknown_variables({"MT_FROBNICATE": "1"})
-    assert (
-        far
-        == "MT_FROBNICATE is not a setting and is ignored (the settings are listed in docs/service.md)"
-    )
+    assert far.startswith("MT_FROBNICATE is not a setting and is ignored (")
+    assert far.endswith("(the settings are listed in docs/service.md)")
 
 
 def test_settings_and_variables_read_elsewhere_are_not_unknown() -> None:

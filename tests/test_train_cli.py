@@ -15,8 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from cli.train import INTERRUPTED, main
+from cli.common import ExitCode
+from cli.train import main
 from training.toy import write_toy_dataset
+
+INTERRUPTED = ExitCode.INTERRUPTED
 
 REPO = Path(__file__).resolve().parents[1]
 TOY_RECIPE = (
