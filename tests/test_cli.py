@@ -299,4 +299,3 @@ def test_model_that_is_a_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixt
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert "is a file, not a model directory" in error
-
