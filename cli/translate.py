@@ -85,7 +85,7 @@ def n_best_lines(
     rows = []
     for k in range(n_best):
         chosen = kth_hypotheses(translations, k)
-        text = translator.join_sentences([h.text for h in chosen])
+        text = translator.join_sentences([h.text for h in chosen], [t.source for t in translations])
         rows.append(f"{index}\t{sum(h.score for h in chosen):.4f}\t{text}")
     return rows
 

@@ -439,8 +439,8 @@ class Translator:
         NFC is left to :meth:`encode`, the one place a sentence is normalised."""
         return split_sentences(text)
 
-    def join_sentences(self, sentences: list[str]) -> str:
-        return join_sentences(sentences)
+    def join_sentences(self, sentences: list[str], sources: list[str] | None = None) -> str:
+        return join_sentences(sentences, sources)
 
     def count_tokens(self, text: str) -> int:
         """Source subwords of ``text`` (NFC, without span masking): what :func:`chunk_text`
@@ -554,7 +554,9 @@ class Translator:
         flat = [sentence for sentences in segmented for sentence in sentences]
         translations = iter(self.translate_sentences(flat, beam=beam))
         return [
-            self.join_sentences([next(translations).hypotheses[0].text for _ in sentences])
+            self.join_sentences(
+                [next(translations).hypotheses[0].text for _ in sentences], sentences
+            )
             for sentences in segmented
         ]
 

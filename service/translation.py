@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from model.casing import CasedInput, prepare, restore_case
-from model.sentences import is_line_break
+from model.sentences import closed_sentences, is_line_break
 from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
 from service.batcher import DecodeOptions, DynamicBatcher
 from service.cache import LruCache
@@ -89,15 +89,19 @@ class _Document:
         """Run ``run`` translated with hypothesis ``rank`` of every sentence (its best when it
         has fewer): plain text, or HTML for an HTML document."""
         hypotheses = kth_hypotheses(results, rank)
-        texts = [
-            restore_case(hypothesis.text, cased.style)
-            for hypothesis, cased in zip(hypotheses, self._cased[run], strict=True)
-        ]
+        sources = self.run_sentences[run]
+        texts = closed_sentences(
+            [
+                restore_case(hypothesis.text, cased.style)
+                for hypothesis, cased in zip(hypotheses, self._cased[run], strict=True)
+            ],
+            sources,
+        )
         if self._template is None:
-            return self._join(texts)
+            return self._join(texts, sources)
         inline = self._template.runs[run]
         if not inline.has_markup:
-            return escape_text(self._join(texts))
+            return escape_text(self._join(texts, sources))
         segments = [
             Segment(
                 source=sentence,
