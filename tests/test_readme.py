@@ -101,6 +101,18 @@ def _make_command(block: int, tokens: list[str]) -> Command:
 COMMANDS = parse_commands(README.read_text(encoding="utf-8"))
 
 
+def test_ci_runs_the_quick_starts_install_and_test_commands() -> None:
+    """.ci/run runs each install and test command of the quick start, as written."""
+    quick_start = shell_blocks(README.read_text(encoding="utf-8"))[0]
+    commands = [
+        part.strip() for line in quick_start.splitlines() for part in line.split("#")[0].split("&&")
+    ]
+    wanted = [c for c in commands if c.startswith("pip install") or c == "pytest"]
+    assert "pytest" in wanted and "pip install -e ." in wanted
+    ci = {line.strip() for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()}
+    assert [c for c in wanted if c not in ci] == []
+
+
 # --------------------------------------------------------------------------- options
 
 
@@ -179,6 +191,8 @@ def _looks_like_path(word: str) -> bool:
         return False
     if "://" in word or "=" in word or word.startswith("/"):  # URLs, settings, container paths
         return False
+    if re.fullmatch(r"[\w.\-/]+:[\w.\-]+", word):  # an image reference (name:tag)
+        return False
     return "/" in word or word.endswith(PATH_SUFFIXES)
 
 
@@ -192,6 +206,8 @@ def _created_by(command: Command) -> list[str]:
         created += [w for w in words[1:] if not w.startswith("-")]
     if words[0] == "cp":
         created.append(words[-1])
+    if words[:3] in (["python3", "-m", "venv"], ["python", "-m", "venv"]):
+        created += [w for w in words[3:] if not w.startswith("-")]
     return [_normal(path) for path in created]
 
 
