@@ -35,7 +35,8 @@ from cli.translator_options import (
     run_tool,
 )
 from model.evaluation import evaluate_translator, looks_moses_tokenized, moses_detokenize
-from model.translator import PLACEHOLDER_REPAIRS, Translator
+from model.text import pipeline
+from model.text.pipeline import PLACEHOLDER_REPAIRS
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class PlaceholderRepairs(logging.Filter):
 def placeholder_repairs_counted() -> Iterator[PlaceholderRepairs]:
     """The translator's placeholder repairs while the block runs, counted, not logged."""
     tally = PlaceholderRepairs()
-    translator_log = logging.getLogger(Translator.__module__)
+    translator_log = logging.getLogger(pipeline.__name__)  # where the repairs are logged
     translator_log.addFilter(tally)
     try:
         yield tally

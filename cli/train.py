@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cli.common import ExitCode, add_set_option, configure_logging
-from model.config import ConfigError
+from model.nn.config import ConfigError
 from training import distributed
 from training.config import RunConfig, config_with_overrides, load_config
 from training.data import ParallelDataError, check_data_dir

@@ -7,4 +7,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-exec nice -n 19 "${PYTHON:-python3}" scripts/gpu_run.py prepare "$@"
+exec nice -n 19 "${PYTHON:-python3}" scripts/gpu_run prepare "$@"

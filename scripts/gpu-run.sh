@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The GPU run of issue 13 in one command (details: scripts/gpu_run.py, docs/benchmarks.md).
+# The GPU run in one command (details: scripts/gpu_run/__init__.py, docs/benchmarks.md).
 #
 #   scripts/gpu-prepare.sh                               # first, here: builds device/
 #   scripts/gpu-run.sh                                   # on the GPU machine: OUT set, device/ carried
@@ -9,4 +9,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
-exec "${PYTHON:-python3}" scripts/gpu_run.py run "$@"
+exec "${PYTHON:-python3}" scripts/gpu_run run "$@"

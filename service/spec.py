@@ -61,7 +61,7 @@ def _schema(schema: Any) -> Any:
 def _form_parameters(body: dict[str, Any], schemas: dict[str, Any]) -> list[dict[str, Any]]:
     """One ``formData`` parameter per field of a request body."""
     content = body.get("content", {})
-    media = next((content[kind] for kind in FORM_TYPES if kind in content), {})
+    media: dict[str, Any] = next((content[kind] for kind in FORM_TYPES if kind in content), {})
     schema = media.get("schema", {})
     if "$ref" in schema:
         schema = schemas[schema["$ref"].rsplit("/", 1)[-1]]
@@ -85,7 +85,7 @@ def _form_parameters(body: dict[str, Any], schemas: dict[str, Any]) -> list[dict
 
 def _operation(path: str, operation: dict[str, Any], schemas: dict[str, Any]) -> dict[str, Any]:
     """One endpoint's operation in Swagger 2.0 form."""
-    out = {
+    out: dict[str, Any] = {
         key: operation[key]
         for key in ("summary", "description", "operationId", "tags")
         if key in operation

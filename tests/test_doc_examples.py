@@ -30,7 +30,7 @@ import httpx
 import pytest
 
 from cli.translate import main as translate_main
-from model.locations import bundled_model_dir
+from model.store.locations import bundled_model_dir
 from service.settings import Settings
 from tests.test_service_api import serve
 

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
@@ -22,16 +21,24 @@ REPO = Path(__file__).resolve().parents[1]
 MIB = 1024 * 1024
 
 
-def load_driver() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("gpu_run", REPO / "scripts" / "gpu_run.py")
+def load_driver() -> None:
+    """The package ``scripts/gpu_run`` as ``gpu_run`` (``scripts`` itself is no package)."""
+    package = REPO / "scripts" / "gpu_run"
+    spec = importlib.util.spec_from_file_location(
+        "gpu_run", package / "__init__.py", submodule_search_locations=[str(package)]
+    )
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
-    sys.modules["gpu_run"] = module  # dataclasses look their module up
+    sys.modules["gpu_run"] = module  # its modules import one another through it
     spec.loader.exec_module(module)
-    return module
 
 
-gpu_run = load_driver()
+load_driver()
+limits = importlib.import_module("gpu_run.limits")
+plans = importlib.import_module("gpu_run.plans")
+steps = importlib.import_module("gpu_run.steps")
+Runner = importlib.import_module("gpu_run.runner").Runner
+is_git_ignored = importlib.import_module("gpu_run.files").is_git_ignored
 
 
 def test_out_problems_names_what_would_not_come_back(tmp_path: Path) -> None:
@@ -43,7 +50,7 @@ def test_out_problems_names_what_would_not_come_back(tmp_path: Path) -> None:
     (tmp_path / "a" / "bad name.txt").write_bytes(b"x")
     with (tmp_path / "big.bin").open("wb") as handle:
         handle.truncate(17 * MIB)
-    problems = gpu_run.out_problems(tmp_path)
+    problems = limits.out_problems(tmp_path)
     assert any("12 files" in p for p in problems)
     assert any(p.startswith("big.bin") and "16 MiB" in p for p in problems)
     assert any("a/b/c/deep.txt" in p and "folders down" in p for p in problems)
@@ -54,17 +61,17 @@ def test_out_problems_accepts_what_fits(tmp_path: Path) -> None:
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
     (tmp_path / "results.tar.gz").write_bytes(b"x" * 1000)
-    assert gpu_run.out_problems(tmp_path) == []
+    assert limits.out_problems(tmp_path) == []
 
 
 def test_model_problems_checks_shards_and_total(tmp_path: Path) -> None:
     for index in range(4):
         with (tmp_path / f"weights-{index}.safetensors").open("wb") as handle:
             handle.truncate(12 * MIB)
-    assert gpu_run.model_problems(tmp_path) == ["model 48.0 MiB (at most 45 MiB)"]
+    assert limits.model_problems(tmp_path) == ["model 48.0 MiB (at most 45 MiB)"]
     with (tmp_path / "weights-0.safetensors").open("wb") as handle:
         handle.truncate(16 * MIB)
-    assert any("shards at most 15 MiB" in p for p in gpu_run.model_problems(tmp_path))
+    assert any("shards at most 15 MiB" in p for p in limits.model_problems(tmp_path))
 
 
 def test_results_tar_keeps_the_end_of_long_logs(tmp_path: Path) -> None:
@@ -72,23 +79,23 @@ def test_results_tar_keeps_the_end_of_long_logs(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "summary.json").write_text('{"ok": true}')
     long_log = "".join(f"line {i}\n" for i in range(400_000)).encode()
-    assert len(long_log) > gpu_run.TAR_MEMBER_BYTES
+    assert len(long_log) > limits.TAR_MEMBER_BYTES
     (folder / "train.log").write_bytes(long_log)
     target = tmp_path / "results.tar.gz"
-    gpu_run.write_tar(target, folder)
+    limits.write_tar(target, folder)
     with tarfile.open(target) as archive:
         assert sorted(archive.getnames()) == ["summary.json", "train.log"]
         log = archive.extractfile("train.log")
         assert log is not None
         kept = log.read()
     assert kept.endswith(b"line 399999\n")
-    assert b"start cut" in kept and len(kept) < gpu_run.TAR_MEMBER_BYTES + 100
+    assert b"start cut" in kept and len(kept) < limits.TAR_MEMBER_BYTES + 100
 
 
 def test_the_gpu_plan_fits_nine_minutes() -> None:
     """Training, its data loading and the last save, then every later step's least time,
     fit the deadline, and the deadline leaves room under 9 minutes for a kill's grace."""
-    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
     train_s = plan.train_minutes * 60 + 40
     later = sum(plan.minimum_s.values())
     assert 15 + train_s + later <= plan.deadline_s
@@ -101,26 +108,26 @@ def test_the_gpu_width_exports_under_45_mib() -> None:
     """The recipe's width as the run overrides it: fp16 weights under 45 MiB, 8K/8K pieces."""
     import torch
 
-    from model.seq2seq import Seq2Seq
+    from model.nn.seq2seq import Seq2Seq
     from training.config import load_config
 
-    config = load_config(REPO / gpu_run.GPU_RECIPE, list(gpu_run.GPU_SETS))
+    config = load_config(REPO / plans.GPU_RECIPE, list(plans.GPU_SETS))
     with torch.device("meta"):
         model = Seq2Seq(config.model_config(8000, 8000))
     fp16_bytes = 2 * sum(p.numel() for p in model.parameters())
-    assert fp16_bytes + 1 * MIB <= gpu_run.MAX_MODEL_BYTES
+    assert fp16_bytes + 1 * MIB <= limits.MAX_MODEL_BYTES
 
 
 def test_a_folder_prepared_for_another_recipe_is_refused(tmp_path: Path) -> None:
-    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
     (tmp_path / "spm").mkdir()
-    problem = gpu_run.manifest_problem({"recipe": "configs/tiny.toml"}, plan, tmp_path)
+    problem = steps.manifest_problem({"recipe": "configs/tiny.toml"}, plan, tmp_path)
     assert problem is not None and "prepared for configs/tiny.toml" in problem
-    problem = gpu_run.manifest_problem({"recipe": plan.recipe}, plan, tmp_path)
+    problem = steps.manifest_problem({"recipe": plan.recipe}, plan, tmp_path)
     assert problem is not None and "source.spm is missing" in problem
     for name in ("source.spm", "target.spm"):
         (tmp_path / "spm" / name).write_bytes(b"x")
-    assert gpu_run.manifest_problem({"recipe": plan.recipe}, plan, tmp_path) is None
+    assert steps.manifest_problem({"recipe": plan.recipe}, plan, tmp_path) is None
 
 
 def test_a_training_that_fails_early_is_retried_once_in_fp32(
@@ -128,8 +135,8 @@ def test_a_training_that_fails_early_is_retried_once_in_fp32(
 ) -> None:
     """A CUDA or bf16 failure at start must not cost the run its model: one fp32 retry with
     the time left, and the summary says so."""
-    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
-    runner = gpu_run.Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
+    plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    runner = Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
     (runner.results / "train.log").write_text("")
     calls: list[tuple[list[str], float]] = []
 
@@ -145,7 +152,7 @@ def test_a_training_that_fails_early_is_retried_once_in_fp32(
         return 0
 
     monkeypatch.setattr(runner, "command", fake_command)
-    values = gpu_run.train_step(runner, tmp_path / "device")
+    values = steps.train_step(runner, tmp_path / "device")
     assert len(calls) == 2 and values["retried_in_fp32"] and "status" not in values
     first, second = calls[0][0], calls[1][0]
     assert "train.bf16=false" not in first and "train.bf16=false" in second
@@ -158,18 +165,18 @@ def test_a_training_that_fails_early_is_retried_once_in_fp32(
 def test_a_training_killed_for_time_is_not_retried(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    plan = gpu_run.gpu_plan(train_minutes=4.5, deadline_s=525.0)
-    runner = gpu_run.Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
+    plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
+    runner = Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
     (runner.results / "train.log").write_text("")
     calls: list[list[str]] = []
     monkeypatch.setattr(runner, "command", lambda step, argv, timeout: calls.append(argv))
-    values = gpu_run.train_step(runner, tmp_path / "device")
+    values = steps.train_step(runner, tmp_path / "device")
     assert len(calls) == 1 and not values["retried_in_fp32"] and values["status"] == "failed"
 
 
 def test_the_carried_folder_is_git_ignored() -> None:
-    assert gpu_run.is_git_ignored(REPO / "device")
-    assert not gpu_run.is_git_ignored(REPO / "scripts")
+    assert is_git_ignored(REPO / "device")
+    assert not is_git_ignored(REPO / "scripts")
 
 
 @pytest.mark.slow
@@ -193,14 +200,14 @@ def test_the_cpu_rehearsal_writes_what_the_device_tool_returns(
     output = completed.stdout[-6000:] + completed.stderr[-6000:]
     assert completed.returncode == 0, output
 
-    assert gpu_run.out_problems(out) == []
+    assert limits.out_problems(out) == []
     files = sorted(p for p in out.rglob("*") if p.is_file())
     assert 1 < len(files) <= 8
     assert all(p.stat().st_size <= 16 * MIB for p in files)
     assert sum(p.stat().st_size for p in files) <= 64 * MIB
     model = out / "model"
     assert (model / "config.json").is_file() and list(model.glob("weights-*.safetensors"))
-    assert gpu_run.model_problems(model) == []
+    assert limits.model_problems(model) == []
 
     with tarfile.open(out / "results.tar.gz") as archive:
         names = set(archive.getnames())

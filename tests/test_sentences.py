@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sentences import (
+from model.text.sentences import (
     close_sentence,
     closed_sentences,
     is_line_break,
