@@ -3,6 +3,7 @@
     mt-train --config configs/tiny.toml --data ../shared/data/iwslt15 --out runs/tiny
     mt-train --config configs/cpu.toml --data DIR --out runs/cpu --set train.lr=5e-4
     mt-train --resume runs/cpu
+    mt-train --config configs/cpu.toml --data DIR --corpus software=data/software:0.3 ...
     torchrun --nproc_per_node 4 -m cli.train --config configs/iwslt15-lstm.toml ...
 
 ``--resume DIR`` alone continues the run in DIR with the recipe and data folder it recorded
@@ -19,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from cli.common import ExitCode, add_set_option, configure_logging
+from cli.common import ExitCode, add_corpus_option, add_set_option, configure_logging
 from model.nn.config import ConfigError
 from training import distributed
 from training.config import RunConfig, config_with_overrides, load_config
@@ -39,6 +40,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", help="TOML recipe (configs/*.toml)")
     add_set_option(parser)
     parser.add_argument("--data", help="directory with train.* and tst2012.*")
+    add_corpus_option(parser)
     parser.add_argument(
         "--out",
         help="run directory (best/, last/, metrics); must be new or empty unless --resume or "
@@ -81,14 +83,14 @@ def run_inputs(args: argparse.Namespace) -> RunInputs:
     """The command line's inputs, completed from the run that ``--resume`` names."""
     cache_dir = _path(args.cache_dir)
     if args.resume is None:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, args.corpora)
         return RunInputs(config, Path(args.data), Path(args.out), cache_dir)
     run = recorded_run(args.resume)
     if args.config is not None:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, args.corpora)
     else:
         recipe = str(run.run_dir / CONFIG_FILE)
-        config = config_with_overrides(run.config, args.overrides, origin=recipe)
+        config = config_with_overrides(run.config, args.overrides, recipe, args.corpora)
     data = _path(args.data) or run.data_dir
     if data is None:
         raise FileNotFoundError(

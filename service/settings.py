@@ -30,6 +30,7 @@ OTHER_VARIABLES: Mapping[str, str] = {
     "MT_HOME": "model/locations.py: a folder holding models/ and configs/",
     "MT_CONFIG_DIR": "mt-retrain: the folder of its fine-tuning recipes",
     "MT_DATA_DIR": "tests and compose.yaml: the IWSLT'15 data folder",
+    "MT_CORPUS_DIR": "training recipes: where [[corpora]] dirs may start ($MT_CORPUS_DIR/x)",
     "MT_PUBLIC_ADDRESS": "compose.yaml: the load balancer's address, for the exposure warning",
     "MT_BIND_ADDRESS": "compose.yaml: the load balancer's address",
     "MT_PUBLISHED_PORT": "compose.yaml: the load balancer's port",
