@@ -17,22 +17,12 @@ import pytest
 
 from cli.common import ExitCode
 from cli.train import main
+from tests.test_train_out_dir import TOY_RECIPE, evaluated_steps
 from training.toy import write_toy_dataset
 
 INTERRUPTED = ExitCode.INTERRUPTED
 
 REPO = Path(__file__).resolve().parents[1]
-TOY_RECIPE = (
-    "[model]\nembedding_size = 16\nhidden_size = 16\nencoder_layers = 1\n"
-    "decoder_layers = 1\n[tokenizer]\nsource_vocab_size = 400\ntarget_vocab_size = 400\n"
-    'model_type = "word"\n[data]\nmoses_detokenize = false\n'
-    "[train]\nbatch_tokens = 200\nmax_steps = 4\neval_every = 2\nnum_threads = 1\n"
-)
-
-
-def _steps(run: Path) -> list[int]:
-    lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
-    return [json.loads(line)["step"] for line in lines]
 
 
 @pytest.fixture()
@@ -48,7 +38,7 @@ def test_resume_alone_continues_with_the_recorded_recipe_and_data(
 ) -> None:
     monkeypatch.chdir(toy)  # relative --data and --out, as a person types them
     assert main(["--config", "toy.toml", "--data", "data", "--out", "run"]) == 0
-    assert _steps(toy / "run") == [2, 4]
+    assert evaluated_steps(toy / "run") == [2, 4]
     recorded = json.loads((toy / "run" / "inputs.json").read_text())
     assert recorded["data_dir"] == str((toy / "data").resolve())
 
@@ -56,10 +46,10 @@ def test_resume_alone_continues_with_the_recorded_recipe_and_data(
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
     assert main(["--resume", str(toy / "run"), "--set", "train.max_steps=6"]) == 0
-    assert _steps(toy / "run") == [2, 4, 6]
+    assert evaluated_steps(toy / "run") == [2, 4, 6]
     # the run's last/ names the same run
     assert main(["--resume", str(toy / "run" / "last"), "--set", "train.max_steps=8"]) == 0
-    assert _steps(toy / "run") == [2, 4, 6, 8]
+    assert evaluated_steps(toy / "run") == [2, 4, 6, 8]
 
 
 def test_a_new_run_without_its_inputs_says_which_are_missing(
@@ -144,7 +134,7 @@ def test_ctrl_c_says_how_to_continue_and_the_run_continues(
     )
     monkeypatch.setattr(training.loop, "train_step", real_step)
     assert main(["--resume", str(run)]) == 0
-    assert _steps(run) == [2, 4]
+    assert evaluated_steps(run) == [2, 4]
 
 
 def test_ctrl_c_before_anything_was_saved_says_to_start_again(
