@@ -128,6 +128,14 @@ class Settings(BaseSettings):
     cache_size: Annotated[int, Field(ge=0, description="translation cache entries (0: off)")] = (
         10_000
     )
+    cache_bytes: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="memory the translation cache may hold, in bytes (an estimate per "
+            "entry; 0: off)",
+        ),
+    ] = 64 << 20
 
     @field_validator("device")
     @classmethod

@@ -20,7 +20,7 @@ from model.casing import CasedInput, prepare, restore_case
 from model.sentences import is_line_break
 from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
 from service.batcher import DecodeOptions, DynamicBatcher
-from service.cache import LruCache
+from service.cache import TranslationCache
 from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
@@ -163,7 +163,7 @@ class TextTranslationService:
     def __init__(
         self,
         batcher: DynamicBatcher[SentenceTranslation],
-        cache: LruCache[SentenceTranslation],
+        cache: TranslationCache,
         metrics: ServiceMetrics,
     ) -> None:
         self.batcher = batcher
