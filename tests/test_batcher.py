@@ -273,16 +273,58 @@ async def test_the_token_budget_counts_every_row_of_a_chunked_sentence(
     is ``rows x longest row``, so it does not share a batch that it would overflow."""
     model = FakeModel(row_limit=4)
     model.gate.clear()
+    batcher = await make_batcher(max_batch_tokens=16, max_wait_s=0.0)
+    blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
+    await wait_until(model.entered.is_set)
+    # Rows of 4 and 4 words: 2 rows x 4 = 8 each, half the budget (not long); together 16.
+    first, second = " ".join(["v"] * 8), " ".join(["w"] * 8)
+    request = asyncio.create_task(batcher.translate(model, [first, second, "x y z"], GREEDY))
+    await wait_until(lambda: batcher.depth == 3)
+    model.gate.set()
+    assert await request == [expected(s, GREEDY) for s in (first, second, "x y z")]
+    await blocker
+    # Counted as one row each, all three would fit (3 x 4 = 12); as rows, "x y z" waits.
+    assert [call.sentences for call in model.calls[1:]] == [[first, second], ["x y z"]]
+
+
+async def test_a_short_sentence_joins_a_search_that_runs_a_long_one(
+    make_batcher: MakeBatcher,
+) -> None:
+    """The fairness rule: a sentence over the budget on its own (a 4,900-character text
+    without sentence breaks) runs beside the budget, so short ones still join its search."""
+    model = FakeModel(row_limit=4, words_per_advance=1, advance_seconds=0.005)
+    batcher = await make_batcher(max_batch_tokens=12, max_wait_s=0.0)
+    long = " ".join(["long"] * 400)  # 100 rows x 4: 33 budgets; 400 advances
+    long_task = asyncio.create_task(batcher.translate(model, [long], GREEDY))
+    await wait_until(lambda: len(model.calls) >= 2)
+    short = await asyncio.wait_for(batcher.translate(model, ["a short one"], GREEDY), 5)
+    assert short == [expected("a short one", GREEDY)]
+    assert not long_task.done()  # the short one did not wait for the long one
+    assert any(call.sentences == [long, "a short one"] for call in model.calls)
+    long_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long_task
+
+
+async def test_a_stream_runs_one_long_sentence_at_a_time(make_batcher: MakeBatcher) -> None:
+    """Long sentences take turns; beside them the budget stays open to the others."""
+    model = FakeModel(row_limit=4, words_per_advance=1)
+    model.gate.clear()
     batcher = await make_batcher(max_batch_tokens=12, max_wait_s=0.0)
     blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
     await wait_until(model.entered.is_set)
-    long = " ".join(["w"] * 10)  # rows of 4, 4 and 2 words: 3 rows x 4 = 12 on its own
-    request = asyncio.create_task(batcher.translate(model, [long, "x y z"], GREEDY))
-    await wait_until(lambda: batcher.depth == 2)
+    longs = [" ".join([word] * 12) for word in ("x", "y", "z")]  # 3 rows x 4 = 12: long
+    shorts = ["a b", "c d", "e f"]  # 1 row x 2; three of them fit in the budget
+    tasks = [asyncio.create_task(batcher.translate(model, [s], GREEDY)) for s in longs + shorts]
+    await wait_until(lambda: batcher.depth == 6)
     model.gate.set()
-    assert await request == [expected(long, GREEDY), expected("x y z", GREEDY)]
+    results = await asyncio.gather(*tasks)
     await blocker
-    assert [call.sentences for call in model.calls[1:]] == [[long], ["x y z"]]
+    assert [r[0] for r in results] == [expected(s, GREEDY) for s in longs + shorts]
+    for call in model.calls[1:]:
+        assert sum(s in longs for s in call.sentences) <= 1, call.sentences
+    first = model.calls[1].sentences
+    assert first[0] == longs[0] and set(shorts) <= set(first)  # none waited for a long one
 
 
 async def test_a_lone_sentence_waits_at_most_max_wait(make_batcher: MakeBatcher) -> None:
