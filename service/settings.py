@@ -115,6 +115,14 @@ class Settings(BaseSettings):
     body_timeout_s: Annotated[
         float, Field(gt=0, description="a request body not received within this gets 408")
     ] = 10.0
+    header_timeout_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="a connection whose request headers are not complete within this "
+            "(from its opening or the previous response) is closed (408)",
+        ),
+    ] = 10.0
     shutdown_timeout_s: Annotated[
         float, Field(ge=0, description="how long shutdown waits for queued sentences")
     ] = 30.0
