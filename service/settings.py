@@ -133,6 +133,20 @@ class Settings(BaseSettings):
     admin_token: Annotated[
         SecretStr | None, Field(description="bearer token for POST /admin/reload (unset: off)")
     ] = None
+    reload_roots: Annotated[
+        str,
+        Field(
+            description="comma-separated folders a reload's model_dir must be inside (empty: "
+            "the folder of MT_MODEL_DIR, the bundled models folder and MT_MODELS_ROOT)"
+        ),
+    ] = ""
+    models_root: Annotated[
+        Path | None,
+        Field(
+            description="the model store mt-retrain manages (--models-root); reloads may "
+            "load from it"
+        ),
+    ] = None
     cache_size: Annotated[int, Field(ge=0, description="translation cache entries (0: off)")] = (
         10_000
     )

@@ -259,7 +259,9 @@ async def test_reload_under_load_loses_no_request(
 ) -> None:
     variants = [save_variant(tiny_tokenizers, tmp_path / f"m{seed}", seed) for seed in (1, 2)]
     auth = {"Authorization": "Bearer token"}
-    async with serve(tiny_model_dir, admin_token="token", max_wait_ms=5) as (client, _, loaded):
+    async with serve(
+        tiny_model_dir, admin_token="token", max_wait_ms=5, reload_roots=str(tmp_path)
+    ) as (client, _, loaded):
         statuses: list[int] = []
         stop = asyncio.Event()
 
