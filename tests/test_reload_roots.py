@@ -17,11 +17,6 @@ pytestmark = pytest.mark.anyio
 AUTH = {"Authorization": "Bearer s3cret"}
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def model_copy(tiny_model_dir: Path, directory: Path) -> Path:
     directory.parent.mkdir(parents=True, exist_ok=True)
     return Path(shutil.copytree(tiny_model_dir, directory))

@@ -20,11 +20,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture(scope="module")
 async def client(tiny_model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
     async with serve(settings_for(tiny_model_dir)) as client:
         yield client

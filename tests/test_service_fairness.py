@@ -24,11 +24,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 SHORT_SECONDS = 1.0
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 def oversized_text(seed: int, characters: int = 4900) -> str:
     """Made-up words of four consonants, without sentence breaks: 23 rows of 200 subwords,
     4,600 padded subwords, over the default budget of 4,096 (and cheap to encode)."""

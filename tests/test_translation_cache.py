@@ -25,11 +25,6 @@ from tests.test_service_api import settings_for, translate_body
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture(scope="module")
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ServiceState]]:
     app = create_app(settings)
