@@ -109,6 +109,8 @@ def json_error_protocol(header_timeout_s: float | None = None) -> type[asyncio.P
             self._header_timer = None
             if self.transport.is_closing() or self.cycle is not self._awaited_cycle:
                 return
+            if self.transport.get_protocol() is not self:
+                return  # upgraded (a WebSocket): no longer an HTTP request's headers
             if self._request_started:
                 message = f"Request headers not received within {self.header_timeout:g} s"
                 self.transport.write(json_error_response(408, message))
