@@ -68,7 +68,7 @@ def json_error_protocol(header_timeout_s: float | None = None) -> type[asyncio.P
             self.transport.write(json_400_response(msg.rstrip(".")))
             self.transport.close()
 
-        def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        def connection_made(self, transport: asyncio.Transport) -> None:
             super().connection_made(transport)
             self._await_headers()
 
