@@ -1,7 +1,7 @@
 """The batcher's books for one running search (:mod:`service.batcher`): a queued sentence
 (:class:`Item`) and one group's stream with who waits for which of its sentences
-(:class:`Flight`: admission within the budget, identical sentences translated once, answers,
-abandoned sentences released)."""
+(:class:`Flight`: admission within the budget, a long sentence beside it, identical sentences
+translated once, answers, abandoned sentences released)."""
 
 from __future__ import annotations
 
