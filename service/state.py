@@ -28,6 +28,7 @@ class ServiceState:
     texts: TextTranslationService
     parallelism: Parallelism
     accepting: bool = False  # True between a successful start-up and the start of shutdown
+    startup_error: str | None = None  # why start-up failed (the model did not load), if it did
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     files: TranslatedFiles = field(default_factory=TranslatedFiles)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from model.search.options import SearchOptions
 from model.text.pipeline import needs_model
-from model.text.sentences import is_line_break
+from model.text.sentences import closed_sentences, is_line_break
 from model.translation import SentenceTranslation, kth_hypotheses, passthrough
 from service.batcher import DynamicBatcher
 from service.cache import TranslationCache
@@ -64,14 +64,16 @@ class _Document:
         has fewer): plain text, or HTML for an HTML document."""
         hypotheses = kth_hypotheses(results, rank)
         segments = self._runs[run]
-        texts = self._pipeline.restore_case(
-            segments, [hypothesis.text for hypothesis in hypotheses]
+        sources = [segment.source for segment in segments]
+        texts = closed_sentences(
+            self._pipeline.restore_case(segments, [hypothesis.text for hypothesis in hypotheses]),
+            sources,
         )
         if self._template is None:
-            return self._pipeline.join(texts)
+            return self._pipeline.join(texts, sources)
         inline = self._template.runs[run]
         if not inline.has_markup:
-            return escape_text(self._pipeline.join(texts))
+            return escape_text(self._pipeline.join(texts, sources))
         pieces = [
             Segment(
                 source=segment.source,

@@ -1,11 +1,13 @@
 """A real ``mt-serve`` process on a free loopback port, driven over HTTP with httpx.
 
-Also: invalid settings and a missing model stop start-up with a one-line reason (no traceback).
+Also: it says where it serves; invalid settings and a missing or broken model stop start-up with
+a one-line reason (no traceback).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -68,6 +70,9 @@ def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
             if time.monotonic() > deadline:
                 pytest.fail(f"mt-serve not ready after 60 s:\n{log_path.read_text()}")
             time.sleep(0.2)
+        while f"Serving on {base}\n" not in log_path.read_text():  # printed as start-up ends
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
         yield base
         # Graceful shutdown: SIGTERM ends the process cleanly.
         process.send_signal(signal.SIGTERM)
@@ -135,5 +140,22 @@ def test_a_missing_model_stops_start_up_naming_the_path(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert str(missing) in output and "does not exist" in output
+    assert str(missing) in output and "no such directory" in output
     assert "Traceback" not in output, output
+
+
+def test_a_broken_model_ends_start_up_with_one_line_saying_why(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = sorted(broken.glob("weights-*.safetensors"))[0]
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = run_to_exit(
+        ["--model-dir", str(broken), "--port", str(free_port())], clean_env(MT_HOST="127.0.0.1")
+    )
+    assert result.returncode == 3
+    last = (result.stdout + result.stderr).strip().splitlines()[-1]
+    assert last.startswith(f"mt-serve: cannot load the model: {weights}: "), last
+    assert last.endswith("such as the bundled models/en-vi or a training run's best/"), last
+    assert "Traceback" not in result.stdout + result.stderr
