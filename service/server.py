@@ -151,7 +151,8 @@ def serve(settings: Settings, sock: socket.socket) -> str | None:
     app = create_app(settings)
     config = uvicorn.Config(
         RequestLogMiddleware(app),
-        http=json_error_protocol(),  # uvicorn's own 400s in the {"error": ...} shape too
+        # uvicorn's own 400s in the {"error": ...} shape too, and a deadline on headers
+        http=json_error_protocol(settings.header_timeout_s),
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_level),

@@ -145,6 +145,14 @@ class Settings(BaseSettings):
     body_timeout_s: Annotated[
         float, Field(gt=0, description="a request body not received within this gets 408")
     ] = 10.0
+    header_timeout_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="a connection whose request headers are not complete within this "
+            "(from its opening or the previous response) is closed (408)",
+        ),
+    ] = 10.0
     shutdown_timeout_s: Annotated[
         float, Field(ge=0, description="how long shutdown waits for queued sentences")
     ] = 30.0
@@ -155,9 +163,31 @@ class Settings(BaseSettings):
     admin_token: Annotated[
         SecretStr | None, Field(description="bearer token for POST /admin/reload (unset: off)")
     ] = None
+    reload_roots: Annotated[
+        str,
+        Field(
+            description="comma-separated folders a reload's model_dir must be inside (empty: "
+            "the folder of MT_MODEL_DIR, the bundled models folder and MT_MODELS_ROOT)"
+        ),
+    ] = ""
+    models_root: Annotated[
+        Path | None,
+        Field(
+            description="the model store mt-retrain manages (--models-root); reloads may "
+            "load from it"
+        ),
+    ] = None
     cache_size: Annotated[int, Field(ge=0, description="translation cache entries (0: off)")] = (
         10_000
     )
+    cache_bytes: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="memory the translation cache may hold, in bytes (an estimate per "
+            "entry; 0: off)",
+        ),
+    ] = 64 << 20
 
     @field_validator("device")
     @classmethod

@@ -22,7 +22,7 @@ from model.text.pipeline import needs_model
 from model.text.sentences import closed_sentences, is_line_break
 from model.translation import SentenceTranslation, kth_hypotheses, passthrough
 from service.batcher import DynamicBatcher
-from service.cache import LruCache
+from service.cache import TranslationCache
 from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
@@ -139,7 +139,7 @@ class TextTranslationService:
     def __init__(
         self,
         batcher: DynamicBatcher[SentenceTranslation],
-        cache: LruCache[SentenceTranslation],
+        cache: TranslationCache,
         metrics: ServiceMetrics,
     ) -> None:
         self.batcher = batcher

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from service.app import create_app
 from service.deadline import ClientDisconnected, run_for_client
 from service.settings import Settings
 from service.state import ServiceState
+from tests.batcher_fakes import wait_until
 from tests.conftest import tiny_config
 
 pytestmark = pytest.mark.anyio
@@ -130,14 +130,6 @@ async def serve(
 
 def body(text: str) -> dict[str, str]:
     return {"q": text, "source": "en", "target": "vi"}
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Path) -> None:
@@ -262,7 +254,9 @@ async def test_reload_under_load_loses_no_request(
 ) -> None:
     variants = [save_variant(tiny_tokenizers, tmp_path / f"m{seed}", seed) for seed in (1, 2)]
     auth = {"Authorization": "Bearer token"}
-    async with serve(tiny_model_dir, admin_token="token", max_wait_ms=5) as (client, _, loaded):
+    async with serve(
+        tiny_model_dir, admin_token="token", max_wait_ms=5, reload_roots=str(tmp_path)
+    ) as (client, _, loaded):
         statuses: list[int] = []
         stop = asyncio.Event()
 

@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -42,12 +43,11 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``mt-serve`` on a free loopback port with ``env``, its output in ``log_path``: yields
+    its base URL once it is ready; then SIGTERM, and a clean shutdown is checked."""
     port = free_port()
-    # The environment names another port: the --port flag must win.
-    env = clean_env(MT_MODEL_DIR=str(tiny_model_dir), MT_PORT="1", MT_CHAR_LIMIT="300")
-    log_path = tmp_path_factory.mktemp("mt-serve") / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*mt_serve_command(), "--host", "127.0.0.1", "--port", str(port)],
@@ -85,6 +85,15 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # The environment names another port: the --port flag must win.
+    env = clean_env(MT_MODEL_DIR=str(tiny_model_dir), MT_PORT="1", MT_CHAR_LIMIT="300")
+    log_path = tmp_path_factory.mktemp("mt-serve") / "server.log"
+    with running_server(env, log_path) as base:
+        yield base
 
 
 def test_a_real_server_translates_over_http(server: str) -> None:
