@@ -22,9 +22,7 @@ from model.store.checkpoint import (
 from model.store.durable import sha256_file
 from model.text.tokenizer import Tokenizers
 from model.translator import Translator
-from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
 from tests.test_shortlist import shortlist_of
-from training.shortlist import ShortlistRecipe, write_model_shortlist
 
 BUNDLED = Path(__file__).resolve().parents[1] / "models" / "en-vi"
 CPU = torch.device("cpu")
@@ -39,24 +37,6 @@ def model_dir(tmp_path: Path, tiny_model_dir: Path) -> Path:
 
 def recorded(directory: Path) -> dict[str, object]:
     return dict(json.loads((directory / "config.json").read_text(encoding="utf-8"))["shortlist"])
-
-
-def test_building_a_shortlist_records_its_sha256(tmp_path: Path, model_dir: Path) -> None:
-    data = tmp_path / "data"
-    data.mkdir()
-    english = make_sentences(ENGLISH_WORDS, 40, 3)
-    lexicon = dict(zip(ENGLISH_WORDS, VIETNAMESE_WORDS, strict=False))
-    vietnamese = [" ".join(lexicon[word] for word in line.split()) for line in english]
-    (data / "train.en").write_text("\n".join(english) + "\n", encoding="utf-8")
-    (data / "train.vi").write_text("\n".join(vietnamese) + "\n", encoding="utf-8")
-    write_model_shortlist(model_dir, data, "train", ShortlistRecipe(frequent=5, iterations=2))
-    file = model_dir / SHORTLIST_FILE
-    assert recorded(model_dir) == {
-        "file": SHORTLIST_FILE,
-        "bytes": file.stat().st_size,
-        "sha256": sha256_file(file),
-    }
-    assert Translator.from_dir(model_dir, device="cpu", shortlist="on").runner.shortlist
 
 
 def test_a_shortlist_that_does_not_match_its_sha256_is_refused(
