@@ -75,6 +75,25 @@ def test_the_text_pipeline_takes_linear_time(shape: str) -> None:
     assert previous is not None and previous < 1.0
 
 
+@pytest.mark.parametrize(
+    "document",
+    [
+        lambda size: repeat_to("<a ", size),  # tags that never end
+        lambda size: repeat_to("<b>", size // 2) + repeat_to("</i>", size // 2),  # misnested
+    ],
+    ids=["unended tags", "unpaired closing tags"],
+)
+def test_html_parsing_takes_linear_time(document: Callable[[int], str]) -> None:
+    previous = None
+    for size in SIZES:
+        html = document(size)
+        took = best_time(lambda html=html: parse_html(html))  # type: ignore[misc]
+        if previous is not None:
+            assert took <= 3 * previous + 0.02, f"{size} characters: {took:.3f} s"
+        previous = took
+    assert previous is not None and previous < 1.0
+
+
 def test_one_unbroken_run_of_fifty_thousand_characters_is_protected_at_once() -> None:
     run = "a" * 50_000
     assert best_time(lambda: (find_code_tokens(run), mask(run, KNOWN.__contains__)), 1) < 1.0
