@@ -354,4 +354,4 @@ def test_markup_in_plain_text_is_carried_whole() -> None:
     assert masked.originals == tuple(span.text for span in find_markup(text))  # no URL, no 2
     assert restore(masked.text, masked.originals).text == text
     assert mask("5 < 6 and 7 > 3", known).originals == ("5", "6", "7", "3")  # no tag there
-    assert mask(text).originals == ("https://x.com/a?id=2", "3")  # training's view
+    assert mask(text).originals == masked.originals  # training data carries markup too

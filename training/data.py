@@ -36,7 +36,7 @@ from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, norma
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: specifiers and markup are masked in training data too
 
 
 class ParallelDataError(ValueError):

@@ -80,6 +80,23 @@ _PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2
 _TAG = r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>"
 _MARKUP = re.compile(rf"{_TAG}|<!--.*?-->", re.DOTALL)
 _TAG_ONLY = re.compile(_TAG)  # where no comment can end: no "-->" ahead
+# Format specifiers and template fields of software strings, copied byte for byte in training
+# and at inference alike: printf (%s, %d, %1$s, %-5.2f, %lld, %@, %%), Python (%(name)s), Qt
+# (%1, %n), double and single braces ({{user}}, {{ user.name }}, {0}, {name}, {0:.2f}, {}),
+# ${var}, :name (Laravel, Rails), character entities (&amp;, &#8230;) and key combinations
+# (Ctrl+S, Shift+Alt+F4). A printf flag is never a space: "50% of" is a percentage.
+_SPECIFIER = re.compile(
+    r"%(?:\d+\$)?[-+0#']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|ll|[hlLqjzt]|I64|I32)?"
+    r"[diouxXeEfFgGaAcspn@](?![^\W\d_])"
+    r"|%\([\w.-]+\)[-+0#]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"
+    r"|%%|(?<![\w%])%\d{1,2}(?![\w$])"
+    r"|\{\{\s*[\w.]+\s*\}\}|\{(?:[\w.\[\]]*)(?:![rsa])?(?::[^{}\s]*)?\}"
+    r"|\$\{[\w.]+\}"
+    r"|(?<![^\s(\[\"']):[A-Za-z_]\w*"
+    r"|&(?:[A-Za-z]{2,8}|#\d{2,5}|#x[0-9A-Fa-f]{2,4});"
+    r"|(?<![\w+])(?:Ctrl|Control|Alt|AltGr|Shift|Cmd|Command|Super|Meta|Option|Fn|Win)"
+    r"(?:\+(?:[A-Z][a-z]*\d*|[A-Za-z0-9]|F\d{1,2}|[^\w\s]))+(?![\w+])"
+)
 # Sentence punctuation around a token that is not part of it ("see config.yaml.").
 _CODE_TRAILING = ".,;:!?)]}'\"’”"
 # Words to translate, not codes: ordinals and decades (1st, 3rd, 1990s) and a number joined
@@ -203,6 +220,13 @@ def find_amounts(text: str) -> list[Span]:
     return spans
 
 
+def find_specifiers(text: str) -> list[Span]:
+    """Format specifiers, template fields, character entities and key combinations of
+    ``text`` (``%s``, ``%1$s``, ``{name}``, ``{{user}}``, ``${var}``, ``:name``, ``&amp;``,
+    ``Ctrl+S``), left to right."""
+    return [Span(m.start(), m.end(), m.group()) for m in _SPECIFIER.finditer(text)]
+
+
 def find_markup(text: str) -> list[Span]:
     """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right.
 
@@ -217,14 +241,26 @@ def find_markup(text: str) -> list[Span]:
     return [Span(m.start(), m.end(), m.group()) for m in found]
 
 
-def _overlaps(a: Span, b: Span) -> bool:
-    return a.start < b.end and b.start < a.end
-
-
 def _overlaps_any(span: Span, spans: list[Span]) -> bool:
     """Whether ``span`` overlaps one of ``spans`` (sorted, apart): a binary search."""
     index = bisect.bisect_right(spans, span.start, key=lambda other: other.end)
     return index < len(spans) and spans[index].start < span.end
+
+
+def _copied_spans(text: str) -> list[Span]:
+    """What training data and inference both copy: markup, specifiers (:func:`find_spans`
+    too), left to right. Of two that overlap the longer is kept, so a number inside a tag or
+    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL. Each candidate
+    is checked against the characters the kept ones cover: the check costs its own length,
+    not the number of spans kept."""
+    candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    covered = bytearray(len(text))  # 1 where a kept span is
+    kept: list[Span] = []
+    for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
+        if covered.find(1, span.start, span.end) < 0:
+            covered[span.start : span.end] = b"\x01" * (span.end - span.start)
+            kept.append(span)
+    return sorted(kept, key=lambda span: span.start)
 
 
 def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
@@ -248,18 +284,15 @@ def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
 
 
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`find_spans`; at inference (``known`` given) also markup, amounts and phone
-    numbers, technical tokens and unknown names. Markup comes first (a number inside a tag is
-    part of it); an amount or a token that holds a number takes its place (``$25.50``,
-    ``ABC-123``); one that overlaps a URL, an address or an earlier one is left out, and so
-    is a name that overlaps anything. Every step is a merge of sorted lists: a text with
-    thousands of spans costs no more per span than a short one."""
-    spans = find_spans(text)
+    """:func:`_copied_spans`; at inference (``known`` given) also amounts and phone numbers,
+    technical tokens and unknown names. An amount or a token that holds a number takes its
+    place (``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is
+    left out, and so is a name that overlaps anything. Every step is a merge of sorted lists
+    or a binary search: a text with thousands of spans costs no more per span than a short
+    one."""
+    spans = _copied_spans(text)
     if known is None:
         return spans
-    markup = find_markup(text)
-    kept = [span for span in spans if not _overlaps_any(span, markup)]
-    spans = sorted(markup + kept, key=lambda span: span.start)
     for tokens in (find_amounts(text), find_code_tokens(text)):
         spans = _take_tokens(spans, tokens)
     names = [name for name in find_names(text, known) if not _overlaps_any(name, spans)]
@@ -338,7 +371,7 @@ def protect_pair(
     source_spans = _spans_to_mask(source, known)
     if not source_spans:
         return Masked(source, ()), target
-    target_spans = find_spans(target)
+    target_spans = _copied_spans(target)
     keep = None
     if shared_only:
         keep = {span.text for span in source_spans} & {span.text for span in target_spans}
@@ -356,7 +389,7 @@ class Restored:
     """A translation with its spans put back, and what went wrong on the way."""
 
     text: str
-    missing: tuple[str, ...]  # originals the model dropped (appended to ``text``)
+    missing: tuple[str, ...]  # copies of originals the model dropped (appended to ``text``)
     duplicated: tuple[str, ...]  # originals the model produced more often than the source has
     invented: int  # placeholders with no original (removed)
 
@@ -368,8 +401,9 @@ def restore(
 
     Dropped originals are appended at the end (before final punctuation), so nothing the
     user wrote is lost; placeholders that stand for nothing are removed. With
-    ``occurrences`` (from :class:`Masked`), copies beyond the source's own count are removed
-    too: a model that loops would otherwise print one price or address several times.
+    ``occurrences`` (from :class:`Masked`) every span comes back exactly as often as the
+    source has it: missing copies are appended, and copies beyond the source's own count are
+    removed (a model that loops would otherwise print one price or address several times).
     Without it every copy is restored.
     """
     counts = [0] * len(originals)
@@ -390,12 +424,16 @@ def restore(
     text = _PRIVATE_USE.sub(put_back, translation)
     if invented or extra_copies:
         text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
+    allowed = occurrences or (1,) * len(originals)
+    # every copy the source has comes back: a "%s" of "%s to %s" the model wrote once is
+    # appended once more (without ``occurrences``, only what the model dropped altogether)
     missing = tuple(
-        original for original, count in zip(originals, counts, strict=True) if count == 0
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        for _ in range(most - count if occurrences else int(count == 0))
     )
     if missing:
         text = _append(text, " ".join(missing))
-    allowed = occurrences or (1,) * len(originals)
     duplicated = tuple(
         original
         for original, count, most in zip(originals, counts, allowed, strict=True)
