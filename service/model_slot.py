@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import math
 import time
@@ -96,8 +97,11 @@ def translator_loader(device: str, probe_beam: int = PROBE_BEAM, **kwargs: Any) 
 
 
 def return_freed_memory() -> None:
-    """Give the heap's free pages back to the operating system: glibc's ``malloc_trim`` (a
-    C library without it, such as musl or macOS's, keeps them; nothing else changes)."""
+    """Free what only reference cycles still hold, then give the heap's free pages back to
+    the operating system (glibc's ``malloc_trim``; a C library without it, such as musl or
+    macOS's, keeps them). The cycles matter once: torch's first use of the ``meta`` device,
+    when the first model is checked, leaves frames in a cycle that holds that model."""
+    gc.collect()
     trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
     if trim is not None:
         trim(0)
