@@ -2,12 +2,13 @@
 
     python bench/loop_stall.py --url http://127.0.0.1:5000 --texts 3 --chars 4900
 
-Sends ``--texts`` requests at once, each one text of ``--chars`` letters without a space or
-punctuation (English sentences glued together: one run the text steps must not rescan from
-every character), and asks ``/health`` every ``--every`` seconds until they are all answered, on a
-connection of its own. A server whose event loop waits for text work answers ``/health`` late;
-the report gives the slowest ``/health``, its median and 95th percentile, and how long the
-translations took. Only loopback targets are accepted.
+Sends ``--texts`` requests at once, each one text of ``--chars`` lower-case letters without a
+space or punctuation (English sentences glued together: one run that the text steps must not
+rescan from every character, and that the model translates piece by piece), and asks
+``/health`` every ``--every`` seconds until they are all answered, on a connection of its own.
+A server whose event loop waits for text work answers ``/health`` late; the report gives the
+slowest ``/health``, its median and 95th percentile, and how long the translations took. Only
+loopback targets are accepted.
 """
 
 from __future__ import annotations
@@ -32,9 +33,10 @@ MAX_SECONDS = 600  # a bench never runs longer
 
 
 def unbroken_text(chars: int, offset: int) -> str:
-    """``chars`` letters of English, nothing between them (each request its own, so that no
-    cache or in-flight sharing answers one from another)."""
-    glued = "".join(filter(str.isalpha, "".join(SENTENCES)))
+    """``chars`` lower-case letters of English, nothing between them (in lower case no part
+    of it looks like a name to carry across untranslated; each request its own text, so that
+    no cache or in-flight sharing answers one from another)."""
+    glued = "".join(filter(str.isalpha, "".join(SENTENCES))).lower()
     text = glued[offset % len(glued) :] + glued * (chars // len(glued) + 2)
     return text[:chars]
 
