@@ -28,6 +28,15 @@ its sentences in, then every other waiting request goes first when room frees up
 holding the model until all of its sentences are done; every request gets a turn, so none
 starves. Streams of different groups take turns step by step.
 
+The fairness rule for long sentences: a sentence whose own padded cost (``rows x longest
+row``) is more than half of ``max_batch_tokens`` is *long* (a 4,900-character text without
+sentence breaks is 20 to 130 rows). A stream holds at most one long sentence at a time, and
+the budget that the other sentences join under does not count it: it runs beside the budget,
+not in it. Without this rule such a sentence fills its stream's budget alone, and nothing
+joins until it is done (seconds); with it, a short sentence joins a stream at its next turn
+however long the texts in it, and a stream computes at most one long sentence plus the
+budget. Other long sentences wait for their turn, each in a stream of its own.
+
 With ``workers`` > 1 there are as many *lanes*, each with its own consumer task and its own
 streams, whose model calls run in parallel threads; each lane takes its fair share of the
 sentences (in flight and waiting, divided by the lanes). On a small CPU two searches with one

@@ -7,8 +7,11 @@ back around the translated words:
 1. Each sentence's subword pieces are grouped into words (a piece starting with ``▁`` starts
    a word), on both sides, and its ``target x source`` attention is summed into a
    ``target words x source words`` matrix; each target word is aligned to the source word it
-   attends to most. When the pieces do not match the words (or there is no attention), the
-   alignment falls back to relative position.
+   attends to most. Attention on source pieces that are only punctuation is left out: the
+   final full stop (the one added to a text without closing punctuation too) draws attention
+   from words that translate others (``Xin`` of ``Xin chào thế giới`` attends to ``world.``'s
+   full stop more than to ``Hello``). When the pieces do not match the words (or there is no
+   attention), the alignment falls back to relative position.
 2. An element covering source words ``W`` wraps the target words aligned to ``W`` (from the
    first to the last), or, when none is, the one target word with the most attention on ``W``.
    Ranges are then made to nest: a child is kept inside its parent, and a range that would
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import bisect
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from service.html import InlineRun, escape_text
@@ -59,6 +63,11 @@ def _piece_words(pieces: list[str]) -> list[int]:
     return words
 
 
+def _only_punctuation(piece: str) -> bool:
+    text = piece.removeprefix(WORD_START)
+    return bool(text) and all(unicodedata.category(ch).startswith("P") for ch in text)
+
+
 def _word_alignment(segment: Segment, sources: int, targets: int) -> list[list[float]]:
     """``targets x sources`` word-to-word weights of one sentence (module docstring, step 1)."""
     weights = [[0.0] * sources for _ in range(targets)]
@@ -73,9 +82,13 @@ def _word_alignment(segment: Segment, sources: int, targets: int) -> list[list[f
         and all(len(row) == len(segment.source_tokens) for row in attention)
     )
     if usable and attention is not None and source_words and target_words:
+        counted = [not _only_punctuation(piece) for piece in segment.source_tokens]
+        if not any(counted):
+            counted = [True] * len(counted)
         for row, target in zip(attention, target_words, strict=True):
-            for weight, source in zip(row, source_words, strict=True):
-                weights[target][source] += weight
+            for weight, source, count in zip(row, source_words, counted, strict=True):
+                if count:
+                    weights[target][source] += weight
         return weights
     for target in range(targets):  # by relative position
         weights[target][min(sources - 1, (2 * target + 1) * sources // (2 * targets))] = 1.0

@@ -24,10 +24,10 @@ from typing import Any
 
 from model.search.options import SearchOptions
 from model.text.pipeline import needs_model
-from model.text.sentences import is_line_break
+from model.text.sentences import closed_sentences, is_line_break
 from model.translation import SentenceTranslation, kth_hypotheses, passthrough
 from service.batcher import DynamicBatcher
-from service.cache import LruCache
+from service.cache import TranslationCache
 from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
@@ -69,14 +69,16 @@ class _Document:
         has fewer): plain text, or HTML for an HTML document."""
         hypotheses = kth_hypotheses(results, rank)
         segments = self._runs[run]
-        texts = self._pipeline.restore_case(
-            segments, [hypothesis.text for hypothesis in hypotheses]
+        sources = [segment.source for segment in segments]
+        texts = closed_sentences(
+            self._pipeline.restore_case(segments, [hypothesis.text for hypothesis in hypotheses]),
+            sources,
         )
         if self._template is None:
-            return self._pipeline.join(texts)
+            return self._pipeline.join(texts, sources)
         inline = self._template.runs[run]
         if not inline.has_markup:
-            return escape_text(self._pipeline.join(texts))
+            return escape_text(self._pipeline.join(texts, sources))
         pieces = [
             Segment(
                 source=segment.source,
@@ -162,7 +164,7 @@ class TextTranslationService:
     def __init__(
         self,
         batcher: DynamicBatcher[SentenceTranslation],
-        cache: LruCache[SentenceTranslation],
+        cache: TranslationCache,
         metrics: ServiceMetrics,
     ) -> None:
         self.batcher = batcher

@@ -8,7 +8,9 @@ line's indentation and list marker (``"- "``, ``"  * "``, ``"• "``, ``"1. "``,
 ``"    "``). Line breaks always split; layout segments pass through translation unchanged
 (:func:`is_line_break` says which segments they are), so :func:`join_sentences` puts the text's
 lines, bullets and indentation back, one output line per input line. Within a line, sentences
-are joined with one space.
+are joined with one space, and a translation that does not end as a sentence is closed with its
+source's final punctuation first (:func:`closed_sentences`): every sentence that another one
+follows on its line ended that way, and without it two translations would run together.
 
 A sentence ends at ``.``, ``!``, ``?`` or ``…`` (possibly repeated, possibly followed by closing
 quotes or brackets) when whitespace follows and the next character is an uppercase letter, an
@@ -50,6 +52,10 @@ _BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’»)\]]*\s+")
 _OPENERS = frozenset("\"'“‘«([¿¡")
 # A single letter with a dot (an initial), or dotted letters: "J.", "U.S.", "e.g.", "p.m."
 _DOTTED = re.compile(r"(?:[^\W\d_]\.)+$")
+# A sentence's end: its final punctuation, then closing quotes or brackets.
+_SENTENCE_END = re.compile(r"([.!?…]+)[\"'”’»)\]]*$")
+# What a translation may end with that does not end a sentence: a comma, a dash, ...
+_OPEN_ENDING = ",;:–—- "
 
 
 def is_line_break(segment: str) -> bool:
@@ -127,12 +133,42 @@ def split_sentences(text: str) -> list[str]:
     return segments
 
 
-def join_sentences(sentences: list[str]) -> str:
+def close_sentence(translation: str, source: str = "") -> str:
+    """``translation`` ending as a sentence: as it is when it ends with ``.``, ``!``, ``?`` or
+    ``…`` (before closing quotes or brackets), else with a trailing comma, colon or dash
+    replaced by the final punctuation of ``source`` (``.`` when it has none)."""
+    text = translation.rstrip()
+    if not text or _SENTENCE_END.search(text):
+        return translation
+    found = _SENTENCE_END.search(source.rstrip())
+    return text.rstrip(_OPEN_ENDING) + (found.group(1) if found else ".")
+
+
+def closed_sentences(sentences: list[str], sources: list[str] | None = None) -> list[str]:
+    """Translated segments with every sentence that another one follows on its line closed
+    (:func:`close_sentence`, with the punctuation of ``sources``, the segments translated)."""
+    closed = list(sentences)
+    previous: int | None = None  # the last sentence on the current line
+    for index, segment in enumerate(sentences):
+        if is_line_break(segment):
+            previous = None
+            continue
+        if not segment:
+            continue
+        if previous is not None:
+            source = sources[previous] if sources is not None else ""
+            closed[previous] = close_sentence(closed[previous], source)
+        previous = index
+    return closed
+
+
+def join_sentences(sentences: list[str], sources: list[str] | None = None) -> str:
     """Inverse of :func:`split_sentences` for translated segments: sentences on one line are
-    joined with a space, layout segments (line breaks, indentation, markers) kept as they are."""
+    closed (:func:`closed_sentences`) and joined with a space, layout segments (line breaks,
+    indentation, markers) kept as they are. ``sources``: the segments that were translated."""
     parts: list[str] = []
     previous_was_sentence = False
-    for segment in sentences:
+    for segment in closed_sentences(sentences, sources):
         if is_line_break(segment):
             parts.append(segment)
             previous_was_sentence = False
