@@ -45,8 +45,10 @@ _LINE_PREFIX = re.compile(rf"{_INDENT}*(?:{_MARKER}{_INDENT}+)?")
 # A layout segment: line breaks, or a line prefix (the marker's trailing space optional, so a
 # stripped "1." or "-" that reaches the translator on its own is still recognised).
 _LAYOUT = re.compile(rf"(?:\r\n|\r|\n)+|{_INDENT}*{_MARKER}{_INDENT}*|{_INDENT}+")
-# Sentence-final punctuation, closing quotes/brackets, then the whitespace we split at.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
+# Sentence-final punctuation, closing quotes/brackets, then the whitespace we split at. Only
+# from the start of a run of punctuation: a run that fails there fails from every later
+# character too, and trying each would cost time quadratic in the run's length ("!!!!...").
+_BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’»)\]]*\s+")
 _OPENERS = frozenset("\"'“‘«([¿¡")
 # A single letter with a dot (an initial), or dotted letters: "J.", "U.S.", "e.g.", "p.m."
 _DOTTED = re.compile(r"(?:[^\W\d_]\.)+$")
@@ -74,9 +76,20 @@ def _line_segments(line: str) -> list[str]:
     return _split_line(line)
 
 
-def _ends_with_abbreviation(text: str) -> bool:
-    """``text`` ends with ``.`` that belongs to an abbreviation or initial, not a sentence."""
-    last_word = text.rsplit(maxsplit=1)[-1].lstrip("\"'“‘«([")
+def _last_word(line: str, start: int, end: int) -> str:
+    """The last whitespace-free run of ``line[start:end]``, found from its end (the stretch
+    since the last split can be long: slicing it at every candidate boundary would cost time
+    quadratic in its length)."""
+    first = end
+    while first > start and not line[first - 1].isspace():
+        first -= 1
+    return line[first:end]
+
+
+def _ends_with_abbreviation(last_word: str) -> bool:
+    """A sentence's last word (``Mr.``, ``U.S.``, ``J.``) ends with a ``.`` that belongs to
+    an abbreviation or initial, not a sentence."""
+    last_word = last_word.lstrip("\"'“‘«([")
     if _DOTTED.match(last_word):
         return True
     return last_word.endswith(".") and last_word[:-1].lower() in ABBREVIATIONS
@@ -93,11 +106,11 @@ def _split_line(line: str) -> list[str]:
         following = line[end]
         if not (following.isupper() or following.isdigit() or following in _OPENERS):
             continue
-        candidate = line[start : boundary.start() + len(boundary.group().rstrip())]
         punctuation = boundary.group().rstrip()
-        if punctuation == "." and _ends_with_abbreviation(candidate):
+        stop = boundary.start() + len(punctuation)
+        if punctuation == "." and _ends_with_abbreviation(_last_word(line, start, stop)):
             continue
-        sentences.append(candidate.strip())
+        sentences.append(line[start:stop].strip())
         start = end
     sentences.append(line[start:].strip())
     return [sentence for sentence in sentences if sentence]
