@@ -1,4 +1,4 @@
-"""Issue #19: a reload never accepts a model that cannot translate, expensive input cannot
+"""A reload never accepts a model that cannot translate, expensive input cannot
 starve others, invisible characters, disconnects, slow bodies, paths and secrets."""
 
 from __future__ import annotations

@@ -165,7 +165,7 @@ async def test_two_workers_run_two_searches_at_once(tiny_model_dir: Path) -> Non
 
 
 async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> None:
-    # The queue holds exactly the four queued requests' tokens (it counts tokens, #19).
+    # The queue holds exactly the four queued requests' tokens (it counts tokens).
     encode = Translator.from_dir(tiny_model_dir, device="cpu").encode
     capacity = sum(encode(f"dog {i}.").tokens for i in range(4))
     async with serve(tiny_model_dir, max_queue_tokens=capacity, max_wait_ms=0, retry_after_s=3) as (
