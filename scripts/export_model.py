@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from model.store.checkpoint import ModelFileError, load_model, save_model
+from model.store.languages import model_pair, pair_metadata
 
 
 def main() -> int:
@@ -33,6 +34,8 @@ def main() -> int:
         print(f"export_model: {exc}", file=sys.stderr)
         return 2
     metadata = {**loaded.metadata, **json.loads(args.set_metadata), "version": args.version}
+    # The pair travels in the metadata, so the service knows what the model translates.
+    metadata.update(pair_metadata(model_pair({"metadata": metadata})))
     save_model(args.target, loaded.model, loaded.tokenizers, metadata, dtype=torch.float16)
     total = sum(p.stat().st_size for p in args.target.iterdir()) / 1e6
     print(f"wrote {args.target} ({total:.1f} MB, version {args.version})")
