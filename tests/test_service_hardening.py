@@ -145,7 +145,7 @@ async def test_a_huge_request_does_not_hold_the_model_for_others(tiny_model_dir:
         async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
             state = app.state.service
             admitted: list[list[str]] = []  # the sentences let into the search, per admission
-            translator = state.slot.current.translator
+            translator = state.models.default.slot.current.translator
             open_stream = translator.open_stream
 
             def recording_stream(*args: Any, **kwargs: Any) -> Any:

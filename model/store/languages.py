@@ -10,8 +10,10 @@ and the export tools agree.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 LanguagePair = tuple[str, str]  # (source code, target code), e.g. ("en", "vi")
@@ -61,3 +63,12 @@ def model_pair(config: Mapping[str, Any]) -> LanguagePair:
 def pair_metadata(pair: LanguagePair) -> dict[str, str]:
     """The ``metadata`` fields that record ``pair`` in a model's ``config.json``."""
     return {SOURCE_KEY: pair[0], TARGET_KEY: pair[1]}
+
+
+def directory_pair(directory: Path) -> LanguagePair:
+    """The pair of the model in ``directory`` (its ``config.json``, :func:`model_pair`);
+    raises ``OSError`` or ``ValueError`` when the file cannot be read as a JSON object."""
+    config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    if not isinstance(config, Mapping):
+        raise ValueError(f"{directory / 'config.json'} is not a JSON object")
+    return model_pair(config)
