@@ -41,8 +41,9 @@ async def client(tiny_model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+    """``name``'s value, summed over its labels (the model's metrics are labelled by pair)."""
+    lines = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return sum(float(line) for line in lines)
 
 
 async def translated(client: httpx.AsyncClient, q: Any, **extra: Any) -> Any:
