@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from model.nn.config import ConfigError, ModelConfig
 from model.nn.seq2seq import Seq2Seq
 from model.store.durable import publish_dir, sha256_file, temporary_sibling, write_text
+from model.store.languages import DEFAULT_PAIR, LanguagePair, model_pair
 from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
@@ -239,17 +240,25 @@ def _vietnamese_pieces(tokenizer: SubwordTokenizer) -> int:
     return sum(1 for piece in pieces if _VIETNAMESE_LETTERS.intersection(piece.lower()))
 
 
-def check_tokenizer_sides(tokenizers: Tokenizers, config_path: Path) -> None:
-    """Refuse a source (English) tokenizer that looks more Vietnamese than the target one.
+def check_tokenizer_sides(
+    tokenizers: Tokenizers, config_path: Path, pair: LanguagePair = DEFAULT_PAIR
+) -> None:
+    """Refuse tokenizers whose Vietnamese side is not the one ``pair`` says: an English
+    tokenizer that looks more Vietnamese than the other one (nothing to check for a pair
+    without Vietnamese).
 
     Swapped tokenizers load fine when both vocabularies have the same size, and the model then
     translates garbage; a swap is recognisable from the vocabularies alone.
     """
+    if "vi" not in pair:
+        return
     source, target = (_vietnamese_pieces(t) for t in (tokenizers.source, tokenizers.target))
-    if source > target:
+    english, vietnamese = (source, target) if pair[1] == "vi" else (target, source)
+    if english > vietnamese:
         raise ModelFileError(
-            f"{config_path}: the source and target tokenizers look swapped (the source "
-            f"tokenizer has {source} pieces with Vietnamese letters, the target {target})"
+            f"{config_path}: the source and target tokenizers look swapped for "
+            f"{pair[0]} to {pair[1]} (the source tokenizer has {source} pieces with "
+            f"Vietnamese letters, the target {target})"
         )
 
 
@@ -299,7 +308,11 @@ def _load_tokenizers(
                 f"{tokenizer.source}: {side} tokenizer has {tokenizer.vocab_size} pieces, "
                 f"config.json says {side}_vocab_size={size}"
             )
-    check_tokenizer_sides(tokenizers, config_path)
+    try:
+        pair = model_pair(config)
+    except ValueError as exc:
+        raise ModelFileError(f"{config_path}: {exc}") from exc
+    check_tokenizer_sides(tokenizers, config_path, pair)
     return tokenizers
 
 
