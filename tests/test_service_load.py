@@ -151,7 +151,7 @@ async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Pa
 async def test_two_workers_run_two_searches_at_once(tiny_model_dir: Path) -> None:
     """With two lanes, a second request starts its own search while the first one runs."""
     async with serve(tiny_model_dir, model_workers=2, max_wait_ms=0) as (client, app, loaded):
-        assert app.state.service.batcher.workers == 2
+        assert app.state.service.models.default.batcher.workers == 2
         model = loaded[0]
         model.gate.clear()
         first = asyncio.create_task(client.post("/translate", json=body("the cat.")))
@@ -306,7 +306,7 @@ async def test_shutdown_drains_the_queue(tiny_model_dir: Path) -> None:
                 asyncio.create_task(client.post("/translate", json=body(f"cat {i}.")))
                 for i in range(1, 5)
             ]
-            await wait_until(lambda: _state(client).batcher.depth == 4)
+            await wait_until(lambda: _state(client).models.default.batcher.depth == 4)
             loaded[0].gate.set()  # shutdown starts now, with four sentences queued
         responses = await asyncio.gather(*pending)
         assert [r.status_code for r in responses] == [200] * 5
