@@ -69,8 +69,10 @@ async def health() -> dict[str, str]:
 
 
 @router.get("/ready", summary="Readiness: the models are loaded and requests are accepted")
-async def ready(served: ServedModelDep) -> dict[str, Any]:
-    return {"status": "ready", "generation": served.generation}
+async def ready(state: StateDep) -> dict[str, Any]:
+    """200 once every model has loaded (503 before and during shutdown); ``generation`` is
+    the default model's."""
+    return {"status": "ready", "generation": served_model(state).generation}
 
 
 @router.get("/metrics", summary="Prometheus metrics")
