@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from model.nn.config import ConfigError, ModelConfig
 from model.nn.seq2seq import Seq2Seq
 from model.store.durable import publish_dir, sha256_file, temporary_sibling, write_text
+from model.store.languages import model_pair
 from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
@@ -56,6 +57,11 @@ class LoadedModel:
     # config.json's record of the shortlist file (None: a model without one, or one written
     # before shortlists were recorded)
     shortlist_entry: dict[str, Any] | None = None
+
+    @property
+    def languages(self) -> tuple[str, str]:
+        """``(source, target)`` language codes (:func:`model.store.languages.model_pair`)."""
+        return model_pair({"metadata": self.metadata})
 
 
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
