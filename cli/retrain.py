@@ -8,7 +8,9 @@
 The candidate trains in the current model's direction (its metadata's ``source_language`` and
 ``target_language``): the recipe's ``[data] source_lang``/``target_lang`` are set from it, so a
 Vietnamese→English models root reads ``train.vi`` as the source of ``--data`` and of
-``--mix-original``. The run itself is :func:`training.retrain.run`; this module turns the options into a
+``--mix-original``.
+
+The run itself is :func:`training.retrain.run`; this module turns the options into a
 :class:`~training.retrain.RetrainRequest`, makes SIGTERM/SIGHUP unwind the run, writes the JSON
 report, prints the summary and maps the outcome to the exit status.
 

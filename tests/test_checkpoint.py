@@ -13,7 +13,6 @@ from model.text.tokenizer import Tokenizers
 
 from .conftest import tiny_config
 
-
 VI_EN = {"source_language": "vi", "target_language": "en"}
 
 

@@ -17,8 +17,8 @@ from model.text.protect import PLACEHOLDERS
 from model.text.sentences import split_sentences
 from training.config import DataConfig, config_from_dict, load_config
 from training.prepare import prepare_data
-from training.toy import write_toy_dataset
 from training.tones import strip_diacritics, strip_tones
+from training.toy import write_toy_dataset
 
 REPO = Path(__file__).resolve().parents[1]
 P1, P2, P3 = PLACEHOLDERS[:3]
@@ -28,7 +28,9 @@ P1, P2, P3 = PLACEHOLDERS[:3]
 MODEL = {
     "Tôi thích con mèo.": "I like cats.",
     "Hướng dẫn sử dụng.": "User guide.",
-    f"Đã tải {P1} tệp cho {P2} trong {P3} giây.": f"Downloaded {P1} files for {P2} in {P3} seconds.",
+    f"Đã tải {P1} tệp cho {P2} trong {P3} giây.": (
+        f"Downloaded {P1} files for {P2} in {P3} seconds."
+    ),
     "Tôi no.": "I am full.",
     "Cảm ơn.": "Thank you.",
 }

@@ -52,6 +52,7 @@ _SMALL_WORDS = {"en": SMALL_WORDS, "vi": frozenset[str]()}
 def _small_words(lang: str) -> frozenset[str]:
     return _SMALL_WORDS.get(lang, SMALL_WORDS)
 
+
 # Share of upper-case letters among cased letters above which a sentence is "in capitals".
 UPPER_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
