@@ -129,7 +129,8 @@ def translate_stream(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mt-translate",
-        description="Translate English to Vietnamese, one text per line. With --n-best K, "
+        description="Translate one text per line, in the model's direction (English to "
+        "Vietnamese for the bundled model; its metadata says). With --n-best K, "
         "write K lines per input: INDEX<TAB>SCORE<TAB>TRANSLATION (0-based input line, "
         "length-penalised log-probability, best first).",
     )

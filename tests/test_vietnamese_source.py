@@ -181,3 +181,26 @@ def test_training_strips_tones_from_training_sources_only(tmp_path: Path) -> Non
     dev = stripped.dev.corpus.source
     assert [source.decode(dev[i].tolist()) for i in range(len(dev))] == dev_sources
     assert stripped.dev.references_tokenized == plain.dev.references_tokenized
+
+
+def test_further_corpora_mix_in_reversed(tmp_path: Path) -> None:
+    write_toy_dataset(tmp_path / "ted", train_pairs=40, dev_pairs=6, seed=6)
+    software = tmp_path / "software"
+    software.mkdir()
+    english = ["Open the file.", "Don't save it!", "Close the window."]
+    vietnamese = ["Mở tệp.", "Đừng lưu nó!", "Đóng cửa sổ."]
+    for prefix in ("train", "dev"):
+        (software / f"{prefix}.en").write_text("\n".join(english) + "\n", encoding="utf-8")
+        (software / f"{prefix}.vi").write_text("\n".join(vietnamese) + "\n", encoding="utf-8")
+    config = config_from_dict(
+        {
+            "tokenizer": {"source_vocab_size": 400, "target_vocab_size": 400, "model_type": "word"},
+            "data": {"source_lang": "vi", "target_lang": "en", "moses_detokenize": False},
+            "corpora": [{"name": "software", "dir": str(software), "weight": 0.5}],
+        }
+    )
+    data = prepare_data(config, tmp_path / "ted", None)
+    pairs = set(zip(data.train_text.sources, data.train_text.targets, strict=True))
+    assert set(zip(vietnamese, english, strict=True)) <= pairs  # Vietnamese in, English out
+    # the software dev references are tokenized as English for the tokenized BLEU
+    assert data.corpus_devs["software"].references_tokenized == moses_tokenize(english, "en")
