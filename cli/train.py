@@ -15,7 +15,7 @@ import argparse
 import sys
 
 from cli.common import ExitCode, add_set_option, configure_logging
-from model.config import ConfigError
+from model.nn.config import ConfigError
 from training import distributed
 from training.config import load_config
 from training.data import ParallelDataError

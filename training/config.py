@@ -2,7 +2,7 @@
 
 A recipe looks like::
 
-    [model]       # fields of model.config.ModelConfig, minus the vocabulary sizes
+    [model]       # fields of model.nn.config.ModelConfig, minus the vocabulary sizes
     cell = "lstm"
     hidden_size = 512
 
@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import ConfigError, ModelConfig
+from model.nn.config import ConfigError, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,7 @@ class DataConfig:
     # Evaluate on the first N dev pairs only (cheaper BLEU on CPU); 0 = all.
     max_dev_pairs: int = 0
     # Replace URLs, e-mail addresses and numbers found on both sides of a pair with the same
-    # placeholder (model.protect), and make the placeholders whole tokenizer pieces.
+    # placeholder (model.text.protect), and make the placeholders whole tokenizer pieces.
     protect_spans: bool = True
 
 

@@ -20,9 +20,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import PAD_ID
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import PAD_ID
 from training import distributed
 from training.config import RunConfig, TrainConfig
 from training.data import Batch, collate, collate_sampled, make_batches, shard_batch

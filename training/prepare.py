@@ -17,9 +17,9 @@ from typing import Any
 
 import numpy as np
 
-from model.config import ConfigError
-from model.protect import PLACEHOLDERS
-from model.tokenizer import SubwordTokenizer, Tokenizers, train_tokenizer
+from model.nn.config import ConfigError
+from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import SubwordTokenizer, Tokenizers, train_tokenizer
 from training import distributed
 from training.config import RunConfig
 from training.data import (

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import CONFIG_FILE, ModelFileError
-from model.config import ConfigError
 from model.evaluation import EvaluationError
-from model.locations import find_project_path
+from model.nn.config import ConfigError
+from model.store.checkpoint import CONFIG_FILE, ModelFileError
+from model.store.locations import find_project_path
 from training.config import RunConfig, load_config
 from training.data import ParallelDataError
 from training.model_store import (
@@ -140,7 +140,7 @@ def check_request(request: RetrainRequest) -> None:
 
 def default_config_path(from_scratch: bool) -> Path:
     """``finetune.toml`` (or ``tiny.toml`` from scratch) in ``$MT_CONFIG_DIR``, else in the
-    ``configs/`` that :func:`model.locations.find_project_path` finds."""
+    ``configs/`` that :func:`model.store.locations.find_project_path` finds."""
     name = SCRATCH_CONFIG if from_scratch else FINETUNE_CONFIG
     if os.environ.get(CONFIG_DIR_VARIABLE):
         configured = Path(os.environ[CONFIG_DIR_VARIABLE]) / name

@@ -160,7 +160,7 @@ def train_tokenizer(
     ``model_type`` is ``unigram`` or ``bpe``. ``hard_vocab_limit`` is off so that a tiny
     corpus (tests) can still produce a model when it has fewer distinct pieces than asked.
     ``user_defined_symbols`` always stay whole pieces (the placeholders of
-    :mod:`model.protect`).
+    :mod:`model.text.protect`).
     """
     if model_type not in {"unigram", "bpe", "char", "word"}:
         raise ValueError(f"model_type must be unigram, bpe, char or word, got {model_type!r}")

@@ -8,7 +8,7 @@ translation of a given sentence. The shortlist of a batch is::
     always  ∪  table[s] for every source subword s of the batch
 
 ``always``: the most frequent target subwords, every one-character piece, EOS and the
-placeholders of :mod:`model.protect`; ``table[s]``: the likeliest translations of source
+placeholders of :mod:`model.text.protect`; ``table[s]``: the likeliest translations of source
 subword ``s`` (IBM Model 1 on the training pairs). Each brings the pieces of its other likely
 segmentations (the model was trained with subword sampling and spells some words in pieces)
 and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search is
@@ -36,12 +36,12 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import Tensor, nn
 
-from model.checkpoint import LoadedModel
-from model.decoder import RecurrentStep
-from model.encoder import EncoderOutput
-from model.padding import pad_to
-from model.seq2seq import Seq2Seq
-from model.tokenizer import EOS_ID
+from model.nn.decoder import RecurrentStep
+from model.nn.encoder import EncoderOutput
+from model.nn.padding import pad_to
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import LoadedModel
+from model.text.tokenizer import EOS_ID
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shor
 
 class _OutputRows:
     """The output layer's rows, ready to be cut for a vocabulary: fbgemm int8 (a dynamically
-    quantized ``Linear``, see :mod:`model.quantize`) or float."""
+    quantized ``Linear``, see :mod:`model.runtime.quantize`) or float."""
 
     def __init__(self, layer: nn.Module) -> None:
         self._int8: tuple[Tensor, float, int, bool] | None = None
@@ -224,19 +224,20 @@ class ShortlistedEncoderOutput(NamedTuple):
 
 
 class ShortlistedModel:
-    """A :class:`model.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
-    sentences being searched; the search interface (:mod:`model.search_steps`,
-    :mod:`model.beam_stream`) is the model's own. Log-probabilities outside the shortlist are
+    """A :class:`model.nn.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
+    sentences being searched; the search interface (:mod:`model.search.steps`,
+    :mod:`model.search.stream`) is the model's own. Log-probabilities outside the shortlist are
     ``-inf``; inside it they are normalised over the shortlist. ``recurrent_step``: the
     decoder's recurrent step computed another way for the same weights (the Translator passes
-    :class:`model.lstm_table.TokenTableLstm` on the CPU)."""
+    :class:`model.runtime.lstm_table.TokenTableLstm` on the CPU)."""
 
     def __init__(
         self, model: Seq2Seq, shortlist: Shortlist, recurrent_step: RecurrentStep | None = None
     ) -> None:
         self.model = model
         self.shortlist = shortlist.to(model.decoder.embedding.weight.device)
-        self.recurrent_step = recurrent_step  # for the same weights, faster (model.lstm_table)
+        # the same weights, faster (model.runtime.lstm_table)
+        self.recurrent_step = recurrent_step
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
         # Cut once: a change of sentences then only cuts the few rows that are their own.
@@ -257,7 +258,7 @@ class ShortlistedModel:
     def decode_step(
         self, prev_tokens: Tensor, state: Any, encoder_output: ShortlistedEncoderOutput
     ) -> tuple[Tensor, Any, Tensor]:
-        """As :meth:`model.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
+        """As :meth:`model.nn.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
         ``-inf`` outside the shortlist."""
         attentional, state, weights = self.model.decoder.step(
             prev_tokens, state, encoder_output.inner, self.recurrent_step

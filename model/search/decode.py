@@ -1,8 +1,8 @@
-"""Batched greedy and beam search over any :class:`model.seq2seq.Seq2Seq`.
+"""Batched greedy and beam search over any :class:`model.nn.seq2seq.Seq2Seq`.
 
 Search talks to the model only through ``encode``, ``initial_state``, ``decode_step``,
 ``reorder`` and ``reorder_encoder_output`` (and, for beam search, which runs as a
-:class:`model.beam_stream.BeamStream` that nobody joins, ``concat_states`` and
+:class:`model.search.stream.BeamStream` that nobody joins, ``concat_states`` and
 ``concat_encoder_outputs``), so it never needs to know the cell type.
 
 Conventions shared with training:
@@ -38,19 +38,20 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from model.beam_stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
-from model.search_steps import (
+from model.search.options import SearchOptions
+from model.search.steps import (
     SearchableModel,
     ban_loops,
     block_repeats,
-    check_block,
-    check_loops,
     limits_tensor,
     not_eos_mask,
     penalised,
     step_log_probs,
 )
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.search.stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
+
+GREEDY = SearchOptions()  # beam 1, no repeat rules
 
 
 @dataclass(frozen=True)
@@ -128,22 +129,20 @@ def greedy_search(
     src: Tensor,
     src_lengths: Tensor,
     max_len: Tensor | int,
-    return_attention: bool = False,
+    options: SearchOptions = GREEDY,
     *,
-    length_penalty: float = 1.0,
     check_every: int = DEFAULT_CHECK_EVERY,
-    block_ngram_repeat: int = 0,
-    block_loops: int = 0,
 ) -> SearchResult:
     """Pick the most probable token at each step, for a whole batch at once.
 
     ``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` (CPU or device; packing
     reads it on the host), ``max_len``: an int or a ``batch`` tensor of target-token limits
-    (EOS excluded). Equivalent to ``beam_search`` with ``beam_size=1`` (same tokens and
-    scores), only cheaper. The caller puts the model in eval mode (dropout off).
+    (EOS excluded). ``options``: its beam and n-best are ignored (one hypothesis). Equivalent
+    to ``beam_search`` with ``beam=1`` (same tokens and scores), only cheaper. The caller puts
+    the model in eval mode (dropout off).
     """
-    check_block(block_ngram_repeat)
-    check_loops(block_loops)
+    return_attention = options.attention
+    block_ngram_repeat, block_loops = options.block_ngram_repeat, options.block_loops
     batch, device = src.size(0), src.device
     limits = limits_tensor(max_len, batch, device)
     first_forced_step, steps = _step_range(max_len)
@@ -201,7 +200,7 @@ def greedy_search(
     else:
         total_log_prob[everyone], total_length[everyone] = log_prob_sum, lengths
 
-    scores = penalised(total_log_prob, total_length, length_penalty)
+    scores = penalised(total_log_prob, total_length, options.length_penalty)
     return _collect_greedy(chosen, attention, recorded, scores, src_lengths, return_attention)
 
 
@@ -238,35 +237,21 @@ def beam_search(
     model: StreamableModel,
     src: Tensor,
     src_lengths: Tensor,
-    beam_size: int,
     max_len: Tensor | int,
-    n_best: int = 1,
-    length_penalty: float = 1.0,
-    return_attention: bool = False,
+    options: SearchOptions,
     *,
     check_every: int = DEFAULT_CHECK_EVERY,
-    block_ngram_repeat: int = 0,
-    block_loops: int = 0,
 ) -> SearchResult:
-    """Beam search of one batch: a :class:`model.beam_stream.BeamStream` that nobody joins.
+    """Beam search of one batch: a :class:`model.search.stream.BeamStream` that nobody joins.
 
     ``src: batch x src_len``, ``src_lengths: batch``; ``max_len``: int or ``batch`` tensor.
     Each step expands the live hypotheses, keeps the ``2 x beam`` best candidates, finalises
     those among the top ``beam`` that end in EOS, and continues with the ``beam`` best that do
     not (fairseq's scheme, so a finished hypothesis never takes a live slot). A sentence is done
-    once it has ``beam_size`` finished hypotheses or reaches its length limit. Returns up to
-    ``n_best`` hypotheses per sentence, sorted by penalised score.
+    once it has ``options.beam`` finished hypotheses or reaches its length limit. Returns up to
+    ``options.n_best`` hypotheses per sentence, sorted by penalised score.
     """
-    stream = BeamStream(
-        model,
-        beam_size,
-        n_best,
-        length_penalty,
-        return_attention,
-        block_ngram_repeat=block_ngram_repeat,
-        block_loops=block_loops,
-        check_every=check_every,
-    )
+    stream = BeamStream(model, options, check_every=check_every)
     handles = stream.add(src, src_lengths, max_len)
     found: dict[int, FinishedSentence] = {}
     while len(stream):
@@ -275,5 +260,5 @@ def beam_search(
     return SearchResult(
         tokens=[result.tokens for result in results],
         scores=[result.scores for result in results],
-        attention=[result.attention or [] for result in results] if return_attention else None,
+        attention=[result.attention or [] for result in results] if options.attention else None,
     )

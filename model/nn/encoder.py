@@ -7,9 +7,9 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.recurrent import RecurrentState, make_recurrent
-from model.tokenizer import PAD_ID
+from model.nn.config import ModelConfig
+from model.nn.recurrent import RecurrentState, make_recurrent
+from model.text.tokenizer import PAD_ID
 
 
 class EncoderOutput(NamedTuple):

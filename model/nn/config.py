@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
-from model.recurrent import CellType, GRUVariant
+from model.nn.recurrent import CellType, GRUVariant
 
 Implementation = Literal["fused", "reference"]
 AttentionType = Literal["dot", "general", "additive"]
@@ -38,7 +38,7 @@ DROPOUT_SETTINGS = ("dropout", "embedding_dropout")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a :class:`model.seq2seq.Seq2Seq`.
+    """Everything needed to rebuild a :class:`model.nn.seq2seq.Seq2Seq`.
 
     ``cell`` picks the tutorial's recurrence; ``implementation`` picks fused cuDNN kernels
     (fast) or the reference cells (readable, slow). ``gru_variant="tutorial"`` (Cho et al.) is

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from model.devices import resolve_device
+from model.runtime.devices import resolve_device
 
 DEFAULT_CPU_WORKERS = 2
 

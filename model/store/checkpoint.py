@@ -25,10 +25,10 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from model.config import ConfigError, ModelConfig
-from model.durable import publish_dir, sha256_file, temporary_sibling
-from model.seq2seq import Seq2Seq
-from model.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
+from model.nn.config import ConfigError, ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.store.durable import publish_dir, sha256_file, temporary_sibling
+from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
 CONFIG_FILE = "config.json"

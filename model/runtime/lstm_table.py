@@ -19,14 +19,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.decoder import Decoder
-from model.quantize import quantize_int8
-from model.recurrent import FusedRecurrent, RecurrentState
+from model.nn.config import ModelConfig
+from model.nn.decoder import Decoder
+from model.nn.recurrent import FusedRecurrent, RecurrentState
+from model.runtime.quantize import quantize_int8
 
 
 class TokenTableLstm:
-    """A :data:`model.decoder.RecurrentStep` for a one-layer LSTM decoder without input
+    """A :data:`model.nn.decoder.RecurrentStep` for a one-layer LSTM decoder without input
     feeding. ``table: vocab x 4·hidden``; ``hidden_layer``: ``rows x hidden -> rows x
     4·hidden`` (``W_hh``, no bias)."""
 

@@ -1,9 +1,9 @@
-"""What greedy and beam search do at every step, shared by :mod:`model.search` and
-:mod:`model.beam_stream`: length limits, the step's log-probabilities with the impossible moves
+"""What greedy and beam search do at every step, shared by :mod:`model.search.decode` and
+:mod:`model.search.stream`: length limits, the step's log-probabilities with the impossible moves
 removed, the n-gram repeat block, the loop guard, the length penalty, and beam search's
 candidate choice.
 
-Conventions (see :mod:`model.search`): ``max_len`` counts target tokens without EOS; scores
+Conventions (see :mod:`model.search.decode`): ``max_len`` counts target tokens without EOS; scores
 are ``sum(log p) / length ** length_penalty`` with ``length`` counting the EOS.
 """
 
@@ -15,11 +15,11 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
 class SearchableModel(Protocol):
-    """All that search needs from a model (:class:`model.seq2seq.Seq2Seq` provides it).
+    """All that search needs from a model (:class:`model.nn.seq2seq.Seq2Seq` provides it).
     States and encoder outputs are opaque values that search only passes back."""
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> Any: ...
@@ -62,19 +62,6 @@ def host_limits(max_len: Tensor | int, batch: int) -> list[int]:
     if max_len < 0:
         raise ValueError(f"max_len must be >= 0, got {max_len}")
     return [int(max_len)] * batch
-
-
-def check_block(block_ngram_repeat: int) -> None:
-    if block_ngram_repeat < 0:
-        raise ValueError(f"block_ngram_repeat must be >= 0 (0 = off), got {block_ngram_repeat}")
-
-
-def check_beam(beam_size: int, n_best: int, block_ngram_repeat: int) -> None:
-    if beam_size < 1:
-        raise ValueError(f"beam_size must be >= 1, got {beam_size}")
-    if not 1 <= n_best <= beam_size:
-        raise ValueError(f"n_best must be between 1 and beam_size ({beam_size}), got {n_best}")
-    check_block(block_ngram_repeat)
 
 
 def not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
@@ -123,12 +110,6 @@ def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
     return log_probs.masked_fill(counts > 0, float("-inf"))
 
 
-def check_loops(block_loops: int) -> None:
-    if block_loops < 0:
-        raise ValueError(f"block_loops must be >= 0 (0 = off), got {block_loops}")
-
-
-@functools.lru_cache(maxsize=32)
 def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, int, Tensor, Tensor]:
     """For :func:`ban_loops` over the last ``2 x spans`` history columns: one column index
     for a single gather (each span's token pairs, ``last`` columns then ``before`` columns,

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from model.cells import CudnnGRUCell, LSTMCell, RNNCell, TutorialGRUCell
+from model.nn.cells import CudnnGRUCell, LSTMCell, RNNCell, TutorialGRUCell
 
 CellType = Literal["rnn", "lstm", "gru"]
 GRUVariant = Literal["cudnn", "tutorial"]

@@ -17,11 +17,11 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from model.attention import Attention
-from model.config import ModelConfig
-from model.encoder import EncoderOutput
-from model.recurrent import RecurrentState, make_recurrent
-from model.tokenizer import PAD_ID
+from model.nn.attention import Attention
+from model.nn.config import ModelConfig
+from model.nn.encoder import EncoderOutput
+from model.nn.recurrent import RecurrentState, make_recurrent
+from model.text.tokenizer import PAD_ID
 
 # ``(prev_tokens: rows, hidden) -> (top layer output: rows x hidden, new hidden)``
 RecurrentStep = Callable[[Tensor, RecurrentState], tuple[Tensor, RecurrentState]]
@@ -88,7 +88,7 @@ class Decoder(nn.Module):
         rows ``i*k .. i*k+k-1`` (a sentence's beam slots) attend to sentence ``i``'s source,
         so a beam never needs ``k`` copies of the encoder output. ``recurrent_step``: another
         way to compute the recurrent layer's step from the tokens, for the same weights
-        (:class:`model.lstm_table.TokenTableLstm`); by default the layer itself.
+        (:class:`model.runtime.lstm_table.TokenTableLstm`); by default the layer itself.
         """
         if recurrent_step is not None:
             query, hidden = recurrent_step(prev_tokens, state.hidden)

@@ -2,7 +2,7 @@
 
 Years are the commonest numbers in the training pairs, and English puts them after ``in`` or
 ``at`` (``in 2009``: ``vào năm 2009``). So the model learned to write *năm* before a
-placeholder (:mod:`model.protect`), and it writes it before other spans too: ``Windows 11``
+placeholder (:mod:`model.text.protect`), and it writes it before other spans too: ``Windows 11``
 came out as ``Windows năm 11``, ``call 0912 345 678`` as ``gọi 0912 năm 345 678``, ``At 17 she
 ...`` as ``Năm 17 cô ấy ...`` and ``at jane.doe@example.com`` as ``vào năm
 jane.doe@example.com``. On tst2012, 13 of the 15 times it wrote *năm* before a number that was
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 
-from model.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS
+from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS
 
 # "năm" or "Năm" as a word, one space, then a placeholder (kept by the substitution)
 _YEAR_BEFORE_PLACEHOLDER = re.compile(rf"(?<!\w)[Nn]ăm ([{re.escape(''.join(PLACEHOLDERS))}])")

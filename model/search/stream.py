@@ -5,7 +5,7 @@ but the set of sentences changes while it runs: sentences join between steps
 (:meth:`BeamStream.add`) and leave as soon as they are done (:meth:`BeamStream.advance`
 returns them). A server that feeds it keeps its batch full: a short sentence does not wait
 for the longest one of its batch, and a new request does not wait for a batch to end.
-:func:`model.search.beam_search` is this stream run over one batch that never grows, so there
+:func:`model.search.decode.beam_search` is this stream run over one batch that never grows, so there
 is one beam search.
 
 Every beam slot carries its own tokens (``history``: one row per slot, the latest token last,
@@ -27,26 +27,25 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
-from model.padding import pad_to
-from model.search_steps import (
+from model.nn.padding import pad_to
+from model.search.options import SearchOptions
+from model.search.steps import (
     SearchableModel,
     ban_loops,
     block_repeats,
-    check_beam,
-    check_loops,
     host_limits,
     not_eos_mask,
     penalised,
     step_log_probs,
     top_candidates,
 )
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 DEFAULT_CHECK_EVERY = 4
 
 
 class StreamableModel(SearchableModel, Protocol):
-    """What the stream needs from a model (:class:`model.seq2seq.Seq2Seq` provides it): the
+    """What the stream needs from a model (:class:`model.nn.seq2seq.Seq2Seq` provides it): the
     search interface plus joining rows. The encoder output holds one row per sentence and
     ``decode_step`` takes ``beam`` consecutive decoder rows per sentence."""
 
@@ -202,33 +201,27 @@ class BeamStream:
     ``add`` queues sentences (host work only) and returns their handles; ``advance`` lets the
     queued sentences in (one encoder call), runs ``check_every`` decoder steps and returns the
     sentences that are done, in no particular order; ``cancel`` drops sentences whose results
-    are no longer wanted. Not thread-safe: one caller at a time. ``beam_size=1`` gives the
+    are no longer wanted. Not thread-safe: one caller at a time. A beam of 1 gives the
     same tokens and scores as greedy search.
     """
 
     def __init__(
         self,
         model: StreamableModel,
-        beam_size: int,
-        n_best: int = 1,
-        length_penalty: float = 1.0,
-        return_attention: bool = False,
+        options: SearchOptions,
         *,
-        block_ngram_repeat: int = 0,
-        block_loops: int = 0,
         check_every: int = DEFAULT_CHECK_EVERY,
     ) -> None:
-        check_beam(beam_size, n_best, block_ngram_repeat)
-        check_loops(block_loops)
         if check_every < 1:
             raise ValueError(f"check_every must be >= 1, got {check_every}")
         self.model = model
-        self.beam = beam_size
-        self.n_best = n_best
-        self.length_penalty = length_penalty
-        self.return_attention = return_attention
-        self.block_ngram_repeat = block_ngram_repeat
-        self.block_loops = block_loops
+        self.options = options
+        self.beam = options.beam
+        self.n_best = options.n_best
+        self.length_penalty = options.length_penalty
+        self.return_attention = options.attention
+        self.block_ngram_repeat = options.block_ngram_repeat
+        self.block_loops = options.block_loops
         self.check_every = check_every
         self._beams: _Beams | None = None
         self._joining: list[_Joining] = []

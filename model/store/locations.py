@@ -20,7 +20,7 @@ CONFIGS = Path("configs")
 def search_roots() -> list[Path]:
     """Folders to look in, first match wins: ``$MT_HOME``, the current directory, then the
     source checkout the packages were imported from (absent from a wheel install)."""
-    roots = [Path.cwd(), Path(__file__).resolve().parents[1]]
+    roots = [Path.cwd(), Path(__file__).resolve().parents[2]]
     if os.environ.get(HOME_VARIABLE):
         roots.insert(0, Path(os.environ[HOME_VARIABLE]))
     return roots

@@ -1,6 +1,6 @@
 """Padding a tensor along one dimension up to a width: the one helper behind joining batches
-of different widths (encoder outputs in :mod:`model.seq2seq`, beams in
-:mod:`model.beam_stream`)."""
+of different widths (encoder outputs in :mod:`model.nn.seq2seq`, beams in
+:mod:`model.search.stream`)."""
 
 from __future__ import annotations
 

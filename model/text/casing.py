@@ -20,7 +20,7 @@ vocabulary when a ``known`` predicate is given (``known(word)``: the word is one
 ``NASA``, ``TV`` and ``DNA`` stay, ``PARIS`` becomes ``Paris``, ``Train`` becomes ``train``.
 Without it, every word but the first is lowered. Case changes that would change a word's
 length (``İ``) are not made, so character positions and word counts never change. URLs,
-e-mail addresses and numbers (the spans of :mod:`model.protect`) keep their case both ways.
+e-mail addresses and numbers (the spans of :mod:`model.text.protect`) keep their case both ways.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from model.protect import find_spans
+from model.text.protect import find_spans
 
 Style = Literal["as_is", "upper", "title"]
 Known = Callable[[str], bool]
@@ -100,7 +100,7 @@ def _letters(sentence: str) -> tuple[int, int]:
 
 def _outside_spans(text: str) -> list[tuple[int, int]]:
     """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
-    numbers; :mod:`model.protect`), whose case must never change: a URL's path is
+    numbers; :mod:`model.text.protect`), whose case must never change: a URL's path is
     case-sensitive."""
     stretches, position = [], 0
     for span in find_spans(text):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from model.config import AttentionType
+from model.nn.config import AttentionType
 
 
 class Attention(nn.Module):

@@ -16,11 +16,11 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from model.config import ModelConfig
-from model.decoder import Decoder, DecoderState
-from model.encoder import Encoder, EncoderOutput
-from model.padding import pad_to
-from model.tokenizer import PAD_ID
+from model.nn.config import ModelConfig
+from model.nn.decoder import Decoder, DecoderState
+from model.nn.encoder import Encoder, EncoderOutput
+from model.nn.padding import pad_to
+from model.text.tokenizer import PAD_ID
 
 
 class Seq2Seq(nn.Module):
@@ -67,7 +67,7 @@ class Seq2Seq(nn.Module):
         logits), the new state, and attention weights ``rows x src_len``. ``rows`` is the
         encoder output's batch or a multiple ``k`` of it (``k`` consecutive rows per sentence:
         its beam slots, see ``Decoder.step``). Log-probabilities, not logits, so that a model
-        that scores part of the vocabulary (:mod:`model.shortlist`) normalises only that."""
+        that scores part of the vocabulary (:mod:`model.runtime.shortlist`) normalises only that."""
         attentional, state, weights = self.decoder.step(prev_tokens, state, encoder_output)
         logits = self.decoder.output(attentional)
         return torch.log_softmax(logits.float(), dim=-1), state, weights
