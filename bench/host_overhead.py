@@ -43,14 +43,15 @@ from typing import Any, NamedTuple, cast
 import torch
 from torch import Tensor
 
-from model.casing import CasedInput, prepare, restore_case
-from model.checkpoint import LoadedModel, load_model
-from model.padding import pad_to
-from model.protect import PLACEHOLDERS
-from model.search import beam_search, greedy_search
-from model.seq2seq import Seq2Seq
-from model.tokenizer import EOS_ID, PAD_ID, SubwordTokenizer, Tokenizers
-from model.translator import EncodedSentence, SentenceTranslation, Translator
+from model.encoding import EncodedSentence
+from model.nn.padding import pad_to
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import LoadedModel, load_model
+from model.text.pipeline import Segment, needs_model
+from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import EOS_ID, PAD_ID, SubwordTokenizer, Tokenizers
+from model.translation import SentenceTranslation
+from model.translator import Translator
 
 DATA_DIR = Path(os.environ.get("MT_DATA_DIR", "/work/shared/data/iwslt15"))
 COMPACT_VOCAB = 64
@@ -217,12 +218,20 @@ def run_pipeline(
     """Translate ``sentences`` as the service does (casing, encode, search per batch,
     restore), timing each stage; also returns the search batches."""
     stages = Stages()
-    known = translator.known_word
-    cased: list[CasedInput] = _timed(
-        stages, "case", lambda: [prepare(sentence, known) for sentence in sentences]
+    pipeline, options = translator.pipeline, translator.options(beam)
+    split = [Segment(s, for_model=needs_model(s), source=s) for s in sentences]
+    cased: list[Segment] = _timed(
+        stages, "case", lambda: pipeline.apply(split, first="case", last="case")
     )
+    encode_batch = getattr(translator, "encode_batch", None)  # a tree without it: one by one
     encoded: list[EncodedSentence] = _timed(
-        stages, "encode", lambda: [translator.encode(c.text) for c in cased]
+        stages,
+        "encode",
+        lambda: (
+            encode_batch([segment.text for segment in cased])
+            if encode_batch is not None
+            else [translator.encode(segment.text) for segment in cased]
+        ),
     )
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].longest, reverse=True)
     results: list[SentenceTranslation | None] = [None] * len(encoded)
@@ -230,36 +239,23 @@ def run_pipeline(
     for start in range(0, len(order), batch):
         indices = order[start : start + batch]
         batches.append([encoded[i] for i in indices])
-        translated = _timed(stages, "search", lambda: translator.search(batches[-1], beam))
+        translated = _timed(stages, "search", lambda: translator.search(batches[-1], options))
         for index, translation in zip(indices, translated, strict=True):
             results[index] = translation
-    done = [result for result in results if result is not None]
-    texts = _timed(
-        stages,
-        "restore",
-        lambda: [
-            restore_case(result.hypotheses[0].text, c.style)
-            for result, c in zip(done, cased, strict=True)
-        ],
-    )
+    best = [result.hypotheses[0].text for result in results if result is not None]
+    texts = _timed(stages, "restore", lambda: pipeline.restore_case(cased, best))
     return texts, stages, batches
 
 
 def search_loop(translator: Translator, batches: list[list[EncodedSentence]], beam: int) -> float:
-    """Seconds of the bare search function over ``batches`` (no text steps, no assembly)."""
-    model = translator._model
+    """Seconds of the bare search over ``batches`` (padding and the search function; no text
+    steps, no assembly)."""
+    options = translator.options(beam)
     total = 0.0
     for batch in batches:
         rows = [chunk for sentence in batch for chunk in sentence.chunks]
-        src, src_lengths, max_len = translator._padded(rows)
         start = time.perf_counter()
-        with translator._running():
-            if beam == 1:
-                greedy_search(model, src, src_lengths, max_len, block_loops=translator.block_loops)
-            else:
-                beam_search(
-                    model, src, src_lengths, beam, max_len, block_loops=translator.block_loops
-                )
+        translator.runner.search(rows, options)
         total += time.perf_counter() - start
     return total
 
