@@ -26,7 +26,9 @@ Translator and swapping the reference; calls in flight finish on the old one.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -39,7 +41,7 @@ from model.runner import SearchRunner
 from model.search.options import SearchOptions
 from model.store.checkpoint import LoadedModel, load_model
 from model.text.casing import vocabulary_predicate
-from model.text.pipeline import TextPipeline
+from model.text.pipeline import Segment, TextPipeline
 from model.text.protect import PLACEHOLDERS
 from model.translation import SentenceTranslation, passthrough
 from model.translation_stream import TranslationStream
@@ -47,6 +49,10 @@ from model.translation_stream import TranslationStream
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SOURCE_TOKENS = 200
+# SentencePiece threads for a batch's encoding and decoding (it releases the GIL), and the
+# sentences that make one more thread worth starting (a thread pool is made per call).
+DEFAULT_TEXT_THREADS = min(4, os.cpu_count() or 1)
+SENTENCES_PER_TEXT_THREAD = 256
 
 
 class Translator:
@@ -66,7 +72,7 @@ class Translator:
     the model directory has the file (the CLIs' and the service's default), ``off`` (the
     default here) never. ``protect_identifiers``: technical tokens (``config.yaml``,
     ``@john_doe``) and names the model does not know are carried across like numbers
-    (:mod:`model.text.protect`).
+    (:mod:`model.text.protect`). ``text_threads``: SentencePiece threads for large batches.
 
     Decoding defaults (beam size, length penalty, repeat rules; :attr:`defaults`) come from
     the model directory's ``metadata.decoding``, else 5, 1.0, 0 and 4; explicit arguments
@@ -92,9 +98,13 @@ class Translator:
         protect_identifiers: bool = True,
         workers: int = 1,
         shortlist: str = "off",
+        text_threads: int = DEFAULT_TEXT_THREADS,
     ) -> None:
-        if max_batch_tokens < 1 or max_source_tokens < 1 or workers < 1:
-            raise ValueError("max_batch_tokens, max_source_tokens and workers must be positive")
+        if min(max_batch_tokens, max_source_tokens, workers, text_threads) < 1:
+            raise ValueError(
+                "max_batch_tokens, max_source_tokens, workers and text_threads must be positive"
+            )
+        self.text_threads = text_threads
         self.workers = workers
         self.max_batch_tokens = max_batch_tokens
         self.max_source_tokens = max_source_tokens
@@ -129,7 +139,7 @@ class Translator:
         self.pipeline = TextPipeline(
             self.known_word, self.protects_spans, self.protects_identifiers
         )
-        self._assembler = Assembler(self._source, target, self.pipeline)
+        self._assembler = Assembler(self._source, target, self.pipeline, self._threads)
         if not self.protects_spans:
             logger.info(
                 "this model has no placeholder pieces: span protection is off, so URLs, "
@@ -208,15 +218,33 @@ class Translator:
         """One sentence through the pipeline's sentence steps (normalise, mask, full stop) and
         the tokenizer, cut into chunks when it is too long. Layout and a sentence without a
         letter or digit get no rows: they are answered without the model."""
-        segment = self.pipeline.for_model(sentence)
-        if not segment.for_model:
-            return EncodedSentence(segment, ())
-        ids = self._source.encode(segment.text, normalized=True)
+        return self.encode_batch([sentence])[0]
+
+    def encode_batch(self, sentences: Sequence[str]) -> list[EncodedSentence]:
+        """:meth:`encode` of each sentence: the sentence steps run once over the list and
+        SentencePiece encodes all of them in one call (on several threads for a large batch);
+        the results are those of one by one."""
+        segments = self.pipeline.for_model_batch(sentences)
+        texts = [segment.text for segment in segments if segment.for_model]
+        ids = iter(
+            self._source.encode_batch(texts, normalized=True, threads=self._threads(len(texts)))
+        )
+        return [
+            self._chunked(segment, next(ids)) if segment.for_model else EncodedSentence(segment, ())
+            for segment in segments
+        ]
+
+    def _chunked(self, segment: Segment, ids: list[int]) -> EncodedSentence:
+        """A sentence's rows: its ids, or the ids of its chunks when it is too long."""
         if len(ids) <= self.max_source_tokens:
             return EncodedSentence(segment, (tuple(ids),))
         pieces = chunk_text(segment.text, self.max_source_tokens, self.count_tokens)
         chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
         return EncodedSentence(segment, chunks)
+
+    def _threads(self, sentences: int) -> int:
+        """SentencePiece threads for a call over ``sentences`` texts."""
+        return max(1, min(self.text_threads, sentences // SENTENCES_PER_TEXT_THREAD))
 
     def search(
         self, batch: Sequence[EncodedSentence], options: SearchOptions | None = None
@@ -230,16 +258,9 @@ class Translator:
         if rows:
             result = self.runner.search(rows, options)
             found = [row_hypotheses(result, row) for row in range(len(rows))]
-        translations = []
-        position = 0
-        for sentence in batch:
-            own = found[position : position + sentence.rows]
-            position += sentence.rows
-            if own:
-                translations.append(self._assembler.assemble(sentence, own, options.attention))
-            else:
-                translations.append(passthrough(sentence.source, options.n_best, options.attention))
-        return translations
+        ends = list(itertools.accumulate(sentence.rows for sentence in batch))
+        own = [found[end - sentence.rows : end] for end, sentence in zip(ends, batch, strict=True)]
+        return self._assembler.assemble_batch(batch, own, options)
 
     def open_stream(self, options: SearchOptions | None = None) -> TranslationStream:
         """A beam search that sentences join and leave while it runs (continuous batching,
@@ -254,7 +275,7 @@ class Translator:
         ``max_batch_tokens`` (:func:`plan_batches`), search each batch; ``workers`` batches
         at once, each in its own thread (the results do not depend on it)."""
         options = options or self.defaults
-        encoded = [self.encode(sentence) for sentence in sentences]
+        encoded = self.encode_batch(sentences)
         batches = plan_batches(encoded, self.max_batch_tokens, options.beam)
 
         def search(indices: list[int]) -> list[SentenceTranslation]:

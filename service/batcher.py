@@ -1,7 +1,7 @@
 """Continuous batching: every client's sentences share one queue and one running search.
 
 Requests put ``(sentence, encoded sentence, future)`` items into a queue and await the futures.
-Each sentence is encoded by the model once, when its request arrives (``model.encode``:
+Each sentence is encoded by the model once, when its request arrives (``model.encode_batch``:
 normalised, masked, SentencePiece ids, chunks); the ids travel with the item into the model's
 search, so nothing is encoded twice. The queue is measured in *source tokens*, not sentences:
 one 5,000-character sentence costs the model as much as hundreds of short ones. A request is
@@ -184,8 +184,8 @@ class DynamicBatcher(Generic[Result]):
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
-        Each sentence is encoded here, once (SentencePiece is fast: microseconds a sentence,
-        so it stays on the event loop), which also measures it for admission.
+        The sentences are encoded here, once, together (microseconds a sentence,
+        so it stays on the event loop), which also measures them for admission.
 
         Raises :class:`QueueFullError` at once when the queue cannot take all of their tokens
         now (a request is admitted whole or not at all), :class:`RequestTooLargeError` when it
@@ -203,8 +203,8 @@ class DynamicBatcher(Generic[Result]):
         group: Group[Result] = (model, options)
         ticket = next(self._tickets)
         items = [
-            Item(sentence, model.encode(sentence), group, loop.create_future(), ticket)
-            for sentence in sentences
+            Item(sentence, encoded, group, loop.create_future(), ticket)
+            for sentence, encoded in zip(sentences, model.encode_batch(sentences), strict=True)
         ]
         requested = sum(item.tokens for item in items)
         if requested > self.max_queue_tokens:

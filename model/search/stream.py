@@ -31,12 +31,9 @@ from model.nn.padding import pad_to
 from model.search.options import SearchOptions
 from model.search.steps import (
     SearchableModel,
-    ban_loops,
-    block_repeats,
+    StepRules,
     host_limits,
-    not_eos_mask,
     penalised,
-    step_log_probs,
     top_candidates,
 )
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -220,15 +217,13 @@ class BeamStream:
         self.n_best = options.n_best
         self.length_penalty = options.length_penalty
         self.return_attention = options.attention
-        self.block_ngram_repeat = options.block_ngram_repeat
-        self.block_loops = options.block_loops
         self.check_every = check_every
         self._beams: _Beams | None = None
         self._joining: list[_Joining] = []
         self._cancelled: set[int] = set()
         self._handles = 0
         self._steps = 0
-        self._not_eos: Tensor | None = None
+        self._rules: StepRules | None = None
 
     def __len__(self) -> int:
         """Sentences in flight or waiting to join (cancelled ones until they leave)."""
@@ -316,15 +311,13 @@ class BeamStream:
         log_probs, state, weights = self.model.decode_step(
             beams.prev_tokens, beams.state, beams.encoder_output
         )
-        if self._not_eos is None:
-            self._not_eos = not_eos_mask(log_probs.size(-1), log_probs.device)
+        if self._rules is None:
+            self._rules = StepRules(self.options, log_probs.size(-1), log_probs.device)
         # Known on the host: before the first sentence's limit, the limit mask is skipped.
         at_limit = None
         if self._steps >= min(beams.limit_at):
             at_limit = (beams.limits <= beams.steps).repeat_interleave(beam)
-        log_probs = step_log_probs(log_probs, at_limit, self._not_eos)
-        log_probs = block_repeats(log_probs, beams.history, self.block_ngram_repeat)
-        log_probs = ban_loops(log_probs, beams.history, self.block_loops)
+        log_probs = self._rules(log_probs, at_limit, beams.history)
         grid = log_probs.view(-1, beam, log_probs.size(-1))  # sentences x beam x vocab
         candidate_scores, candidate_parents, candidate_tokens = top_candidates(
             grid, beams.beam_scores

@@ -87,6 +87,12 @@ _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
+# What a match of each pattern cannot do without; a text that has none of it is not scanned
+# with the (much slower) pattern itself. Most sentences have no span at all.
+_SPAN_HINT = re.compile(r"\d|@|://|www\.")  # _NUMBER, _EMAIL, _URL
+_CODE_HINT = re.compile(r"[@#\\/_+]|\d|\.[\w-]{2}")  # one for each branch of _CODE_TOKEN
+_AMOUNT_HINT = re.compile(r"\d")  # every branch of _AMOUNT has a digit
+
 
 @dataclass(frozen=True)
 class Span:
@@ -97,6 +103,8 @@ class Span:
 
 def find_spans(text: str) -> list[Span]:
     """The protected spans of ``text``, left to right, not overlapping."""
+    if not _SPAN_HINT.search(text):
+        return []
     spans = []
     for match in _SPAN.finditer(text):
         value = _trim_url(match.group()) if match.group("url") else match.group()
@@ -108,7 +116,11 @@ def find_spans(text: str) -> list[Span]:
 def _name_like(word: str) -> bool:
     """Capitalised (``Nang``), mixed case (``iPhone``) or an acronym (``UNESCO``); never a
     single letter (``I``, ``A``)."""
-    return len(word) > 1 and (word[0].isupper() or any(c.isupper() for c in word[1:]))
+    if len(word) < 2:
+        return False
+    if word.isascii():  # every ASCII letter has a case: not all lower means one is upper
+        return not word.islower()
+    return any(c.isupper() for c in word)
 
 
 def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
@@ -118,11 +130,10 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     alone in Title case (``Cancel``: more often a word than a name)."""
     runs: list[list[re.Match[str]]] = []
     previous_end = -1
-    for match in _NAME_WORD.finditer(text):
-        if not _name_like(match.group()):
-            previous_end = -1
-            continue
-        if runs and previous_end >= 0 and text[previous_end : match.start()] == " ":
+    # Only name-like words can be in a run; a word that is not one between two of them
+    # leaves more than a space between them, which ends the run as well.
+    for match in [m for m in _NAME_WORD.finditer(text) if _name_like(m.group())]:
+        if runs and text[previous_end : match.start()] == " ":
             runs[-1].append(match)
         else:
             runs.append([match])
@@ -145,6 +156,8 @@ def find_code_tokens(text: str) -> list[Span]:
     """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
     sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
     ``1990s``, ``24-hour``) excepted."""
+    if not _CODE_HINT.search(text):
+        return []
     spans = []
     for match in _CODE_TOKEN.finditer(text):
         start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
@@ -158,6 +171,8 @@ def find_code_tokens(text: str) -> list[Span]:
 def find_amounts(text: str) -> list[Span]:
     """Numbers with a currency sign, a percent sign or ``#`` (``$25.50``, ``45€``,
     ``12.5%``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
+    if not _AMOUNT_HINT.search(text):
+        return []
     spans = []
     for match in _AMOUNT.finditer(text):
         value = match.group()
@@ -169,6 +184,8 @@ def find_amounts(text: str) -> list[Span]:
 
 def find_markup(text: str) -> list[Span]:
     """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
+    if "<" not in text:
+        return []
     return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
 
 

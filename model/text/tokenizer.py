@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +74,11 @@ class SubwordTokenizer:
                 f"{source}: special ids (pad, unk, bos, eos) are {ids}, "
                 f"expected {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}"
             )
+        # Every piece's surface, looked up per id: for attention displays of whole batches,
+        # a list index instead of a call into SentencePiece per token.
+        self._pieces = tuple(
+            str(piece) for piece in self._sp.id_to_piece(list(range(self.vocab_size)))
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> SubwordTokenizer:
@@ -100,15 +105,24 @@ class SubwordTokenizer:
         ids (no BOS/EOS)."""
         return list(self._sp.encode(text if normalized else normalize(text), out_type=int))
 
-    def encode_batch(self, texts: list[str], sample_alpha: float = 0.0) -> list[list[int]]:
-        """Encode texts; ``sample_alpha > 0`` samples a segmentation per text instead of the
-        best one (subword regularization, Kudo 2018: smaller alpha, more varied pieces)."""
-        normalized = [normalize(t) for t in texts]
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        sample_alpha: float = 0.0,
+        *,
+        normalized: bool = False,
+        threads: int = 1,
+    ) -> list[list[int]]:
+        """Encode texts, on ``threads`` threads (SentencePiece releases the GIL; the ids are
+        those of :meth:`encode`, text by text); ``normalized``: the caller applied NFC.
+        ``sample_alpha > 0`` samples a segmentation per text instead of the best one (subword
+        regularization, Kudo 2018: smaller alpha, more varied pieces)."""
+        texts = list(texts) if normalized else [normalize(t) for t in texts]
         if sample_alpha > 0:
             # one thread: with several, which sentence draws which random numbers varies from
             # call to call, and a seeded (resumable) run would not repeat its segmentations
             encoded = self._sp.encode(
-                normalized,
+                texts,
                 out_type=int,
                 enable_sampling=True,
                 alpha=sample_alpha,
@@ -116,7 +130,7 @@ class SubwordTokenizer:
                 num_threads=1,
             )
         else:
-            encoded = self._sp.encode(normalized, out_type=int)
+            encoded = self._sp.encode(texts, out_type=int, num_threads=threads)
         return [list(ids) for ids in encoded]
 
     def nbest(self, text: str, size: int) -> list[list[int]]:
@@ -132,11 +146,19 @@ class SubwordTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ids to text; special ids are skipped."""
-        return str(self._sp.decode([i for i in ids if i not in SPECIAL_IDS]))
+        return self.decode_batch([list(ids)])[0]
+
+    def decode_batch(self, id_lists: Sequence[Sequence[int]], threads: int = 1) -> list[str]:
+        """:meth:`decode` of each id list, in one SentencePiece call on ``threads`` threads."""
+        kept = [
+            list(ids) if SPECIAL_IDS.isdisjoint(ids) else [i for i in ids if i not in SPECIAL_IDS]
+            for ids in id_lists
+        ]
+        return [str(text) for text in self._sp.decode(kept, num_threads=threads)]
 
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """The surface piece of each id, for attention displays (``▁`` marks a word start)."""
-        return [str(self._sp.id_to_piece(int(i))) for i in ids]
+        return [self._pieces[i] for i in ids]
 
 
 @dataclass(frozen=True)
