@@ -87,11 +87,22 @@ _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
-# What a match of each pattern cannot do without; a text that has none of it is not scanned
-# with the (much slower) pattern itself. Most sentences have no span at all.
-_SPAN_HINT = re.compile(r"\d|@|://|www\.")  # _NUMBER, _EMAIL, _URL
-_CODE_HINT = re.compile(r"[@#\\/_+]|\d|\.[\w-]{2}")  # one for each branch of _CODE_TOKEN
+# What a match of each pattern cannot do without: a text (or, for _CODE_TOKEN, a run of
+# non-space characters: none of its branches matches a space) that has none of it is not
+# scanned with the much slower pattern itself. Most sentences have no span at all.
+_DIGIT_OR_AT = re.compile(r"[\d@]")  # _NUMBER, _EMAIL; _URL: "://" or "www."
+_CODE_HINT = re.compile(r"[@#\\/_+\d]")  # the branches of _CODE_TOKEN but one:
+_DOT_WORD = re.compile(r"\.[\w-]{2}")  # config.yaml's
 _AMOUNT_HINT = re.compile(r"\d")  # every branch of _AMOUNT has a digit
+_NON_SPACE = re.compile(r"\S+")
+
+
+def _may_have_spans(text: str) -> bool:
+    return bool(_DIGIT_OR_AT.search(text)) or "://" in text or "www." in text
+
+
+def _may_have_code(text: str) -> bool:
+    return bool(_CODE_HINT.search(text)) or ("." in text and bool(_DOT_WORD.search(text)))
 
 
 @dataclass(frozen=True)
@@ -103,7 +114,7 @@ class Span:
 
 def find_spans(text: str) -> list[Span]:
     """The protected spans of ``text``, left to right, not overlapping."""
-    if not _SPAN_HINT.search(text):
+    if not _may_have_spans(text):
         return []
     spans = []
     for match in _SPAN.finditer(text):
@@ -156,15 +167,22 @@ def find_code_tokens(text: str) -> list[Span]:
     """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
     sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
     ``1990s``, ``24-hour``) excepted."""
-    if not _CODE_HINT.search(text):
+    if not _may_have_code(text):
         return []
     spans = []
-    for match in _CODE_TOKEN.finditer(text):
-        start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
-        before = text[start - 1] if start else " "
-        if before.isalnum() or before == "_" or len(value) < 2 or _NUMBER_WORD.fullmatch(value):
+    # Word by word (a match never holds a space), and only where a match can be: the pattern
+    # costs about a microsecond a character. finditer with bounds sees the whole text around
+    # them, as over the whole text.
+    for word in _NON_SPACE.finditer(text):
+        if not _may_have_code(word.group()):
             continue
-        spans.append(Span(start, start + len(value), value))
+        for match in _CODE_TOKEN.finditer(text, word.start(), word.end()):
+            start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
+            before = text[start - 1] if start else " "
+            if before.isalnum() or before == "_" or len(value) < 2:
+                continue
+            if not _NUMBER_WORD.fullmatch(value):
+                spans.append(Span(start, start + len(value), value))
     return spans
 
 
