@@ -16,6 +16,7 @@ import torch
 from torch import Tensor
 
 from model.nn.seq2seq import Seq2Seq
+from model.runtime.cpu_path import CpuPath, cpu_features, resolve
 from model.runtime.devices import resolve_device
 from model.runtime.kernels import running
 from model.runtime.lstm_table import TokenTableLstm
@@ -30,9 +31,11 @@ from model.text.tokenizer import PAD_ID
 
 class SearchRunner:
     """``loaded``'s network on ``device`` (``auto``: CUDA when available). ``bf16``: bfloat16
-    autocast on CUDA (default on there; ignored on a CPU). ``quantize`` (``int8``, ``auto``,
-    ``off``) and ``shortlist`` (``on``, ``auto``, ``off``): see
-    :class:`model.translator.Translator`. The decoding length limit of a row is
+    autocast (default on with CUDA; on a CPU only when asked for, or chosen by
+    ``quantize=auto``). ``quantize`` (``int8``, ``auto``, ``off``) and ``shortlist`` (``on``,
+    ``auto``, ``off``): see :class:`model.translator.Translator`; on a CPU, what they leave to
+    ``auto`` is decided by the CPU's features (:mod:`model.runtime.cpu_path`, recorded in
+    :attr:`cpu_path`). The decoding length limit of a row is
     ``max_len_ratio x source tokens + max_len_extra``."""
 
     def __init__(
@@ -47,13 +50,21 @@ class SearchRunner:
         max_len_extra: int = 10,
     ) -> None:
         self.device = resolve_device(device)
-        cuda = self.device.type == "cuda"
-        self.bf16 = cuda if bf16 is None else (bf16 and cuda)
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
+        int8 = wants_int8(quantize, self.device)  # checks the mode (and int8 on CUDA)
+        self.cpu_path: CpuPath | None = None
+        if self.device.type == "cpu":
+            self.cpu_path = resolve(quantize, bf16, shortlist, cpu_features())
+            self.bf16 = self.cpu_path.precision == "bfloat16"
+            int8 = self.cpu_path.precision == "int8"
+            if shortlist == "auto" and not self.cpu_path.shortlist:
+                shortlist = "off"
+        else:
+            self.bf16 = bf16 is not False
         model = loaded.model.to(self.device).eval()
         self.quantization: Quantized[Seq2Seq] | None = None
-        if wants_int8(quantize, self.device):
+        if int8:
             self.quantization = quantize_int8(model)
             model = self.quantization.model
         self.shortlist: Shortlist | None = load_shortlist(loaded, shortlist, self.device)
@@ -68,13 +79,13 @@ class SearchRunner:
     @property
     def precision(self) -> str:
         """What the model computes in: ``int8`` (dynamic, weights and activations),
-        ``bfloat16`` (CUDA autocast) or ``float32``."""
+        ``bfloat16`` (autocast) or ``float32``."""
         if self.quantization is not None and self.quantization.implementation is not None:
             return "int8"
         return "bfloat16" if self.bf16 else "float32"
 
     def running(self) -> contextlib.ExitStack:
-        """What every model call runs under: inference mode, CUDA autocast, CPU kernels."""
+        """What every model call runs under: inference mode, bfloat16 autocast, CPU kernels."""
         return running(self.device, self.bf16)
 
     def padded(self, rows: Sequence[tuple[int, ...]]) -> tuple[Tensor, Tensor, Tensor]:

@@ -23,6 +23,7 @@ PUBLIC_FIELDS = (
     "precision",
     "quantization",
     "shortlist",
+    "cpu_path",
     "max_source_tokens",
     "decoding",
     "protects_spans",
