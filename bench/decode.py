@@ -96,6 +96,8 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         options["shortlist"] = args.shortlist
     if args.bf16 is not None:
         options["bf16"] = args.bf16
+    if args.cuda_graphs:
+        options["cuda_graphs"] = True
     translator = Translator.from_dir(args.model_dir, device=args.device, **options)
     sentences = read_sentences(args.source, args.limit, args.copies)
     # Longest first, like the Translator's own order; groups of similar length pad little.
@@ -135,6 +137,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         "precision": translator.model_info.get("precision"),
         "shortlist": translator.model_info.get("shortlist") is not None,
         "cpu_path": translator.model_info.get("cpu_path"),
+        "cuda_graphs": translator.model_info.get("cuda_graphs", False),
         "budget": args.budget,
         "batch_size": args.batch_size,
         "sentences": len(sentences),
@@ -202,6 +205,8 @@ def run_subprocess(
     ]
     if args.bf16 is not None:
         command.append("--bf16" if args.bf16 else "--no-bf16")
+    if args.cuda_graphs:
+        command.append("--cuda-graphs")
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
@@ -227,6 +232,7 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         "quantize": args.quantize,
         "shortlist": args.shortlist,
         "bf16": args.bf16,
+        "cuda_graphs": args.cuda_graphs,
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "machine_at_start": machine(args.device),
         "results": [],
@@ -276,6 +282,9 @@ def main() -> None:
         default=None,
         help="bfloat16 autocast (default: the Translator's: on with CUDA, on a CPU when "
         "--quantize auto chooses it)",
+    )
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="decoder steps as CUDA graphs (CUDA only)"
     )
     parser.add_argument("--json", type=Path, help="write the report here")
     # internal: run one cell in this process (the sweep starts one subprocess per cell)

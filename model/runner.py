@@ -17,6 +17,7 @@ from torch import Tensor
 
 from model.nn.seq2seq import Seq2Seq
 from model.runtime.cpu_path import CpuPath, cpu_features, resolve
+from model.runtime.cuda_graphs import GraphedModel
 from model.runtime.devices import resolve_device
 from model.runtime.kernels import running
 from model.runtime.lstm_table import TokenTableLstm
@@ -35,8 +36,9 @@ class SearchRunner:
     ``quantize=auto``). ``quantize`` (``int8``, ``auto``, ``off``) and ``shortlist`` (``on``,
     ``auto``, ``off``): see :class:`model.translator.Translator`; on a CPU, what they leave to
     ``auto`` is decided by the CPU's features (:mod:`model.runtime.cpu_path`, recorded in
-    :attr:`cpu_path`). The decoding length limit of a row is
-    ``max_len_ratio x source tokens + max_len_extra``."""
+    :attr:`cpu_path`). ``cuda_graphs``: on CUDA, decoder steps replay CUDA graphs
+    (:mod:`model.runtime.cuda_graphs`; off until a GPU run has shown they agree and pay).
+    The decoding length limit of a row is ``max_len_ratio x source tokens + max_len_extra``."""
 
     def __init__(
         self,
@@ -48,6 +50,7 @@ class SearchRunner:
         shortlist: str = "off",
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
+        cuda_graphs: bool = False,
     ) -> None:
         self.device = resolve_device(device)
         self.max_len_ratio = max_len_ratio
@@ -68,7 +71,9 @@ class SearchRunner:
             self.quantization = quantize_int8(model)
             model = self.quantization.model
         self.shortlist: Shortlist | None = load_shortlist(loaded, shortlist, self.device)
-        self.model: Seq2Seq | ShortlistedModel = model
+        self.model: Seq2Seq | ShortlistedModel | GraphedModel = model
+        if cuda_graphs and self.device.type == "cuda" and self.shortlist is None:
+            self.model = GraphedModel(model)
         if self.shortlist is not None:
             # The table is built from the float weights; its hidden half runs as the model does.
             table_step = TokenTableLstm.of(

@@ -38,6 +38,7 @@ from typing import Any
 from model.assembly import Assembler, row_hypotheses
 from model.encoding import EncodedSentence, chunk_text, plan_batches
 from model.runner import SearchRunner
+from model.runtime.cuda_graphs import GraphedModel
 from model.search.options import SearchOptions
 from model.store.checkpoint import LoadedModel, load_model
 from model.text.casing import vocabulary_predicate
@@ -75,6 +76,8 @@ class Translator:
     default here) never. ``protect_identifiers``: technical tokens (``config.yaml``,
     ``@john_doe``) and names the model does not know are carried across like numbers
     (:mod:`model.text.protect`). ``text_threads``: SentencePiece threads for large batches.
+    ``cuda_graphs``: decoder steps as CUDA graphs on a GPU (:mod:`model.runtime.cuda_graphs`;
+    off by default until a GPU run has shown that they agree with eager steps and are faster).
 
     Decoding defaults (beam size, length penalty, repeat rules; :attr:`defaults`) come from
     the model directory's ``metadata.decoding``, else 5, 1.0, 0 and 4; explicit arguments
@@ -101,6 +104,7 @@ class Translator:
         workers: int = 1,
         shortlist: str = "off",
         text_threads: int = DEFAULT_TEXT_THREADS,
+        cuda_graphs: bool = False,
     ) -> None:
         if min(max_batch_tokens, max_source_tokens, workers, text_threads) < 1:
             raise ValueError(
@@ -126,6 +130,7 @@ class Translator:
             shortlist=shortlist,
             max_len_ratio=max_len_ratio,
             max_len_extra=max_len_extra,
+            cuda_graphs=cuda_graphs,
         )
         self._source = loaded.tokenizers.source
         target = loaded.tokenizers.target
@@ -184,6 +189,7 @@ class Translator:
             "precision": runner.precision,
             "quantization": quantization,
             "shortlist": None if runner.shortlist is None else dict(runner.shortlist.info),
+            "cuda_graphs": isinstance(runner.model, GraphedModel),
             "cpu_path": None if runner.cpu_path is None else runner.cpu_path.as_dict(),
             "max_source_tokens": self.max_source_tokens,
             "decoding": {

@@ -24,6 +24,7 @@ PUBLIC_FIELDS = (
     "quantization",
     "shortlist",
     "cpu_path",
+    "cuda_graphs",
     "max_source_tokens",
     "decoding",
     "protects_spans",

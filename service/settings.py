@@ -54,6 +54,13 @@ class Settings(BaseSettings):
             "off: the whole vocabulary"
         ),
     ] = "auto"
+    cuda_graphs: Annotated[
+        bool,
+        Field(
+            description="on CUDA, decoder steps replay CUDA graphs captured per batch-size "
+            "bucket (off until a GPU run has shown they agree with eager steps and are faster)"
+        ),
+    ] = False
     host: Annotated[str, Field(description="address to listen on")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="TCP port (LibreTranslate's)")] = 5000
     log_level: Annotated[str, Field(description="critical, error, warning, info, debug")] = "info"
