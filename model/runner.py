@@ -9,7 +9,6 @@ this is the stream's public way in, so neither needs the other's internals.
 from __future__ import annotations
 
 import contextlib
-import itertools
 from collections.abc import Sequence
 
 import torch
@@ -97,12 +96,14 @@ class SearchRunner:
         """``rows`` (source ids each) as ``src: rows x longest`` on the model's device, with
         their lengths and decoding limits on the CPU (sequence packing reads lengths on the
         host anyway)."""
-        src_lengths = torch.tensor([len(ids) for ids in rows], dtype=torch.long)
-        longest = int(src_lengths.max())
-        src = torch.full((len(rows), longest), PAD_ID, dtype=torch.long)
-        # one copy for the whole batch: the real positions, row by row, in the ids' order
-        real = torch.arange(longest).unsqueeze(0) < src_lengths.unsqueeze(1)
-        src[real] = torch.tensor(list(itertools.chain.from_iterable(rows)), dtype=torch.long)
+        lengths = [len(ids) for ids in rows]
+        longest = max(lengths)
+        # One conversion from padded lists, no tensor operation: the service calls this on
+        # its event loop while a search runs, and two threads in torch's parallel kernels at
+        # once stall each other.
+        padded = [(*ids, *(PAD_ID,) * (longest - len(ids))) for ids in rows]
+        src = torch.tensor(padded, dtype=torch.long)
+        src_lengths = torch.tensor(lengths, dtype=torch.long)
         max_len = max_target_lengths(src_lengths, self.max_len_ratio, self.max_len_extra)
         return src.to(self.device, non_blocking=True), src_lengths, max_len
 

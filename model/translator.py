@@ -50,9 +50,11 @@ from model.translation_stream import TranslationStream
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SOURCE_TOKENS = 200
-# SentencePiece threads for a batch's encoding and decoding (it releases the GIL), and the
+# SentencePiece threads for a batch's encoding and decoding (it releases the GIL): a quarter
+# of the cores, up to 4, the rest left to torch (one on a CPU of up to 7 cores, where a thread
+# of SentencePiece's own would wait for a core that torch's workers spin on); and the
 # sentences that make one more thread worth starting (a thread pool is made per call).
-DEFAULT_TEXT_THREADS = min(4, os.cpu_count() or 1)
+DEFAULT_TEXT_THREADS = max(1, min(4, (os.cpu_count() or 1) // 4))
 SENTENCES_PER_TEXT_THREAD = 256
 
 

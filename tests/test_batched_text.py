@@ -119,7 +119,13 @@ def test_pieces_and_batch_decoding_are_sentencepieces_own() -> None:
     ]
     expected = [processor.decode([i for i in ids if i > 3]) for ids in lists]
     assert tokenizer.decode_batch(lists, threads=2) == expected
+    assert tokenizer.decode_batch(lists, threads=1) == expected
     assert [tokenizer.decode(ids) for ids in lists] == expected
+    source = SubwordTokenizer.load(BUNDLED_MODEL / "source.spm")
+    texts = [text for text in EVERYDAY if text] * 20
+    one_by_one = [source.encode(text) for text in texts]
+    assert source.encode_batch(texts, threads=2) == one_by_one
+    assert source.encode_batch(texts, threads=1) == one_by_one
 
 
 def fuzz_texts(count: int, seed: int) -> list[str]:

@@ -129,8 +129,14 @@ class SubwordTokenizer:
                 nbest_size=-1,
                 num_threads=1,
             )
-        else:
+        elif threads > 1:
             encoded = self._sp.encode(texts, out_type=int, num_threads=threads)
+        else:
+            # One thread means this one: a batch call runs on threads it starts, even one, and
+            # on a small CPU whose cores torch's workers hold (they spin a while after each
+            # parallel kernel) a new thread can wait a fifth of a second for a core. The
+            # service encodes on its event loop while a search runs.
+            encoded = [self._sp.encode(text, out_type=int) for text in texts]
         return [list(ids) for ids in encoded]
 
     def nbest(self, text: str, size: int) -> list[list[int]]:
@@ -154,7 +160,9 @@ class SubwordTokenizer:
             list(ids) if SPECIAL_IDS.isdisjoint(ids) else [i for i in ids if i not in SPECIAL_IDS]
             for ids in id_lists
         ]
-        return [str(text) for text in self._sp.decode(kept, num_threads=threads)]
+        if threads > 1:
+            return [str(text) for text in self._sp.decode(kept, num_threads=threads)]
+        return [str(self._sp.decode(ids)) for ids in kept]  # one: this one (see encode_batch)
 
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """The surface piece of each id, for attention displays (``▁`` marks a word start)."""
