@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     MODEL_UNAVAILABLE = 3
     # mt-serve: the address is taken. mt-retrain: the run failed before a decision.
     FAILED = 4
+    # Ctrl-C: the shell's status for a process ended by SIGINT (128 + 2).
+    INTERRUPTED = 130
 
 
 def configure_logging(level: int = logging.INFO) -> None:
@@ -38,4 +40,17 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "train.max_st
         default=[],
         metavar="SECTION.KEY=VALUE",
         help=f"override one recipe value (repeatable), e.g. --set {example}",
+    )
+
+
+def add_corpus_option(parser: argparse.ArgumentParser) -> None:
+    """``--corpus NAME=DIR[:WEIGHT]`` (repeatable), collected in ``args.corpora``."""
+    parser.add_argument(
+        "--corpus",
+        dest="corpora",
+        action="append",
+        default=[],
+        metavar="NAME=DIR[:WEIGHT]",
+        help="mix a further corpus into training (repeatable; its dev.* scored on its own), "
+        "e.g. --corpus software=data/software:0.3; the same as a [[corpora]] table",
     )

@@ -20,9 +20,6 @@ from model.store.checkpoint import ModelFileError
 from model.store.locations import bundled_model_dir
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
-# The shell's status for a process ended by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
-
 
 class CliError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
@@ -203,5 +200,5 @@ def run_tool(program: str, body: Callable[[], None]) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     return ExitCode.OK

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -87,6 +88,25 @@ class SearchRunner:
         if self.quantization is not None and self.quantization.implementation is not None:
             return "int8"
         return "bfloat16" if self.bf16 else "float32"
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """How the network runs, for reports: device, precision, the int8 implementation (or
+        why there is none), the shortlist, CUDA graphs, and the CPU path with its reason."""
+        quantization = None
+        if self.quantization is not None:
+            quantization = {
+                "implementation": self.quantization.implementation,
+                "fallback_reason": self.quantization.reason,
+            }
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "quantization": quantization,
+            "shortlist": None if self.shortlist is None else dict(self.shortlist.info),
+            "cuda_graphs": isinstance(self.model, GraphedModel),
+            "cpu_path": None if self.cpu_path is None else self.cpu_path.as_dict(),
+        }
 
     def running(self) -> contextlib.ExitStack:
         """What every model call runs under: inference mode, bfloat16 autocast, CPU kernels."""

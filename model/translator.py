@@ -28,7 +28,6 @@ from __future__ import annotations
 import functools
 import itertools
 import logging
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -36,26 +35,25 @@ from pathlib import Path
 from typing import Any
 
 from model.assembly import Assembler, row_hypotheses
-from model.encoding import EncodedSentence, chunk_text, plan_batches
+from model.encoding import EncodedSentence, SentenceEncoder, plan_batches
 from model.runner import SearchRunner
-from model.runtime.cuda_graphs import GraphedModel
 from model.search.options import SearchOptions
 from model.store.checkpoint import LoadedModel, load_model
 from model.text.casing import vocabulary_predicate
-from model.text.pipeline import Segment, TextPipeline
+from model.text.pipeline import TextPipeline
 from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import DEFAULT_TEXT_THREADS, SubwordTokenizer, batch_threads
 from model.translation import SentenceTranslation, passthrough
 from model.translation_stream import TranslationStream
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SOURCE_TOKENS = 200
-# SentencePiece threads for a batch's encoding and decoding (it releases the GIL): a quarter
-# of the cores, up to 4, the rest left to torch (one on a CPU of up to 7 cores, where a thread
-# of SentencePiece's own would wait for a core that torch's workers spin on); and the
-# sentences that make one more thread worth starting (a thread pool is made per call).
-DEFAULT_TEXT_THREADS = max(1, min(4, (os.cpu_count() or 1) // 4))
-SENTENCES_PER_TEXT_THREAD = 256
+
+
+def _token_counter(tokenizer: SubwordTokenizer) -> Callable[[str], int]:
+    """The subwords of a text (stripped, without span masking) under ``tokenizer``."""
+    return lambda text: len(tokenizer.encode(text.strip()))
 
 
 class Translator:
@@ -139,16 +137,25 @@ class Translator:
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and target.has_pieces(
             PLACEHOLDERS
         )
+        self._count_source = _token_counter(self._source)
         # A word is known when it is one piece of the source vocabulary: casing and identifier
-        # protection ask word by word, so it is cached (words recur).
+        # protection ask word by word, so it is cached (words recur). The cache holds the
+        # tokenizer, never the translator: a cycle through the translator would keep every
+        # reloaded model in memory until the cyclic garbage collector happened to run.
         self.known_word: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
-            vocabulary_predicate(self.count_tokens)
+            vocabulary_predicate(self._count_source)
         )
         self.protects_identifiers = protect_identifiers and self.protects_spans
         self.pipeline = TextPipeline(
             self.known_word, self.protects_spans, self.protects_identifiers
         )
-        self._assembler = Assembler(self._source, target, self.pipeline, self._threads)
+        # The thread rule is a plain function: a bound method of the translator here would
+        # make a cycle that keeps every reloaded model in memory (see known_word).
+        threads = functools.partial(batch_threads, most=text_threads)
+        self._encoder = SentenceEncoder(
+            self.pipeline, self._source, max_source_tokens, self._count_source, threads
+        )
+        self._assembler = Assembler(self._source, target, self.pipeline, threads)
         if not self.protects_spans:
             logger.info(
                 "this model has no placeholder pieces: span protection is off, so URLs, "
@@ -172,27 +179,16 @@ class Translator:
     @property
     def model_info(self) -> dict[str, Any]:
         """Facts about the loaded model and how it runs: its directory, architecture, size,
-        training metadata, device, precision, int8 fallback, decoding defaults. For reports
+        training metadata, device, precision, int8 fallback, CPU path
+        (:attr:`~model.runner.SearchRunner.info`), decoding defaults. For reports
         (``mt-eval``, ``mt-retrain``, benchmarks); what a public endpoint may show of it is
         the caller's choice (``GET /model``: :mod:`service.model_info`)."""
-        runner = self.runner
-        quantization = None
-        if runner.quantization is not None:
-            quantization = {
-                "implementation": runner.quantization.implementation,
-                "fallback_reason": runner.quantization.reason,
-            }
         return {
             "model_dir": str(self._loaded.path),
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
-            "device": str(runner.device),
-            "precision": runner.precision,
-            "quantization": quantization,
-            "shortlist": None if runner.shortlist is None else dict(runner.shortlist.info),
-            "cuda_graphs": isinstance(runner.model, GraphedModel),
-            "cpu_path": None if runner.cpu_path is None else runner.cpu_path.as_dict(),
+            **self.runner.info,
             "max_source_tokens": self.max_source_tokens,
             "decoding": {
                 "beam": self.default_beam,
@@ -221,7 +217,7 @@ class Translator:
         """Source subwords of ``text`` (NFC, without span masking): what :func:`chunk_text`
         measures pieces with, and a vocabulary probe (one piece: a known word). Sentences to
         translate go through :meth:`encode` instead, which measures them as searched."""
-        return len(self._source.encode(text.strip()))
+        return self._count_source(text)
 
     # -- sentences -----------------------------------------------------------------------------
 
@@ -235,27 +231,7 @@ class Translator:
         """:meth:`encode` of each sentence: the sentence steps run once over the list and
         SentencePiece encodes all of them in one call (on several threads for a large batch);
         the results are those of one by one."""
-        segments = self.pipeline.for_model_batch(sentences)
-        texts = [segment.text for segment in segments if segment.for_model]
-        ids = iter(
-            self._source.encode_batch(texts, normalized=True, threads=self._threads(len(texts)))
-        )
-        return [
-            self._chunked(segment, next(ids)) if segment.for_model else EncodedSentence(segment, ())
-            for segment in segments
-        ]
-
-    def _chunked(self, segment: Segment, ids: list[int]) -> EncodedSentence:
-        """A sentence's rows: its ids, or the ids of its chunks when it is too long."""
-        if len(ids) <= self.max_source_tokens:
-            return EncodedSentence(segment, (tuple(ids),))
-        pieces = chunk_text(segment.text, self.max_source_tokens, self.count_tokens)
-        chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
-        return EncodedSentence(segment, chunks)
-
-    def _threads(self, sentences: int) -> int:
-        """SentencePiece threads for a call over ``sentences`` texts."""
-        return max(1, min(self.text_threads, sentences // SENTENCES_PER_TEXT_THREAD))
+        return self._encoder.encode_batch(sentences)
 
     def search(
         self, batch: Sequence[EncodedSentence], options: SearchOptions | None = None

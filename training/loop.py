@@ -226,6 +226,9 @@ def _evaluate_and_save(run: _Run, progress: Progress, stats: _WindowStats, bar: 
     improved), a checkpoint (when kept) and ``last/``. Returns whether patience ran out."""
     config, model, tokenizers = run.config, run.model, run.data.tokenizers
     scores = evaluate(model, run.data.dev, tokenizers, config, run.device)
+    for name, dev in run.data.corpus_devs.items():  # each [[corpora]] dev set, on its own
+        corpus_scores = evaluate(model, dev, tokenizers, config, run.device)
+        scores.update({f"{key}_{name}": value for key, value in corpus_scores.items()})
     improved = scores["dev_bleu"] > progress.best_bleu
     if improved:
         progress.best_bleu, progress.best_step = scores["dev_bleu"], progress.step
@@ -243,7 +246,10 @@ def _evaluate_and_save(run: _Run, progress: Progress, stats: _WindowStats, bar: 
         f"step {progress.step} epoch {stats.epoch:.2f}: train loss {stats.train_loss:.3f}, "
         f"dev loss {scores['dev_loss']:.3f}, dev BLEU {scores['dev_bleu']:.2f} "
         f"(best {progress.best_bleu:.2f} at step {progress.best_step}), "
-        f"{stats.tokens_per_second:.0f} tok/s"
+        + "".join(
+            f"{name} dev BLEU {scores[f'dev_bleu_{name}']:.2f}, " for name in run.data.corpus_devs
+        )
+        + f"{stats.tokens_per_second:.0f} tok/s"
     )
     metadata = model_metadata(config, progress, scores["dev_bleu"], run.data.info)
     if improved:
@@ -289,50 +295,54 @@ def run_loop(
         desc="train",
     )
     model.train()
-    reason = stop_reason(settings, progress, total_steps)
-    while reason is None:
-        # one step on this rank's share of the next global batch
-        epoch, index, batch_count, global_batch = next(batches)
-        progress.step += 1
-        lr = _set_learning_rate(
-            optimizer, settings, progress.step, total_steps, time.monotonic() - started
-        )
-        batch = _training_batch(
-            data, shard_batch(global_batch, context.rank, world), config, progress.step
-        )
-        global_tokens = batch.target_tokens  # sampled segmentations change the count
-        if world > 1:  # the ranks' cached lengths add up without communicating
-            global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(global_batch)
-        nll, grad_norm = train_step(
-            trained, optimizer, batch.to(device), global_tokens, world, config, device
-        )
-        progress.epoch, progress.batch_in_epoch = (
-            (epoch + 1, 0) if index + 1 == batch_count else (epoch, index + 1)
-        )
-        window.add(nll, batch)
-        bar.update(1)
-        if progress.step % 10 == 0:
-            bar.set_postfix(**window.postfix(lr, world, epoch + index / batch_count))
+    try:  # the bar's line ends even on Ctrl-C, so what is printed next starts afresh
+        reason = stop_reason(settings, progress, total_steps)
+        while reason is None:
+            # one step on this rank's share of the next global batch
+            epoch, index, batch_count, global_batch = next(batches)
+            progress.step += 1
+            lr = _set_learning_rate(
+                optimizer, settings, progress.step, total_steps, time.monotonic() - started
+            )
+            batch = _training_batch(
+                data, shard_batch(global_batch, context.rank, world), config, progress.step
+            )
+            global_tokens = batch.target_tokens  # sampled segmentations change the count
+            if world > 1:  # the ranks' cached lengths add up without communicating
+                global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(
+                    global_batch
+                )
+            nll, grad_norm = train_step(
+                trained, optimizer, batch.to(device), global_tokens, world, config, device
+            )
+            progress.epoch, progress.batch_in_epoch = (
+                (epoch + 1, 0) if index + 1 == batch_count else (epoch, index + 1)
+            )
+            window.add(nll, batch)
+            bar.update(1)
+            if progress.step % 10 == 0:
+                bar.set_postfix(**window.postfix(lr, world, epoch + index / batch_count))
 
-        # evaluate and save when due, and always before stopping
-        elapsed = time.monotonic() - started
-        if not _evaluation_due(settings, progress) and not stop_reason(
-            settings, progress, total_steps, elapsed
-        ):
-            continue
-        progress.elapsed_seconds = elapsed
-        stats = _WindowStats(
-            step=progress.step,
-            epoch=round(epoch + (index + 1) / batch_count, 4),
-            lr=lr,
-            train_loss=window.loss(),
-            tokens_per_second=window.tokens_per_second(world),
-            grad_norm=grad_norm,
-        )
-        patience_over = context.is_main and _evaluate_and_save(run, progress, stats, bar)
-        # Every rank must leave the loop at the same step, so rank 0 decides for all.
-        patience_over = distributed.broadcast_flag(patience_over, context)
-        reason = stop_reason(settings, progress, total_steps, elapsed, patience_over)
-        window = _Window()
-    bar.close()
+            # evaluate and save when due, and always before stopping
+            elapsed = time.monotonic() - started
+            if not _evaluation_due(settings, progress) and not stop_reason(
+                settings, progress, total_steps, elapsed
+            ):
+                continue
+            progress.elapsed_seconds = elapsed
+            stats = _WindowStats(
+                step=progress.step,
+                epoch=round(epoch + (index + 1) / batch_count, 4),
+                lr=lr,
+                train_loss=window.loss(),
+                tokens_per_second=window.tokens_per_second(world),
+                grad_norm=grad_norm,
+            )
+            patience_over = context.is_main and _evaluate_and_save(run, progress, stats, bar)
+            # Every rank must leave the loop at the same step, so rank 0 decides for all.
+            patience_over = distributed.broadcast_flag(patience_over, context)
+            reason = stop_reason(settings, progress, total_steps, elapsed, patience_over)
+            window = _Window()
+    finally:
+        bar.close()
     return reason

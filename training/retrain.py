@@ -98,6 +98,7 @@ class RetrainRequest:
     mix_ratio: float = 1.0  # original pairs per new pair
     config: Path | None = None  # recipe; default finetune.toml (tiny.toml from scratch)
     overrides: list[str] = field(default_factory=list)  # SECTION.KEY=VALUE
+    corpora: list[str] = field(default_factory=list)  # NAME=DIR[:WEIGHT], mixed into training
     from_scratch: bool = False
     max_bleu_drop: float = 0.0
     beam: int = 1
@@ -189,7 +190,7 @@ def _prepare(request: RetrainRequest, attempt_dir: Path) -> _Inputs:
     # --device applies to training too, unless a --set says otherwise (later values win).
     overrides = [f"train.device={request.device}"] if request.device != "auto" else []
     overrides += request.overrides
-    config = load_config(config_path, overrides)
+    config = load_config(config_path, overrides, request.corpora)
     if request.dev_data is not None:
         dev_dirs = [request.dev_data]
     else:

@@ -31,8 +31,10 @@ kept as often as the source has it, and reported.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
@@ -75,7 +77,26 @@ _PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2
 # Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
 # wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
 # text is translated between the tags (service/html.py).
-_MARKUP = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
+_TAG = r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>"
+_MARKUP = re.compile(rf"{_TAG}|<!--.*?-->", re.DOTALL)
+_TAG_ONLY = re.compile(_TAG)  # where no comment can end: no "-->" ahead
+# Format specifiers and template fields of software strings, copied byte for byte in training
+# and at inference alike: printf (%s, %d, %1$s, %-5.2f, %lld, %@, %%), Python (%(name)s), Qt
+# (%1, %n), double and single braces ({{user}}, {{ user.name }}, {0}, {name}, {0:.2f}, {}),
+# ${var}, :name (Laravel, Rails), character entities (&amp;, &#8230;) and key combinations
+# (Ctrl+S, Shift+Alt+F4). A printf flag is never a space: "50% of" is a percentage.
+_SPECIFIER = re.compile(
+    r"%(?:\d+\$)?[-+0#']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|ll|[hlLqjzt]|I64|I32)?"
+    r"[diouxXeEfFgGaAcspn@](?![^\W\d_])"
+    r"|%\([\w.-]+\)[-+0#]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"
+    r"|%%|(?<![\w%])%\d{1,2}(?![\w$])"
+    r"|\{\{\s*[\w.]+\s*\}\}|\{(?:[\w.\[\]]*)(?:![rsa])?(?::[^{}\s]*)?\}"
+    r"|\$\{[\w.]+\}"
+    r"|(?<![^\s(\[\"']):[A-Za-z_]\w*"
+    r"|&(?:[A-Za-z]{2,8}|#\d{2,5}|#x[0-9A-Fa-f]{2,4});"
+    r"|(?<![\w+])(?:Ctrl|Control|Alt|AltGr|Shift|Cmd|Command|Super|Meta|Option|Fn|Win)"
+    r"(?:\+(?:[A-Z][a-z]*\d*|[A-Za-z0-9]|F\d{1,2}|[^\w\s]))+(?![\w+])"
+)
 # Sentence punctuation around a token that is not part of it ("see config.yaml.").
 _CODE_TRAILING = ".,;:!?)]}'\"’”"
 # Words to translate, not codes: ordinals and decades (1st, 3rd, 1990s) and a number joined
@@ -86,6 +107,15 @@ _NUMBER_WORD = re.compile(r"\d+(?:st|nd|rd|th|s)|\d+(?:[.,]\d+)?(?:-[^\W\d_]+)+"
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
+
+# A run of more than LONG_RUN characters without a space (a pasted blob, a hash, a line of
+# dashes) is searched for URLs and numbers only: an e-mail address or a technical token is
+# never that long, and looking for one costs time quadratic in the run's length (each start
+# position scans to the run's end). Spans never hold whitespace, so searching the text around
+# such runs finds exactly what searching the whole text would.
+LONG_RUN = 100
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{LONG_RUN + 1},}}")
+_URL_OR_NUMBER = re.compile(f"(?P<url>{_URL})|{_NUMBER}")
 
 # What a match of each pattern cannot do without: a text (or, for _CODE_TOKEN, a run of
 # non-space characters: none of its branches matches a space) that has none of it is not
@@ -112,12 +142,32 @@ class Span:
     text: str
 
 
+def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
+    """``(start, end, long)``: ``text`` cut into its long runs (``long``) and what lies between
+    them, in order; every stretch between two runs starts and ends at whitespace."""
+    position = 0
+    for run in _LONG_RUN.finditer(text):
+        yield position, run.start(), False
+        yield run.start(), run.end(), True
+        position = run.end()
+    yield position, len(text), False
+
+
+def _search(
+    text: str, pattern: re.Pattern[str], long_runs: re.Pattern[str]
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` outside the long runs, ``long_runs`` inside them."""
+    for start, end, long in _stretches(text):
+        yield from (long_runs if long else pattern).finditer(text, start, end)
+
+
 def find_spans(text: str) -> list[Span]:
-    """The protected spans of ``text``, left to right, not overlapping."""
+    """The protected spans of ``text``, left to right, not overlapping (in a long run: URLs
+    and numbers only)."""
     if not _may_have_spans(text):
         return []
     spans = []
-    for match in _SPAN.finditer(text):
+    for match in _search(text, _SPAN, _URL_OR_NUMBER):
         value = _trim_url(match.group()) if match.group("url") else match.group()
         if value:
             spans.append(Span(match.start(), match.start() + len(value), value))
@@ -150,9 +200,10 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
             runs.append([match])
         previous_end = match.end()
     spans = []
+    first_alnum = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
     for run in runs:
         first = run[0]
-        at_start = not any(c.isalnum() for c in text[: first.start()])
+        at_start = first.start() <= first_alnum
         if at_start and (
             known(first.group().lower()) or (len(run) == 1 and first.group().istitle())
         ):
@@ -166,15 +217,16 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
 def find_code_tokens(text: str) -> list[Span]:
     """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
     sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
-    ``1990s``, ``24-hour``) excepted."""
+    ``1990s``, ``24-hour``) excepted; none in a long run."""
     if not _may_have_code(text):
         return []
     spans = []
-    # Word by word (a match never holds a space), and only where a match can be: the pattern
-    # costs about a microsecond a character. finditer with bounds sees the whole text around
+    # Word by word (a match never holds a space), and only in the words where a match can be
+    # and that are no long run: the pattern costs about a microsecond a character, and in a
+    # long run time quadratic in its length. finditer with bounds sees the whole text around
     # them, as over the whole text.
     for word in _NON_SPACE.finditer(text):
-        if not _may_have_code(word.group()):
+        if word.end() - word.start() > LONG_RUN or not _may_have_code(word.group()):
             continue
         for match in _CODE_TOKEN.finditer(text, word.start(), word.end()):
             start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
@@ -200,35 +252,85 @@ def find_amounts(text: str) -> list[Span]:
     return spans
 
 
+def find_specifiers(text: str) -> list[Span]:
+    """Format specifiers, template fields, character entities and key combinations of
+    ``text`` (``%s``, ``%1$s``, ``{name}``, ``{{user}}``, ``${var}``, ``:name``, ``&amp;``,
+    ``Ctrl+S``), left to right."""
+    return [Span(m.start(), m.end(), m.group()) for m in _SPECIFIER.finditer(text)]
+
+
 def find_markup(text: str) -> list[Span]:
-    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
+    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right.
+
+    After the last ``-->`` only tags are looked for: a ``<!--`` there has no end, and looking
+    for one from every such ``<!--`` would cost time quadratic in their number. (A tag cannot
+    reach past a ``>``, so none straddles that point.)
+    """
     if "<" not in text:
         return []
-    return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
+    comments_end = text.rfind("-->") + len("-->") if "-->" in text else 0
+    found = itertools.chain(
+        _MARKUP.finditer(text, 0, comments_end), _TAG_ONLY.finditer(text, comments_end)
+    )
+    return [Span(m.start(), m.end(), m.group()) for m in found]
 
 
-def _overlaps(a: Span, b: Span) -> bool:
-    return a.start < b.end and b.start < a.end
+def _overlaps_any(span: Span, spans: list[Span]) -> bool:
+    """Whether ``span`` overlaps one of ``spans`` (sorted, apart): a binary search."""
+    index = bisect.bisect_right(spans, span.start, key=lambda other: other.end)
+    return index < len(spans) and spans[index].start < span.end
+
+
+def _copied_spans(text: str) -> list[Span]:
+    """What training data and inference both copy: markup, specifiers (:func:`find_spans`
+    too), left to right. Of two that overlap the longer is kept, so a number inside a tag or
+    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL. Each candidate
+    is checked against the characters the kept ones cover: the check costs its own length,
+    not the number of spans kept."""
+    candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    covered = bytearray(len(text))  # 1 where a kept span is
+    kept: list[Span] = []
+    for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
+        if covered.find(1, span.start, span.end) < 0:
+            covered[span.start : span.end] = b"\x01" * (span.end - span.start)
+            kept.append(span)
+    return sorted(kept, key=lambda span: span.start)
+
+
+def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
+    """``spans`` with each of ``tokens`` in place of the spans inside it, unless it overlaps
+    one of them only in part (then it is left out). Both lists are sorted and apart, so one
+    pass over them in step decides every token (tokens never overlap each other)."""
+    taken: list[Span] = []
+    position = 0  # spans before it are decided
+    for token in tokens:
+        while position < len(spans) and spans[position].end <= token.start:
+            taken.append(spans[position])
+            position += 1
+        after = position
+        while after < len(spans) and spans[after].start < token.end:
+            after += 1
+        overlapping = spans[position:after]
+        if all(token.start <= span.start and span.end <= token.end for span in overlapping):
+            taken.append(token)
+            position = after
+    return taken + spans[position:]
 
 
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`find_spans`; at inference (``known`` given) also markup, amounts and phone
-    numbers, technical tokens and unknown names. Markup comes first (a number inside a tag is
-    part of it); an amount or a token that holds a number takes its place (``$25.50``,
-    ``ABC-123``); one that overlaps a URL, an address or an earlier one is left out, and so
-    is a name that overlaps anything."""
-    spans = find_spans(text)
+    """:func:`_copied_spans`; at inference (``known`` given) also amounts and phone numbers,
+    technical tokens and unknown names. An amount or a token that holds a number takes its
+    place (``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is
+    left out, and so is a name that overlaps anything. Every step is a merge of sorted lists
+    or a binary search: a text with thousands of spans costs no more per span than a short
+    one."""
+    spans = _copied_spans(text)
     if known is None:
         return spans
-    markup = find_markup(text)
-    spans = markup + [span for span in spans if not any(_overlaps(span, t) for t in markup)]
-    for token in find_amounts(text) + find_code_tokens(text):
-        inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
-        if all(span in inside or not _overlaps(span, token) for span in spans):
-            spans = [span for span in spans if span not in inside] + [token]
-    names = find_names(text, known)
-    spans += [name for name in names if not any(_overlaps(name, span) for span in spans)]
-    return sorted(spans, key=lambda span: span.start)
+    for tokens in (find_amounts(text), find_code_tokens(text)):
+        spans = _take_tokens(spans, tokens)
+    names = [name for name in find_names(text, known) if not _overlaps_any(name, spans)]
+    return sorted(spans + names, key=lambda span: span.start)
 
 
 def _trim_url(url: str) -> str:
@@ -303,7 +405,7 @@ def protect_pair(
     source_spans = _spans_to_mask(source, known)
     if not source_spans:
         return Masked(source, ()), target
-    target_spans = find_spans(target)
+    target_spans = _copied_spans(target)
     keep = None
     if shared_only:
         keep = {span.text for span in source_spans} & {span.text for span in target_spans}
@@ -321,7 +423,7 @@ class Restored:
     """A translation with its spans put back, and what went wrong on the way."""
 
     text: str
-    missing: tuple[str, ...]  # originals the model dropped (appended to ``text``)
+    missing: tuple[str, ...]  # copies of originals the model dropped (appended to ``text``)
     duplicated: tuple[str, ...]  # originals the model produced more often than the source has
     invented: int  # placeholders with no original (removed)
 
@@ -333,8 +435,9 @@ def restore(
 
     Dropped originals are appended at the end (before final punctuation), so nothing the
     user wrote is lost; placeholders that stand for nothing are removed. With
-    ``occurrences`` (from :class:`Masked`), copies beyond the source's own count are removed
-    too: a model that loops would otherwise print one price or address several times.
+    ``occurrences`` (from :class:`Masked`) every span comes back exactly as often as the
+    source has it: missing copies are appended, and copies beyond the source's own count are
+    removed (a model that loops would otherwise print one price or address several times).
     Without it every copy is restored.
     """
     counts = [0] * len(originals)
@@ -355,12 +458,16 @@ def restore(
     text = _PRIVATE_USE.sub(put_back, translation)
     if invented or extra_copies:
         text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
+    allowed = occurrences or (1,) * len(originals)
+    # every copy the source has comes back: a "%s" of "%s to %s" the model wrote once is
+    # appended once more (without ``occurrences``, only what the model dropped altogether)
     missing = tuple(
-        original for original, count in zip(originals, counts, strict=True) if count == 0
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        for _ in range(most - count if occurrences else int(count == 0))
     )
     if missing:
         text = _append(text, " ".join(missing))
-    allowed = occurrences or (1,) * len(originals)
     duplicated = tuple(
         original
         for original, count, most in zip(originals, counts, allowed, strict=True)

@@ -23,6 +23,7 @@ Byte fallback is on: a character never seen in training becomes its UTF-8 bytes 
 from __future__ import annotations
 
 import io
+import os
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,18 @@ UNK_ID = 1
 BOS_ID = 2
 EOS_ID = 3
 SPECIAL_IDS = frozenset({PAD_ID, UNK_ID, BOS_ID, EOS_ID})
+# SentencePiece threads for a batch's encoding and decoding (it releases the GIL): a quarter
+# of the cores, up to 4, the rest left to torch (one on a CPU of up to 7 cores, where a thread
+# of SentencePiece's own would wait for a core that torch's workers spin on); and the texts
+# that make one more thread worth starting (a thread pool is made per call).
+DEFAULT_TEXT_THREADS = max(1, min(4, (os.cpu_count() or 1) // 4))
+TEXTS_PER_THREAD = 256
+
+
+def batch_threads(texts: int, most: int = DEFAULT_TEXT_THREADS) -> int:
+    """SentencePiece threads for one call over ``texts`` texts: one per
+    ``TEXTS_PER_THREAD`` of them, at least one, at most ``most``."""
+    return max(1, min(most, texts // TEXTS_PER_THREAD))
 
 
 def normalize(text: str) -> str:
