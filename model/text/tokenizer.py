@@ -148,7 +148,7 @@ class SubwordTokenizer:
             # One thread means this one: a batch call runs on threads it starts, even one, and
             # on a small CPU whose cores torch's workers hold (they spin a while after each
             # parallel kernel) a new thread can wait a fifth of a second for a core. The
-            # service encodes on its event loop while a search runs.
+            # service encodes each request (in a worker thread) while a search runs.
             encoded = [self._sp.encode(text, out_type=int) for text in texts]
         return [list(ids) for ids in encoded]
 
