@@ -1,5 +1,4 @@
-"""Text in, text out: the one object that serving, the CLIs, evaluation and retraining translate
-with.
+"""Text in, text out: the one object serving, the CLIs, evaluation and retraining translate with.
 
 A text goes through the one text pipeline (:mod:`model.text.pipeline`) and the network:
 
@@ -57,9 +56,7 @@ def _token_counter(tokenizer: SubwordTokenizer) -> Callable[[str], int]:
 
 
 class Translator:
-    """Translate text with one loaded model, from its source language into its target
-    language (:attr:`languages`, from the model's metadata; English into Vietnamese for a
-    model that does not name them).
+    """Translate text with one loaded model into its target language (:attr:`languages`).
 
     ``max_batch_tokens``: the offline batch budget of :meth:`translate_sentences`, in padded
     source tokens counted once per beam hypothesis (``rows x longest x beam``);
@@ -191,8 +188,7 @@ class Translator:
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
-            "source_language": self.languages[0],
-            "target_language": self.languages[1],
+            **dict(zip(("source_language", "target_language"), self.languages, strict=True)),
             **self.runner.info,
             "max_source_tokens": self.max_source_tokens,
             "decoding": {
