@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.store.languages import LanguagePair, model_pair
+from model.store.languages import LanguagePair
 from model.translator import Translator
 
 logger = logging.getLogger(__name__)
@@ -55,8 +55,10 @@ TranslatorLoader = Callable[[Path], Translator]
 
 
 def translator_pair(translator: Translator) -> LanguagePair:
-    """The language pair the model's ``config.json`` names (:func:`model_pair`)."""
-    return model_pair({"metadata": translator.model_info["metadata"]})
+    """The language pair the model's ``config.json`` names
+    (:func:`model.store.languages.model_pair`)."""
+    source, target = translator.languages
+    return source, target
 
 
 def pair_text(pair: LanguagePair) -> str:

@@ -30,7 +30,7 @@ from safetensors.torch import load_file, save_file
 from model.nn.config import ConfigError, ModelConfig
 from model.nn.seq2seq import Seq2Seq
 from model.store.durable import publish_dir, sha256_file, temporary_sibling, write_text
-from model.store.languages import DEFAULT_PAIR, LanguagePair, model_pair
+from model.store.languages import model_pair
 from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
@@ -57,6 +57,11 @@ class LoadedModel:
     # config.json's record of the shortlist file (None: a model without one, or one written
     # before shortlists were recorded)
     shortlist_entry: dict[str, Any] | None = None
+
+    @property
+    def languages(self) -> tuple[str, str]:
+        """``(source, target)`` language codes (:func:`model.store.languages.model_pair`)."""
+        return model_pair({"metadata": self.metadata})
 
 
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
@@ -241,24 +246,23 @@ def _vietnamese_pieces(tokenizer: SubwordTokenizer) -> int:
 
 
 def check_tokenizer_sides(
-    tokenizers: Tokenizers, config_path: Path, pair: LanguagePair = DEFAULT_PAIR
+    tokenizers: Tokenizers, config_path: Path, languages: tuple[str, str] = ("en", "vi")
 ) -> None:
-    """Refuse tokenizers whose Vietnamese side is not the one ``pair`` says: an English
-    tokenizer that looks more Vietnamese than the other one (nothing to check for a pair
-    without Vietnamese).
+    """Refuse tokenizers that look swapped for the model's ``(source, target)`` languages:
+    the Vietnamese side's vocabulary must have more pieces with Vietnamese letters than the
+    other (the source for a Vietnamese→English model, else the target).
 
     Swapped tokenizers load fine when both vocabularies have the same size, and the model then
     translates garbage; a swap is recognisable from the vocabularies alone.
     """
-    if "vi" not in pair:
+    if "vi" not in languages:
         return
     source, target = (_vietnamese_pieces(t) for t in (tokenizers.source, tokenizers.target))
-    english, vietnamese = (source, target) if pair[1] == "vi" else (target, source)
-    if english > vietnamese:
+    if (source > target) if languages[1] == "vi" else (target > source):
         raise ModelFileError(
-            f"{config_path}: the source and target tokenizers look swapped for "
-            f"{pair[0]} to {pair[1]} (the source tokenizer has {source} pieces with "
-            f"Vietnamese letters, the target {target})"
+            f"{config_path}: the source and target tokenizers look swapped for a "
+            f"{languages[0]}->{languages[1]} model (the source tokenizer has {source} pieces "
+            f"with Vietnamese letters, the target {target})"
         )
 
 

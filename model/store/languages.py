@@ -1,7 +1,8 @@
 """Which language a model translates from and into: its *pair*.
 
 A model directory's ``config.json`` names its pair in its ``metadata`` object, as ISO 639-1
-codes: ``"source_language": "vi", "target_language": "en"``. Older models do not; for them the
+codes: ``"source_language": "vi", "target_language": "en"`` (training and export write them).
+Models written before the project had both directions do not; for them the
 training recipe that made them (``metadata.config.data.source_lang`` / ``target_lang``) says
 it, and a model that has neither translates English to Vietnamese, as every model did before
 the pair was recorded. This module is the one place that reads it, so the service, the CLIs
