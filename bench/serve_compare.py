@@ -141,13 +141,19 @@ def stop_server(server: Server) -> None:
             server.process.wait()
 
 
-_METRIC_LINE = re.compile(r"^(mt_batch_sentences_(?:sum|count))\s+([0-9.eE+-]+)$", re.MULTILINE)
+_METRIC_LINE = re.compile(
+    r"^(mt_batch_sentences_(?:sum|count))(?:\{[^}]*\})?\s+([0-9.eE+-]+)$", re.MULTILINE
+)
 
 
 def batch_totals(server: Server) -> dict[str, float]:
-    """``mt_batch_sentences`` histogram sum and count (model calls) from ``/metrics``."""
+    """``mt_batch_sentences`` histogram sum and count (model calls) from ``/metrics``, summed
+    over the language pairs served."""
     text = httpx.get(f"{server.url}/metrics", timeout=10.0).text
-    return {name: float(value) for name, value in _METRIC_LINE.findall(text)}
+    totals: dict[str, float] = {}
+    for name, value in _METRIC_LINE.findall(text):
+        totals[name] = totals.get(name, 0.0) + float(value)
+    return totals
 
 
 def measure(server: Server, clients: int, args: argparse.Namespace, sentences: list[str]) -> dict:

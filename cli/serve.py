@@ -29,7 +29,7 @@ EXIT_ADDRESS = ExitCode.FAILED
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mt-serve",
-        description="English→Vietnamese translation server (LibreTranslate-compatible API). "
+        description="English↔Vietnamese translation server (LibreTranslate-compatible API). "
         "All settings are MT_* environment variables; these flags override them.",
         epilog="Exit status: 2 invalid settings, 3 the model cannot be loaded, "
         "4 the address cannot be listened on (e.g. the port is in use).",
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_ADDRESS
     hint = model_hint(from_flag=args.model_dir is not None)
     with sock:
-        problem = model_dir_problem(settings.model_dir)
+        problem = next(filter(None, map(model_dir_problem, settings.served_model_dirs)), None)
         failure = f"cannot load the model: {problem}" if problem else serve(settings, sock)
     if failure is not None:
         # one line (after uvicorn's own, for a model that failed to load): why, and what to do

@@ -1,6 +1,6 @@
 """The FastAPI application: LibreTranslate-compatible translation API plus operations endpoints.
 
-``create_app(settings)`` builds everything except the model, which the lifespan hook loads
+``create_app(settings)`` builds everything except the models, which the lifespan hook loads
 (so importing or building the app is cheap, and a broken model stops start-up with one clear
 line). The routes live in :mod:`service.routes` (one ``APIRouter`` each for the translation
 API, the admin API and the rest) and reach the shared :class:`ServiceState`, the settings and
@@ -61,34 +61,34 @@ class ConciseStartupErrors:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Start the batcher and load the model (the heavy part) before the first request; on
-    shutdown, stop accepting, finish what is queued, then unload."""
+    """Start each model's batcher and load the models (the heavy part) before the first
+    request; on shutdown, stop accepting, finish what is queued, then unload."""
     state: ServiceState = app.state.service
-    settings = state.settings
     state.parallelism.apply()
     logger.info(
-        "model workers: %d, torch threads each: %s",
+        "models: %d, model workers each: %d, torch threads each: %s",
+        len(state.models.lanes),
         state.parallelism.workers,
         state.parallelism.torch_threads or "torch's choice",
     )
-    await state.batcher.start()
     try:
-        await state.slot.load(settings.model_dir)
+        await state.models.load_all()
     except ModelLoadError as exc:
-        await state.batcher.close(timeout_s=1)  # nothing can be queued yet
         state.startup_error = str(exc)
         raise StartupError(str(exc)) from None
-    state.metrics.model_loaded.set(1)
+    for lane in state.models.lanes:
+        state.metrics.model_loaded.labels(pair=lane.label).set(1)
+    logger.info("translating %s", state.models.describe())
     state.accepting = True
     try:
         yield
     finally:
         # Stop taking requests (/ready says 503 so load balancers move on), then finish what
-        # is queued before the model goes away.
+        # is queued before the models go away.
         state.accepting = False
-        state.metrics.model_loaded.set(0)
-        await state.batcher.close(timeout_s=settings.shutdown_timeout_s)
-        state.slot.unload()
+        for lane in state.models.lanes:
+            state.metrics.model_loaded.labels(pair=lane.label).set(0)
+        await state.models.close(timeout_s=state.settings.shutdown_timeout_s)
         logger.info("shutdown complete")
 
 
@@ -100,7 +100,7 @@ def create_app(
     app = FastAPI(
         title="envi-mt",
         version=VERSION,
-        description="English→Vietnamese translation, LibreTranslate-compatible API",
+        description="English↔Vietnamese translation, LibreTranslate-compatible API",
         lifespan=lifespan,
         docs_url=None,  # served by a route of ours, from local assets (see /docs)
         redoc_url=None,  # ReDoc has no local copy: it would load from a CDN

@@ -1,8 +1,10 @@
-"""The translation cache: (model generation, options, sentence) -> what its answer needs.
+"""The translation cache: (language pair, model generation, options, sentence) -> what its
+answer needs.
 
-The model generation is part of the key so that a result computed by the previous model can
-never be served after a reload, even when that result is stored after the swap. The cache is
-used from the event loop only, so it needs no lock.
+The pair is part of the key because the models of a server share the cache (and each counts
+its generations from 1); the model generation, so that a result computed by the previous
+model can never be served after a reload, even when that result is stored after the swap.
+The cache is used from the event loop only, so it needs no lock.
 
 It keeps only what a cached answer is made of: the text and score of each hypothesis. Subword
 tokens and attention matrices are dropped, and sentences decoded with attention (an
@@ -22,10 +24,12 @@ from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from model.search.options import SearchOptions
+from model.store.languages import LanguagePair
 from model.translation import Hypothesis, SentenceTranslation
 
 Value = TypeVar("Value")
-CacheKey = tuple[int, SearchOptions, str]  # model generation, decoding options, sentence
+# language pair, model generation, decoding options, sentence
+CacheKey = tuple[LanguagePair, int, SearchOptions, str]
 
 # Memory of an entry beside its strings (measured with tracemalloc on CPython 3.11: the key
 # tuple and its options, the LRU order, the translation and its lists), and of each hypothesis.
@@ -82,6 +86,11 @@ class LruCache(Generic[Value]):
             _, (_, dropped) = self._entries.popitem(last=False)
             self.bytes -= dropped
 
+    def discard_if(self, unwanted: Callable[[Hashable], bool]) -> None:
+        """Drop every entry whose key is ``unwanted``."""
+        for key in [key for key in self._entries if unwanted(key)]:
+            self._discard(key)
+
     def _discard(self, key: Hashable) -> None:
         old = self._entries.pop(key, None)
         if old is not None:
@@ -111,7 +120,7 @@ def answer_only(result: SentenceTranslation) -> SentenceTranslation:
 
 def translation_bytes(key: Hashable, result: SentenceTranslation) -> int:
     """The memory an entry holds (see :data:`ENTRY_BYTES`); ``key`` is a :data:`CacheKey`."""
-    sentence = key[2] if isinstance(key, tuple) else ""
+    sentence = key[-1] if isinstance(key, tuple) else ""
     texts = sum(sys.getsizeof(hypothesis.text) for hypothesis in result.hypotheses)
     return (
         ENTRY_BYTES
@@ -130,16 +139,20 @@ class TranslationCache:
         self._lru: LruCache[SentenceTranslation] = LruCache(entries, max_bytes, translation_bytes)
 
     def get(self, key: CacheKey) -> SentenceTranslation | None:
-        if key[1].attention:
+        if key[2].attention:
             return None
         return self._lru.get(key)
 
     def put(self, key: CacheKey, result: SentenceTranslation) -> None:
-        if not key[1].attention:
+        if not key[2].attention:
             self._lru.put(key, answer_only(result))
 
     def clear(self) -> None:
         self._lru.clear()
+
+    def forget_pair(self, pair: LanguagePair) -> None:
+        """Drop the entries of ``pair`` (its model was replaced: they can never be hit again)."""
+        self._lru.discard_if(lambda key: isinstance(key, tuple) and key[0] == pair)
 
     @property
     def bytes(self) -> int:

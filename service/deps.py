@@ -1,7 +1,8 @@
 """The routes' dependencies (FastAPI's ``Depends``, as ``Annotated`` aliases).
 
 State: :data:`StateDep` (everything shared), :data:`SettingsDep`, :data:`ServedModelDep` (the
-model a request uses from start to end; 503 while none is loaded).
+model a request uses from start to end, the one of the pair that ``source`` and ``target``
+query parameters name, else the default one; 503 while none is loaded).
 
 Authorisation: LibreTranslate clients send ``api_key`` inside the request body, so the API-key
 check is part of the dependency that reads and validates each body (:data:`TranslateBodyDep`,
@@ -25,10 +26,11 @@ from fastapi import Depends, Header, Request
 from service.errors import Forbidden, InvalidRequest, ServiceUnavailable
 from service.files import Upload, read_upload
 from service.model_slot import ServedModel
+from service.registry import ModelLane, ModelRegistry
+from service.routing import check_pair, named
 from service.schemas import (
     DetectRequest,
     TranslateRequest,
-    check_language_pair,
     read_translate_fields,
     validate_detect_request,
     validate_translate_request,
@@ -52,20 +54,49 @@ async def get_settings(state: StateDep) -> Settings:
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def served_model(state: ServiceState) -> ServedModel:
-    """The model a request will use from start to end (a reload does not change it midway);
-    503 while none is loaded."""
-    served = state.slot.current
+def _not_loaded(state: ServiceState) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "The model is not loaded (starting up or shutting down)",
+        headers={"Retry-After": str(state.settings.retry_after_s)},
+    )
+
+
+def serving_models(state: ServiceState) -> ModelRegistry:
+    """The served models; 503 while they are not (starting up or shutting down)."""
+    if not state.accepting:
+        raise _not_loaded(state)
+    return state.models
+
+
+def served_model(state: ServiceState, lane: ModelLane | None = None) -> ServedModel:
+    """The model of ``lane`` (default: the default one) that a request will use from start
+    to end (a reload does not change it midway); 503 while none is loaded."""
+    served = (lane or serving_models(state).default).slot.current
     if served is None or not state.accepting:
-        raise ServiceUnavailable(
-            "The model is not loaded (starting up or shutting down)",
-            headers={"Retry-After": str(state.settings.retry_after_s)},
-        )
+        raise _not_loaded(state)
     return served
 
 
-async def get_served_model(state: StateDep) -> ServedModel:
-    return served_model(state)
+def lane_named(models: ModelRegistry, source: str | None, target: str | None) -> ModelLane:
+    """The lane of the pair ``source``/``target`` (both or neither: the default lane); 400
+    naming the served pairs when no model translates it."""
+    if source is None and target is None:
+        return models.default
+    if source is None or target is None:
+        raise InvalidRequest("Invalid request: name both source and target, or neither")
+    lane = models.find(source, target)
+    if lane is None:
+        raise InvalidRequest(
+            f"no model translates {named(source)} into {named(target)} "
+            f"(this server translates {models.describe()})"
+        )
+    return lane
+
+
+async def get_served_model(
+    state: StateDep, source: str | None = None, target: str | None = None
+) -> ServedModel:
+    return served_model(state, lane_named(serving_models(state), source, target))
 
 
 ServedModelDep = Annotated[ServedModel, Depends(get_served_model)]
@@ -120,17 +151,18 @@ def check_limits(settings: Settings, request: TranslateRequest) -> None:
         )
 
 
-def _admit(settings: Settings, body: TranslateRequest) -> TranslateRequest:
-    """The checks every translation request passes, in this order: key, pair, limits."""
-    check_api_key(settings, body.api_key)
-    check_language_pair(body.source, body.target)
-    check_limits(settings, body)
+def _admit(state: ServiceState, body: TranslateRequest) -> TranslateRequest:
+    """The checks every translation request passes, in this order: key, the models being
+    served (503 while starting up), pair, limits."""
+    check_api_key(state.settings, body.api_key)
+    check_pair(serving_models(state), body.source, body.target)
+    check_limits(state.settings, body)
     return body
 
 
-async def translate_body(request: Request, settings: SettingsDep) -> TranslateRequest:
+async def translate_body(request: Request, state: StateDep) -> TranslateRequest:
     """A ``/translate`` body (JSON, or a form plus the query string), admitted."""
-    return _admit(settings, validate_translate_request(await read_translate_fields(request)))
+    return _admit(state, validate_translate_request(await read_translate_fields(request)))
 
 
 TranslateBodyDep = Annotated[TranslateRequest, Depends(translate_body)]
@@ -144,11 +176,11 @@ class FileRequest:
     body: TranslateRequest
 
 
-async def file_body(request: Request, settings: SettingsDep) -> FileRequest:
+async def file_body(request: Request, state: StateDep) -> FileRequest:
     """A ``/translate_file`` form, its text as one ``q`` in the file's format, admitted."""
-    upload = await read_upload(request, settings.char_limit)
+    upload = await read_upload(request, state.settings.char_limit)
     fields = {**upload.fields, "q": upload.text, "format": upload.format}
-    return FileRequest(upload, _admit(settings, validate_translate_request(fields)))
+    return FileRequest(upload, _admit(state, validate_translate_request(fields)))
 
 
 FileBodyDep = Annotated[FileRequest, Depends(file_body)]

@@ -1,13 +1,14 @@
 """Prometheus metrics, in a registry of the app's own (two apps in one process never clash).
 
-``ServiceMetrics`` is also the batcher's observer (batch sizes, queue depth, throughput) and
+The metrics of a model (batch sizes, queue depth, throughput, reloads) are labelled by the
+language pair it translates; each model's batcher reports through a :class:`PairObserver`.
 :class:`MetricsMiddleware` records every HTTP request by route template and status.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from prometheus_client import (
@@ -43,33 +44,38 @@ class ServiceMetrics:
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
+        # The model's own metrics are labelled by the language pair it translates ("en-vi"):
+        # each model has its own queue and searches.
         self.batch_sentences = Histogram(
             "mt_batch_sentences",
             "distinct sentences in the running search per model call",
+            ["pair"],
             buckets=BATCH_BUCKETS,
             registry=registry,
         )
         self.batch_seconds = Histogram(
             "mt_batch_duration_seconds",
             "duration of one model call (a few decoder steps)",
+            ["pair"],
             buckets=LATENCY_BUCKETS,
             registry=registry,
         )
         self.model_calls = Counter(
             "mt_model_calls",
             "model calls (a few decoder steps each) by outcome",
-            ["outcome"],
+            ["pair", "outcome"],
             registry=registry,
         )
         self.queue_depth = Gauge(
-            "mt_queue_depth", "sentences waiting for the model", registry=registry
+            "mt_queue_depth", "sentences waiting for the model", ["pair"], registry=registry
         )
         self.source_tokens = Counter(
-            "mt_source_tokens", "source subwords translated", registry=registry
+            "mt_source_tokens", "source subwords translated", ["pair"], registry=registry
         )
         self.tokens_per_second = Gauge(
             "mt_tokens_per_second",
             "source subwords of the sentences finished in the latest model call, per second of it",
+            ["pair"],
             registry=registry,
         )
         self.cache_hits = Counter(
@@ -82,27 +88,17 @@ class ServiceMetrics:
             "mt_cache_entries", "entries in the translation cache", registry=registry
         )
         self.reloads = Counter(
-            "mt_model_reloads", "model reloads by outcome", ["outcome"], registry=registry
+            "mt_model_reloads",
+            "model reloads by language pair and outcome",
+            ["pair", "outcome"],
+            registry=registry,
         )
         self.model_loaded = Gauge(
-            "mt_model_loaded", "1 while a model is loaded and serving", registry=registry
+            "mt_model_loaded",
+            "1 while the pair's model is loaded and serving",
+            ["pair"],
+            registry=registry,
         )
-
-    # BatchObserver --------------------------------------------------------------
-
-    def queue_depth_changed(self, depth: int) -> None:
-        self.queue_depth.set(depth)
-
-    def batch_finished(
-        self, sentences: int, source_tokens: int, padded_tokens: int, seconds: float, ok: bool
-    ) -> None:
-        self.model_calls.labels(outcome="ok" if ok else "error").inc()
-        self.batch_sentences.observe(sentences)
-        self.batch_seconds.observe(seconds)
-        if ok:
-            self.source_tokens.inc(source_tokens)
-            if seconds > 0:
-                self.tokens_per_second.set(source_tokens / seconds)
 
     # cache -------------------------------------------------------------------------
 
@@ -114,6 +110,30 @@ class ServiceMetrics:
     def render(self) -> tuple[bytes, str]:
         """The text exposition format and its content type."""
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class PairObserver:
+    """One model's batcher observer (:class:`service.batch_contracts.BatchObserver`): its
+    numbers go to ``metrics`` labelled by the pair that ``label()`` names."""
+
+    def __init__(self, metrics: ServiceMetrics, label: Callable[[], str]) -> None:
+        self._metrics = metrics
+        self._label = label
+
+    def queue_depth_changed(self, depth: int) -> None:
+        self._metrics.queue_depth.labels(pair=self._label()).set(depth)
+
+    def batch_finished(
+        self, sentences: int, source_tokens: int, padded_tokens: int, seconds: float, ok: bool
+    ) -> None:
+        metrics, pair = self._metrics, self._label()
+        metrics.model_calls.labels(pair=pair, outcome="ok" if ok else "error").inc()
+        metrics.batch_sentences.labels(pair=pair).observe(sentences)
+        metrics.batch_seconds.labels(pair=pair).observe(seconds)
+        if ok:
+            metrics.source_tokens.labels(pair=pair).inc(source_tokens)
+            if seconds > 0:
+                metrics.tokens_per_second.labels(pair=pair).set(source_tokens / seconds)
 
 
 class MetricsMiddleware:

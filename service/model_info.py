@@ -46,10 +46,12 @@ def without_paths(value: Any) -> Any:
 
 
 def public_model_info(served: ServedModel) -> dict[str, Any]:
-    """The served model as ``GET /model`` answers: :data:`PUBLIC_FIELDS` without paths, and
-    ``served`` (generation, load time)."""
+    """The served model as ``GET /model`` answers: :data:`PUBLIC_FIELDS` without paths,
+    ``pair`` (the languages it translates from and into) and ``served`` (generation, load
+    time)."""
     facts = served.translator.model_info
     info: dict[str, Any] = without_paths({name: facts[name] for name in PUBLIC_FIELDS})
+    info["pair"] = {"source": served.pair[0], "target": served.pair[1]}
     info["served"] = {
         "generation": served.generation,
         "loaded_at": served.loaded_at.isoformat(),

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from model.store.languages import LanguagePair
 from model.translator import Translator
 
 logger = logging.getLogger(__name__)
@@ -47,9 +48,22 @@ class ServedModel:
     generation: int  # 1 for the first model, +1 per successful reload
     loaded_at: datetime
     load_seconds: float
+    pair: LanguagePair  # what it translates: (source, target) language codes
 
 
 TranslatorLoader = Callable[[Path], Translator]
+
+
+def translator_pair(translator: Translator) -> LanguagePair:
+    """The language pair the model's ``config.json`` names
+    (:func:`model.store.languages.model_pair`)."""
+    source, target = translator.languages
+    return source, target
+
+
+def pair_text(pair: LanguagePair) -> str:
+    """``en to vi``: a pair in messages."""
+    return f"{pair[0]} to {pair[1]}"
 
 
 def probe_translator(translator: Translator, beam: int = PROBE_BEAM) -> None:
@@ -108,17 +122,37 @@ def return_freed_memory() -> None:
 
 
 class ModelSlot:
-    """Holds the served model; :meth:`load` replaces it atomically, one load at a time."""
+    """Holds the served model; :meth:`load` replaces it atomically, one load at a time.
+
+    A slot serves one language pair, the first model's: a later model that translates
+    another pair is rejected, so that a reload never changes what a pair's requests get."""
 
     def __init__(self, loader: TranslatorLoader) -> None:
         self._loader = loader
         self._current: ServedModel | None = None
         self._lock = asyncio.Lock()
         self._generation = 0
+        self._pair: LanguagePair | None = None
 
     @property
     def current(self) -> ServedModel | None:
         return self._current
+
+    @property
+    def pair(self) -> LanguagePair | None:
+        """The pair this slot serves (None until a model has loaded)."""
+        return self._pair
+
+    def _load_checked(self, path: Path) -> tuple[Translator, LanguagePair]:
+        """The loaded translator and its pair; raises when the pair is not this slot's."""
+        translator = self._loader(path)
+        pair = translator_pair(translator)
+        if self._pair is not None and pair != self._pair:
+            raise ValueError(
+                f"the model translates {pair_text(pair)}, not {pair_text(self._pair)} "
+                "as the model it would replace does"
+            )
+        return translator, pair
 
     async def load(self, path: Path) -> ServedModel:
         """Load ``path`` in a worker thread and serve it; the old model serves meanwhile.
@@ -129,16 +163,18 @@ class ModelSlot:
         async with self._lock:
             started = time.perf_counter()
             try:
-                translator = await asyncio.to_thread(self._loader, path)
+                translator, pair = await asyncio.to_thread(self._load_checked, path)
             except Exception as exc:
                 logger.warning("model %s rejected: %s", path, exc)
                 # Most loader errors name the path already; say it once.
                 where = "" if str(path) in str(exc) else f" from {path}"
                 raise ModelLoadError(f"cannot load the model{where}: {exc}") from exc
             self._generation += 1
+            self._pair = pair
             served = ServedModel(
                 translator=translator,
                 model_dir=path,
+                pair=pair,
                 generation=self._generation,
                 loaded_at=datetime.now(UTC),
                 load_seconds=time.perf_counter() - started,
@@ -146,8 +182,9 @@ class ModelSlot:
             self._current = served
             await asyncio.to_thread(return_freed_memory)  # what the old model freed so far
             logger.info(
-                "serving model %s (generation %d, %s, loaded in %.2f s)",
+                "serving model %s, %s (generation %d, %s, loaded in %.2f s)",
                 path,
+                pair_text(pair),
                 served.generation,
                 translator.precision,
                 served.load_seconds,

@@ -1,8 +1,9 @@
 """Where ``POST /admin/reload`` may load a model from, and one answer for every refusal.
 
-A reload's ``model_dir`` must be ``MT_MODEL_DIR`` itself or a model directory inside one of
-the allowed folders: ``MT_RELOAD_ROOTS`` when set, else the folder that holds
-``MT_MODEL_DIR``, the bundled ``models/`` folder and the store that ``mt-retrain`` manages
+A reload's ``model_dir`` must be a served model's configured directory (``MT_MODELS`` or
+``MT_MODEL_DIR``) or a model directory inside one of the allowed folders: ``MT_RELOAD_ROOTS``
+when set, else the folders that hold the served models' directories, the bundled ``models/``
+folder and the store that ``mt-retrain`` manages
 (``MT_MODELS_ROOT``, when set). Paths are compared with their symlinks resolved, so a link out
 of an allowed folder does not count as inside it; the model is then loaded from the path as
 given (``/models/current`` stays the path a later reload without a body follows).
@@ -33,16 +34,18 @@ def allowed_roots(settings: Settings) -> tuple[Path, ...]:
     if settings.reload_roots.strip():
         named = [part.strip() for part in settings.reload_roots.split(",") if part.strip()]
         return tuple(Path(part).expanduser() for part in named)
-    roots = [settings.model_dir.expanduser().parent, bundled_model_dir().parent]
+    roots = [path.expanduser().parent for path in settings.served_model_dirs]
+    roots.append(bundled_model_dir().parent)
     if settings.models_root is not None:
         roots.append(settings.models_root.expanduser())
     return tuple(roots)
 
 
-def _problem(path: Path, roots: tuple[Path, ...], configured: Path) -> str | None:
+def _problem(path: Path, roots: tuple[Path, ...], configured: tuple[Path, ...]) -> str | None:
     """Why ``path`` may not be loaded, for the log; None when it may."""
     resolved = path.expanduser().resolve()
-    if resolved != configured.expanduser().resolve() and not any(
+    served = {directory.expanduser().resolve() for directory in configured}
+    if resolved not in served and not any(
         resolved.is_relative_to(root.resolve()) for root in roots
     ):
         return f"outside the allowed folders {', '.join(str(root) for root in roots)}"
@@ -55,7 +58,7 @@ def refusal(path: Path, settings: Settings) -> str | None:
     """The client's error message when a reload may not load ``path``, else None; the log
     gets the reason."""
     try:
-        problem = _problem(path, allowed_roots(settings), settings.model_dir)
+        problem = _problem(path, allowed_roots(settings), settings.served_model_dirs)
     except (OSError, ValueError) as exc:  # a path the OS refuses (NUL byte, too long, loop)
         problem = f"unusable path: {exc}"
     if problem is None:

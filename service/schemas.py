@@ -18,10 +18,6 @@ from starlette.requests import Request
 
 from service.errors import InvalidRequest, describe_validation_errors
 
-SUPPORTED_SOURCES = frozenset({"en", "auto"})
-SUPPORTED_TARGETS = frozenset({"vi"})
-LANGUAGE_NAMES = {"en": "English", "vi": "Vietnamese"}
-
 
 def _json_type(value: Any) -> str:
     names = {
@@ -41,8 +37,10 @@ class TranslateRequest(BaseModel):
 
     q: str | list[str] = Field(description="a text, or a list of texts")
     # Required, as in LibreTranslate: a client that forgets them gets a 400, not a guess.
-    source: str = Field(description="'en', or 'auto' to detect it (only English is translated)")
-    target: str = Field(description="'vi'")
+    source: str = Field(
+        description="the text's language ('en', 'vi': see /languages), or 'auto' to detect it"
+    )
+    target: str = Field(description="the language to translate into ('vi', 'en')")
     format: Literal["text", "html"] = "text"
     alternatives: int = Field(0, ge=0, description="extra translations to return")
     api_key: str | None = None
@@ -98,11 +96,15 @@ def openapi_body(model: type[BaseModel], example: dict[str, Any]) -> dict[str, A
 
 
 class ReloadRequest(BaseModel):
-    """``POST /admin/reload``: no body (reload the current directory) or a new directory."""
+    """``POST /admin/reload``: which model to replace (the pair it translates, or the pair
+    that ``model_dir``'s model translates; neither: the default model) and the directory to
+    load (none: the model's current directory)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     model_dir: str | None = Field(None, min_length=1)
+    source: str | None = Field(None, min_length=1, description="the pair's source language")
+    target: str | None = Field(None, min_length=1, description="the pair's target language")
 
 
 def _decode_utf8(body: bytes) -> str:
@@ -193,11 +195,3 @@ def validate_detect_request(fields: dict[str, Any]) -> DetectRequest:
     if not parsed.q.strip():
         raise InvalidRequest("Invalid request: missing q parameter")
     return parsed
-
-
-def check_language_pair(source: str, target: str) -> None:
-    """LibreTranslate's words first (``zz is not supported``: clients compare them), then
-    what this server translates."""
-    for code, supported in ((source, SUPPORTED_SOURCES), (target, SUPPORTED_TARGETS)):
-        if code not in supported:
-            raise InvalidRequest(f"{code} is not supported (this server translates en to vi)")

@@ -53,6 +53,25 @@ class SettingsError(ValueError):
     """One or more settings are invalid; the message has one line per problem."""
 
 
+def _listed_paths(value: str) -> tuple[Path, ...]:
+    """The paths of a comma-separated list (blank entries ignored)."""
+    return tuple(Path(part.strip()).expanduser() for part in value.split(",") if part.strip())
+
+
+def bundled_model_dirs() -> tuple[Path, ...]:
+    """Every model directory (one with a ``config.json``) in the folder of the bundled model,
+    the bundled model first, the others by name."""
+    bundled = bundled_model_dir()
+    if not bundled.parent.is_dir():
+        return ()
+    others = sorted(
+        path
+        for path in bundled.parent.iterdir()
+        if path != bundled and (path / "config.json").is_file()
+    )
+    return ((bundled,) if (bundled / "config.json").is_file() else ()) + tuple(others)
+
+
 class Settings(BaseSettings):
     """All knobs of the HTTP service; each field is read from ``MT_`` + its name in capitals."""
 
@@ -67,6 +86,14 @@ class Settings(BaseSettings):
     model_dir: Annotated[Path, Field(description="model directory")] = Field(
         default_factory=bundled_model_dir
     )
+    models: Annotated[
+        str,
+        Field(
+            description="comma-separated model directories to serve, each translating its own "
+            "language pair (models/en-vi,models/vi-en); the first is the default one. Unset: "
+            "MT_MODEL_DIR when set, else every model in the bundled models folder",
+        ),
+    ] = ""
     device: Annotated[str, Field(description="torch device: auto, cpu, cuda, cuda:1")] = "auto"
     quantize: Annotated[
         Literal["auto", "int8", "off"],
@@ -241,6 +268,41 @@ class Settings(BaseSettings):
                 f"MT_CHAR_LIMIT={self.char_limit} (needs at least {self.char_limit * 4 + 1024})"
             )
         return self
+
+    @field_validator("models")
+    @classmethod
+    def _distinct_models(cls, value: str) -> str:
+        named = _listed_paths(value)
+        repeated = sorted({str(path) for path in named if named.count(path) > 1})
+        if repeated:
+            raise ValueError(f"names {', '.join(repeated)} more than once")
+        return value
+
+    @model_validator(mode="after")
+    def _model_dir_is_served(self) -> Settings:
+        # Both set (the container image sets MT_MODEL_DIR): MT_MODELS names every model, so
+        # a MT_MODEL_DIR outside it would be ignored without a word.
+        named = _listed_paths(self.models)
+        explicit = "model_dir" in self.model_fields_set
+        if named and explicit and self.model_dir.expanduser() not in named:
+            raise ValueError(
+                f"MT_MODEL_DIR={self.model_dir} is not one of MT_MODELS={self.models} "
+                "(MT_MODELS names every model served: list it there, or unset MT_MODEL_DIR)"
+            )
+        return self
+
+    @property
+    def served_model_dirs(self) -> tuple[Path, ...]:
+        """The model directories to serve, the default one first: ``MT_MODELS``, else
+        ``MT_MODEL_DIR`` when it is set, else every model in the bundled models folder
+        (:func:`bundled_model_dirs`), else ``MT_MODEL_DIR``'s default (whose absence the
+        start-up error then names)."""
+        named = _listed_paths(self.models)
+        if named:
+            return named
+        if "model_dir" in self.model_fields_set:
+            return (self.model_dir,)
+        return bundled_model_dirs() or (self.model_dir,)
 
     @property
     def api_key_set(self) -> frozenset[str]:

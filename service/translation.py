@@ -159,7 +159,7 @@ def _assemble(
 
 
 class TextTranslationService:
-    """Translates request texts through the cache and the shared batcher."""
+    """Translates request texts of one model through the shared cache and its batcher."""
 
     def __init__(
         self,
@@ -212,7 +212,7 @@ class TextTranslationService:
     ) -> list[SentenceTranslation]:
         if not sentences:
             return []
-        keys = [(served.generation, options, sentence) for sentence in sentences]
+        keys = [(served.pair, served.generation, options, sentence) for sentence in sentences]
         found: list[SentenceTranslation | None] = [self.cache.get(key) for key in keys]
         missing = [
             sentence for sentence, result in zip(sentences, found, strict=True) if result is None
@@ -226,7 +226,7 @@ class TextTranslationService:
             translated = await self.batcher.translate(translator, unique, options, encoded)
             by_sentence = dict(zip(unique, translated, strict=True))
             for sentence, result in by_sentence.items():
-                self.cache.put((served.generation, options, sentence), result)
+                self.cache.put((served.pair, served.generation, options, sentence), result)
             self.metrics.cache_entries.set(len(self.cache))
             found = [
                 result if result is not None else by_sentence[sentence]

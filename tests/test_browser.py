@@ -23,11 +23,14 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from model.text.tokenizer import Tokenizers
+from tests.test_service_directions import save_vi_en
 from tests.test_service_process import clean_env, free_port, mt_serve_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -99,18 +102,13 @@ def _http(url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
             return error.code, raw.decode(errors="replace")
 
 
-@pytest.fixture(scope="module")
-def server(
-    chromium_paths: tuple[str, str],
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[str]:
-    """A real `mt-serve` process on a free loopback port; yields its base URL."""
-    override = os.environ.get("MT_BROWSER_MODEL_DIR")
-    model_dir = Path(override) if override else request.getfixturevalue("tiny_model_dir")
+@contextmanager
+def running_server(tmp_path_factory: pytest.TempPathFactory, **settings: str) -> Iterator[str]:
+    """A real `mt-serve` process with ``settings`` (MT_* variables) on a free loopback port;
+    yields its base URL."""
     port = free_port()
     env = clean_env(
-        MT_MODEL_DIR=str(model_dir),
+        **settings,
         MT_HOST="127.0.0.1",
         MT_PORT=str(port),
         MT_CHAR_LIMIT=str(CHAR_LIMIT),
@@ -146,6 +144,32 @@ def server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(
+    chromium_paths: tuple[str, str],
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A real `mt-serve` process with one model (English→Vietnamese); yields its base URL."""
+    override = os.environ.get("MT_BROWSER_MODEL_DIR")
+    model_dir = Path(override) if override else request.getfixturevalue("tiny_model_dir")
+    with running_server(tmp_path_factory, MT_MODEL_DIR=str(model_dir)) as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def two_way_server(
+    chromium_paths: tuple[str, str],
+    tiny_model_dir: Path,
+    tiny_tokenizers: Tokenizers,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[str]:
+    """A real `mt-serve` process with two tiny models, English→Vietnamese and back."""
+    vi_en = save_vi_en(tiny_tokenizers, tmp_path_factory.mktemp("models") / "vi-en")
+    with running_server(tmp_path_factory, MT_MODELS=f"{tiny_model_dir},{vi_en}") as base:
+        yield base
 
 
 @pytest.fixture(scope="module")
@@ -373,3 +397,49 @@ def test_phone_width_page_works_by_keyboard_without_horizontal_scrolling(
         assert widths[0] <= widths[1], f"page scrolls sideways at 375 px: {widths}"
     finally:
         browser.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_swap_is_hidden_without_the_reverse_model(browser: Any, server: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    _open_page(browser, server)
+    _wait(
+        browser,
+        lambda d: d.find_element(By.ID, "to-language").text == "Vietnamese",
+        "the page never showed the pair it translates",
+    )
+    assert not browser.find_element(By.ID, "swap-btn").is_displayed()
+    assert browser.find_element(By.ID, "title").text == "English → Vietnamese translator"
+
+
+def test_swap_turns_the_translation_around(browser: Any, two_way_server: str) -> None:
+    """The swap button (shown: the server translates both ways) swaps the languages and moves
+    the translation into the text box; the next translation goes Vietnamese→English."""
+    from selenium.webdriver.common.by import By
+
+    _open_page(browser, two_way_server)
+    swap = _wait(
+        browser,
+        lambda d: (
+            d.find_element(By.ID, "swap-btn").is_displayed() and d.find_element(By.ID, "swap-btn")
+        ),
+        "the swap button never showed with both directions served",
+    )
+    browser.find_element(By.ID, "source").send_keys(SENTENCES)
+    browser.find_element(By.ID, "translate-btn").click()
+    _wait_for_outcome(browser)
+    assert not browser.find_element(By.ID, "error").text.strip()
+    translation = browser.find_element(By.ID, "result").text
+    swap.click()
+    assert browser.find_element(By.ID, "source").get_attribute("value") == translation
+    assert browser.find_element(By.ID, "source-label").text == "Vietnamese text"
+    assert browser.find_element(By.ID, "result-heading").text == "English translation"
+    assert browser.find_element(By.ID, "source").get_attribute("lang") == "vi"
+    browser.find_element(By.ID, "translate-btn").click()
+    _wait_for_outcome(browser)
+    assert not browser.find_element(By.ID, "error").text.strip()
+    _, expected = _http(
+        f"{two_way_server}/translate",
+        {"q": translation, "source": "vi", "target": "en", "alternatives": 3},
+    )
+    assert browser.find_element(By.ID, "result").text == expected["translatedText"].strip()

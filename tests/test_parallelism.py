@@ -68,4 +68,4 @@ def test_the_batcher_gets_the_planned_workers(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("MT_TORCH_THREADS", "1")
     state = build_state(load_settings())
     assert state.parallelism == Parallelism(3, 1)
-    assert state.batcher.workers == 3
+    assert state.models.default.batcher.workers == 3

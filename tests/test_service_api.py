@@ -322,15 +322,18 @@ async def test_metrics_count_requests_batches_and_cache_hits(client: httpx.Async
     text = (await client.get("/metrics")).text
 
     def value(name: str) -> float:
-        match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-        assert match, f"{name} missing from /metrics"
-        return float(match.group(1))
+        # the model's metrics are labelled by pair: one line per pair served (one here)
+        lines = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+        assert lines, f"{name} missing from /metrics"
+        return sum(float(line) for line in lines)
 
     assert value("mt_cache_hits_total") >= 1
     assert value("mt_batch_sentences_count") >= 1
     assert value("mt_tokens_per_second") > 0
     assert value("mt_queue_depth") == 0
     assert 'mt_http_requests_total{method="POST",route="/translate",status="200"}' in text
+    assert 'mt_batch_sentences_count{pair="en-vi"}' in text
+    assert 'mt_model_loaded{pair="en-vi"} 1.0' in text
     assert "mt_http_request_duration_seconds_bucket" in text
 
 

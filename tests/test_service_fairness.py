@@ -58,7 +58,7 @@ async def test_a_short_request_is_answered_within_a_second_next_to_four_oversize
             texts = [oversized_text(seed) for seed in range(4)]
             budget = settings.max_batch_tokens
             for text in texts:
-                encoded = state.slot.current.translator.encode(text)
+                encoded = state.models.default.slot.current.translator.encode(text)
                 assert len(text) == 4900 and encoded.rows * encoded.longest > budget
             warm = await client.post("/translate", json=translate_body("Good morning."))
             assert warm.status_code == 200
@@ -66,7 +66,8 @@ async def test_a_short_request_is_answered_within_a_second_next_to_four_oversize
                 asyncio.create_task(client.post("/translate", json=translate_body(text)))
                 for text in texts
             ]
-            await wait_until(lambda: state.batcher.depth == 2, timeout_s=30)  # 2 lanes busy
+            batcher = state.models.default.batcher
+            await wait_until(lambda: batcher.depth == 2, timeout_s=30)  # 2 lanes busy
             await asyncio.sleep(0.2)  # the two running searches are well under way
             started = time.monotonic()
             short = await client.post("/translate", json=translate_body("See you tomorrow."))

@@ -41,8 +41,9 @@ async def client(tiny_model_dir: Path) -> AsyncIterator[httpx.AsyncClient]:
 
 
 def metric(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    return float(match.group(1)) if match else 0.0
+    """``name``'s value, summed over its labels (the model's metrics are labelled by pair)."""
+    lines = re.findall(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", text, re.MULTILINE)
+    return sum(float(line) for line in lines)
 
 
 async def translated(client: httpx.AsyncClient, q: Any, **extra: Any) -> Any:
@@ -145,7 +146,7 @@ async def test_a_huge_request_does_not_hold_the_model_for_others(tiny_model_dir:
         async with httpx.AsyncClient(transport=transport, base_url="http://mt.test") as client:
             state = app.state.service
             admitted: list[list[str]] = []  # the sentences let into the search, per admission
-            translator = state.slot.current.translator
+            translator = state.models.default.slot.current.translator
             open_stream = translator.open_stream
 
             def recording_stream(*args: Any, **kwargs: Any) -> Any:

@@ -151,7 +151,7 @@ async def test_concurrent_requests_make_far_fewer_model_calls(tiny_model_dir: Pa
 async def test_two_workers_run_two_searches_at_once(tiny_model_dir: Path) -> None:
     """With two lanes, a second request starts its own search while the first one runs."""
     async with serve(tiny_model_dir, model_workers=2, max_wait_ms=0) as (client, app, loaded):
-        assert app.state.service.batcher.workers == 2
+        assert app.state.service.models.default.batcher.workers == 2
         model = loaded[0]
         model.gate.clear()
         first = asyncio.create_task(client.post("/translate", json=body("the cat.")))
@@ -181,7 +181,7 @@ async def test_overload_answers_503_with_retry_after(tiny_model_dir: Path) -> No
             asyncio.create_task(client.post("/translate", json=body(f"dog {i}."))) for i in range(4)
         ]
         state: ServiceState = _state(client)
-        await wait_until(lambda: state.batcher.depth == 4)
+        await wait_until(lambda: state.models.default.batcher.depth == 4)
 
         refused = await client.post("/translate", json=body("one too many."))
         assert refused.status_code == 503
@@ -202,17 +202,17 @@ async def test_a_request_past_its_deadline_gets_504_and_leaves_the_queue(
     async with serve(tiny_model_dir, request_timeout_s=0.3, max_wait_ms=0) as (client, _, loaded):
         model = loaded[0]
         state = _state(client)
-        served = state.slot.current
+        served = state.models.default.slot.current
         assert served is not None
         model.gate.clear()
         holding = asyncio.create_task(
-            state.texts.translate(served, ["the cat."], SearchOptions(beam=2))
+            state.models.default.texts.translate(served, ["the cat."], SearchOptions(beam=2))
         )
         await wait_until(model.entered.is_set, timeout_s=60)
         late = await client.post("/translate", json=body("the dog waits."))
         assert late.status_code == 504
         assert "timed out" in late.json()["error"]
-        assert state.batcher.depth == 0  # its sentence was withdrawn
+        assert state.models.default.batcher.depth == 0  # its sentence was withdrawn
         model.gate.set()
         assert len(await holding) == 1  # the work that held the lane is answered as usual
         assert not any("the dog waits." in call for call in model.calls)
@@ -223,7 +223,7 @@ async def test_a_disconnected_client_leaves_the_queue(tiny_model_dir: Path) -> N
         model = loaded[0]
         model.gate.clear()
         state = _state(client)
-        served = state.slot.current
+        served = state.models.default.slot.current
         assert served is not None
         running = asyncio.create_task(client.post("/translate", json=body("the cat.")))
         await wait_until(model.entered.is_set)
@@ -233,10 +233,12 @@ async def test_a_disconnected_client_leaves_the_queue(tiny_model_dir: Path) -> N
             return {"type": "http.disconnect"}
 
         request = Request({"type": "http", "method": "POST", "headers": []}, receive_disconnect)
-        work = state.texts.translate(served, ["the house is gone."], SearchOptions(beam=1))
+        work = state.models.default.texts.translate(
+            served, ["the house is gone."], SearchOptions(beam=1)
+        )
         with pytest.raises(ClientDisconnected):
             await run_for_client(request, work, timeout_s=10)
-        assert state.batcher.depth == 0
+        assert state.models.default.batcher.depth == 0
         model.gate.set()
         assert (await running).status_code == 200
         assert not any("the house is gone." in call for call in model.calls)
@@ -304,7 +306,7 @@ async def test_shutdown_drains_the_queue(tiny_model_dir: Path) -> None:
                 asyncio.create_task(client.post("/translate", json=body(f"cat {i}.")))
                 for i in range(1, 5)
             ]
-            await wait_until(lambda: _state(client).batcher.depth == 4)
+            await wait_until(lambda: _state(client).models.default.batcher.depth == 4)
             loaded[0].gate.set()  # shutdown starts now, with four sentences queued
         responses = await asyncio.gather(*pending)
         assert [r.status_code for r in responses] == [200] * 5

@@ -22,8 +22,9 @@ def test_absolute_paths_keep_only_their_names() -> None:
 def test_the_public_fields_leave_the_model_directory_out(tiny_model_dir: Path) -> None:
     translator = Translator.from_dir(tiny_model_dir, device="cpu")
     assert translator.model_info["model_dir"] == str(tiny_model_dir)  # a fact for reports
-    served = ServedModel(translator, tiny_model_dir, 1, datetime.now(UTC), 0.5)
+    served = ServedModel(translator, tiny_model_dir, 1, datetime.now(UTC), 0.5, ("en", "vi"))
     info = public_model_info(served)
-    assert set(info) == {*PUBLIC_FIELDS, "served"}
+    assert set(info) == {*PUBLIC_FIELDS, "pair", "served"}
+    assert info["pair"] == {"source": "en", "target": "vi"}
     assert str(tiny_model_dir) not in repr(info)
     assert info["served"]["generation"] == 1

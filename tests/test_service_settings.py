@@ -188,3 +188,37 @@ def test_the_beam_is_the_models_tuned_one_unless_mt_beam_is_set(tiny_model_dir: 
     assert decode_options(Settings(model_dir=tiny_model_dir, beam=2), request, tuned).beam == 2
     wide = TranslateRequest(q="Hello.", source="en", target="vi", alternatives=4)
     assert decode_options(unset, wide, tuned).beam == 5  # holds the 5 best
+
+
+def _fake_model(directory: Path) -> Path:
+    directory.mkdir(parents=True)
+    (directory / "config.json").write_text("{}", encoding="utf-8")
+    return directory
+
+
+def test_the_models_served_by_default_are_the_bundled_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MT_HOME", str(tmp_path))
+    (tmp_path / "models" / "notes").mkdir(parents=True)  # not a model: no config.json
+    bundled = _fake_model(tmp_path / "models" / "en-vi")
+    assert load_settings().served_model_dirs == (bundled,)
+    reverse = _fake_model(tmp_path / "models" / "vi-en")
+    first = _fake_model(tmp_path / "models" / "aa-en")  # sorts first, but en-vi leads
+    assert load_settings().served_model_dirs == (bundled, first, reverse)
+    monkeypatch.setenv("MT_MODEL_DIR", str(reverse))  # an explicit directory: that one alone
+    assert load_settings().served_model_dirs == (reverse,)
+
+
+def test_mt_models_names_every_model_served(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MT_MODELS", " /m/en-vi, ,/m/vi-en ")
+    assert load_settings().served_model_dirs == (Path("/m/en-vi"), Path("/m/vi-en"))
+    monkeypatch.setenv("MT_MODEL_DIR", "/m/en-vi")  # the image sets it: fine when listed
+    assert load_settings().served_model_dirs == (Path("/m/en-vi"), Path("/m/vi-en"))
+    monkeypatch.setenv("MT_MODEL_DIR", "/m/other")
+    with pytest.raises(SettingsError, match=r"MT_MODEL_DIR=/m/other is not one of MT_MODELS"):
+        load_settings()
+    monkeypatch.delenv("MT_MODEL_DIR")
+    monkeypatch.setenv("MT_MODELS", "/m/en-vi,/m/en-vi")
+    with pytest.raises(SettingsError, match=r"^invalid setting: MT_MODELS=.*names /m/en-vi more"):
+        load_settings()

@@ -24,6 +24,8 @@ from tests.test_service_api import settings_for, translate_body
 
 pytestmark = pytest.mark.anyio
 
+EN_VI = ("en", "vi")
+
 
 @asynccontextmanager
 async def serving(settings: Settings) -> AsyncIterator[tuple[httpx.AsyncClient, ServiceState]]:
@@ -97,7 +99,9 @@ def test_the_bytes_counted_are_what_the_entries_really_hold() -> None:
         for number in range(count):
             sentence = f"We see the small house number {number} in the big city today."
             options = SearchOptions(beam=5, n_best=1 + number % 4)  # one per request, at worst
-            cache.put((1, options, sentence), full_result(sentence, options.n_best, width=40))
+            cache.put(
+                (EN_VI, 1, options, sentence), full_result(sentence, options.n_best, width=40)
+            )
         gc.collect()
         held = tracemalloc.get_traced_memory()[0] - before
     finally:
@@ -109,23 +113,37 @@ def test_the_bytes_counted_are_what_the_entries_really_hold() -> None:
 def test_the_least_recently_used_entries_leave_to_stay_within_the_bytes() -> None:
     cache = TranslationCache(entries=1000, max_bytes=20_000)
     options = SearchOptions(beam=2)
-    keys = [(1, options, f"sentence {i} " + "x" * 500) for i in range(100)]
+    keys = [(EN_VI, 1, options, f"sentence {i} " + "x" * 500) for i in range(100)]
     for key in keys:
-        cache.put(key, full_result(key[2], 1, width=5))
+        cache.put(key, full_result(key[-1], 1, width=5))
         assert cache.bytes <= 20_000
     assert 0 < len(cache) < 100
     assert cache.get(keys[-1]) is not None and cache.get(keys[0]) is None
-    huge = (1, options, "y" * 30_000)  # heavier than the whole cache: not stored
-    cache.put(huge, full_result(huge[2], 1, width=5))
+    huge = (EN_VI, 1, options, "y" * 30_000)  # heavier than the whole cache: not stored
+    cache.put(huge, full_result(huge[-1], 1, width=5))
     assert cache.get(huge) is None and cache.get(keys[-1]) is not None
     cache.clear()
     assert (len(cache), cache.bytes) == (0, 0)
 
 
+def test_a_pairs_entries_are_forgotten_alone() -> None:
+    """A reload of one model drops its entries; the other pair's stay, under the same
+    generation number and sentence (each model counts its generations from 1)."""
+    cache = TranslationCache(entries=10, max_bytes=1 << 20)
+    options = SearchOptions(beam=2)
+    for pair in (EN_VI, ("vi", "en")):
+        cache.put((pair, 1, options, "phở"), full_result(f"phở {pair[0]}", 1, width=3))
+    assert len(cache) == 2
+    cache.forget_pair(EN_VI)
+    assert cache.get((EN_VI, 1, options, "phở")) is None
+    kept = cache.get((("vi", "en"), 1, options, "phở"))
+    assert kept is not None and kept.source == "phở vi"
+
+
 def test_sentences_decoded_with_attention_are_not_stored() -> None:
     cache = TranslationCache(entries=10, max_bytes=1 << 20)
-    key = (1, SearchOptions(beam=2, attention=True), "I love the city.")
-    cache.put(key, full_result(key[2], 1, width=5))
+    key = (EN_VI, 1, SearchOptions(beam=2, attention=True), "I love the city.")
+    cache.put(key, full_result(key[-1], 1, width=5))
     assert len(cache) == 0 and cache.get(key) is None
     assert cache.misses == 0  # not a lookup: such sentences never use the cache
 

@@ -312,7 +312,11 @@ def _load_tokenizers(
                 f"{tokenizer.source}: {side} tokenizer has {tokenizer.vocab_size} pieces, "
                 f"config.json says {side}_vocab_size={size}"
             )
-    check_tokenizer_sides(tokenizers, config_path, model_pair(config))
+    try:
+        pair = model_pair(config)
+    except ValueError as exc:
+        raise ModelFileError(f"{config_path}: {exc}") from exc
+    check_tokenizer_sides(tokenizers, config_path, pair)
     return tokenizers
 
 

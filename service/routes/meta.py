@@ -1,5 +1,5 @@
 """Everything around translation: the web page, languages, the page's settings, health,
-readiness, metrics, the served model, the API docs page (local Swagger UI) and the API
+readiness, metrics, the served models, the API docs page (local Swagger UI) and the API
 described in LibreTranslate's shape (``/spec``)."""
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ from fastapi import APIRouter, Request
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-from service.deps import ServedModelDep, SettingsDep, StateDep
+from model.store.languages import DEFAULT_PAIR
+from service.deps import ServedModelDep, StateDep, served_model
+from service.detect import language_name
 from service.errors import ApiError
 from service.files import SUPPORTED_FILE_FORMATS
 from service.model_info import public_model_info
-from service.schemas import LANGUAGE_NAMES
 from service.spec import libretranslate_spec
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
@@ -33,16 +34,17 @@ async def index() -> Response:
 
 
 @router.get("/languages", summary="Supported languages (LibreTranslate shape)")
-async def languages() -> list[dict[str, Any]]:
-    return [
-        {"code": "en", "name": LANGUAGE_NAMES["en"], "targets": ["vi"]},
-        {"code": "vi", "name": LANGUAGE_NAMES["vi"], "targets": []},
-    ]
+async def languages(state: StateDep) -> list[dict[str, Any]]:
+    """Each language of a served pair with the languages it translates into (empty until
+    the models have loaded)."""
+    return state.models.languages()
 
 
 @router.get("/frontend/settings", summary="Settings the web page needs")
-async def frontend_settings(settings: SettingsDep) -> dict[str, Any]:
+async def frontend_settings(state: StateDep) -> dict[str, Any]:
+    settings = state.settings
     keys = bool(settings.api_key_set)
+    source, target = state.models.default.pair or DEFAULT_PAIR
     return {
         "charLimit": settings.char_limit,
         "batchLimit": settings.batch_limit,
@@ -53,9 +55,10 @@ async def frontend_settings(settings: SettingsDep) -> dict[str, Any]:
         "suggestions": False,
         "filesTranslation": True,
         "supportedFilesFormat": sorted(SUPPORTED_FILE_FORMATS),
+        # The default model's pair: what the page starts with.
         "language": {
-            "source": {"code": "en", "name": LANGUAGE_NAMES["en"]},
-            "target": {"code": "vi", "name": LANGUAGE_NAMES["vi"]},
+            "source": {"code": source, "name": language_name(source)},
+            "target": {"code": target, "name": language_name(target)},
         },
     }
 
@@ -65,21 +68,33 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Readiness: a model is loaded and requests are accepted")
-async def ready(served: ServedModelDep) -> dict[str, Any]:
-    return {"status": "ready", "generation": served.generation}
+@router.get("/ready", summary="Readiness: the models are loaded and requests are accepted")
+async def ready(state: StateDep) -> dict[str, Any]:
+    """200 once every model has loaded (503 before and during shutdown); ``generation`` is
+    the default model's."""
+    return {"status": "ready", "generation": served_model(state).generation}
 
 
 @router.get("/metrics", summary="Prometheus metrics")
 async def metrics(state: StateDep) -> Response:
-    state.metrics.queue_depth.set(state.batcher.depth)
+    for lane in state.models.lanes:
+        state.metrics.queue_depth.labels(pair=lane.label).set(lane.batcher.depth)
     content, content_type = state.metrics.render()
     return Response(content, media_type=content_type)
 
 
-@router.get("/model", summary="The served model: architecture, size, quality, version")
+@router.get(
+    "/model",
+    summary="A served model: architecture, size, quality, version (the pair that the source "
+    "and target query parameters name; without them the default model)",
+)
 async def model(served: ServedModelDep) -> dict[str, Any]:
     return public_model_info(served)
+
+
+@router.get("/models", summary="Every served model, as /model describes it, by language pair")
+async def models(state: StateDep) -> list[dict[str, Any]]:
+    return [public_model_info(served_model(state, lane)) for lane in state.models.lanes]
 
 
 @router.get("/docs", include_in_schema=False)

@@ -1,8 +1,9 @@
 """LibreTranslate's API: ``/translate``, ``/translate_file`` (+ ``/download_file``), ``/detect``.
 
 Each route receives its body read, validated and authorised by a dependency
-(:mod:`service.deps`); the work goes through the shared :class:`TextTranslationService`
-(cache, batcher, model) within the request's deadline.
+(:mod:`service.deps`); each text goes to the model of its pair (:mod:`service.routing`), through
+that model's :class:`TextTranslationService` (shared cache, its own batcher), within the
+request's deadline.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from service.deps import (
     TranslateBodyDep,
     served_model,
 )
-from service.detect import Detection, language_name
+from service.detect import Detection
 from service.errors import (
     CLIENT_CLOSED_REQUEST,
     ApiError,
@@ -39,6 +40,7 @@ from service.errors import (
     Timeout,
 )
 from service.files import content_disposition
+from service.routing import Route, route_texts, translate_routed
 from service.schemas import DetectRequest, TranslateRequest, openapi_body
 from service.settings import Settings
 from service.state import ServiceState
@@ -112,41 +114,28 @@ def translate_answer(
     return answer
 
 
-async def detect_sources(state: ServiceState, request: TranslateRequest) -> list[Detection]:
-    """``source: "auto"``: each text's language; a 400 naming it when one is not English (this
-    model translates only English, and would invent text from anything else)."""
-    is_html = request.format == "html"
-    detected = []
-    for index, text in enumerate(request.texts):
-        candidates = await asyncio.to_thread(state.detector.detect, text, is_html)
-        best = candidates[0]
-        if best.language != "en":
-            which = "q" if isinstance(request.q, str) else f"q[{index}]"
-            raise InvalidRequest(
-                f"Invalid request: {which} looks like {language_name(best.language)} "
-                f"({best.language}, {best.confidence:g}% confidence); this server translates "
-                "only English (en) to Vietnamese (vi)"
-            )
-        detected.append(best)
-    return detected
-
-
 async def translate_for_client(
     request: Request, state: ServiceState, body: TranslateRequest, started: float
-) -> list[TextTranslation]:
-    """Translate a request's texts within its deadline, every failure as an API error
-    (raises :class:`ClientDisconnected` when the client has gone away)."""
+) -> tuple[list[TextTranslation], list[Detection] | None]:
+    """Translate a request's texts, each with the model of its pair (:mod:`service.routing`),
+    within its deadline, every failure as an API error (raises :class:`ClientDisconnected`
+    when the client has gone away); with ``source: "auto"``, each text's detected language
+    too."""
     settings = state.settings
-    served = served_model(state)
-    options = decode_options(settings, body, served.translator.defaults)
+    routing = await route_texts(state.models, state.detector, body)
+    is_html = body.format == "html"
+
+    async def translate_route(route: Route) -> list[TextTranslation]:
+        served = served_model(state, route.lane)
+        options = decode_options(settings, body, served.translator.defaults)
+        texts = [body.texts[position] for position in route.positions]
+        return await route.lane.texts.translate(served, texts, options, is_html=is_html)
+
     remaining = settings.request_timeout_s - (time.monotonic() - started)
     busy = {"Retry-After": str(settings.retry_after_s)}
+    work = translate_routed(routing, len(body.texts), translate_route)
     try:
-        return await run_for_client(
-            request,
-            state.texts.translate(served, body.texts, options, is_html=body.format == "html"),
-            remaining,
-        )
+        return await run_for_client(request, work, remaining), routing.detected
     except RequestTooLargeError as exc:
         # It could never fit, idle server or not: a 503 would make the client retry forever.
         raise InvalidRequest(f"Invalid request: {exc}") from None
@@ -180,9 +169,8 @@ def _client_gone() -> JSONResponse:
 async def translate(
     request: Request, started: StartedDep, body: TranslateBodyDep, state: StateDep
 ) -> JSONResponse:
-    detected = await detect_sources(state, body) if body.source == "auto" else None
     try:
-        results = await translate_for_client(request, state, body, started)
+        results, detected = await translate_for_client(request, state, body, started)
     except ClientDisconnected:
         return _client_gone()
     return JSONResponse(translate_answer(body, results, detected))
@@ -196,10 +184,8 @@ async def translate(
 async def translate_file(
     request: Request, started: StartedDep, form: FileBodyDep, state: StateDep
 ) -> JSONResponse:
-    if form.body.source == "auto":
-        await detect_sources(state, form.body)
     try:
-        results = await translate_for_client(request, state, form.body, started)
+        results, _ = await translate_for_client(request, state, form.body, started)
     except ClientDisconnected:
         return _client_gone()
     path = state.files.put(form.upload.filename, form.upload.format, results[0].text)
