@@ -2,7 +2,9 @@
 
 The source-side projection depends only on the encoder output, so it is computed once per
 sentence (``precompute_keys``) and carried in the encoder output, never cached on the module:
-one module instance serves any number of concurrent decodes.
+one module instance serves any number of concurrent decodes. CPU decoding hands it ``keys`` and
+``memory`` as float64 on fixed-point grids (:mod:`model.fixed_point`): the products' sums are
+then exact, so a sentence's attention does not depend on the sentences batched with it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from model.config import AttentionType
+from model.fixed_point import WEIGHT_BITS, on_grid, query_bits
 
 
 class Attention(nn.Module):
@@ -46,7 +49,8 @@ class Attention(nn.Module):
 
         ``query``: ``batch x query_size`` (one step) or ``batch x tgt_len x query_size``.
         ``keys``: ``batch x src_len x query_size``; ``memory``: ``batch x src_len x memory_size``;
-        ``mask``: ``batch x src_len``, True at real tokens.
+        ``mask``: ``batch x src_len``, True at real tokens. ``keys`` and ``memory`` may be
+        float64 on fixed-point grids (:func:`model.fixed_point.exact_encoder_output`).
         Returns ``context`` (``batch [x tgt_len] x memory_size``) and ``weights``
         (``batch [x tgt_len] x src_len``), rows summing to 1 over real positions.
         """
@@ -57,11 +61,18 @@ class Attention(nn.Module):
             # batch x tgt x src x size: fine for sentence-length inputs
             hidden = torch.tanh(self.query_projection(query).unsqueeze(2) + keys.unsqueeze(1))
             scores = self.score_vector(hidden).squeeze(-1)
+        elif keys.dtype == torch.float64:  # fixed-point keys: an exact sum, in any batch
+            grid_query = on_grid(query, query_bits(query.size(-1)))
+            scores = torch.bmm(grid_query, keys.transpose(1, 2))
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
         scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1).to(memory.dtype)
-        context = torch.bmm(weights, memory)
+        weights = torch.softmax(scores, dim=-1)
+        if memory.dtype == torch.float64:  # fixed-point memory: an exact sum, in any batch
+            context = torch.bmm(on_grid(weights, WEIGHT_BITS), memory).to(query.dtype)
+        else:
+            weights = weights.to(memory.dtype)
+            context = torch.bmm(weights, memory)
         if single_step:
             return context.squeeze(1), weights.squeeze(1)
         return context, weights

@@ -38,8 +38,9 @@ from torch import Tensor, nn
 
 from model.checkpoint import LoadedModel
 from model.decoder import RecurrentStep
-from model.encoder import EncoderOutput
-from model.padding import pad_to
+from model.encoder import EncoderOutput, EncoderRun
+from model.fixed_point import exact_encoder_output
+from model.quantize import FixedRangeLinear, fixed_range_linear
 from model.seq2seq import Seq2Seq
 from model.tokenizer import EOS_ID
 
@@ -51,6 +52,9 @@ SHORTLIST_MODES = ("auto", "on", "off")
 
 # A leave cuts the batch's rows anew only when they shrink below this share of them.
 _SHRINK_REBUILD = 0.75
+# A sentence's own vocabulary is laid out at least this wide: wider than any CPU's vector of
+# floats, below which log_softmax sums in another order (so every batch takes one code path).
+_MIN_WIDTH = 64
 
 
 class ShortlistError(ValueError):
@@ -81,7 +85,7 @@ class Shortlist:
         return self.table[src].flatten(1)
 
     def extra(self, candidates: Tensor) -> Tensor:
-        """The sorted target ids in some row of ``candidates`` but not in ``always``."""
+        """The sorted target ids in ``candidates`` (any shape) but not in ``always``."""
         allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
         allowed[candidates.flatten()] = True
         allowed[self.always] = False
@@ -152,40 +156,40 @@ def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shor
 
 
 class _OutputRows:
-    """The output layer's rows, ready to be cut for a vocabulary: fbgemm int8 (a dynamically
-    quantized ``Linear``, see :mod:`model.quantize`) or float."""
+    """The output layer's rows, ready to be cut for a vocabulary: int8 (a
+    :class:`model.quantize.FixedRangeLinear`) or float."""
 
     def __init__(self, layer: nn.Module) -> None:
-        self._int8: tuple[Tensor, float, int, bool] | None = None
-        weight_bias = getattr(layer, "_weight_bias", None)  # torch.ao's dynamic int8 Linear
-        if callable(weight_bias):
-            weight, bias = weight_bias()
+        self._int8: tuple[Tensor, float, int] | None = None
+        if isinstance(layer, FixedRangeLinear):
+            weight, bias = layer.weight_bias()
             if weight.qscheme() != torch.per_tensor_affine:
                 raise ShortlistError(f"unsupported int8 output layer: {weight.qscheme()}")
-            reduce_range = bool(getattr(layer, "reduce_range", True))
-            self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point(), reduce_range)
+            self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point())
         else:
             weight, bias = layer.weight, layer.bias
         self._weight: Tensor = weight
         self._bias: Tensor | None = bias
+        self.vocab_size = weight.size(0)
 
     def cut(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
         """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits."""
         bias = None if self._bias is None else self._bias.index_select(0, ids)
         if self._int8 is not None:
-            values, scale, zero_point, reduce_range = self._int8
+            values, scale, zero_point = self._int8
             rows = torch._make_per_tensor_quantized_tensor(
                 values.index_select(0, ids), scale, zero_point
             )
             packed = torch.ops.quantized.linear_prepack(rows, bias)
-            return lambda hidden: torch.ops.quantized.linear_dynamic(hidden, packed, reduce_range)
+            return lambda hidden: fixed_range_linear(hidden, packed)
         weight = self._weight.index_select(0, ids)
         return lambda hidden: nn.functional.linear(hidden, weight, bias)
 
 
 class NarrowOutput:
     """The output layer for one vocabulary: ``ids: K`` target ids (``always`` first, then
-    the batch's ``extra`` ids of its own) and :meth:`project`.
+    the batch's ``extra`` ids of its own), ``column: vocab``, where each of them is among the
+    ``K`` (0 for the others), and :meth:`project`.
 
     The extra rows are cut on first use, not when made: the stream encodes joining sentences
     and at once concatenates them with those in flight, so only the union's layer is used.
@@ -194,6 +198,8 @@ class NarrowOutput:
     def __init__(self, rows: _OutputRows, always: _AlwaysRows, extra_ids: Tensor) -> None:
         self.ids = torch.cat([always.ids, extra_ids]) if extra_ids.numel() else always.ids
         self.extra = extra_ids.numel()
+        self.column = torch.zeros(rows.vocab_size, dtype=torch.long, device=self.ids.device)
+        self.column[self.ids] = torch.arange(self.ids.numel(), device=self.ids.device)
         self._rows, self._always, self._extra_ids = rows, always, extra_ids
         self._project_extra: Callable[[Tensor], Tensor] | None = None
 
@@ -214,42 +220,119 @@ class _AlwaysRows(NamedTuple):
     project: Callable[[Tensor], Tensor]
 
 
+class SentenceVocabularies(NamedTuple):
+    """Each sentence's own vocabulary, laid out the same whatever it is batched with.
+
+    ``ids: sentences x W``: ``always``, then the target ids the sentence's own source words
+    bring, in increasing order, then padding up to the batch's width ``W``; ``padding:
+    sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
+    (what its padding holds: a log-probability of ``-inf`` written there is its true value).
+    """
+
+    ids: Tensor
+    padding: Tensor
+    spare: Tensor
+
+    def widened(self, width: int) -> SentenceVocabularies:
+        """The same vocabularies padded to ``width`` columns."""
+        missing = width - self.ids.size(1)
+        if missing <= 0:
+            return self
+        spares = self.spare.unsqueeze(1).expand(-1, missing)
+        padding = self.padding.new_ones(self.padding.size(0), missing)
+        return SentenceVocabularies(
+            torch.cat([self.ids, spares], dim=1),
+            torch.cat([self.padding, padding], dim=1),
+            self.spare,
+        )
+
+    def select(self, index: Tensor) -> SentenceVocabularies:
+        return SentenceVocabularies(
+            self.ids.index_select(0, index),
+            self.padding.index_select(0, index),
+            self.spare.index_select(0, index),
+        )
+
+
 class ShortlistedEncoderOutput(NamedTuple):
-    """The model's encoder output, each sentence's shortlist candidates (``sentences x
-    width``, EOS-padded) and the output layer cut for their union."""
+    """The model's encoder output, each sentence's own vocabulary and the output layer cut
+    for their union."""
 
     inner: EncoderOutput
-    candidates: Tensor
+    vocabularies: SentenceVocabularies
     output: NarrowOutput
 
 
 class ShortlistedModel:
     """A :class:`model.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
     sentences being searched; the search interface (:mod:`model.search_steps`,
-    :mod:`model.beam_stream`) is the model's own. Log-probabilities outside the shortlist are
-    ``-inf``; inside it they are normalised over the shortlist. ``recurrent_step``: the
-    decoder's recurrent step computed another way for the same weights (the Translator passes
-    :class:`model.lstm_table.TokenTableLstm` on the CPU)."""
+    :mod:`model.beam_stream`) is the model's own. Log-probabilities outside a sentence's own
+    shortlist (``always`` and its own source words' candidates) are ``-inf``; inside it they
+    are normalised over it, so that a sentence's scores do not depend on its companions.
+    ``recurrent_step`` and ``encoder``: the decoder's recurrent step and the encoder computed
+    another way for the same weights (the Translator passes :mod:`model.lstm_table`'s on the
+    CPU). On a CPU the encoder output's memory and keys are kept on fixed-point grids
+    (:mod:`model.fixed_point`), so attention's sums are exact.
+
+    With int8 (fixed activation ranges), the tables, exact attention and this per-sentence
+    normalisation, a sentence's log-probabilities are the same, bit for bit, alone or in any
+    batch.
+    """
 
     def __init__(
-        self, model: Seq2Seq, shortlist: Shortlist, recurrent_step: RecurrentStep | None = None
+        self,
+        model: Seq2Seq,
+        shortlist: Shortlist,
+        recurrent_step: RecurrentStep | None = None,
+        encoder: EncoderRun | None = None,
     ) -> None:
         self.model = model
-        self.shortlist = shortlist.to(model.decoder.embedding.weight.device)
+        device = model.decoder.embedding.weight.device
+        self.shortlist = shortlist.to(device)
         self.recurrent_step = recurrent_step  # for the same weights, faster (model.lstm_table)
+        self.encoder = encoder
+        self.exact_attention = device.type == "cpu"
+        self._dot_product_keys = model.config.attention != "additive"
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
         # Cut once: a change of sentences then only cuts the few rows that are their own.
         always = self.shortlist.always
         self._always = _AlwaysRows(always, self._rows.cut(always))
 
-    def _narrow(self, candidates: Tensor) -> NarrowOutput:
-        return NarrowOutput(self._rows, self._always, self.shortlist.extra(candidates))
+    def _narrow(self, vocabularies: SentenceVocabularies) -> NarrowOutput:
+        own = vocabularies.ids.masked_select(~vocabularies.padding)
+        return NarrowOutput(self._rows, self._always, self.shortlist.extra(own))
+
+    def _vocabularies(self, src: Tensor) -> SentenceVocabularies:
+        """``src: sentences x src_len`` -> each sentence's own vocabulary."""
+        own = torch.zeros(src.size(0), self._vocab_size, dtype=torch.bool, device=src.device)
+        own.scatter_(1, self.shortlist.candidates(src), True)
+        always = self.shortlist.always
+        own[:, always] = False
+        counts = own.sum(dim=1)
+        own[:, always] = True
+        spare = (~own).byte().argmax(dim=1)  # none only when a sentence may say any word
+        own[:, always] = False
+        width = max(int(counts.max()) if counts.numel() else 0, _MIN_WIDTH - always.numel())
+        rows, ids = own.nonzero(as_tuple=True)
+        slots = torch.arange(ids.numel(), device=src.device) - (counts.cumsum(0) - counts)[rows]
+        extra = spare.unsqueeze(1).repeat(1, width)
+        extra[rows, slots] = ids
+        columns = torch.arange(width, device=src.device)
+        return SentenceVocabularies(
+            torch.cat([always.expand(src.size(0), -1), extra], dim=1),
+            torch.cat(
+                [own.new_zeros(src.size(0), always.numel()), columns >= counts.unsqueeze(1)], 1
+            ),
+            spare,
+        )
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> ShortlistedEncoderOutput:
-        candidates = self.shortlist.candidates(src)
-        inner = self.model.encode(src, src_lengths)
-        return ShortlistedEncoderOutput(inner, candidates, self._narrow(candidates))
+        inner = self.model.encode(src, src_lengths, self.encoder)
+        if self.exact_attention:
+            inner = exact_encoder_output(inner, self._dot_product_keys)
+        vocabularies = self._vocabularies(src)
+        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))
 
     def initial_state(self, encoder_output: ShortlistedEncoderOutput) -> Any:
         return self.model.initial_state(encoder_output.inner)
@@ -258,16 +341,27 @@ class ShortlistedModel:
         self, prev_tokens: Tensor, state: Any, encoder_output: ShortlistedEncoderOutput
     ) -> tuple[Tensor, Any, Tensor]:
         """As :meth:`model.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
-        ``-inf`` outside the shortlist."""
+        ``-inf`` outside each sentence's own shortlist.
+
+        Each row's logits are read out of the batch's narrow layer into its sentence's own
+        layout (:class:`SentenceVocabularies`), so its log-softmax sees the same values in
+        the same places in any batch: only padding (``-inf``) follows them, which adds zeros
+        to the same sums."""
         attentional, state, weights = self.model.decoder.step(
             prev_tokens, state, encoder_output.inner, self.recurrent_step
         )
-        output = encoder_output.output
-        narrow = torch.log_softmax(output.project(attentional).float(), dim=-1)
-        log_probs = narrow.new_full((narrow.size(0), self._vocab_size), float("-inf"))
-        # scatter_ with an expanded index: 2.5x faster than index_copy_ along columns on a CPU
-        columns = output.ids.expand(narrow.size(0), -1)
-        return log_probs.scatter_(1, columns, narrow), state, weights
+        vocabularies, output = encoder_output.vocabularies, encoder_output.output
+        sentences = vocabularies.ids.size(0)
+        logits = output.project(attentional).float().view(sentences, -1, output.ids.numel())
+        slots = logits.size(1)
+        columns = output.column[vocabularies.ids].unsqueeze(1).expand(-1, slots, -1)
+        own = logits.gather(2, columns).masked_fill_(
+            vocabularies.padding.unsqueeze(1), float("-inf")
+        )
+        narrow = torch.log_softmax(own, dim=-1)
+        log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
+        ids = vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
+        return log_probs.scatter_(2, ids, narrow).view(-1, self._vocab_size), state, weights
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         return self.model.reorder(state, index)
@@ -277,13 +371,13 @@ class ShortlistedModel:
     ) -> ShortlistedEncoderOutput:
         """The sentences at ``index``. Their union is a subset of the current one, so the
         current narrow layer still serves; it is cut anew only when it shrinks a lot."""
-        candidates = encoder_output.candidates.index_select(0, index)
+        vocabularies = encoder_output.vocabularies.select(index)
         output = encoder_output.output
-        extra = self.shortlist.extra(candidates)
-        if extra.numel() < _SHRINK_REBUILD * output.extra:
-            output = NarrowOutput(self._rows, self._always, extra)
+        narrower = self._narrow(vocabularies)
+        if narrower.extra < _SHRINK_REBUILD * output.extra:
+            output = narrower
         inner = self.model.reorder_encoder_output(encoder_output.inner, index)
-        return ShortlistedEncoderOutput(inner, candidates, output)
+        return ShortlistedEncoderOutput(inner, vocabularies, output)
 
     def concat_states(self, states: Sequence[Any]) -> Any:
         return self.model.concat_states(states)
@@ -291,7 +385,12 @@ class ShortlistedModel:
     def concat_encoder_outputs(
         self, outputs: Sequence[ShortlistedEncoderOutput]
     ) -> ShortlistedEncoderOutput:
-        width = max(output.candidates.size(1) for output in outputs)
-        candidates = torch.cat([pad_to(output.candidates, width, 1, EOS_ID) for output in outputs])
+        width = max(output.vocabularies.ids.size(1) for output in outputs)
+        parts = [output.vocabularies.widened(width) for output in outputs]
+        vocabularies = SentenceVocabularies(
+            torch.cat([part.ids for part in parts]),
+            torch.cat([part.padding for part in parts]),
+            torch.cat([part.spare for part in parts]),
+        )
         inner = self.model.concat_encoder_outputs([output.inner for output in outputs])
-        return ShortlistedEncoderOutput(inner, candidates, self._narrow(candidates))
+        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))

@@ -46,7 +46,7 @@ from model.checkpoint import LoadedModel, load_model
 from model.devices import resolve_device
 from model.false_years import drop_false_years
 from model.full_stop import FULL_STOP, drop_full_stop, ends_open
-from model.lstm_table import TokenTableLstm
+from model.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.protect import PLACEHOLDERS, Masked, mask, restore
 from model.quantize import Quantized, quantize_int8, wants_int8
 from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
@@ -352,11 +352,11 @@ class Translator:
         self.shortlist = load_shortlist(loaded, shortlist, self.device)
         self._model: Seq2Seq | ShortlistedModel = model
         if self.shortlist is not None:
-            # The table is built from the float weights; its hidden half runs as the model does.
-            table_step = TokenTableLstm.of(
-                loaded.model.decoder, loaded.config, int8=self.precision == "int8"
-            )
-            self._model = ShortlistedModel(model, self.shortlist, table_step)
+            # Tables are built from the float weights; their hidden half runs as the model does.
+            int8 = self.precision == "int8"
+            table_step = TokenTableLstm.of(loaded.model.decoder, loaded.config, int8=int8)
+            table_encoder = TokenTableEncoder.of(loaded.model.encoder, loaded.config, int8=int8)
+            self._model = ShortlistedModel(model, self.shortlist, table_step, table_encoder)
         self._source = loaded.tokenizers.source
         self._target = loaded.tokenizers.target
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
