@@ -1,5 +1,5 @@
 """int8 inference on the CPU: the model's ``nn.Linear`` layers with int8 weights and a fixed
-activation range, its ``nn.LSTM`` layers dynamically quantized.
+activation range.
 
 Each weight matrix is kept as int8 with a scale; activations are quantized on the fly and the
 result comes back in float32, so nothing else in the model changes. On the bundled model it
@@ -15,9 +15,10 @@ outputs). So :class:`FixedRangeLinear` quantizes its input with one scale for ev
 ``[-1, 1]`` onto 7-bit codes ``1..127`` (the ``reduce_range`` codes fbgemm's dynamic path uses,
 safe from the 16-bit saturation of AVX2 int8 products): its integer products are exact, and
 each output row is a function of its input row alone, bit for bit, in any batch. The
-``nn.LSTM`` layers keep dynamic int8; CPU decoding replaces the LSTM layers it can with
-per-token tables and a :class:`FixedRangeLinear` for their recurrent half
-(:mod:`model.lstm_table`).
+recurrent layers stay float32 here: a dynamically quantized LSTM scales each step by the
+whole batch, so CPU decoding runs the LSTM layers it can from per-token tables with a
+:class:`FixedRangeLinear` for their recurrent half (:mod:`model.lstm_table`: the bundled
+model's encoder and decoder), and the others in float32.
 
 Which implementation, and why (torch 2.13, read and checked in November 2026):
 
@@ -146,8 +147,8 @@ def _with_fixed_range_linears(module: nn.Module) -> None:
 
 
 def _fbgemm(model: nn.Module) -> nn.Module:
-    """fbgemm int8 of every ``nn.Linear`` (a fixed activation range) and ``nn.LSTM`` (dynamic),
-    in a copy; fails here, not at the first translation, when the int8 product is missing."""
+    """fbgemm int8 of every ``nn.Linear`` (a fixed activation range), in a copy; fails here,
+    not at the first translation, when the int8 product is missing."""
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():
@@ -157,7 +158,7 @@ def _fbgemm(model: nn.Module) -> nn.Module:
         warnings.filterwarnings("ignore", message=r".*quantized tensor creation functions.*")
         warnings.filterwarnings("ignore", message=r".*torch\.ao\.quantization is deprecated.*")
         quantized = quantize_dynamic(
-            copy.deepcopy(model), {nn.Linear, nn.LSTM}, dtype=torch.qint8, inplace=False
+            copy.deepcopy(model), {nn.Linear}, dtype=torch.qint8, inplace=False
         )
     _with_fixed_range_linears(quantized)
     for layer in quantized.modules():
@@ -169,7 +170,7 @@ def _fbgemm(model: nn.Module) -> nn.Module:
 # Tried in order; the first one that works is used.
 _IMPLEMENTATIONS: tuple[tuple[str, Callable[[nn.Module], nn.Module]], ...] = (
     (
-        "fbgemm int8 (torch.ao.quantization): Linear with a fixed activation range, dynamic LSTM",
+        "fbgemm int8 (torch.ao.quantization): Linear layers with a fixed activation range",
         _fbgemm,
     ),
 )

@@ -42,7 +42,7 @@ from model.encoder import EncoderOutput, EncoderRun
 from model.fixed_point import exact_encoder_output
 from model.quantize import FixedRangeLinear, fixed_range_linear
 from model.seq2seq import Seq2Seq
-from model.tokenizer import EOS_ID
+from model.tokenizer import EOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
 
@@ -75,14 +75,23 @@ class Shortlist:
     def target_vocab_size(self) -> int:
         return int(self.info["target_vocab_size"])
 
+    @classmethod
+    def whole(cls, source_vocab_size: int, target_vocab_size: int) -> Shortlist:
+        """Every target id, always: the whole vocabulary, scored the shortlist's way."""
+        info = {"target_vocab_size": str(target_vocab_size), "whole_vocabulary": "true"}
+        table = torch.full((source_vocab_size, 0), EOS_ID, dtype=torch.long)
+        return cls(torch.arange(target_vocab_size), table, info)
+
     def to(self, device: torch.device) -> Shortlist:
         """The same shortlist with its tensors on ``device`` (where the model decodes)."""
         return Shortlist(self.always.to(device), self.table.to(device), self.info)
 
     def candidates(self, src: Tensor) -> Tensor:
         """``src: batch x src_len`` source ids (PAD anywhere) -> ``batch x (src_len x width)``
-        target ids each sentence may produce besides ``always`` (PAD's row is all EOS)."""
-        return self.table[src].flatten(1)
+        target ids each sentence may produce besides ``always`` (EOS at PAD, whatever the
+        table's row for PAD holds: padding brings no words)."""
+        candidates = self.table[src]
+        return candidates.masked_fill_((src == PAD_ID).unsqueeze(-1), EOS_ID).flatten(1)
 
     def extra(self, candidates: Tensor) -> Tensor:
         """The sorted target ids in ``candidates`` (any shape) but not in ``always``."""
@@ -295,16 +304,24 @@ class ShortlistedModel:
         self._dot_product_keys = model.config.attention != "additive"
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
+        self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
         # Cut once: a change of sentences then only cuts the few rows that are their own.
         always = self.shortlist.always
         self._always = _AlwaysRows(always, self._rows.cut(always))
 
+    def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
+        """The sorted ids some sentence has besides ``always``: its union's own rows."""
+        return self.shortlist.extra(vocabularies.ids.masked_select(~vocabularies.padding))
+
     def _narrow(self, vocabularies: SentenceVocabularies) -> NarrowOutput:
-        own = vocabularies.ids.masked_select(~vocabularies.padding)
-        return NarrowOutput(self._rows, self._always, self.shortlist.extra(own))
+        return NarrowOutput(self._rows, self._always, self._extra(vocabularies))
 
     def _vocabularies(self, src: Tensor) -> SentenceVocabularies:
-        """``src: sentences x src_len`` -> each sentence's own vocabulary."""
+        """``src: sentences x src_len`` -> each sentence's own vocabulary (none of its own
+        beside the whole vocabulary)."""
+        if self._whole:
+            nothing = src.new_zeros(src.size(0), 0)
+            return SentenceVocabularies(nothing, nothing.bool(), src.new_zeros(src.size(0)))
         own = torch.zeros(src.size(0), self._vocab_size, dtype=torch.bool, device=src.device)
         own.scatter_(1, self.shortlist.candidates(src), True)
         always = self.shortlist.always
@@ -351,6 +368,8 @@ class ShortlistedModel:
             prev_tokens, state, encoder_output.inner, self.recurrent_step
         )
         vocabularies, output = encoder_output.vocabularies, encoder_output.output
+        if self._whole:  # every sentence's vocabulary is every id, in order
+            return torch.log_softmax(output.project(attentional).float(), dim=-1), state, weights
         sentences = vocabularies.ids.size(0)
         logits = output.project(attentional).float().view(sentences, -1, output.ids.numel())
         slots = logits.size(1)
@@ -373,9 +392,9 @@ class ShortlistedModel:
         current narrow layer still serves; it is cut anew only when it shrinks a lot."""
         vocabularies = encoder_output.vocabularies.select(index)
         output = encoder_output.output
-        narrower = self._narrow(vocabularies)
-        if narrower.extra < _SHRINK_REBUILD * output.extra:
-            output = narrower
+        extra = self._extra(vocabularies)
+        if extra.numel() < _SHRINK_REBUILD * output.extra:
+            output = NarrowOutput(self._rows, self._always, extra)
         inner = self.model.reorder_encoder_output(encoder_output.inner, index)
         return ShortlistedEncoderOutput(inner, vocabularies, output)
 

@@ -53,7 +53,7 @@ from model.search import SearchResult, beam_search, greedy_search, max_target_le
 from model.search_steps import check_loops
 from model.sentences import is_line_break, join_sentences, split_sentences
 from model.seq2seq import Seq2Seq
-from model.shortlist import ShortlistedModel, load_shortlist
+from model.shortlist import Shortlist, ShortlistedModel, load_shortlist
 from model.tokenizer import PAD_ID, normalize
 
 logger = logging.getLogger(__name__)
@@ -351,12 +351,19 @@ class Translator:
             model = self.quantization.model
         self.shortlist = load_shortlist(loaded, shortlist, self.device)
         self._model: Seq2Seq | ShortlistedModel = model
-        if self.shortlist is not None:
-            # Tables are built from the float weights; their hidden half runs as the model does.
+        if self.shortlist is not None or self.device.type == "cpu":
+            # On a CPU, always: the tables and exact attention make a sentence's result the
+            # same in any batch (model/shortlist.py). Tables are built from the float
+            # weights; their hidden half runs as the model does.
             int8 = self.precision == "int8"
-            table_step = TokenTableLstm.of(loaded.model.decoder, loaded.config, int8=int8)
-            table_encoder = TokenTableEncoder.of(loaded.model.encoder, loaded.config, int8=int8)
-            self._model = ShortlistedModel(model, self.shortlist, table_step, table_encoder)
+            config = loaded.config
+            self._model = ShortlistedModel(
+                model,
+                self.shortlist
+                or Shortlist.whole(config.source_vocab_size, config.target_vocab_size),
+                TokenTableLstm.of(loaded.model.decoder, config, int8=int8),
+                TokenTableEncoder.of(loaded.model.encoder, config, int8=int8),
+            )
         self._source = loaded.tokenizers.source
         self._target = loaded.tokenizers.target
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and self._target.has_pieces(
