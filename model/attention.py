@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from model.config import AttentionType
-from model.fixed_point import WEIGHT_BITS, on_grid, query_bits
+from model.fixed_point import WEIGHT_BITS, on_grid, query_bits, wide_softmax
 
 
 class Attention(nn.Module):
@@ -67,11 +67,11 @@ class Attention(nn.Module):
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
         scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
-        weights = torch.softmax(scores, dim=-1)
         if memory.dtype == torch.float64:  # fixed-point memory: an exact sum, in any batch
+            weights = wide_softmax(scores)
             context = torch.bmm(on_grid(weights, WEIGHT_BITS), memory).to(query.dtype)
         else:
-            weights = weights.to(memory.dtype)
+            weights = torch.softmax(scores, dim=-1).to(memory.dtype)
             context = torch.bmm(weights, memory)
         if single_step:
             return context.squeeze(1), weights.squeeze(1)

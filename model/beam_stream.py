@@ -35,6 +35,7 @@ from model.search_steps import (
     check_beam,
     check_loops,
     host_limits,
+    length_penalties,
     not_eos_mask,
     penalised,
     step_log_probs,
@@ -236,6 +237,7 @@ class BeamStream:
         self._handles = 0
         self._steps = 0
         self._not_eos: Tensor | None = None
+        self._penalties = torch.ones(0)  # length ** length_penalty, as long as the limits need
 
     def __len__(self) -> int:
         """Sentences in flight or waiting to join (cancelled ones until they leave)."""
@@ -250,6 +252,11 @@ class BeamStream:
         if src_lengths.numel() != batch:
             raise ValueError(f"{src_lengths.numel()} source lengths for a batch of {batch}")
         limits = host_limits(max_len, batch)
+        # a hypothesis counts its limit and EOS at most; a done sentence steps on (its scores
+        # unused) until the next check
+        longest = max(limits, default=0) + 1 + self.check_every
+        if longest >= self._penalties.numel():
+            self._penalties = length_penalties(longest, self.length_penalty, src.device)
         handles = list(range(self._handles, self._handles + batch))
         self._handles += batch
         if batch:
@@ -379,7 +386,7 @@ class BeamStream:
         ends = (candidate_tokens[:, :beam] == EOS_ID) & ~beams.done.unsqueeze(1)
         ends &= torch.isfinite(top_scores)
         ended_scores = penalised(
-            top_scores, (beams.steps + 1).unsqueeze(1), self.length_penalty
+            top_scores, (beams.steps + 1).unsqueeze(1), self._penalties
         ).masked_fill(~ends, float("-inf"))
         ended_rows = (offsets + candidate_parents[:, :beam]).view(-1)
         sentences, width = top_scores.size(0), beams.history.size(1)

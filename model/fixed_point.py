@@ -22,7 +22,9 @@ So CPU decoding (:class:`model.shortlist.ShortlistedModel`) keeps an encoder out
   ``2^-20`` and memory (recurrent outputs, in ``[-1, 1]``) on multiples of ``2^-22``: exact for
   fewer than ``2^11`` = 2,048 positions (the translator cuts sentences at 200 subwords).
 
-The grids keep 20 to 22 significant bits, about what float32's 24 keep.
+The grids keep 20 to 22 significant bits, about what float32's 24 keep. And the softmax that
+turns scores into weights reduces each row at least :data:`MIN_ROW_WIDTH` wide
+(:func:`wide_softmax`), so that padding never changes the order of its sum.
 """
 
 from __future__ import annotations
@@ -33,10 +35,16 @@ import torch
 from torch import Tensor
 
 from model.encoder import EncoderOutput
+from model.padding import pad_to
 
 MEMORY_BITS = 22
 WEIGHT_BITS = 20
 _SUM_BITS = 52  # every partial sum below 2^52 units: exact in a float64
+# Rows that softmax and log_softmax reduce are made at least this wide (``-inf`` after the
+# end): torch sums a row narrower than a CPU's vector of floats (16 with AVX-512) in another
+# order than a wider one, so a short sentence alone and padded in a batch would differ in the
+# last bit. From this width on, trailing ``-inf`` only adds zeros to the same partial sums.
+MIN_ROW_WIDTH = 32
 
 
 def on_grid(x: Tensor, bits: int) -> Tensor:
@@ -51,6 +59,14 @@ def rows_on_grid(x: Tensor, bits: int) -> Tensor:
     _, exponent = torch.frexp(x.abs().amax(dim=-1, keepdim=True).float())
     scale = torch.ldexp(torch.ones_like(exponent, dtype=torch.float64), bits - exponent)
     return torch.round(x.double() * scale) / scale
+
+
+def wide_softmax(scores: Tensor) -> Tensor:
+    """``softmax`` over the last dimension, computed at least :data:`MIN_ROW_WIDTH` wide."""
+    width = scores.size(-1)
+    if width >= MIN_ROW_WIDTH:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(pad_to(scores, MIN_ROW_WIDTH, -1, float("-inf")), dim=-1)[..., :width]
 
 
 def query_bits(hidden: int) -> int:

@@ -45,6 +45,7 @@ from model.search_steps import (
     block_repeats,
     check_block,
     check_loops,
+    length_penalties,
     limits_tensor,
     not_eos_mask,
     penalised,
@@ -201,7 +202,9 @@ def greedy_search(
     else:
         total_log_prob[everyone], total_length[everyone] = log_prob_sum, lengths
 
-    scores = penalised(total_log_prob, total_length, length_penalty)
+    scores = penalised(
+        total_log_prob, total_length, length_penalties(steps, length_penalty, device)
+    )
     return _collect_greedy(chosen, attention, recorded, scores, src_lengths, return_attention)
 
 

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 from model.checkpoint import LoadedModel
 from model.decoder import RecurrentStep
 from model.encoder import EncoderOutput, EncoderRun
-from model.fixed_point import exact_encoder_output
+from model.fixed_point import MIN_ROW_WIDTH, exact_encoder_output
 from model.quantize import FixedRangeLinear, fixed_range_linear
 from model.seq2seq import Seq2Seq
 from model.tokenizer import EOS_ID, PAD_ID
@@ -52,9 +52,6 @@ SHORTLIST_MODES = ("auto", "on", "off")
 
 # A leave cuts the batch's rows anew only when they shrink below this share of them.
 _SHRINK_REBUILD = 0.75
-# A sentence's own vocabulary is laid out at least this wide: wider than any CPU's vector of
-# floats, below which log_softmax sums in another order (so every batch takes one code path).
-_MIN_WIDTH = 64
 
 
 class ShortlistError(ValueError):
@@ -330,7 +327,7 @@ class ShortlistedModel:
         own[:, always] = True
         spare = (~own).byte().argmax(dim=1)  # none only when a sentence may say any word
         own[:, always] = False
-        width = max(int(counts.max()) if counts.numel() else 0, _MIN_WIDTH - always.numel())
+        width = max(int(counts.max()) if counts.numel() else 0, MIN_ROW_WIDTH - always.numel())
         rows, ids = own.nonzero(as_tuple=True)
         slots = torch.arange(ids.numel(), device=src.device) - (counts.cumsum(0) - counts)[rows]
         extra = spare.unsqueeze(1).repeat(1, width)
@@ -363,7 +360,8 @@ class ShortlistedModel:
         Each row's logits are read out of the batch's narrow layer into its sentence's own
         layout (:class:`SentenceVocabularies`), so its log-softmax sees the same values in
         the same places in any batch: only padding (``-inf``) follows them, which adds zeros
-        to the same sums."""
+        to the same sums (a layout is at least :data:`model.fixed_point.MIN_ROW_WIDTH`
+        wide)."""
         attentional, state, weights = self.model.decoder.step(
             prev_tokens, state, encoder_output.inner, self.recurrent_step
         )

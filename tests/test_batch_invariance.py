@@ -19,7 +19,7 @@ from torch import nn
 from model.attention import Attention
 from model.checkpoint import save_model
 from model.encoder import EncoderOutput
-from model.fixed_point import exact_encoder_output
+from model.fixed_point import exact_encoder_output, wide_softmax
 from model.locations import bundled_model_dir
 from model.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.quantize import FixedRangeLinear, quantize_int8
@@ -31,8 +31,14 @@ from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, make_sentences, tiny_config
 from tests.test_service_api import serve
 
-# Sentences of 1 to 9 words, so every batch mixes lengths; some repeat, some are empty.
-SENTENCES = [*make_sentences(ENGLISH_WORDS, 14, 7), "dog", "", "the cat . the dog ."]
+# Sentences of 1 to 9 words, so every batch mixes lengths, and more of them than a CPU vector
+# holds floats (a batch-wide elementwise op then has a vectorised part and a scalar tail).
+SENTENCES = [*make_sentences(ENGLISH_WORDS, 40, 7), "dog", "", "the cat . the dog ."]
+# Widths that are multiples of 32, as the bundled model's 384: a row then never straddles
+# the vectorised part and the scalar tail of an elementwise op (model/fixed_point.py).
+WIDTHS = {"embedding_size": 32, "hidden_size": 32}
+# A length penalty that is not 1, as the bundled model's: its powers must not depend on the batch.
+DECODING = {"length_penalty": 1.2}
 
 # Everyday sentences for the bundled model: short and long, names, numbers, a question.
 EVERYDAY = [
@@ -62,7 +68,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: Tokeniz
     without input feeding, general attention) with peaked weights, so that search has real
     choices to make, and a shortlist whose table gives each source word words of its own."""
     torch.manual_seed(5)
-    model = Seq2Seq(tiny_config(tiny_tokenizers, input_feeding=False))
+    model = Seq2Seq(tiny_config(tiny_tokenizers, input_feeding=False, **WIDTHS))
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.uniform_(-1.0, 1.0)
@@ -87,7 +93,9 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: Tokeniz
 
 @pytest.fixture(scope="module")
 def translator(model_dir: Path) -> Translator:
-    translator = Translator.from_dir(model_dir, device="cpu", quantize="int8", shortlist="on")
+    translator = Translator.from_dir(
+        model_dir, device="cpu", quantize="int8", shortlist="on", **DECODING
+    )
     assert translator.precision == "int8" and translator.shortlist is not None
     return translator
 
@@ -149,7 +157,9 @@ def test_sentences_joining_a_running_search_translate_as_alone(
 
 def test_without_the_shortlist_batches_change_nothing_either(model_dir: Path) -> None:
     """The whole vocabulary is scored the same way (``MT_SHORTLIST=off``)."""
-    translator = Translator.from_dir(model_dir, device="cpu", quantize="int8", shortlist="off")
+    translator = Translator.from_dir(
+        model_dir, device="cpu", quantize="int8", shortlist="off", **DECODING
+    )
     expected = alone(translator, SENTENCES, beam=4)
     found = [outcome(t) for t in translator.translate_sentences(SENTENCES, beam=4)]
     assert found == expected
@@ -229,6 +239,19 @@ def test_fixed_point_attention_is_the_same_in_any_batch_and_close_to_float(
         reference = attention(query, plain.keys, plain.memory, plain.mask)
     for mine, theirs in zip(together, reference, strict=True):
         torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)
+
+
+def test_a_short_row_softmaxes_the_same_alone_and_padded() -> None:
+    """Torch sums a row narrower than a CPU vector in another order than a wider one: the
+    attention's softmax is taken at least MIN_ROW_WIDTH wide, so padding changes nothing."""
+    generator = torch.Generator().manual_seed(6)
+    for width in range(1, 40):
+        row = torch.randn(1, width, generator=generator) * 4
+        alone_weights = wide_softmax(row)
+        for extra in (1, 7, 50):
+            padded = torch.cat([row, torch.full((1, extra), float("-inf"))], dim=1)
+            assert torch.equal(wide_softmax(padded)[:, :width], alone_weights)
+        torch.testing.assert_close(alone_weights, torch.softmax(row, dim=-1))
 
 
 @pytest.mark.parametrize("bidirectional", [True, False])
