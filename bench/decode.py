@@ -35,6 +35,7 @@ after the other, so a before/after comparison sees the same machine load. Make o
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import platform
@@ -102,7 +103,13 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         groups = [ordered]
     cuda = translator.device.type == "cuda"
 
-    translator.translate_sentences(ordered[-WARMUP_SENTENCES:], beam=beam)  # kernels, allocator
+    if hasattr(translator, "options"):  # decoding options as one object
+        search_options = translator.options(beam)
+        translate = functools.partial(translator.translate_sentences, options=search_options)
+    else:  # older trees take the beam alone
+        older: Any = translator
+        translate = functools.partial(older.translate_sentences, beam=beam)
+    translate(ordered[-WARMUP_SENTENCES:])  # kernels, allocator
     rss_after_warmup = rss_mb()
     if cuda:
         torch.cuda.synchronize()
@@ -113,7 +120,7 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         start = time.perf_counter()
         target_tokens = 0
         for group in groups:
-            for translation in translator.translate_sentences(group, beam=beam):
+            for translation in translate(group):
                 target_tokens += len(translation.hypotheses[0].target_tokens)
         if cuda:
             torch.cuda.synchronize()

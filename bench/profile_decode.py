@@ -47,7 +47,7 @@ def main() -> None:
 
     def translate_all() -> None:
         for group in groups:
-            translator.translate_sentences(group, beam=beam)
+            translator.translate_sentences(group, translator.options(beam))
 
     translate_all()  # warm up: allocator, kernels, tokenizer
     if args.profiler == "cprofile":

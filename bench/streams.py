@@ -21,7 +21,8 @@ from pathlib import Path
 
 import torch
 
-from model.translator import EncodedSentence, Translator
+from model.encoding import EncodedSentence
+from model.translator import Translator
 
 DEFAULT_SENTENCES = Path(__file__).resolve().parents[1] / "../shared/data/iwslt15/raw/tst2013.en"
 
@@ -31,7 +32,7 @@ def run_search(
 ) -> tuple[int, float]:
     """One search keeping ``in_flight`` of ``sentences`` in flight until ``total`` are done;
     returns the sentences done and this thread's CPU share."""
-    stream = translator.open_stream(beam=5)
+    stream = translator.open_stream(translator.options(5))
     cpu_started, wall_started = time.thread_time(), time.perf_counter()
     stream.add(sentences[:in_flight])
     next_index, done = in_flight, 0

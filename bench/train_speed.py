@@ -18,9 +18,9 @@ from pathlib import Path
 
 import torch
 
-from model.config import ModelConfig
-from model.seq2seq import Seq2Seq
-from model.tokenizer import PAD_ID
+from model.nn.config import ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.text.tokenizer import PAD_ID
 
 
 def synchronize(device: torch.device) -> None:

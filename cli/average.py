@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from cli.common import ExitCode
-from model.checkpoint import ModelFileError, load_model, save_model
-from model.config import ConfigError
+from model.nn.config import ConfigError
+from model.store.checkpoint import ModelFileError, load_model, save_model
 from training.average import average_models, last_checkpoints
 
 

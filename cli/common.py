@@ -39,3 +39,16 @@ def add_set_option(parser: argparse.ArgumentParser, example: str = "train.max_st
         metavar="SECTION.KEY=VALUE",
         help=f"override one recipe value (repeatable), e.g. --set {example}",
     )
+
+
+def add_corpus_option(parser: argparse.ArgumentParser) -> None:
+    """``--corpus NAME=DIR[:WEIGHT]`` (repeatable), collected in ``args.corpora``."""
+    parser.add_argument(
+        "--corpus",
+        dest="corpora",
+        action="append",
+        default=[],
+        metavar="NAME=DIR[:WEIGHT]",
+        help="mix a further corpus into training (repeatable; its dev.* scored on its own), "
+        "e.g. --corpus software=data/software:0.3; the same as a [[corpora]] table",
+    )

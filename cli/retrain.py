@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from types import FrameType
 
-from cli.common import ExitCode, add_set_option, configure_logging
+from cli.common import ExitCode, add_corpus_option, add_set_option, configure_logging
 from training.reload_client import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT_S
 from training.retrain import Interrupted, RetrainRequest, run, save_report
 from training.retrain_report import RetrainReport, format_summary
@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="TOML recipe (default configs/finetune.toml; tiny.toml with --from-scratch)",
     )
     add_set_option(parser)
+    add_corpus_option(parser)
     parser.add_argument("--from-scratch", action="store_true", help="new tokenizers and weights")
     parser.add_argument(
         "--max-bleu-drop",

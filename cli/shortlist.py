@@ -7,7 +7,7 @@ Writes ``shortlist.safetensors`` into the model directory; translators load it w
 (``--shortlist auto``, the default on a CPU). The pairs are cleaned and masked as the model's
 training recipe (``metadata.config.data``) says. ``mt-retrain`` builds one for every
 candidate itself. The building is :mod:`training.shortlist`; what the shortlist does is
-:mod:`model.shortlist`.
+:mod:`model.runtime.shortlist`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import sys
 from pathlib import Path
 
 from cli.common import ExitCode, configure_logging
-from model.checkpoint import ModelFileError
-from model.shortlist import SHORTLIST_FILE
+from model.runtime.shortlist import SHORTLIST_FILE
+from model.store.checkpoint import ModelFileError
 from training.shortlist import ShortlistRecipe, write_model_shortlist
 
 

@@ -3,6 +3,7 @@
     mt-train --config configs/tiny.toml --data ../shared/data/iwslt15 --out runs/tiny
     mt-train --config configs/cpu.toml --data DIR --out runs/cpu --set train.lr=5e-4
     mt-train --config configs/cpu.toml --data DIR --out runs/cpu --resume runs/cpu
+    mt-train --config configs/cpu.toml --data DIR --corpus software=data/software:0.3 ...
     torchrun --nproc_per_node 4 -m cli.train --config configs/iwslt15-lstm.toml ...
 
 The training itself is :func:`training.train.train`; this module only reads the command line,
@@ -14,8 +15,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from cli.common import ExitCode, add_set_option, configure_logging
-from model.config import ConfigError
+from cli.common import ExitCode, add_corpus_option, add_set_option, configure_logging
+from model.nn.config import ConfigError
 from training import distributed
 from training.config import load_config
 from training.data import ParallelDataError
@@ -30,6 +31,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--config", required=True, help="TOML recipe (configs/*.toml)")
     add_set_option(parser)
     parser.add_argument("--data", required=True, help="directory with train.* and tst2012.*")
+    add_corpus_option(parser)
     parser.add_argument(
         "--out",
         required=True,
@@ -52,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     configure_logging()
     try:
-        config = load_config(args.config, args.overrides)
+        config = load_config(args.config, args.overrides, args.corpora)
         check_out_dir(args.out, args.resume, args.overwrite)
         result = train(
             config,

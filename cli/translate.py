@@ -2,12 +2,13 @@
 
 ``mt-translate [--model DIR]`` reads text (stdin or ``--input``), one text per line, and writes
 one translation per line (stdout or ``--output``); ``--model`` defaults to the bundled
-``models/en-vi`` (:func:`model.locations.bundled_model_dir`). Standard input is streamed: each
+``models/en-vi`` (:func:`model.store.locations.bundled_model_dir`). Standard input is streamed: each
 line's translation is written (and flushed) as soon as it is ready, so the tool works
 interactively and in pipelines. ``--input FILE`` is read whole and translated in length-sorted
-batches (faster for files). Both go through the Translator's one pipeline (encode once, batch,
-search), the same as the service's. A line may hold several sentences; they are split,
-translated and joined back. Empty lines stay empty. With ``--n-best K`` it writes K lines per
+batches (faster for files). Both go through the Translator's text pipeline (clean, split,
+case, normalise, mask; and back), the same steps as the service's, so a line translates here as
+it does in ``POST /translate``. A line may hold several sentences; they are split, translated
+and joined back. Empty lines stay empty. With ``--n-best K`` it writes K lines per
 input line instead, tab-separated::
 
     INDEX<TAB>SCORE<TAB>TRANSLATION
@@ -15,7 +16,7 @@ input line instead, tab-separated::
 ``INDEX`` is the 0-based input line number; ``SCORE`` the length-penalised log-probability
 (summed over the line's sentences); the K lines of one input are best first. The k-th
 alternative of a multi-sentence line joins the k-th hypothesis of each sentence
-(:func:`model.translator.kth_hypotheses`).
+(:func:`model.translation.kth_hypotheses`).
 
 Errors the user can fix (missing model directory, unreadable input, bad device) are reported
 as one line on stderr with exit status 2, without a traceback.
@@ -41,7 +42,8 @@ from cli.translator_options import (
     read_lines,
     run_tool,
 )
-from model.translator import Translator, kth_hypotheses
+from model.translation import kth_hypotheses
+from model.translator import Translator
 
 # Lines handed to the Translator at once: large enough to fill batches sorted by length,
 # small enough for the progress bar to move.
@@ -78,14 +80,16 @@ def _blocks(lines: list[str], show_progress: bool) -> Iterator[list[str]]:
 def n_best_lines(
     translator: Translator, index: int, line: str, beam: int, n_best: int
 ) -> list[str]:
-    """``INDEX\\tSCORE\\tTEXT`` lines for one input line, best first."""
+    """``INDEX\\tSCORE\\tTEXT`` lines for one input line, best first: the line through the
+    Translator's text pipeline, as :meth:`Translator.translate` and the service take it."""
+    segments = translator.pipeline.prepare(line)
     translations = translator.translate_sentences(
-        translator.split_sentences(line), beam=beam, n_best=n_best
+        [segment.text for segment in segments], translator.options(beam, n_best)
     )
     rows = []
     for k in range(n_best):
         chosen = kth_hypotheses(translations, k)
-        text = translator.join_sentences([h.text for h in chosen])
+        text = translator.pipeline.finish(segments, [h.text for h in chosen])
         rows.append(f"{index}\t{sum(h.score for h in chosen):.4f}\t{text}")
     return rows
 

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import TextIO
 
 from cli.common import ExitCode
-from model.checkpoint import ModelFileError
 from model.evaluation import EvaluationError
-from model.locations import bundled_model_dir
-from model.parallelism import plan_parallelism, usable_cores
-from model.quantize import QUANTIZE_MODES
-from model.shortlist import SHORTLIST_MODES
+from model.runtime.parallelism import plan_parallelism, usable_cores
+from model.runtime.quantize import QUANTIZE_MODES
+from model.runtime.shortlist import SHORTLIST_MODES
+from model.store.checkpoint import ModelFileError
+from model.store.locations import bundled_model_dir
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
 # The shell's status for a process ended by Ctrl-C (128 + SIGINT).

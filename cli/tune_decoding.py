@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from cli.common import ExitCode
-from model.checkpoint import ModelFileError
+from model.store.checkpoint import ModelFileError
 from training.data import ParallelDataError
 from training.tune_decoding import decoding_record, read_dev_set, search_grid, write_decoding
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import ModelFileError, load_model, save_model
+from model.store.checkpoint import ModelFileError, load_model, save_model
 
 
 def main() -> int:

@@ -34,12 +34,12 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from model.checkpoint import load_model
-from model.encoder import EncoderOutput
 from model.evaluation import moses_detokenize
-from model.recurrent import FusedRecurrent, RecurrentState, ReferenceRecurrent
-from model.seq2seq import Seq2Seq
-from model.tokenizer import BOS_ID, Tokenizers
+from model.nn.encoder import EncoderOutput
+from model.nn.recurrent import FusedRecurrent, RecurrentState, ReferenceRecurrent
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import load_model
+from model.text.tokenizer import BOS_ID, Tokenizers
 
 SETTINGS = ("full", "recurrence")
 

@@ -10,9 +10,10 @@ admitted whole or not at all: when its tokens do not fit next to those already w
 it gets :class:`RequestTooLargeError` (it could never fit; retrying is pointless).
 
 A consumer task (one per lane, below) drives one *stream* per group (the same model and the same
-:class:`DecodeOptions`: beam size, n-best and attention cannot be mixed in one search): a beam
+:class:`~model.search.options.SearchOptions`: beam size, n-best and attention cannot be mixed
+in one search): a beam
 search that sentences join between steps and leave as soon as they are done
-(``model.open_stream``, :mod:`model.beam_stream`). Each turn of the consumer lets waiting
+(``model.open_stream``, :mod:`model.search.stream`). Each turn of the consumer lets waiting
 sentences into their group's stream while it has room (``max_batch_sentences`` sentences and
 ``max_batch_tokens`` padded source tokens, ``search rows x longest row``; a sentence is one row,
 or one per chunk when it is too long; a sentence alone always fits), runs a few decoder steps
@@ -49,249 +50,27 @@ import contextlib
 import itertools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, TypeVar
+
+from model.search.options import SearchOptions
+from service.batch_contracts import (
+    BatcherClosedError,
+    BatchModel,
+    BatchObserver,
+    QueueFullError,
+    RequestTooLargeError,
+)
+from service.flight import Flight, Group, Item
 
 logger = logging.getLogger(__name__)
 
 Result = TypeVar("Result")
-Result_co = TypeVar("Result_co", covariant=True)
 
 
-@dataclass(frozen=True)
-class DecodeOptions:
-    """How a sentence is decoded; sentences with different options never share a model call."""
-
-    beam: int = 5
-    n_best: int = 1
-    attention: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beam < 1 or self.n_best < 1:
-            raise ValueError(f"beam and n_best must be >= 1, got {self.beam}, {self.n_best}")
-        if self.n_best > self.beam:
-            raise ValueError(f"n_best ({self.n_best}) cannot exceed the beam ({self.beam})")
-
-
-class SearchInput(Protocol):
-    """An encoded sentence as the batcher sizes it (``model.translator.EncodedSentence``)."""
-
-    @property
-    def tokens(self) -> int: ...  # source subwords, what the queue limits count
-
-    @property
-    def rows(self) -> int: ...  # search rows: 1, or one per chunk of a too-long sentence
-
-    @property
-    def longest(self) -> int: ...  # the longest row: the padded width it forces on a batch
-
-
-Encoded = TypeVar("Encoded", bound=SearchInput)
-Encoded_contra = TypeVar("Encoded_contra", bound=SearchInput, contravariant=True)
-
-
-class SentenceStream(Protocol[Encoded_contra, Result_co]):
-    """A running search that sentences join and leave (``model.translator.TranslationStream``):
-    ``add`` is host work only, ``advance`` runs the model and returns the finished sentences
-    by handle."""
-
-    def __len__(self) -> int: ...
-
-    def add(self, sentences: Sequence[Encoded_contra]) -> list[int]: ...
-
-    def advance(self) -> Sequence[tuple[int, Result_co]]: ...
-
-    def cancel(self, handles: Iterable[int]) -> None: ...
-
-
-class BatchModel(Protocol[Encoded, Result_co]):
-    """What the batcher needs from a model (``model.translator.Translator`` fits): encode a
-    sentence once, and open a stream per decoding setting."""
-
-    def encode(self, sentence: str) -> Encoded: ...
-
-    def open_stream(
-        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
-    ) -> SentenceStream[Encoded, Result_co]: ...
-
-
-class BatchObserver(Protocol):
-    """Receives the batcher's numbers (``service.metrics.ServiceMetrics`` implements it)."""
-
-    def queue_depth_changed(self, depth: int) -> None: ...
-
-    def batch_finished(
-        self, sentences: int, source_tokens: int, padded_tokens: int, seconds: float, ok: bool
-    ) -> None: ...
-
-
-class QueueFullError(RuntimeError):
-    """The queue cannot take the request's tokens now; the client should retry later."""
-
-    def __init__(self, waiting: int, requested: int, capacity: int) -> None:
-        super().__init__(
-            f"the translation queue is full ({waiting} source tokens waiting, this request "
-            f"has {requested}, capacity {capacity})"
-        )
-        self.waiting = waiting
-        self.requested = requested
-        self.capacity = capacity
-
-
-class RequestTooLargeError(ValueError):
-    """The request alone has more source tokens than the queue can ever hold."""
-
-    def __init__(self, requested: int, capacity: int) -> None:
-        super().__init__(
-            f"the request has {requested} source tokens, more than the translation queue "
-            f"can ever hold ({capacity}); send less text per request"
-        )
-        self.requested = requested
-        self.capacity = capacity
-
-
-class BatcherClosedError(RuntimeError):
-    """The batcher is shutting down and takes no new work."""
-
-
-Group = tuple[BatchModel[Any, Result], DecodeOptions]  # sentences of one group share a call
-
-
-@dataclass(eq=False)
-class _Item(Generic[Result]):
-    sentence: str
-    encoded: SearchInput  # what the model's encode() made of the sentence; searched as is
-    group: Group[Result]
-    future: asyncio.Future[Result]
-    request: int = 0  # which translate() call it belongs to (requests take turns)
-    arrived: float = field(default_factory=time.monotonic)
-
-    @property
-    def tokens(self) -> int:
-        """Source tokens for queue admission (at least 1: nothing is free to queue)."""
-        return max(1, self.encoded.tokens)
-
-    @property
-    def rows(self) -> int:
-        return max(1, self.encoded.rows)
-
-    @property
-    def longest(self) -> int:
-        return max(1, self.encoded.longest)
-
-
-@dataclass(eq=False)
-class _Flight(Generic[Result]):
-    """One group's running stream, and who waits for which of its sentences.
-
-    A sentence in flight has a handle; every item with that sentence waits for it
-    (identical sentences are translated once). ``joining`` holds the items admitted since
-    the last :meth:`add` (they already count towards the budget).
-    """
-
-    stream: SentenceStream[Any, Result]
-    waiters: dict[int, list[_Item[Result]]] = field(default_factory=dict)  # handle -> items
-    handles: dict[str, int] = field(default_factory=dict)  # sentence -> handle
-    started: dict[int, _Item[Result]] = field(default_factory=dict)  # handle -> its first item
-    joining: list[_Item[Result]] = field(default_factory=list)
-    _joining_sentences: set[str] = field(default_factory=set)
-    _rows: int = 0  # search rows and longest row in flight or joining (this round)
-    _longest: int = 0
-
-    def __bool__(self) -> bool:
-        return bool(self.waiters) or len(self.stream) > 0
-
-    def _in_flight(self) -> tuple[int, int]:
-        """Search rows and longest row in flight."""
-        items = self.started.values()
-        rows = sum(item.rows for item in items)
-        return rows, max((item.longest for item in items), default=0)
-
-    @property
-    def padded(self) -> int:
-        """``search rows x longest row`` over the sentences in flight."""
-        rows, longest = self._in_flight()
-        return rows * longest
-
-    def open_admission(self) -> None:
-        """Start an admission round: measure what is in flight (the budget :meth:`admits`
-        checks incrementally)."""
-        self._rows, self._longest = self._in_flight()
-
-    @property
-    def load(self) -> int:
-        """Sentences in flight, and joining in this admission round."""
-        return len(self.started) + len(self._joining_sentences)
-
-    def has(self, sentence: str) -> bool:
-        """Whether ``sentence`` is in flight or joining (a copy waits for its result)."""
-        return sentence in self.handles or sentence in self._joining_sentences
-
-    def admits(self, item: _Item[Result], max_sentences: int, max_tokens: int) -> bool:
-        """Whether ``item`` joins in this round: its sentence is already in flight or joining
-        (it then waits for that result), or it fits next to them (alone it always fits)."""
-        if self.has(item.sentence):
-            self.joining.append(item)
-            return True
-        if self.load:
-            longest = max(self._longest, item.longest)
-            if self.load >= max_sentences or (self._rows + item.rows) * longest > max_tokens:
-                return False
-        self._rows += item.rows
-        self._longest = max(self._longest, item.longest)
-        self._joining_sentences.add(item.sentence)
-        self.joining.append(item)
-        return True
-
-    def add(self, items: list[_Item[Result]]) -> None:
-        """Start the admitted ``items`` in the stream, each sentence once."""
-        fresh: dict[str, _Item[Result]] = {}
-        for item in items:
-            if item.sentence not in self.handles:
-                fresh.setdefault(item.sentence, item)
-        handles = self.stream.add([item.encoded for item in fresh.values()])
-        for handle, item in zip(handles, fresh.values(), strict=True):
-            self.handles[item.sentence] = handle
-            self.started[handle] = item
-            self.waiters[handle] = []
-        for item in items:
-            self.waiters[self.handles[item.sentence]].append(item)
-        self.joining = []
-        self._joining_sentences = set()
-
-    def finish(self, handle: int, result: Result) -> int:
-        """Answer everyone waiting for ``handle``; returns its source tokens."""
-        item, waiting = self._forget(handle)
-        for waiter in waiting:
-            if not waiter.future.done():  # its client may have gone away meanwhile
-                waiter.future.set_result(result)
-        return item.tokens
-
-    def _forget(self, handle: int) -> tuple[_Item[Result], list[_Item[Result]]]:
-        """Drop ``handle`` from the books: its first item and everyone who waited for it."""
-        item = self.started.pop(handle)
-        del self.handles[item.sentence]
-        return item, self.waiters.pop(handle)
-
-    def release_abandoned(self) -> None:
-        """Sentences whose every waiter went away leave the stream."""
-        abandoned = [
-            handle
-            for handle, waiting in self.waiters.items()
-            if all(item.future.done() for item in waiting)
-        ]
-        if abandoned:
-            self.stream.cancel(abandoned)
-            for handle in abandoned:
-                self._forget(handle)
-
-    def items(self) -> list[_Item[Result]]:
-        return [item for waiting in self.waiters.values() for item in waiting]
-
-
-FlightKey = tuple[int, DecodeOptions]  # (id(model), options): models need not be hashable
+FlightKey = tuple[int, SearchOptions]  # (id(model), options): models need not be hashable
 
 
 @dataclass(eq=False)
@@ -299,7 +78,7 @@ class _Lane(Generic[Result]):
     """One consumer's streams, one per group; a lane runs one model call at a time, and
     lanes run theirs in parallel."""
 
-    flights: dict[FlightKey, _Flight[Result]] = field(default_factory=dict)
+    flights: dict[FlightKey, Flight[Result]] = field(default_factory=dict)
     rotation: int = 0  # whose turn it is among the lane's streams
     consumer: asyncio.Task[None] | None = None
     thread: ThreadPoolExecutor | None = None  # where the lane's model calls run
@@ -308,7 +87,7 @@ class _Lane(Generic[Result]):
         """Sentences in flight (and joining this round) in the lane's streams."""
         return sum(flight.load for flight in self.flights.values())
 
-    def items(self) -> list[_Item[Result]]:
+    def items(self) -> list[Item[Result]]:
         return [item for flight in self.flights.values() for item in flight.items()]
 
 
@@ -338,7 +117,7 @@ class DynamicBatcher(Generic[Result]):
         self.max_wait_s = max_wait_s
         self.max_queue_tokens = max_queue_tokens
         self._observer = observer
-        self._pending: list[_Item[Result]] = []
+        self._pending: list[Item[Result]] = []
         self._arrived = asyncio.Event()
         self._lanes: list[_Lane[Result]] = [_Lane() for _ in range(workers)]
         self._started = False
@@ -401,7 +180,7 @@ class DynamicBatcher(Generic[Result]):
     # ------------------------------------------------------------------ producers
 
     async def translate(
-        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: DecodeOptions
+        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: SearchOptions
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
@@ -424,7 +203,7 @@ class DynamicBatcher(Generic[Result]):
         group: Group[Result] = (model, options)
         ticket = next(self._tickets)
         items = [
-            _Item(sentence, model.encode(sentence), group, loop.create_future(), ticket)
+            Item(sentence, model.encode(sentence), group, loop.create_future(), ticket)
             for sentence in sentences
         ]
         requested = sum(item.tokens for item in items)
@@ -503,14 +282,14 @@ class DynamicBatcher(Generic[Result]):
                 await asyncio.wait_for(self._arrived.wait(), remaining)
         return not head.future.done()
 
-    def _anchor(self) -> _Item[Result]:
+    def _anchor(self) -> Item[Result]:
         """The oldest waiting item of the request whose turn it is (see the module docstring).
 
         ``_pending`` is in arrival order, so ``min`` keeps the oldest among equal turns.
         """
         return min(self._pending, key=self._turn_of)
 
-    def _turn_of(self, item: _Item[Result]) -> int:
+    def _turn_of(self, item: Item[Result]) -> int:
         return self._turn.get(item.request, self._batches)
 
     def _group_is_full(self, group: Group[Result]) -> bool:
@@ -535,7 +314,7 @@ class DynamicBatcher(Generic[Result]):
         (arrival order within a turn), while the stream has room and the lane has not taken its
         share; a request that got a sentence in goes to the back of the round robin. Items
         that do not fit stay queued (for the next turn, or for another lane)."""
-        joining: dict[FlightKey, list[_Item[Result]]] = {}
+        joining: dict[FlightKey, list[Item[Result]]] = {}
         for running in lane.flights.values():
             running.open_admission()
         share = self._share()
@@ -544,8 +323,8 @@ class DynamicBatcher(Generic[Result]):
             key = (id(model), options)
             flight = lane.flights.get(key)
             if flight is None:
-                stream = model.open_stream(options.beam, options.n_best, options.attention)
-                flight = lane.flights[key] = _Flight(stream)
+                stream = model.open_stream(options)
+                flight = lane.flights[key] = Flight(stream)
             if lane.load() >= share and not flight.has(item.sentence):
                 continue
             if flight.admits(item, self.max_batch_sentences, self.max_batch_tokens):
@@ -564,7 +343,7 @@ class DynamicBatcher(Generic[Result]):
         self._depth_changed()
 
     @staticmethod
-    def _next_flight(lane: _Lane[Result]) -> _Flight[Result] | None:
+    def _next_flight(lane: _Lane[Result]) -> Flight[Result] | None:
         """The lane's stream whose turn it is to run a few steps (streams take turns). Idle
         streams are dropped here, so a reloaded model's old stream does not keep it alive."""
         lane.flights = {key: flight for key, flight in lane.flights.items() if flight}
@@ -574,7 +353,7 @@ class DynamicBatcher(Generic[Result]):
         lane.rotation = (lane.rotation + 1) % len(groups)
         return lane.flights[groups[lane.rotation]]
 
-    async def _advance(self, lane: _Lane[Result], flight: _Flight[Result]) -> None:
+    async def _advance(self, lane: _Lane[Result], flight: Flight[Result]) -> None:
         """Run a few decoder steps of ``flight``'s stream off the event loop, and answer the
         sentences that came out; a failure reaches every waiter of the stream."""
         started = time.perf_counter()
@@ -608,7 +387,7 @@ class DynamicBatcher(Generic[Result]):
             self._observer.batch_finished(sentences, source_tokens, padded, seconds, ok)
 
     @staticmethod
-    def _fail(items: list[_Item[Result]], error: BaseException) -> None:
+    def _fail(items: list[Item[Result]], error: BaseException) -> None:
         for item in items:
             if not item.future.done():
                 item.future.set_exception(error)

@@ -57,7 +57,7 @@ def probe_translator(translator: Translator, beam: int = PROBE_BEAM) -> None:
     for width in sorted({1, max(beam, 2)}):
         search = "greedy search" if width == 1 else f"beam search (beam {width})"
         try:
-            results = translator.translate_sentences(sentences, beam=width)
+            results = translator.translate_sentences(sentences, translator.options(width))
         except Exception as exc:
             raise ValueError(
                 f"the model fails the translation probe with {search}: {type(exc).__name__}: {exc}"

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from model.devices import parse_device
-from model.locations import bundled_model_dir
+from model.runtime.devices import parse_device
+from model.store.locations import bundled_model_dir
 
 ENV_PREFIX = "MT_"
 

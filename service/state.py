@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from model.parallelism import Parallelism, plan_parallelism, usable_cores
-from model.translator import SentenceTranslation
+from model.runtime.parallelism import Parallelism, plan_parallelism, usable_cores
+from model.translation import SentenceTranslation
 from service.batcher import DynamicBatcher
 from service.cache import LruCache
 from service.detect import LanguageDetector

@@ -1,14 +1,15 @@
 """From request texts to the answer's fields: sentences, cache, batcher, reassembly.
 
-Each text becomes one or more *runs* (the whole text, or the runs of an HTML fragment: text
-with its inline markup, see :mod:`service.html`), each run is split into sentences by the
-model's own splitter (line breaks, indentation and list markers are layout segments that pass
-through), each sentence is put in a case the model knows (:mod:`model.casing`), and all
-sentences of a request go to the batcher in one call (admitted to the queue whole or not at
-all). The results are put back together per run and per text: the best hypotheses give
-``translatedText``, the k-th hypotheses give alternative k, and each sentence gives one
-attention segment. The inline markup of an HTML run is put back by the attention alignment
-(:mod:`service.html_inline`), so such requests are decoded with attention.
+Each text goes through the model's text pipeline (:mod:`model.text.pipeline`, the same steps
+``mt-translate`` runs): it is cleaned, then becomes one or more *runs* (the whole text, or the
+runs of an HTML fragment: text with its inline markup, see :mod:`service.html`), each run is
+split into sentences (line breaks, indentation and list markers are layout segments that pass
+through) and each sentence put in a case the model knows; all sentences of a request go to the
+batcher in one call (admitted to the queue whole or not at all). The results are put back
+together per run and per text by the same pipeline (case restored, sentences joined): the best
+hypotheses give ``translatedText``, the k-th hypotheses give alternative k, and each sentence
+gives one attention segment. The inline markup of an HTML run is put back by the attention
+alignment (:mod:`service.html_inline`), so such requests are decoded with attention.
 """
 
 from __future__ import annotations
@@ -16,35 +17,18 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from model.casing import CasedInput, prepare, restore_case
-from model.sentences import is_line_break
-from model.translator import Hypothesis, SentenceTranslation, kth_hypotheses
-from service.batcher import DecodeOptions, DynamicBatcher
+from model.search.options import SearchOptions
+from model.text.pipeline import needs_model
+from model.text.sentences import is_line_break
+from model.translation import SentenceTranslation, kth_hypotheses, passthrough
+from service.batcher import DynamicBatcher
 from service.cache import LruCache
 from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
 from service.model_slot import ServedModel
-from service.text_clean import clean_text, has_translatable_content
 
 ATTENTION_DECIMALS = 5
-
-
-def needs_model(sentence: str) -> bool:
-    """Whether a segment must be translated by the model: line breaks are kept as they are,
-    and a sentence without a letter or digit has nothing to translate (it becomes ``""``)."""
-    return not is_line_break(sentence) and has_translatable_content(sentence)
-
-
-def passthrough(sentence: str, options: DecodeOptions) -> SentenceTranslation:
-    """The answer for a segment that does not need the model (see :func:`needs_model`)."""
-    text = sentence if is_line_break(sentence) else ""
-    hypothesis = Hypothesis(
-        text=text, score=0.0, target_tokens=[], attention=[] if options.attention else None
-    )
-    return SentenceTranslation(
-        source=sentence, source_tokens=[], hypotheses=[hypothesis] * options.n_best
-    )
 
 
 @dataclass(frozen=True)
@@ -60,22 +44,12 @@ class _Document:
     """One request text as runs of sentences, and how to put translations back together."""
 
     def __init__(self, served: ServedModel, text: str, is_html: bool) -> None:
-        translator = served.translator
-        self._join = translator.join_sentences
-        self._template: HtmlTemplate | None = parse_html(clean_text(text)) if is_html else None
-        runs = list(self._template.texts) if self._template else [clean_text(text)]
-        self.run_sentences = [translator.split_sentences(run) for run in runs]
-        known = translator.known_word
+        self._pipeline = served.translator.pipeline
+        cleaned = self._pipeline.clean(text)
+        self._template: HtmlTemplate | None = parse_html(cleaned) if is_html else None
+        runs = list(self._template.texts) if self._template else [cleaned]
         # What the model sees: each sentence in a case it knows (layout passes as it is).
-        self._cased = [
-            [
-                CasedInput(sentence, "as_is")
-                if is_line_break(sentence)
-                else prepare(sentence, known)
-                for sentence in run
-            ]
-            for run in self.run_sentences
-        ]
+        self._runs = [self._pipeline.sentences(run) for run in runs]
         self.needs_attention = self._template is not None and any(
             run.has_markup for run in self._template.runs
         )
@@ -83,41 +57,41 @@ class _Document:
     @property
     def sentences(self) -> list[str]:
         """The model inputs, one per sentence or layout segment, in order."""
-        return [cased.text for run in self._cased for cased in run]
+        return [segment.text for run in self._runs for segment in run]
 
     def _run_translation(self, run: int, results: list[SentenceTranslation], rank: int) -> str:
         """Run ``run`` translated with hypothesis ``rank`` of every sentence (its best when it
         has fewer): plain text, or HTML for an HTML document."""
         hypotheses = kth_hypotheses(results, rank)
-        texts = [
-            restore_case(hypothesis.text, cased.style)
-            for hypothesis, cased in zip(hypotheses, self._cased[run], strict=True)
-        ]
+        segments = self._runs[run]
+        texts = self._pipeline.restore_case(
+            segments, [hypothesis.text for hypothesis in hypotheses]
+        )
         if self._template is None:
-            return self._join(texts)
+            return self._pipeline.join(texts)
         inline = self._template.runs[run]
         if not inline.has_markup:
-            return escape_text(self._join(texts))
-        segments = [
+            return escape_text(self._pipeline.join(texts))
+        pieces = [
             Segment(
-                source=sentence,
+                source=segment.source,
                 target=text,
                 source_tokens=result.source_tokens,
                 target_tokens=hypothesis.target_tokens,
                 attention=hypothesis.attention,
-                layout=is_line_break(sentence),
+                layout=is_line_break(segment.source),
             )
-            for sentence, text, result, hypothesis in zip(
-                self.run_sentences[run], texts, results, hypotheses, strict=True
+            for segment, text, result, hypothesis in zip(
+                segments, texts, results, hypotheses, strict=True
             )
         ]
-        return render_run(inline, segments)
+        return render_run(inline, pieces)
 
     def assemble(self, results: list[SentenceTranslation], alternatives: int) -> TextTranslation:
         """``results``: one per sentence of :attr:`sentences`, in order."""
         per_run: list[list[SentenceTranslation]] = []
         position = 0
-        for run in self.run_sentences:
+        for run in self._runs:
             per_run.append(results[position : position + len(run)])
             position += len(run)
 
@@ -174,7 +148,7 @@ class TextTranslationService:
         self,
         served: ServedModel,
         texts: list[str],
-        options: DecodeOptions,
+        options: SearchOptions,
         is_html: bool = False,
     ) -> list[TextTranslation]:
         documents = [_Document(served, text, is_html) for text in texts]
@@ -199,7 +173,7 @@ class TextTranslationService:
         return translations
 
     async def translate_sentences(
-        self, served: ServedModel, sentences: list[str], options: DecodeOptions
+        self, served: ServedModel, sentences: list[str], options: SearchOptions
     ) -> list[SentenceTranslation]:
         """Cached sentences from the cache, the others through the batcher; input order.
 
@@ -210,12 +184,14 @@ class TextTranslationService:
         results = await self._translate_needed(served, wanted, options)
         translated = dict(zip(wanted, results, strict=True))
         return [
-            translated[sentence] if sentence in translated else passthrough(sentence, options)
+            translated[sentence]
+            if sentence in translated
+            else passthrough(sentence, options.n_best, options.attention)
             for sentence in sentences
         ]
 
     async def _translate_needed(
-        self, served: ServedModel, sentences: list[str], options: DecodeOptions
+        self, served: ServedModel, sentences: list[str], options: SearchOptions
     ) -> list[SentenceTranslation]:
         if not sentences:
             return []

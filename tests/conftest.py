@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import save_model
-from model.config import ModelConfig
-from model.seq2seq import Seq2Seq
-from model.tokenizer import EOS_ID, Tokenizers, train_tokenizer
+from model.nn.config import ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import EOS_ID, Tokenizers, train_tokenizer
 
 torch.set_num_threads(1)
 

@@ -1,9 +1,9 @@
 """A sentence translates the same, bit for bit, alone and in any batch: offline (the Translator's
 batches), in a running search that sentences join and leave, and in the service, with int8 and
 the shortlist on (the CPU defaults). The pieces that make it so are checked one by one: int8
-Linear layers with a fixed activation range (model/quantize.py), the LSTM token tables
-(model/lstm_table.py), fixed-point attention (model/fixed_point.py) and each sentence's own
-shortlist normalisation (model/shortlist.py)."""
+Linear layers with a fixed activation range (model/runtime/quantize.py), the LSTM token
+tables (model/runtime/lstm_table.py), fixed-point attention (model/nn/fixed_point.py) and
+each sentence's own shortlist normalisation (model/runtime/shortlist.py)."""
 
 from __future__ import annotations
 
@@ -16,17 +16,19 @@ import pytest
 import torch
 from torch import nn
 
-from model.attention import Attention
-from model.checkpoint import save_model
-from model.encoder import EncoderOutput
-from model.fixed_point import exact_encoder_output, wide_softmax
-from model.locations import bundled_model_dir
-from model.lstm_table import TokenTableEncoder, TokenTableLstm
-from model.quantize import FixedRangeLinear, quantize_int8
-from model.seq2seq import Seq2Seq
-from model.shortlist import SHORTLIST_FILE, Shortlist
-from model.tokenizer import EOS_ID, Tokenizers
-from model.translator import SentenceTranslation, Translator
+from model.nn.attention import Attention
+from model.nn.encoder import EncoderOutput
+from model.nn.fixed_point import exact_encoder_output, wide_softmax
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
+from model.runtime.quantize import FixedRangeLinear, quantize_int8
+from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
+from model.search.options import SearchOptions
+from model.store.checkpoint import save_model
+from model.store.locations import bundled_model_dir
+from model.text.tokenizer import EOS_ID, Tokenizers
+from model.translation import SentenceTranslation
+from model.translator import Translator
 from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, make_sentences, tiny_config
 from tests.test_service_api import serve
@@ -35,7 +37,7 @@ from tests.test_service_api import serve
 # holds floats (a batch-wide elementwise op then has a vectorised part and a scalar tail).
 SENTENCES = [*make_sentences(ENGLISH_WORDS, 40, 7), "dog", "", "the cat . the dog ."]
 # Widths that are multiples of 32, as the bundled model's 384: a row then never straddles
-# the vectorised part and the scalar tail of an elementwise op (model/fixed_point.py).
+# the vectorised part and the scalar tail of an elementwise op (model/nn/fixed_point.py).
 WIDTHS = {"embedding_size": 32, "hidden_size": 32}
 # A length penalty that is not 1, as the bundled model's: its powers must not depend on the batch.
 DECODING = {"length_penalty": 1.2}
@@ -96,19 +98,21 @@ def translator(model_dir: Path) -> Translator:
     translator = Translator.from_dir(
         model_dir, device="cpu", quantize="int8", shortlist="on", **DECODING
     )
-    assert translator.precision == "int8" and translator.shortlist is not None
+    assert translator.runner.precision == "int8" and translator.runner.shortlist is not None
     return translator
 
 
-def alone(translator: Translator, sentences: list[str], **options: Any) -> list[Any]:
-    return [outcome(translator.translate_sentences([s], **options)[0]) for s in sentences]
+def alone(translator: Translator, sentences: list[str], options: SearchOptions) -> list[Any]:
+    return [outcome(translator.translate_sentences([s], options)[0]) for s in sentences]
 
 
-def streamed(translator: Translator, sentences: list[str], seed: int, **options: Any) -> list[Any]:
+def streamed(
+    translator: Translator, sentences: list[str], seed: int, options: SearchOptions
+) -> list[Any]:
     """Sentences joining a running search a few at a time, in a shuffled order, one of them
     cancelled and sent again: as the service's batcher feeds it."""
     rng = random.Random(seed)
-    stream = translator.open_stream(**options)
+    stream = translator.open_stream(options)
     waiting = list(range(len(sentences)))
     rng.shuffle(waiting)
     handles: dict[int, int] = {}
@@ -134,14 +138,14 @@ def streamed(translator: Translator, sentences: list[str], seed: int, **options:
 def test_offline_batches_translate_each_sentence_as_alone(
     translator: Translator, beam: int, n_best: int
 ) -> None:
-    options = {"beam": beam, "n_best": n_best}
-    expected = alone(translator, SENTENCES, **options)
+    options = translator.options(beam, n_best)
+    expected = alone(translator, SENTENCES, options)
     assert len({str(found) for found in expected}) > len(SENTENCES) // 2  # real variety
     for order in (list(range(len(SENTENCES))), list(reversed(range(len(SENTENCES))))):
         batch = [SENTENCES[i] for i in order]
         for budget in (64, 4096):
             translator.max_batch_tokens = budget
-            found = [outcome(t) for t in translator.translate_sentences(batch, **options)]
+            found = [outcome(t) for t in translator.translate_sentences(batch, options)]
             assert found == [expected[i] for i in order]
     translator.max_batch_tokens = 4096
 
@@ -150,9 +154,10 @@ def test_offline_batches_translate_each_sentence_as_alone(
 def test_sentences_joining_a_running_search_translate_as_alone(
     translator: Translator, beam: int, n_best: int
 ) -> None:
-    expected = alone(translator, SENTENCES, beam=beam, n_best=n_best)
+    options = translator.options(beam, n_best)
+    expected = alone(translator, SENTENCES, options)
     for seed in (1, 2):
-        assert streamed(translator, SENTENCES, seed, beam=beam, n_best=n_best) == expected
+        assert streamed(translator, SENTENCES, seed, options) == expected
 
 
 def test_without_the_shortlist_batches_change_nothing_either(model_dir: Path) -> None:
@@ -160,10 +165,11 @@ def test_without_the_shortlist_batches_change_nothing_either(model_dir: Path) ->
     translator = Translator.from_dir(
         model_dir, device="cpu", quantize="int8", shortlist="off", **DECODING
     )
-    expected = alone(translator, SENTENCES, beam=4)
-    found = [outcome(t) for t in translator.translate_sentences(SENTENCES, beam=4)]
+    options = translator.options(4)
+    expected = alone(translator, SENTENCES, options)
+    found = [outcome(t) for t in translator.translate_sentences(SENTENCES, options)]
     assert found == expected
-    assert streamed(translator, SENTENCES, 3, beam=4) == expected
+    assert streamed(translator, SENTENCES, 3, options) == expected
 
 
 @pytest.mark.anyio
@@ -297,11 +303,11 @@ def test_no_table_encoder_where_the_encoder_has_another_form(
 def test_each_sentence_is_normalised_over_its_own_shortlist(translator: Translator) -> None:
     """Over its own words (``always`` and its source words' candidates), not the batch's:
     -inf at a companion's words, log-probabilities summing to one over its own."""
-    model = translator._model
-    shortlist = translator.shortlist
+    model = translator.runner.model
+    shortlist = translator.runner.shortlist
     assert shortlist is not None and not isinstance(model, Seq2Seq)
     encoded = [translator.encode(text).chunks[0] for text in ("dog", "the big house today")]
-    src, lengths, _ = translator._padded(encoded)
+    src, lengths, _ = translator.runner.padded(encoded)
     with torch.inference_mode():
         encoder_output = model.encode(src, lengths)
         state = model.initial_state(encoder_output)
@@ -327,10 +333,11 @@ def bundled() -> Translator:
 def test_the_bundled_model_translates_everyday_sentences_the_same_in_any_batch(
     bundled: Translator,
 ) -> None:
-    expected = alone(bundled, EVERYDAY, beam=5, n_best=2)
-    found = [outcome(t) for t in bundled.translate_sentences(EVERYDAY, beam=5, n_best=2)]
+    options = bundled.options(5, 2)
+    expected = alone(bundled, EVERYDAY, options)
+    found = [outcome(t) for t in bundled.translate_sentences(EVERYDAY, options)]
     assert found == expected
-    assert streamed(bundled, EVERYDAY, 5, beam=5, n_best=2) == expected
+    assert streamed(bundled, EVERYDAY, 5, options) == expected
 
 
 def test_every_int8_layer_of_the_bundled_model_reads_activations_within_its_range(
@@ -355,7 +362,7 @@ def test_every_int8_layer_of_the_bundled_model_reads_activations_within_its_rang
 
 
 def _modules_of(translator: Translator) -> list[nn.Module]:
-    model = translator._model
+    model = translator.runner.model
     assert not isinstance(model, Seq2Seq)
     found = list(model.model.modules())
     for table in (model.recurrent_step, model.encoder):

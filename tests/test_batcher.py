@@ -16,12 +16,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from service.batcher import (
-    BatcherClosedError,
-    DecodeOptions,
-    DynamicBatcher,
-    QueueFullError,
-)
+from model.search.options import SearchOptions
+from service.batch_contracts import BatcherClosedError, QueueFullError
+from service.batcher import DynamicBatcher
 from service.cache import LruCache
 
 pytestmark = pytest.mark.anyio
@@ -35,7 +32,7 @@ def anyio_backend() -> str:
 @dataclass(frozen=True)
 class Call:
     sentences: list[str]
-    options: DecodeOptions
+    options: SearchOptions
 
 
 @dataclass(frozen=True)
@@ -65,7 +62,7 @@ class FakeStream:
     least one)."""
 
     model: FakeModel
-    options: DecodeOptions
+    options: SearchOptions
     flying: dict[int, tuple[FakeEncoded, int]] = field(default_factory=dict)  # -> advances left
     cancelled: list[int] = field(default_factory=list)
     handles: int = 0
@@ -147,19 +144,17 @@ class FakeModel:
         full, rest = divmod(words, self.row_limit)
         return FakeEncoded(sentence, (self.row_limit,) * full + ((rest,) if rest else ()))
 
-    def open_stream(
-        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
-    ) -> FakeStream:
-        stream = FakeStream(self, DecodeOptions(beam or 5, n_best, return_attention))
+    def open_stream(self, options: SearchOptions) -> FakeStream:
+        stream = FakeStream(self, options)
         self.streams.append(stream)
         return stream
 
 
-def expected(sentence: str, options: DecodeOptions) -> str:
+def expected(sentence: str, options: SearchOptions) -> str:
     return f"{sentence.upper()}|{options.beam}|{options.n_best}|{int(options.attention)}"
 
 
-GREEDY = DecodeOptions(beam=1)
+GREEDY = SearchOptions(beam=1)
 MakeBatcher = Callable[..., Awaitable[DynamicBatcher[str]]]
 
 
@@ -344,10 +339,10 @@ async def test_requests_with_different_options_are_never_mixed(make_batcher: Mak
     model = FakeModel()
     batcher = await make_batcher(max_wait_s=0.05)
     option_sets = [
-        DecodeOptions(beam=1),
-        DecodeOptions(beam=4, n_best=2),
-        DecodeOptions(beam=4, n_best=2, attention=True),
-        DecodeOptions(beam=5),
+        SearchOptions(beam=1),
+        SearchOptions(beam=4, n_best=2),
+        SearchOptions(beam=4, n_best=2, attention=True),
+        SearchOptions(beam=5),
     ]
     jobs = [(f"text {i}", option_sets[i % 4]) for i in range(24)]
     results = await asyncio.gather(*(batcher.translate(model, [s], o) for s, o in jobs))
@@ -492,11 +487,11 @@ def test_workers_must_be_positive() -> None:
         DynamicBatcher(workers=0)
 
 
-def test_decode_options_reject_impossible_combinations() -> None:
+def test_search_options_reject_impossible_combinations() -> None:
     with pytest.raises(ValueError, match="n_best"):
-        DecodeOptions(beam=2, n_best=3)
+        SearchOptions(beam=2, n_best=3)
     with pytest.raises(ValueError):
-        DecodeOptions(beam=0)
+        SearchOptions(beam=0)
 
 
 def test_lru_cache_evicts_the_least_recently_used_and_counts() -> None:

@@ -6,10 +6,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.beam_stream import BeamStream, FinishedSentence
-from model.search import beam_search, greedy_search
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.search.decode import beam_search, greedy_search
+from model.search.options import SearchOptions
+from model.search.stream import BeamStream, FinishedSentence
+from model.text.tokenizer import Tokenizers
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
 
 
@@ -25,7 +26,11 @@ def test_sentences_joining_a_running_search_get_their_own_results(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers, block: int, check_every: int
 ) -> None:
     stream = BeamStream(
-        peaked_model, 3, 3, 1.0, True, block_ngram_repeat=block, check_every=check_every
+        peaked_model,
+        SearchOptions(
+            beam=3, n_best=3, length_penalty=1.0, attention=True, block_ngram_repeat=block
+        ),
+        check_every=check_every,
     )
     found: dict[int, FinishedSentence] = {}
     handles = []
@@ -40,7 +45,13 @@ def test_sentences_joining_a_running_search_get_their_own_results(
     for sentence, handle in zip(SOURCES, handles, strict=True):
         src, lengths = batch_of(tiny_tokenizers, [sentence])
         alone = beam_search(
-            peaked_model, src, lengths, 3, MAX_LEN, 3, 1.0, True, block_ngram_repeat=block
+            peaked_model,
+            src,
+            lengths,
+            MAX_LEN,
+            SearchOptions(
+                beam=3, n_best=3, length_penalty=1.0, attention=True, block_ngram_repeat=block
+            ),
         )
         result = found[handle]
         assert result.tokens == alone.tokens[0]
@@ -54,16 +65,17 @@ def test_a_stream_of_beam_one_equals_greedy(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    greedy = greedy_search(peaked_model, src, lengths, MAX_LEN, return_attention=True)
+    greedy = greedy_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(attention=True))
     assert_same_results(
-        beam_search(peaked_model, src, lengths, 1, MAX_LEN, return_attention=True), greedy
+        beam_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=1, attention=True)),
+        greedy,
     )
 
 
 def test_cancelled_sentences_leave_without_a_result(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:
-    stream = BeamStream(peaked_model, 3, check_every=1)
+    stream = BeamStream(peaked_model, SearchOptions(beam=3), check_every=1)
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     handles = stream.add(src, lengths, MAX_LEN)
     stream.cancel([handles[1], handles[3], 10_000])  # an unknown handle is ignored
@@ -74,7 +86,7 @@ def test_cancelled_sentences_leave_without_a_result(
 
 
 def test_an_empty_stream_advances_to_nothing(peaked_model: Seq2Seq) -> None:
-    stream = BeamStream(peaked_model, 2)
+    stream = BeamStream(peaked_model, SearchOptions(beam=2))
     assert stream.advance() == []
     assert stream.add(torch.zeros(0, 3, dtype=torch.long), torch.zeros(0), 5) == []
     assert len(stream) == 0

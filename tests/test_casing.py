@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.casing import detect_style, prepare, restore_case, vocabulary_predicate
+from model.text.casing import detect_style, prepare, restore_case, vocabulary_predicate
 
 # A stand-in for the model's vocabulary: the word forms that are one whole piece.
 VOCABULARY = frozenset(

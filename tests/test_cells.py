@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from model.cells import CudnnGRUCell, LSTMCell, RNNCell, TutorialGRUCell
-from model.recurrent import FusedRecurrent, ReferenceRecurrent
+from model.nn.cells import CudnnGRUCell, LSTMCell, RNNCell, TutorialGRUCell
+from model.nn.recurrent import FusedRecurrent, ReferenceRecurrent
 
 torch.manual_seed(0)
 BATCH, INPUT, HIDDEN, STEPS = 3, 5, 4, 6

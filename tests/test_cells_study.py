@@ -17,8 +17,8 @@ from types import ModuleType
 import pytest
 import torch
 
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.text.tokenizer import Tokenizers
 from tests.conftest import tiny_config
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"

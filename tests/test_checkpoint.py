@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import CONFIG_FILE, ModelFileError, load_model, save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import CONFIG_FILE, ModelFileError, load_model, save_model
+from model.text.tokenizer import Tokenizers
 
 from .conftest import tiny_config
 
@@ -133,7 +133,7 @@ def test_failed_save_leaves_previous_model_intact(
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("model.checkpoint.save_file", crash)
+    monkeypatch.setattr("model.store.checkpoint.save_file", crash)
     with pytest.raises(OSError, match="disk full"):
         save_model(directory, Seq2Seq(tiny_config(tiny_tokenizers)), tiny_tokenizers)
     assert {p.name: p.read_bytes() for p in directory.iterdir()} == before

@@ -16,7 +16,7 @@ from cli import translator_options
 from cli.evaluate import main as eval_main
 from cli.translate import main as translate_main
 from model.evaluation import chrf, detokenized_bleu, moses_detokenize, tokenized_bleu
-from model.locations import bundled_model_dir
+from model.store.locations import bundled_model_dir
 from model.translator import Translator
 
 LINES = ["I love the cat. The dog likes you!", "", "we see a big city today"]
@@ -288,7 +288,7 @@ def test_model_defaults_to_the_bundled_model(
 
 
 def test_bundled_model_directory_is_a_model() -> None:
-    from model.checkpoint import read_model_config
+    from model.store.checkpoint import read_model_config
 
     assert read_model_config(bundled_model_dir())["format"]
 

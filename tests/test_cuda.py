@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.text.tokenizer import Tokenizers
 from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
 from training.config import config_from_dict

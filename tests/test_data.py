@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from model.config import ConfigError
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+from model.nn.config import ConfigError
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 from training.config import load_config
 from training.data import (
     CleanCorpus,

@@ -1,4 +1,4 @@
-"""model.devices: the one parser of device names, used by the Translator, the trainer and
+"""model.runtime.devices: the one parser of device names, used by the Translator, the trainer and
 the service's settings."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model.devices import parse_device, resolve_device
+from model.runtime.devices import parse_device, resolve_device
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,5 @@
-"""model/durable.py: atomic replacement of files, directories and symlinks, and file hashes."""
+"""model/store/durable.py: atomic replacement of files, directories and symlinks, and file
+hashes."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from model import durable
+from model.store import durable
 
 
 def entries(directory: Path) -> list[str]:

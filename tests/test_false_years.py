@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from model.false_years import drop_false_years
-from model.protect import PLACEHOLDERS
+from model.text.false_years import drop_false_years
+from model.text.protect import PLACEHOLDERS
 
 ONE, TWO = PLACEHOLDERS[0], PLACEHOLDERS[1]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.full_stop import drop_full_stop, ends_open
+from model.text.full_stop import drop_full_stop, ends_open
 from model.translator import Translator
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"
@@ -53,11 +53,15 @@ def test_an_open_sentence_is_searched_with_a_full_stop(tiny_model_dir: Path) -> 
     translator = Translator.from_dir(tiny_model_dir, device="cpu")
     open_sentence = translator.encode("you see the cat")
     closed = translator.encode("you see the cat.")
-    assert open_sentence.full_stop_added and not closed.full_stop_added
+    assert open_sentence.segment.full_stop and not closed.segment.full_stop
     assert open_sentence.chunks == closed.chunks
     assert open_sentence.source == "you see the cat"  # what the answer reports
-    (as_open,) = translator.translate_sentences(["you see the cat"], beam=2, n_best=2)
-    (as_closed,) = translator.translate_sentences(["you see the cat."], beam=2, n_best=2)
+    (as_open,) = translator.translate_sentences(
+        ["you see the cat"], translator.options(beam=2, n_best=2)
+    )
+    (as_closed,) = translator.translate_sentences(
+        ["you see the cat."], translator.options(beam=2, n_best=2)
+    )
     assert [h.text for h in as_open.hypotheses] == [
         drop_full_stop(h.text) for h in as_closed.hypotheses
     ]

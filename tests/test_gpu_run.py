@@ -108,7 +108,7 @@ def test_the_gpu_width_exports_under_45_mib() -> None:
     """The recipe's width as the run overrides it: fp16 weights under 45 MiB, 8K/8K pieces."""
     import torch
 
-    from model.seq2seq import Seq2Seq
+    from model.nn.seq2seq import Seq2Seq
     from training.config import load_config
 
     config = load_config(REPO / plans.GPU_RECIPE, list(plans.GPU_SETS))

@@ -1,15 +1,15 @@
-"""The decoder's LSTM step from a token table (model/lstm_table.py): the same step as the LSTM
-layer, the same search results, and no table where the step has another form."""
+"""The decoder's LSTM step from a token table (model/runtime/lstm_table.py): the same step as the
+LSTM layer, the same search results, and no table where the step has another form."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from model.lstm_table import TokenTableLstm
-from model.seq2seq import Seq2Seq
-from model.shortlist import ShortlistedModel
-from model.tokenizer import EOS_ID, Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.lstm_table import TokenTableLstm
+from model.runtime.shortlist import ShortlistedModel
+from model.text.tokenizer import EOS_ID, Tokenizers
 from tests.conftest import tiny_config
 from tests.test_search import SOURCES, batch_of
 from tests.test_shortlist import assert_same_beams, everything

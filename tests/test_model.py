@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from model.config import ConfigError, ModelConfig
-from model.seq2seq import Seq2Seq
-from model.tokenizer import PAD_ID
+from model.nn.config import ConfigError, ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.text.tokenizer import PAD_ID
 
 VOCAB_SRC, VOCAB_TGT = 30, 25
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.parallelism import Parallelism, cgroup_cpu_limit, plan_parallelism, usable_cores
+from model.runtime.parallelism import Parallelism, cgroup_cpu_limit, plan_parallelism, usable_cores
 from service.settings import load_settings
 from service.state import build_state
 

@@ -1,4 +1,4 @@
-"""int8 inference (model/quantize.py): when it applies, that it translates like float32, the
+"""int8 inference (model/runtime/quantize.py): when it applies, that it translates like float32, the
 float32 fallback, and where the precision is reported (Translator, mt-eval, GET /model)."""
 
 from __future__ import annotations
@@ -13,10 +13,10 @@ import pytest
 import torch
 from torch import nn
 
-import model.quantize as quantize_module
+import model.runtime.quantize as quantize_module
 from cli.evaluate import main as eval_main
-from model.locations import bundled_model_dir
-from model.quantize import quantize_int8, wants_int8
+from model.runtime.quantize import quantize_int8, wants_int8
+from model.store.locations import bundled_model_dir
 from model.translator import Translator
 from service.app import create_app
 from service.settings import Settings, SettingsError, load_settings

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from cli.retrain import main
-from model.checkpoint import load_model
-from model.shortlist import SHORTLIST_FILE, Shortlist
+from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
+from model.store.checkpoint import load_model
 from tests.fake_http import JsonPostServer, json_post_server
 from training.config import DataConfig
 from training.model_store import ModelsRoot

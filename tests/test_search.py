@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import Tensor
 
-from model.search import SearchResult, beam_search, greedy_search, max_target_lengths
-from model.search_steps import ban_loops, row_topk
-from model.seq2seq import Seq2Seq
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.search.decode import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search.options import SearchOptions
+from model.search.steps import ban_loops, row_topk
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, Tokenizers
 from tests.conftest import tiny_config
 
 SOURCES = [
@@ -69,8 +70,8 @@ def test_beam_of_one_equals_greedy(
 ) -> None:
     model = request.getfixturevalue(model_name)
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    greedy = greedy_search(model, src, lengths, MAX_LEN, return_attention=True)
-    beam = beam_search(model, src, lengths, 1, MAX_LEN, return_attention=True)
+    greedy = greedy_search(model, src, lengths, MAX_LEN, SearchOptions(attention=True))
+    beam = beam_search(model, src, lengths, MAX_LEN, SearchOptions(beam=1, attention=True))
     assert_same_results(greedy, beam)
 
 
@@ -79,11 +80,17 @@ def test_batch_equals_each_sentence_alone(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers, beam_size: int
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    batched = beam_search(peaked_model, src, lengths, beam_size, MAX_LEN, n_best=beam_size)
+    batched = beam_search(
+        peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=beam_size, n_best=beam_size)
+    )
     for i, sentence in enumerate(SOURCES):
         alone_src, alone_lengths = batch_of(tiny_tokenizers, [sentence])
         alone = beam_search(
-            peaked_model, alone_src, alone_lengths, beam_size, MAX_LEN, n_best=beam_size
+            peaked_model,
+            alone_src,
+            alone_lengths,
+            MAX_LEN,
+            SearchOptions(beam=beam_size, n_best=beam_size),
         )
         assert alone.tokens[0] == batched.tokens[i]
         assert alone.scores[0] == pytest.approx(batched.scores[i], abs=1e-4)
@@ -103,7 +110,7 @@ def test_n_best_lists_are_sorted_distinct_and_complete(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    result = beam_search(peaked_model, src, lengths, 5, MAX_LEN, n_best=5)
+    result = beam_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=5, n_best=5))
     lengths_seen: set[int] = set()
     for hypotheses, scores in zip(result.tokens, result.scores, strict=True):
         assert len(hypotheses) == len(scores) == 5
@@ -123,11 +130,8 @@ def test_scores_and_attention_match_teacher_forcing(
         peaked_model,
         src,
         lengths,
-        4,
         MAX_LEN,
-        n_best=4,
-        length_penalty=length_penalty,
-        return_attention=True,
+        SearchOptions(beam=4, n_best=4, length_penalty=length_penalty, attention=True),
     )
     assert result.attention is not None
     for i, (hypotheses, scores) in enumerate(zip(result.tokens, result.scores, strict=True)):
@@ -147,7 +151,7 @@ def test_beam_search_beats_or_matches_greedy_somewhere(
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     greedy = greedy_search(peaked_model, src, lengths, MAX_LEN)
-    beam = beam_search(peaked_model, src, lengths, 5, MAX_LEN)
+    beam = beam_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=5))
     gains = [b[0] - g[0] for b, g in zip(beam.scores, greedy.scores, strict=True)]
     assert max(gains) > 1e-3
     assert min(gains) > -0.5  # beam search is not exact, but not far worse on this model
@@ -159,8 +163,12 @@ def test_length_penalty_reranks_the_same_finished_set(
     """Pruning uses raw log-probs, so the finished hypotheses are the same whatever the
     penalty, and the penalty only reranks them: a larger one never picks a shorter best."""
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    raw = beam_search(peaked_model, src, lengths, 5, MAX_LEN, length_penalty=0.0)
-    long = beam_search(peaked_model, src, lengths, 5, MAX_LEN, length_penalty=2.0)
+    raw = beam_search(
+        peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=5, length_penalty=0.0)
+    )
+    long = beam_search(
+        peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=5, length_penalty=2.0)
+    )
     longer_somewhere = False
     for raw_best, long_best in zip(raw.tokens, long.tokens, strict=True):
         assert len(long_best[0]) >= len(raw_best[0])
@@ -175,7 +183,7 @@ def test_max_len_is_respected_per_sentence(
     limits = max_target_lengths(lengths, ratio=1.0, extra=1)
     for result in (
         greedy_search(flat_model, src, lengths, limits),
-        beam_search(flat_model, src, lengths, 3, limits, n_best=3),
+        beam_search(flat_model, src, lengths, limits, SearchOptions(beam=3, n_best=3)),
     ):
         for hypotheses, limit in zip(result.tokens, limits.tolist(), strict=True):
             # the flat model never prefers EOS, so every hypothesis runs to its limit
@@ -188,8 +196,12 @@ def test_check_every_does_not_change_results(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    every_step = beam_search(peaked_model, src, lengths, 3, MAX_LEN, n_best=3, check_every=1)
-    rarely = beam_search(peaked_model, src, lengths, 3, MAX_LEN, n_best=3, check_every=50)
+    every_step = beam_search(
+        peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3), check_every=1
+    )
+    rarely = beam_search(
+        peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3), check_every=50
+    )
     assert_same_results(every_step, rarely)
     assert_same_results(
         greedy_search(peaked_model, src, lengths, MAX_LEN, check_every=1),
@@ -200,9 +212,9 @@ def test_check_every_does_not_change_results(
 def test_invalid_arguments(flat_model: Seq2Seq, tiny_tokenizers: Tokenizers) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     with pytest.raises(ValueError, match="n_best"):
-        beam_search(flat_model, src, lengths, 2, MAX_LEN, n_best=3)
-    with pytest.raises(ValueError, match="beam_size"):
-        beam_search(flat_model, src, lengths, 0, MAX_LEN)
+        beam_search(flat_model, src, lengths, MAX_LEN, SearchOptions(beam=2, n_best=3))
+    with pytest.raises(ValueError, match="beam"):
+        beam_search(flat_model, src, lengths, MAX_LEN, SearchOptions(beam=0))
     with pytest.raises(ValueError, match="max_len"):
         greedy_search(flat_model, src, lengths, torch.tensor([3, 4]))
 
@@ -235,8 +247,14 @@ def test_the_repeat_block_leaves_no_repeated_ngram(
     unblocked = greedy_search(repeating_model, src, lengths, MAX_LEN)
     assert all(repeated_ngrams(tokens[0], n) for tokens in unblocked.tokens)  # it does repeat
     for result in (
-        greedy_search(repeating_model, src, lengths, MAX_LEN, block_ngram_repeat=n),
-        beam_search(repeating_model, src, lengths, 3, MAX_LEN, n_best=3, block_ngram_repeat=n),
+        greedy_search(repeating_model, src, lengths, MAX_LEN, SearchOptions(block_ngram_repeat=n)),
+        beam_search(
+            repeating_model,
+            src,
+            lengths,
+            MAX_LEN,
+            SearchOptions(beam=3, n_best=3, block_ngram_repeat=n),
+        ),
     ):
         for hypotheses in result.tokens:
             assert hypotheses and all(tokens for tokens in hypotheses)
@@ -244,7 +262,9 @@ def test_the_repeat_block_leaves_no_repeated_ngram(
                 assert repeated_ngrams(tokens, n) == [], tokens
     # n=1: every piece at most once, so the hypothesis is as long as before but all distinct
     if n == 1:
-        blocked = greedy_search(repeating_model, src, lengths, MAX_LEN, block_ngram_repeat=1)
+        blocked = greedy_search(
+            repeating_model, src, lengths, MAX_LEN, SearchOptions(block_ngram_repeat=1)
+        )
         assert all(len(set(t[0])) == len(t[0]) > 1 for t in blocked.tokens)
 
 
@@ -256,15 +276,25 @@ def test_beam_of_one_equals_greedy_with_the_repeat_block(
     model = request.getfixturevalue(model_name)
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     greedy = greedy_search(
-        model, src, lengths, MAX_LEN, return_attention=True, block_ngram_repeat=n, check_every=1
+        model,
+        src,
+        lengths,
+        MAX_LEN,
+        SearchOptions(attention=True, block_ngram_repeat=n),
+        check_every=1,
     )
-    beam = beam_search(model, src, lengths, 1, MAX_LEN, return_attention=True, block_ngram_repeat=n)
+    beam = beam_search(
+        model, src, lengths, MAX_LEN, SearchOptions(beam=1, attention=True, block_ngram_repeat=n)
+    )
     assert_same_results(greedy, beam)
     # Sentences leaving the batch early take their history rows with them, correctly.
-    batched = beam_search(model, src, lengths, 3, MAX_LEN, block_ngram_repeat=n)
+    batched = beam_search(model, src, lengths, MAX_LEN, SearchOptions(beam=3, block_ngram_repeat=n))
     for i, sentence in enumerate(SOURCES):
         alone = beam_search(
-            model, *batch_of(tiny_tokenizers, [sentence]), 3, MAX_LEN, block_ngram_repeat=n
+            model,
+            *batch_of(tiny_tokenizers, [sentence]),
+            MAX_LEN,
+            SearchOptions(beam=3, block_ngram_repeat=n),
         )
         assert alone.tokens[0] == batched.tokens[i]
 
@@ -274,13 +304,17 @@ def test_the_repeat_block_is_off_by_default_and_rejects_negative_values(
 ) -> None:
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     assert_same_results(
-        beam_search(peaked_model, src, lengths, 3, MAX_LEN),
-        beam_search(peaked_model, src, lengths, 3, MAX_LEN, block_ngram_repeat=0),
+        beam_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=3)),
+        beam_search(
+            peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=3, block_ngram_repeat=0)
+        ),
     )
     with pytest.raises(ValueError, match="block_ngram_repeat"):
-        greedy_search(peaked_model, src, lengths, MAX_LEN, block_ngram_repeat=-1)
+        greedy_search(peaked_model, src, lengths, MAX_LEN, SearchOptions(block_ngram_repeat=-1))
     with pytest.raises(ValueError, match="block_ngram_repeat"):
-        beam_search(peaked_model, src, lengths, 2, MAX_LEN, block_ngram_repeat=-1)
+        beam_search(
+            peaked_model, src, lengths, MAX_LEN, SearchOptions(beam=2, block_ngram_repeat=-1)
+        )
 
 
 # --------------------------------------------------------------------------- loop guard
@@ -331,8 +365,10 @@ def test_the_loop_guard_leaves_no_third_copy(
     unguarded = greedy_search(repeating_model, src, lengths, MAX_LEN)
     assert all(third_copies(tokens[0], 1) for tokens in unguarded.tokens)  # it does loop
     for result in (
-        greedy_search(repeating_model, src, lengths, MAX_LEN, block_loops=4),
-        beam_search(repeating_model, src, lengths, 3, MAX_LEN, n_best=3, block_loops=4),
+        greedy_search(repeating_model, src, lengths, MAX_LEN, SearchOptions(block_loops=4)),
+        beam_search(
+            repeating_model, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3, block_loops=4)
+        ),
     ):
         for hypotheses in result.tokens:
             assert hypotheses and all(tokens for tokens in hypotheses)
@@ -346,12 +382,16 @@ def test_beam_of_one_equals_greedy_with_the_loop_guard(
 ) -> None:
     model = request.getfixturevalue(model_name)
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
-    greedy = greedy_search(model, src, lengths, MAX_LEN, block_loops=3, check_every=1)
-    assert_same_results(greedy, beam_search(model, src, lengths, 1, MAX_LEN, block_loops=3))
+    greedy = greedy_search(
+        model, src, lengths, MAX_LEN, SearchOptions(block_loops=3), check_every=1
+    )
+    assert_same_results(
+        greedy, beam_search(model, src, lengths, MAX_LEN, SearchOptions(beam=1, block_loops=3))
+    )
     with pytest.raises(ValueError, match="block_loops"):
-        greedy_search(model, src, lengths, MAX_LEN, block_loops=-1)
+        greedy_search(model, src, lengths, MAX_LEN, SearchOptions(block_loops=-1))
     with pytest.raises(ValueError, match="block_loops"):
-        beam_search(model, src, lengths, 2, MAX_LEN, block_loops=-1)
+        beam_search(model, src, lengths, MAX_LEN, SearchOptions(beam=2, block_loops=-1))
 
 
 @pytest.mark.parametrize(("rows", "length", "k"), [(7, 8000, 10), (3, 6000, 2), (5, 300, 10)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from model.sentences import is_line_break, join_sentences, split_sentences
+from model.text.sentences import is_line_break, join_sentences, split_sentences
 
 
 @pytest.mark.parametrize(

@@ -18,9 +18,9 @@ import httpx
 import pytest
 import torch
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import Tokenizers
 from service.app import create_app
 from service.settings import Settings
 from tests.conftest import tiny_config

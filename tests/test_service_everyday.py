@@ -17,9 +17,9 @@ import httpx
 import pytest
 import torch
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import Tokenizers
 from tests.conftest import tiny_config
 from tests.test_service_api import serve, settings_for, translate_body
 

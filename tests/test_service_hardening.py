@@ -15,14 +15,14 @@ import httpx
 import pytest
 import torch
 
-from model.checkpoint import load_model, save_model
-from model.translator import EncodedSentence
+from model.encoding import EncodedSentence
+from model.store.checkpoint import load_model, save_model
+from model.text.clean import clean_text
 from service.app import create_app
 from service.log_filters import RedactSecrets, redact_query_secrets
 from service.protocols import json_400_response, json_error_protocol
 from service.server import log_config
 from service.settings import Settings
-from service.text_clean import clean_text
 from tests.test_service_api import serve, settings_for, translate_body
 
 pytestmark = pytest.mark.anyio

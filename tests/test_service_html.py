@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from model.sentences import is_line_break, split_sentences
+from model.text.sentences import is_line_break, split_sentences
 from service.html import HtmlTemplate, InlineRun, parse_html
 from service.html_inline import Segment, render_run
 

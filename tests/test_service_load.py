@@ -22,17 +22,15 @@ import torch
 from fastapi import FastAPI
 from starlette.requests import Request
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
-from model.translator import (
-    EncodedSentence,
-    SentenceTranslation,
-    TranslationStream,
-    Translator,
-)
+from model.encoding import EncodedSentence
+from model.nn.seq2seq import Seq2Seq
+from model.search.options import SearchOptions
+from model.store.checkpoint import save_model
+from model.text.tokenizer import Tokenizers
+from model.translation import SentenceTranslation
+from model.translation_stream import TranslationStream
+from model.translator import Translator
 from service.app import create_app
-from service.batcher import DecodeOptions
 from service.deadline import ClientDisconnected, run_for_client
 from service.settings import Settings
 from service.state import ServiceState
@@ -97,10 +95,8 @@ class InstrumentedTranslator(Translator):
         self.waiting = 0  # model calls held at the gate right now
         self.lock = threading.Lock()
 
-    def open_stream(  # type: ignore[override]
-        self, beam: int | None = None, n_best: int = 1, return_attention: bool = False
-    ) -> InstrumentedStream:
-        return InstrumentedStream(super().open_stream(beam, n_best, return_attention), self)
+    def open_stream(self, options: SearchOptions | None = None) -> InstrumentedStream:  # type: ignore[override]
+        return InstrumentedStream(super().open_stream(options), self)
 
 
 @asynccontextmanager
@@ -238,7 +234,7 @@ async def test_a_disconnected_client_leaves_the_queue(tiny_model_dir: Path) -> N
             return {"type": "http.disconnect"}
 
         request = Request({"type": "http", "method": "POST", "headers": []}, receive_disconnect)
-        work = state.texts.translate(served, ["the house is gone."], DecodeOptions(beam=1))
+        work = state.texts.translate(served, ["the house is gone."], SearchOptions(beam=1))
         with pytest.raises(ClientDisconnected):
             await run_for_client(request, work, timeout_s=10)
         assert state.batcher.depth == 0

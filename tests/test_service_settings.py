@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from model.locations import bundled_model_dir
+from model.store.locations import bundled_model_dir
 from service.server import log_config
 from service.settings import Settings, SettingsError, load_settings
 
@@ -105,13 +106,15 @@ def test_log_config_covers_uvicorn_and_our_loggers() -> None:
 
 
 def test_the_beam_is_the_models_tuned_one_unless_mt_beam_is_set(tiny_model_dir: Path) -> None:
+    from model.search.options import SearchOptions
     from service.routes.translate import decode_options
     from service.schemas import TranslateRequest
 
     request = TranslateRequest(q="Hello.", source="en", target="vi")
     unset = Settings(model_dir=tiny_model_dir)
     assert unset.beam is None
-    assert decode_options(unset, request, model_beam=3).beam == 3
-    assert decode_options(Settings(model_dir=tiny_model_dir, beam=2), request, 3).beam == 2
+    tuned = SearchOptions(beam=3, length_penalty=1.2, block_loops=4)
+    assert decode_options(unset, request, tuned) == replace(tuned, beam=3)
+    assert decode_options(Settings(model_dir=tiny_model_dir, beam=2), request, tuned).beam == 2
     wide = TranslateRequest(q="Hello.", source="en", target="vi", alternatives=4)
-    assert decode_options(unset, wide, model_beam=3).beam == 5  # holds the 5 best
+    assert decode_options(unset, wide, tuned).beam == 5  # holds the 5 best

@@ -1,6 +1,6 @@
-"""The lexical shortlist (model/shortlist.py, training/shortlist.py, mt-shortlist): a shortlist
-that allows every word changes nothing; a narrow one keeps search inside it, over joins and
-leaves; int8 rows are cut exactly; files are checked; the builder finds translations."""
+"""The lexical shortlist (model/runtime/shortlist.py, training/shortlist.py, mt-shortlist): a
+shortlist that allows every word changes nothing; a narrow one keeps search inside it, over
+joins and leaves; int8 rows are cut exactly; files are checked; the builder finds translations."""
 
 from __future__ import annotations
 
@@ -14,19 +14,20 @@ import torch
 
 from cli.evaluate import main as eval_main
 from cli.shortlist import main as shortlist_main
-from model.beam_stream import BeamStream, FinishedSentence, StreamableModel
-from model.checkpoint import load_model
-from model.quantize import quantize_int8
-from model.search import beam_search, greedy_search
-from model.seq2seq import Seq2Seq
-from model.shortlist import (
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.quantize import quantize_int8
+from model.runtime.shortlist import (
     SHORTLIST_FILE,
     Shortlist,
     ShortlistedModel,
     ShortlistError,
     load_shortlist,
 )
-from model.tokenizer import EOS_ID, PAD_ID, Tokenizers
+from model.search.decode import beam_search, greedy_search
+from model.search.options import SearchOptions
+from model.search.stream import BeamStream, FinishedSentence, StreamableModel
+from model.store.checkpoint import load_model
+from model.text.tokenizer import EOS_ID, PAD_ID, Tokenizers
 from model.translator import Translator
 from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
@@ -66,8 +67,8 @@ def assert_same_beams(
     src, lengths = batch_of(tokenizers, SOURCES)
     with torch.no_grad():
         assert_same_results(
-            beam_search(mine, src, lengths, 3, MAX_LEN, 3),
-            beam_search(theirs, src, lengths, 3, MAX_LEN, 3),
+            beam_search(mine, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3)),
+            beam_search(theirs, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3)),
         )
 
 
@@ -78,8 +79,16 @@ def test_a_shortlist_of_every_word_changes_no_result(
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     with torch.no_grad():
         for search in (
-            lambda model: beam_search(model, src, lengths, 3, MAX_LEN, 3, 1.0, True),
-            lambda model: greedy_search(model, src, lengths, MAX_LEN, True),
+            lambda model: beam_search(
+                model,
+                src,
+                lengths,
+                MAX_LEN,
+                SearchOptions(beam=3, n_best=3, length_penalty=1.0, attention=True),
+            ),
+            lambda model: greedy_search(
+                model, src, lengths, MAX_LEN, SearchOptions(attention=True)
+            ),
         ):
             assert_same_results(search(shortlisted), search(peaked_model))
 
@@ -96,7 +105,7 @@ def test_a_narrow_shortlist_keeps_every_step_inside_it(
         log_probs, _, _ = shortlisted.decode_step(
             torch.full((len(SOURCES),), 2), state, encoder_output
         )
-        result = beam_search(shortlisted, src, lengths, 3, MAX_LEN, 3)
+        result = beam_search(shortlisted, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3))
     inside = torch.zeros(log_probs.size(1), dtype=torch.bool)
     inside[[EOS_ID, *allowed]] = True
     assert torch.isinf(log_probs[:, ~inside]).all()
@@ -113,7 +122,11 @@ def test_each_sentence_brings_its_own_words_and_joins_widen_the_union(
     second_ids = [i for i in tiny_tokenizers.source.encode(second) if i not in first_ids]
     table = {word: [100] for word in first_ids} | {word: [101] for word in second_ids}
     shortlisted = ShortlistedModel(peaked_model, shortlist_of(tiny_tokenizers, [7, 8], table))
-    stream = BeamStream(shortlisted, 3, 1, 1.0, False, check_every=1)
+    stream = BeamStream(
+        shortlisted,
+        SearchOptions(beam=3, n_best=1, length_penalty=1.0, attention=False),
+        check_every=1,
+    )
     with torch.no_grad():
         stream.add(*batch_of(tiny_tokenizers, [first]), MAX_LEN)
         stream.advance()

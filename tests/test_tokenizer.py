@@ -2,7 +2,7 @@ import unicodedata
 
 import pytest
 
-from model.tokenizer import (
+from model.text.tokenizer import (
     BOS_ID,
     EOS_ID,
     PAD_ID,

@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from cli.train import main
-from model.checkpoint import load_model
-from model.search import greedy_search, max_target_lengths
-from model.tokenizer import PAD_ID
+from model.search.decode import greedy_search, max_target_lengths
+from model.store.checkpoint import load_model
+from model.text.tokenizer import PAD_ID
 from training.config import RunConfig, config_from_dict, load_config
 from training.plot import plot_metrics, read_metrics
 from training.toy import write_toy_dataset

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from model.tokenizer import Tokenizers
+from model.text.tokenizer import Tokenizers
 from tests.test_train import toy_config
 from training import prepare
 from training.data import clean_corpus

@@ -14,11 +14,11 @@ import torch
 
 from cli.average import main as average_main
 from cli.tune_decoding import main as tune_main
-from model.checkpoint import load_model, save_model
-from model.config import ConfigError, ModelConfig
-from model.protect import PLACEHOLDERS
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers, train_tokenizer
+from model.nn.config import ConfigError, ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import load_model, save_model
+from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator
 from tests.conftest import tiny_config
 from tests.test_train import toy_config

@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from model.checkpoint import ModelFileError, load_model
-from model.translator import SentenceTranslation, Translator, chunk_text, plan_batches
+from model.encoding import chunk_text, plan_batches
+from model.store.checkpoint import ModelFileError, load_model
+from model.text.sentences import join_sentences, split_sentences
+from model.translation import SentenceTranslation
+from model.translator import Translator
 
 TEXTS = [
     "I love the cat.",
@@ -56,8 +59,8 @@ def test_batches_searched_in_parallel_give_the_same_translations(
     one_at_a_time = Translator.from_dir(tiny_model_dir, device="cpu", max_batch_tokens=1)
     parallel = Translator.from_dir(tiny_model_dir, device="cpu", max_batch_tokens=1, workers=3)
     sentences = [*TEXTS, *(text.upper() for text in TEXTS)]
-    expected = one_at_a_time.translate_sentences(sentences, beam=3, n_best=2)
-    assert parallel.translate_sentences(sentences, beam=3, n_best=2) == expected
+    expected = one_at_a_time.translate_sentences(sentences, one_at_a_time.options(beam=3, n_best=2))
+    assert parallel.translate_sentences(sentences, parallel.options(beam=3, n_best=2)) == expected
     with pytest.raises(ValueError, match="workers"):
         Translator.from_dir(tiny_model_dir, device="cpu", workers=0)
 
@@ -76,7 +79,7 @@ def test_each_sentence_is_encoded_once(
 
     monkeypatch.setattr(source, "encode", counting)
     sentences = ["I love the cat.", "We see a big house today.", "you", "\n", ""]
-    translator.translate_sentences(sentences, beam=2)
+    translator.translate_sentences(sentences, translator.options(beam=2))
     # once each ("you" with the full stop it is searched with); layout and empty ones not at all
     assert encoded == ["I love the cat.", "We see a big house today.", "you."]
 
@@ -86,15 +89,15 @@ def test_search_translates_exactly_the_batch_it_is_given(translator: Translator)
     sentences = ["We see a big house today.", "\n", "I love the cat.", "you"]
     batch = [translator.encode(sentence) for sentence in sentences]
     assert [sentence.rows for sentence in batch] == [1, 0, 1, 1]
-    searched = translator.search(batch, beam=2, n_best=2)
-    offline = translator.translate_sentences(sentences, beam=2, n_best=2)
+    searched = translator.search(batch, translator.options(beam=2, n_best=2))
+    offline = translator.translate_sentences(sentences, translator.options(beam=2, n_best=2))
     assert [t.hypotheses[0].text for t in searched] == [t.hypotheses[0].text for t in offline]
     assert searched[1].hypotheses[0].text == "\n"
     assert translator.search([]) == []
 
 
 def test_plan_batches_go_longest_first_within_the_budget(translator: Translator) -> None:
-    sentences = [s for text in TEXTS for s in translator.split_sentences(text)]
+    sentences = [s for text in TEXTS for s in split_sentences(text)]
     encoded = [translator.encode(sentence) for sentence in sentences]
     budget, beam = 40, 2
     batches = plan_batches(encoded, budget, beam)
@@ -110,7 +113,7 @@ def test_plan_batches_go_longest_first_within_the_budget(translator: Translator)
 def test_empty_inputs(translator: Translator) -> None:
     assert translator.translate([]) == []
     assert translator.translate(["", "   "]) == ["", ""]
-    assert translator.split_sentences("") == []
+    assert split_sentences("") == []
     assert translator.translate_sentences([]) == []
 
 
@@ -118,18 +121,18 @@ def test_text_is_translated_sentence_by_sentence_and_lines_are_kept(
     translator: Translator,
 ) -> None:
     text = TEXTS[4]
-    sentences = translator.split_sentences(text)
+    sentences = split_sentences(text)
     assert sentences == ["The small country.", "\n", "A big city today.", "\n\n", "The cat."]
-    translated = translator.translate_sentences(sentences, beam=2)
+    translated = translator.translate_sentences(sentences, translator.options(beam=2))
     assert [t.hypotheses[0].text for t in translated][1::2] == ["\n", "\n\n"]
-    expected = translator.join_sentences([t.hypotheses[0].text for t in translated])
+    expected = join_sentences([t.hypotheses[0].text for t in translated])
     assert translator.translate([text], beam=2) == [expected]
     assert expected.count("\n") == 3
 
 
 def test_greedy_is_beam_of_one(translator: Translator) -> None:
     sentences = ["I love the cat.", "The dog likes the big city today."]
-    greedy = translator.translate_sentences(sentences, beam=1)
+    greedy = translator.translate_sentences(sentences, translator.options(beam=1))
     assert [t.hypotheses[0].text for t in greedy] == translator.translate(sentences, beam=1)
     for translation in greedy:
         assert len(translation.hypotheses) == 1
@@ -148,7 +151,7 @@ def test_nfc_normalisation(translator: Translator) -> None:
 def test_n_best_hypotheses_are_sorted_with_tokens_and_attention(translator: Translator) -> None:
     sentence = "We see a big house today."
     (translation,) = translator.translate_sentences(
-        [sentence], beam=4, n_best=3, return_attention=True
+        [sentence], translator.options(beam=4, n_best=3, attention=True)
     )
     assert translation.source == sentence
     assert len(translation.source_tokens) == translator.count_tokens(sentence)
@@ -172,11 +175,13 @@ def test_long_sentence_is_translated_in_chunks_not_truncated(tiny_model_dir: Pat
     assert chunked.count_tokens(sentence) > 3 * limit
     pieces = chunk_text(sentence, limit, chunked.count_tokens)
     assert len(pieces) > 3
-    (translation,) = chunked.translate_sentences([sentence], beam=2, return_attention=True)
+    (translation,) = chunked.translate_sentences(
+        [sentence], chunked.options(beam=2, attention=True)
+    )
     # every source token is accounted for ...
     assert len(translation.source_tokens) == sum(chunked.count_tokens(p) for p in pieces)
     # ... and the output is the chunks' translations joined
-    parts = chunked.translate_sentences(pieces, beam=2, return_attention=True)
+    parts = chunked.translate_sentences(pieces, chunked.options(beam=2, attention=True))
     best = translation.hypotheses[0]
     assert best.text == " ".join(p.hypotheses[0].text for p in parts if p.hypotheses[0].text)
     assert best.score == pytest.approx(sum(p.hypotheses[0].score for p in parts), abs=1e-4)
@@ -208,9 +213,9 @@ def test_chunk_text_respects_the_limit_and_loses_nothing(translator: Translator,
 
 def test_invalid_arguments(translator: Translator, tiny_model_dir: Path) -> None:
     with pytest.raises(ValueError, match="beam"):
-        translator.translate_sentences(["a cat"], beam=0)
+        translator.translate_sentences(["a cat"], translator.options(beam=0))
     with pytest.raises(ValueError, match="n_best"):
-        translator.translate_sentences(["a cat"], beam=2, n_best=3)
+        translator.translate_sentences(["a cat"], translator.options(beam=2, n_best=3))
     with pytest.raises(ValueError, match="device"):
         Translator(load_model(tiny_model_dir), device="tpu")
     if not torch.cuda.is_available():
@@ -249,8 +254,8 @@ def test_a_stream_translates_like_search_whenever_sentences_join(
         "you",
     ]
     encoded = [chunked.encode(sentence) for sentence in sentences]
-    expected = chunked.search(encoded, beam=beam, n_best=beam, return_attention=True)
-    stream = chunked.open_stream(beam=beam, n_best=beam, return_attention=True)
+    expected = chunked.search(encoded, chunked.options(beam=beam, n_best=beam, attention=True))
+    stream = chunked.open_stream(chunked.options(beam=beam, n_best=beam, attention=True))
     found: dict[int, SentenceTranslation] = {}
     handles = stream.add(encoded[:2])
     found.update(stream.advance())
@@ -270,7 +275,7 @@ def test_a_stream_translates_like_search_whenever_sentences_join(
 
 
 def test_a_cancelled_sentence_never_comes_out_of_a_stream(translator: Translator) -> None:
-    stream = translator.open_stream(beam=2)
+    stream = translator.open_stream(translator.options(beam=2))
     first, second = stream.add([translator.encode("I love the cat."), translator.encode("you")])
     stream.cancel([first])
     out = []

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import torch
 
-from model.checkpoint import LoadedModel
-from model.config import ConfigError
+from model.nn.config import ConfigError
+from model.store.checkpoint import LoadedModel
 from training.run_dir import CHECKPOINTS_DIR
 
 

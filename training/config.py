@@ -2,7 +2,7 @@
 
 A recipe looks like::
 
-    [model]       # fields of model.config.ModelConfig, minus the vocabulary sizes
+    [model]       # fields of model.nn.config.ModelConfig, minus the vocabulary sizes
     cell = "lstm"
     hidden_size = 512
 
@@ -17,6 +17,11 @@ A recipe looks like::
     batch_tokens = 4096
     lr = 0.001
 
+    [[corpora]]   # optional: further corpora mixed in, each with its own dev set
+    name = "software"
+    dir = "data/software"
+    weight = 0.3
+
 ``--set section.key=value`` overrides any field; the value is parsed as a TOML value
 (``--set train.lr=5e-4``, ``--set model.cell='"gru"'`` or simply ``--set model.cell=gru``: a
 value that is not valid TOML is taken as a string). Unknown sections or keys are an error, so a
@@ -26,12 +31,13 @@ typo never silently falls back to a default.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.config import ConfigError, ModelConfig
+from model.nn.config import ConfigError, ModelConfig
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class DataConfig:
     # Evaluate on the first N dev pairs only (cheaper BLEU on CPU); 0 = all.
     max_dev_pairs: int = 0
     # Replace URLs, e-mail addresses and numbers found on both sides of a pair with the same
-    # placeholder (model.protect), and make the placeholders whole tokenizer pieces.
+    # placeholder (model.text.protect), and make the placeholders whole tokenizer pieces.
     protect_spans: bool = True
 
 
@@ -114,6 +120,27 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class CorpusConfig:
+    """A further corpus mixed into the training data, with its own dev set (``[[corpora]]``).
+
+    ``weight``: its share of each epoch against the main corpus (``--data``), whose weight is
+    1: an epoch holds ``round(weight x main training pairs)`` of its pairs, drawn without
+    repeats while it has enough and repeated whole when it has fewer; 0 trains on none of
+    them and only scores its dev set (a baseline for the same table). Its dev set
+    (``dev_prefix``) is scored at every evaluation as ``dev_bleu_<name>`` and
+    ``dev_loss_<name>``; the best model is still chosen on the main dev set.
+    """
+
+    name: str = ""
+    dir: str = ""  # environment variables are expanded ($MT_CORPUS_DIR/software)
+    weight: float = 1.0
+    train_prefix: str = "train"
+    dev_prefix: str = "dev"
+    moses_detokenize: bool = False  # natural text; true for Moses-tokenized files
+    max_dev_pairs: int = 0  # 0 = all
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """A whole recipe. ``model`` is kept as a dict because the vocabulary sizes that complete
     a :class:`ModelConfig` are known only once the tokenizers exist."""
@@ -122,6 +149,7 @@ class RunConfig:
     tokenizer: TokenizerConfig = TokenizerConfig()
     data: DataConfig = DataConfig()
     train: TrainConfig = TrainConfig()
+    corpora: tuple[CorpusConfig, ...] = ()
 
     def model_config(self, source_vocab_size: int, target_vocab_size: int) -> ModelConfig:
         return ModelConfig.from_dict(
@@ -133,12 +161,15 @@ class RunConfig:
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        values: dict[str, Any] = {
             "model": dict(self.model),
             "tokenizer": dataclasses.asdict(self.tokenizer),
             "data": dataclasses.asdict(self.data),
             "train": dataclasses.asdict(self.train),
         }
+        if self.corpora:  # absent otherwise: a one-corpus recipe reads as it always did
+            values["corpora"] = [dataclasses.asdict(corpus) for corpus in self.corpora]
+        return values
 
     def replace(self, **sections: Any) -> RunConfig:
         return dataclasses.replace(self, **sections)
@@ -175,9 +206,39 @@ def _build_section(name: str, cls: type, values: dict[str, Any]) -> Any:
     return cls(**checked)
 
 
+_CORPUS_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def _corpus_tables(values: dict[str, Any]) -> list[dict[str, Any]]:
+    tables = values.get("corpora", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise ConfigError("corpora must be an array of tables: [[corpora]]")
+    return tables
+
+
+def _corpora(values: dict[str, Any]) -> tuple[CorpusConfig, ...]:
+    """The ``[[corpora]]`` tables, checked: a name usable in metric names, a folder, a
+    weight of at least 0, each name once."""
+    corpora = tuple(
+        _build_section(f"corpora {n}", CorpusConfig, entry)
+        for n, entry in enumerate(_corpus_tables(values), 1)
+    )
+    for corpus in corpora:
+        if not _CORPUS_NAME.fullmatch(corpus.name):
+            raise ConfigError(f"[[corpora]] name {corpus.name!r}: use a-z, 0-9 and _")
+        if not corpus.dir:
+            raise ConfigError(f"[[corpora]] {corpus.name}: dir is required")
+        if corpus.weight < 0:
+            raise ConfigError(f"[[corpora]] {corpus.name}: weight must be >= 0")
+    names = [corpus.name for corpus in corpora]
+    if len(set(names)) < len(names):
+        raise ConfigError("[[corpora]]: each name may appear once")
+    return corpora
+
+
 def config_from_dict(values: dict[str, Any]) -> RunConfig:
     """Build and validate a :class:`RunConfig` from parsed TOML."""
-    unknown = sorted(set(values) - {"model", *_SECTIONS})
+    unknown = sorted(set(values) - {"model", "corpora", *_SECTIONS})
     if unknown:
         raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
     model = dict(values.get("model", {}))
@@ -187,7 +248,7 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
     sections = {
         name: _build_section(name, cls, values.get(name, {})) for name, cls in _SECTIONS.items()
     }
-    config = RunConfig(model=model, **sections)
+    config = RunConfig(model=model, corpora=_corpora(values), **sections)
     if config.train.subword_alpha > 0 and config.tokenizer.model_type not in {"unigram", "bpe"}:
         raise ConfigError(
             "[train] subword_alpha (sampled segmentations) needs a unigram or bpe tokenizer, "
@@ -209,20 +270,42 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
-def load_config(path: str | Path, overrides: list[str] | None = None) -> RunConfig:
-    """Read a TOML recipe and apply ``section.key=value`` overrides."""
-    path = Path(path)
+def read_toml(path: Path, error: type[Exception] = ConfigError) -> dict[str, Any]:
+    """A TOML file's values; a file that cannot be read or parsed raises ``error``, naming it."""
     try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from exc
+        raise error(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML ({exc})") from exc
+        raise error(f"{path}: invalid TOML ({exc})") from exc
+
+
+def parse_corpus_option(option: str) -> dict[str, Any]:
+    """``"software=data/software:0.3"`` (``NAME=DIR[:WEIGHT]``) -> a ``[[corpora]]`` table."""
+    name, separator, rest = option.partition("=")
+    if not separator or not rest:
+        raise ConfigError(f"--corpus expects NAME=DIR[:WEIGHT], got {option!r}")
+    directory, _, weight = rest.rpartition(":")
+    try:
+        return {"name": name.strip(), "dir": directory, "weight": float(weight)}
+    except ValueError:
+        return {"name": name.strip(), "dir": rest}
+
+
+def load_config(
+    path: str | Path, overrides: list[str] | None = None, corpora: list[str] | None = None
+) -> RunConfig:
+    """Read a TOML recipe, apply ``section.key=value`` overrides and add the ``--corpus``
+    options (:func:`parse_corpus_option`) to its ``[[corpora]]``."""
+    path = Path(path)
+    values = read_toml(path)
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         if len(keys) != 2:
             raise ConfigError(f"--set expects exactly section.key, got {'.'.join(keys)!r}")
         values.setdefault(keys[0], {})[keys[1]] = value
+    if corpora:
+        values["corpora"] = [*_corpus_tables(values), *map(parse_corpus_option, corpora)]
     try:
         return config_from_dict(values)
     except ConfigError as exc:

@@ -29,14 +29,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from model.durable import replacing, sha256_file, write_bytes
 from model.evaluation import moses_detokenizer
-from model.protect import protect_pair
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, normalize, seed_sampling
+from model.store.durable import replacing, sha256_file, write_bytes
+from model.text.protect import protect_pair
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, SubwordTokenizer, normalize, seed_sampling
 
 logger = logging.getLogger(__name__)
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: specifiers and markup are masked in training data too
 
 
 class ParallelDataError(ValueError):
@@ -160,7 +160,7 @@ class ProtectedCorpus:
 
 
 def protect_corpus(corpus: CleanCorpus, shared_only: bool) -> ProtectedCorpus:
-    """Mask protected spans pair by pair (see :func:`model.protect.protect_pair`)."""
+    """Mask protected spans pair by pair (see :func:`model.text.protect.protect_pair`)."""
     sources, targets, originals = [], [], []
     for source, target in zip(corpus.sources, corpus.targets, strict=True):
         masked, masked_target = protect_pair(source, target, shared_only)

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 
 from model.evaluation import tokenized_bleu
-from model.protect import restore
-from model.search import greedy_search, max_target_lengths
-from model.seq2seq import Seq2Seq
-from model.tokenizer import PAD_ID, Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.search.decode import greedy_search, max_target_lengths
+from model.text.protect import restore
+from model.text.tokenizer import PAD_ID, Tokenizers
 from training.config import RunConfig
 from training.data import collate, make_batches
 from training.precision import autocast

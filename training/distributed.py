@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from model.devices import resolve_device
+from model.runtime.devices import resolve_device
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from model.checkpoint import save_model
-from model.seq2seq import Seq2Seq
-from model.tokenizer import PAD_ID
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.text.tokenizer import PAD_ID
 from training import distributed
 from training.config import RunConfig, TrainConfig
 from training.data import Batch, collate, collate_sampled, make_batches, shard_batch
@@ -226,6 +226,9 @@ def _evaluate_and_save(run: _Run, progress: Progress, stats: _WindowStats, bar: 
     improved), a checkpoint (when kept) and ``last/``. Returns whether patience ran out."""
     config, model, tokenizers = run.config, run.model, run.data.tokenizers
     scores = evaluate(model, run.data.dev, tokenizers, config, run.device)
+    for name, dev in run.data.corpus_devs.items():  # each [[corpora]] dev set, on its own
+        corpus_scores = evaluate(model, dev, tokenizers, config, run.device)
+        scores.update({f"{key}_{name}": value for key, value in corpus_scores.items()})
     improved = scores["dev_bleu"] > progress.best_bleu
     if improved:
         progress.best_bleu, progress.best_step = scores["dev_bleu"], progress.step
@@ -243,7 +246,10 @@ def _evaluate_and_save(run: _Run, progress: Progress, stats: _WindowStats, bar: 
         f"step {progress.step} epoch {stats.epoch:.2f}: train loss {stats.train_loss:.3f}, "
         f"dev loss {scores['dev_loss']:.3f}, dev BLEU {scores['dev_bleu']:.2f} "
         f"(best {progress.best_bleu:.2f} at step {progress.best_step}), "
-        f"{stats.tokens_per_second:.0f} tok/s"
+        + "".join(
+            f"{name} dev BLEU {scores[f'dev_bleu_{name}']:.2f}, " for name in run.data.corpus_devs
+        )
+        + f"{stats.tokens_per_second:.0f} tok/s"
     )
     metadata = model_metadata(config, progress, scores["dev_bleu"], run.data.info)
     if improved:

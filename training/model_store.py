@@ -9,8 +9,8 @@
 
 Readers of ``current`` see the old complete model or the new complete model, never a mixture:
 model directories appear by one rename of a flushed temporary sibling
-(:func:`model.durable.publish_dir`) and ``current`` is swapped with
-:func:`model.durable.replace_symlink`.
+(:func:`model.store.durable.publish_dir`) and ``current`` is swapped with
+:func:`model.store.durable.replace_symlink`.
 """
 
 from __future__ import annotations
@@ -29,8 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import CONFIG_FILE, ModelFileError, load_model, read_model_config
-from model.durable import is_temporary, publish_dir, replace_symlink, temporary_sibling, write_text
+from model.store.checkpoint import CONFIG_FILE, ModelFileError, load_model, read_model_config
+from model.store.durable import (
+    is_temporary,
+    publish_dir,
+    replace_symlink,
+    temporary_sibling,
+    write_text,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -8,6 +8,7 @@ Everything slow is cached under the run's cache directory: cleaned and encoded c
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -17,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from model.config import ConfigError
-from model.protect import PLACEHOLDERS
-from model.tokenizer import SubwordTokenizer, Tokenizers, train_tokenizer
+from model.evaluation import moses_tokenize
+from model.nn.config import ConfigError
+from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import SubwordTokenizer, Tokenizers, train_tokenizer
 from training import distributed
-from training.config import RunConfig
+from training.config import CorpusConfig, RunConfig
 from training.data import (
     CleanCorpus,
     EncodedCorpus,
@@ -33,6 +35,7 @@ from training.data import (
     protect_corpus,
     read_lines,
 )
+from training.mixing import MixedText, corpus_dir, mix_corpora
 
 logger = logging.getLogger("training")
 
@@ -55,6 +58,7 @@ class RunData:
     tokenizers: Tokenizers
     train_text: CleanCorpus  # the text of ``train``, pair for pair (for sampled encodings)
     info: dict[str, Any] = field(default_factory=dict)
+    corpus_devs: dict[str, DevSet] = field(default_factory=dict)  # [[corpora]] dev sets
 
 
 def _train_tokenizers(config: RunConfig, sources: list[str], targets: list[str]) -> Tokenizers:
@@ -187,6 +191,53 @@ def _dev_set(
     data = config.data
     dev_clean = clean_side(config, data_dir, data.dev_prefix, cache)
     references = read_lines(find_corpus_file(data_dir, data.dev_prefix, data.target_lang))
+    return _encoded_dev(dev_clean, references, data.max_dev_pairs, cache, tokenizers, protect)
+
+
+def _corpus_side(
+    config: RunConfig, corpus: CorpusConfig, prefix: str, cache: Path | None
+) -> CleanCorpus:
+    """One side (``prefix``) of one of the recipe's ``[[corpora]]``, cleaned as it asks."""
+    data = dataclasses.replace(config.data, moses_detokenize=corpus.moses_detokenize)
+    return clean_side(config.replace(data=data), corpus_dir(corpus), prefix, cache)
+
+
+def _mixed_training_text(config: RunConfig, main: CleanCorpus, cache: Path | None) -> MixedText:
+    """The training text: ``main`` alone, or mixed with the recipe's ``[[corpora]]``."""
+    extras = [
+        (corpus, _corpus_side(config, corpus, corpus.train_prefix, cache))
+        for corpus in config.corpora
+    ]
+    return mix_corpora(main, extras, config.train.seed)
+
+
+def _corpus_devs(
+    config: RunConfig, cache: Path | None, tokenizers: Tokenizers, protect: bool
+) -> dict[str, DevSet]:
+    """The dev set of each of the recipe's ``[[corpora]]``, by name. Natural-text references
+    are Moses-tokenized here, as tokenized BLEU expects (the IWSLT files come tokenized)."""
+    devs = {}
+    for corpus in config.corpora:
+        clean = _corpus_side(config, corpus, corpus.dev_prefix, cache)
+        file = find_corpus_file(corpus_dir(corpus), corpus.dev_prefix, config.data.target_lang)
+        references = read_lines(file)
+        if not corpus.moses_detokenize:
+            references = moses_tokenize(references, config.data.target_lang)
+        devs[corpus.name] = _encoded_dev(
+            clean, references, corpus.max_dev_pairs, cache, tokenizers, protect
+        )
+    return devs
+
+
+def _encoded_dev(
+    dev_clean: CleanCorpus,
+    references: list[str],
+    max_dev_pairs: int,
+    cache: Path | None,
+    tokenizers: Tokenizers,
+    protect: bool,
+) -> DevSet:
+    """A dev set's text masked (as at inference) and encoded, and its references."""
     dev_originals: list[tuple[str, ...]] = [()] * len(dev_clean.sources)
     if protect:
         protected = protect_corpus(dev_clean, shared_only=False)
@@ -195,8 +246,8 @@ def _dev_set(
     # Dev pairs are never length-filtered (BLEU must cover the whole set); only empty sources
     # are skipped, since there is nothing to translate.
     dev_keep = np.flatnonzero(dev_encoded.source.lengths > 0)
-    if data.max_dev_pairs:
-        dev_keep = dev_keep[: data.max_dev_pairs]
+    if max_dev_pairs:
+        dev_keep = dev_keep[:max_dev_pairs]
     return DevSet(
         dev_encoded.select(dev_keep),
         [references[int(i)] for i in dev_keep],
@@ -212,14 +263,16 @@ def prepare_data(
 ) -> RunData:
     """Clean, protect spans, tokenize (training tokenizers if needed), encode and filter train
     and dev."""
-    train_clean = _training_text(config, data_dir, cache_dir)
+    mixed = _mixed_training_text(config, _training_text(config, data_dir, cache_dir), cache_dir)
+    train_clean = mixed.corpus
     protect = protects_spans(config, existing_tokenizers)
     if protect:
         train_clean = protect_corpus(train_clean, shared_only=True).corpus
     tokenizers = resolve_tokenizers(config, train_clean, existing_tokenizers, cache_dir)
     train_corpus, train_text, report = _filtered_train(config, train_clean, tokenizers, cache_dir)
     dev = _dev_set(config, data_dir, cache_dir, tokenizers, protect)
-    info = {
+    corpus_devs = _corpus_devs(config, cache_dir, tokenizers, protect)
+    info: dict[str, Any] = {
         "train_pairs": len(train_corpus),
         "train_filter": report.describe(),
         "dev_pairs": len(dev.corpus),
@@ -227,7 +280,10 @@ def prepare_data(
         "target_vocab_size": tokenizers.target.vocab_size,
         "protect_spans": protect,
     }
-    return RunData(train_corpus, dev, tokenizers, train_text, info)
+    if config.corpora:
+        info["mixed_pairs"] = mixed.pairs_per_corpus  # before the length filter
+        info["corpus_dev_pairs"] = {name: len(d.corpus) for name, d in corpus_devs.items()}
+    return RunData(train_corpus, dev, tokenizers, train_text, info, corpus_devs)
 
 
 def prepare_data_on_all_ranks(

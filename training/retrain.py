@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.checkpoint import CONFIG_FILE, ModelFileError
-from model.config import ConfigError
 from model.evaluation import EvaluationError
-from model.locations import find_project_path
+from model.nn.config import ConfigError
+from model.store.checkpoint import CONFIG_FILE, ModelFileError
+from model.store.locations import find_project_path
 from training.config import RunConfig, load_config
 from training.data import ParallelDataError
 from training.model_store import (
@@ -98,6 +98,7 @@ class RetrainRequest:
     mix_ratio: float = 1.0  # original pairs per new pair
     config: Path | None = None  # recipe; default finetune.toml (tiny.toml from scratch)
     overrides: list[str] = field(default_factory=list)  # SECTION.KEY=VALUE
+    corpora: list[str] = field(default_factory=list)  # NAME=DIR[:WEIGHT], mixed into training
     from_scratch: bool = False
     max_bleu_drop: float = 0.0
     beam: int = 1
@@ -140,7 +141,7 @@ def check_request(request: RetrainRequest) -> None:
 
 def default_config_path(from_scratch: bool) -> Path:
     """``finetune.toml`` (or ``tiny.toml`` from scratch) in ``$MT_CONFIG_DIR``, else in the
-    ``configs/`` that :func:`model.locations.find_project_path` finds."""
+    ``configs/`` that :func:`model.store.locations.find_project_path` finds."""
     name = SCRATCH_CONFIG if from_scratch else FINETUNE_CONFIG
     if os.environ.get(CONFIG_DIR_VARIABLE):
         configured = Path(os.environ[CONFIG_DIR_VARIABLE]) / name
@@ -189,7 +190,7 @@ def _prepare(request: RetrainRequest, attempt_dir: Path) -> _Inputs:
     # --device applies to training too, unless a --set says otherwise (later values win).
     overrides = [f"train.device={request.device}"] if request.device != "auto" else []
     overrides += request.overrides
-    config = load_config(config_path, overrides)
+    config = load_config(config_path, overrides, request.corpora)
     if request.dev_data is not None:
         dev_dirs = [request.dev_data]
     else:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.durable import write_text
+from model.store.durable import write_text
 from training.model_store import utc_now
 from training.promotion import Evaluation, Rule, Score
 from training.reload_client import ReloadOutcome

@@ -17,10 +17,10 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import save_model
-from model.durable import write_text
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import save_model
+from model.store.durable import write_text
+from model.text.tokenizer import Tokenizers
 from training import distributed
 from training.config import RunConfig
 from training.state import Progress, publish, write_state

@@ -1,4 +1,4 @@
-"""Build a model's lexical shortlist (:mod:`model.shortlist`) from its training pairs.
+"""Build a model's lexical shortlist (:mod:`model.runtime.shortlist`) from its training pairs.
 
     sides = encode the pairs with the model's own tokenizers (spans masked as in training)
     translation = ibm_model1(sides)                  # p(target id | source id), EM
@@ -31,10 +31,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.checkpoint import load_model
-from model.protect import PLACEHOLDERS
-from model.shortlist import SHORTLIST_FILE, Shortlist
-from model.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
+from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
+from model.store.checkpoint import load_model
+from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
 from training.config import config_from_dict
 from training.data import EncodedSide, encode_corpus, protect_corpus
 from training.prepare import clean_side, protects_spans
@@ -167,7 +167,7 @@ def write_model_shortlist(
 ) -> Shortlist:
     """Build the shortlist of the model in ``model_dir`` from ``data_dir/prefix.{src,tgt}``,
     cleaned and masked as training with its recipe (``metadata.config``) did, and write it
-    into ``model_dir`` (:data:`model.shortlist.SHORTLIST_FILE`). Raises ``ValueError``
+    into ``model_dir`` (:data:`model.runtime.shortlist.SHORTLIST_FILE`). Raises ``ValueError``
     (bad recipe, missing or misaligned data) or ``ModelFileError``."""
     recipe.check()
     loaded = load_model(model_dir)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
 
-from model.durable import previous_copies, publish_dir
+from model.store.durable import previous_copies, publish_dir
 
 STATE_TENSORS = "training_state.safetensors"
 STATE_JSON = "training_state.json"

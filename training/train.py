@@ -22,10 +22,10 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import load_model
-from model.config import DROPOUT_SETTINGS, ModelConfig
-from model.seq2seq import Seq2Seq
-from model.tokenizer import Tokenizers
+from model.nn.config import DROPOUT_SETTINGS, ModelConfig
+from model.nn.seq2seq import Seq2Seq
+from model.store.checkpoint import load_model
+from model.text.tokenizer import Tokenizers
 from training import distributed
 from training.config import RunConfig
 from training.loop import run_loop

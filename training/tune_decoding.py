@@ -19,13 +19,13 @@ from typing import Any
 
 import torch
 
-from model.checkpoint import LoadedModel, load_model, read_model_config, save_model
 from model.evaluation import (
     evaluate_translator,
     looks_moses_tokenized,
     moses_detokenize,
     repeated_words,
 )
+from model.store.checkpoint import LoadedModel, load_model, read_model_config, save_model
 from model.translator import Translator
 from training.data import find_corpus_file, read_lines
 

@@ -18,7 +18,7 @@ MAX_OUT_TOTAL_BYTES = 64 * MIB
 MAX_OUT_DEPTH = 2  # $OUT/a/b/file comes back, $OUT/a/b/c/file does not
 OUT_NAME = re.compile(r"^[A-Za-z0-9._-]+$")
 CARRY_LIMIT_BYTES = 64 * MIB
-# The shipped model: shards <= 15 MiB (model.checkpoint), <= 45 MiB in all.
+# The shipped model: shards <= 15 MiB (model.store.checkpoint), <= 45 MiB in all.
 MAX_SHARD_BYTES = 15 * MIB
 MAX_MODEL_BYTES = 45 * MIB
 # Files kept whole in results.tar.gz below this; longer logs keep their end.

@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from service.batcher import (
+from model.search.options import SearchOptions
+from service.batch_contracts import (
     BatcherClosedError,
-    DecodeOptions,
     QueueFullError,
     RequestTooLargeError,
 )
@@ -77,11 +78,14 @@ async def request_started() -> float:
 StartedDep = Annotated[float, Depends(request_started)]
 
 
-def decode_options(settings: Settings, request: TranslateRequest, model_beam: int) -> DecodeOptions:
-    """``MT_BEAM`` when set, else the model's tuned beam; wide enough for the n best."""
+def decode_options(
+    settings: Settings, request: TranslateRequest, model_defaults: SearchOptions
+) -> SearchOptions:
+    """The model's decoding defaults with ``MT_BEAM`` when set (else the model's tuned beam),
+    wide enough for the n best."""
     n_best = request.alternatives + 1
-    beam = max(settings.beam or model_beam, n_best)
-    return DecodeOptions(beam=beam, n_best=n_best, attention=request.attention)
+    beam = max(settings.beam or model_defaults.beam, n_best)
+    return replace(model_defaults, beam=beam, n_best=n_best, attention=request.attention)
 
 
 def translate_answer(
@@ -133,7 +137,7 @@ async def translate_for_client(
     (raises :class:`ClientDisconnected` when the client has gone away)."""
     settings = state.settings
     served = served_model(state)
-    options = decode_options(settings, body, served.translator.default_beam)
+    options = decode_options(settings, body, served.translator.defaults)
     remaining = settings.request_timeout_s - (time.monotonic() - started)
     busy = {"Retry-After": str(settings.retry_after_s)}
     try:

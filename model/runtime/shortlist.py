@@ -1,0 +1,414 @@
+"""A lexical shortlist: the target subwords that a batch may produce, so that the output layer
+and the log-softmax run over a few thousand rows instead of the whole target vocabulary.
+
+On a CPU the output layer (``rows x hidden`` by ``hidden x vocab``) and the log-softmax over
+the vocabulary are about half of a decoder step. Most of the vocabulary can never be the
+translation of a given sentence. The shortlist of a batch is::
+
+    always  ∪  table[s] for every source subword s of the batch
+
+``always``: the most frequent target subwords, every one-character piece, EOS and the
+placeholders of :mod:`model.text.protect`; ``table[s]``: the likeliest translations of source
+subword ``s`` (IBM Model 1 on the training pairs). Each brings the pieces of its other likely
+segmentations (the model was trained with subword sampling and spells some words in pieces)
+and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search is
+unchanged: outside the shortlist every log-probability is ``-inf`` (:class:`ShortlistedModel`).
+The table is built by :mod:`training.shortlist` (``mt-shortlist``) and lives in the model
+directory as ``shortlist.safetensors`` (no pickle), with how it was built in its metadata.
+
+The rows of ``always`` are cut from the output layer once per model; the rows a batch adds
+are cut when its set of sentences changes (a join, or a leave that shrinks them by a quarter),
+and only when first used, never at every step: cutting int8 rows costs a prepack (about
+1.4 µs a row on the 2-core test machine).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import Tensor, nn
+
+from model.nn.decoder import RecurrentStep
+from model.nn.encoder import EncoderOutput, EncoderRun
+from model.nn.fixed_point import MIN_ROW_WIDTH, exact_encoder_output
+from model.nn.seq2seq import Seq2Seq
+from model.runtime.quantize import FixedRangeLinear, fixed_range_linear
+from model.store.checkpoint import LoadedModel
+from model.text.tokenizer import EOS_ID, PAD_ID
+
+logger = logging.getLogger(__name__)
+
+SHORTLIST_FILE = "shortlist.safetensors"
+SHORTLIST_FORMAT = "envi-mt-shortlist/1"
+SHORTLIST_MODES = ("auto", "on", "off")
+
+# A leave cuts the batch's rows anew only when they shrink below this share of them.
+_SHRINK_REBUILD = 0.75
+
+
+class ShortlistError(ValueError):
+    """A shortlist file that is not one, or that does not fit the model."""
+
+
+@dataclass(frozen=True)
+class Shortlist:
+    """``always: F`` target ids every batch may produce; ``table: source_vocab x width``
+    target ids per source id (padded with EOS, which ``always`` holds); ``info``: how it was
+    built (strings, kept in the file's metadata)."""
+
+    always: Tensor
+    table: Tensor
+    info: dict[str, str]
+
+    @property
+    def target_vocab_size(self) -> int:
+        return int(self.info["target_vocab_size"])
+
+    @classmethod
+    def whole(cls, source_vocab_size: int, target_vocab_size: int) -> Shortlist:
+        """Every target id, always: the whole vocabulary, scored the shortlist's way."""
+        info = {"target_vocab_size": str(target_vocab_size), "whole_vocabulary": "true"}
+        table = torch.full((source_vocab_size, 0), EOS_ID, dtype=torch.long)
+        return cls(torch.arange(target_vocab_size), table, info)
+
+    def to(self, device: torch.device) -> Shortlist:
+        """The same shortlist with its tensors on ``device`` (where the model decodes)."""
+        return Shortlist(self.always.to(device), self.table.to(device), self.info)
+
+    def candidates(self, src: Tensor) -> Tensor:
+        """``src: batch x src_len`` source ids (PAD anywhere) -> ``batch x (src_len x width)``
+        target ids each sentence may produce besides ``always`` (EOS at PAD, whatever the
+        table's row for PAD holds: padding brings no words)."""
+        candidates = self.table[src]
+        return candidates.masked_fill_((src == PAD_ID).unsqueeze(-1), EOS_ID).flatten(1)
+
+    def extra(self, candidates: Tensor) -> Tensor:
+        """The sorted target ids in ``candidates`` (any shape) but not in ``always``."""
+        allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
+        allowed[candidates.flatten()] = True
+        allowed[self.always] = False
+        return allowed.nonzero().squeeze(1)
+
+    def save(self, path: Path) -> None:
+        metadata = {"format": SHORTLIST_FORMAT, "info": json.dumps(self.info, sort_keys=True)}
+        save_file(
+            # int32: half the bytes of int64, and every vocabulary fits
+            {"always": self.always.int().contiguous(), "table": self.table.int().contiguous()},
+            str(path),
+            metadata=metadata,
+        )
+
+    @classmethod
+    def load(cls, path: Path, source_vocab_size: int, target_vocab_size: int) -> Shortlist:
+        """Read ``path`` and check that it fits a model with these vocabularies."""
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                metadata = handle.metadata() or {}
+                tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118
+        except (SafetensorError, OSError) as exc:
+            raise ShortlistError(f"{path}: not a readable shortlist ({exc})") from exc
+        if metadata.get("format") != SHORTLIST_FORMAT or set(tensors) != {"always", "table"}:
+            raise ShortlistError(f"{path}: not a {SHORTLIST_FORMAT} file")
+        info = json.loads(metadata.get("info", "{}"))
+        always, table = tensors["always"].long(), tensors["table"].long()
+        if (
+            int(info.get("target_vocab_size", -1)) != target_vocab_size
+            or table.dim() != 2
+            or table.size(0) != source_vocab_size
+        ):
+            raise ShortlistError(
+                f"{path}: built for vocabularies of {table.size(0)} source and "
+                f"{info.get('target_vocab_size')} target ids, the model has "
+                f"{source_vocab_size} and {target_vocab_size}"
+            )
+        for name, ids in (("always", always), ("table", table)):
+            if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= target_vocab_size):
+                raise ShortlistError(f"{path}: {name} holds ids outside the target vocabulary")
+        if not bool((always == EOS_ID).any()):
+            raise ShortlistError(f"{path}: always must hold EOS")
+        return cls(always, table, {key: str(value) for key, value in info.items()})
+
+
+def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shortlist | None:
+    """The shortlist to decode with: ``on`` needs the model directory's file, ``auto`` uses it
+    on the CPU when it is there (on CUDA the whole output layer is cheap), ``off`` never. A
+    file that is there but broken is an error in both modes."""
+    if mode not in SHORTLIST_MODES:
+        raise ValueError(f"shortlist must be one of {', '.join(SHORTLIST_MODES)}, got {mode!r}")
+    if mode == "off" or (mode == "auto" and device.type != "cpu"):
+        return None
+    path = loaded.path / SHORTLIST_FILE
+    if not path.is_file():
+        if mode == "on":
+            raise ShortlistError(f"{path}: no shortlist here (build one with mt-shortlist)")
+        return None
+    config = loaded.config
+    shortlist = Shortlist.load(path, config.source_vocab_size, config.target_vocab_size)
+    logger.info(
+        "lexical shortlist (%s): %s target ids always, up to %s more per source subword",
+        path.name,
+        shortlist.info.get("always_size", shortlist.always.numel()),
+        shortlist.info.get("table_width", shortlist.table.size(1)),
+    )
+    return shortlist
+
+
+class _OutputRows:
+    """The output layer's rows, ready to be cut for a vocabulary: int8 (a
+    :class:`model.runtime.quantize.FixedRangeLinear`) or float."""
+
+    def __init__(self, layer: nn.Module) -> None:
+        self._int8: tuple[Tensor, float, int] | None = None
+        if isinstance(layer, FixedRangeLinear):
+            weight, bias = layer.weight_bias()
+            if weight.qscheme() != torch.per_tensor_affine:
+                raise ShortlistError(f"unsupported int8 output layer: {weight.qscheme()}")
+            self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point())
+        else:
+            weight, bias = layer.weight, layer.bias
+        self._weight: Tensor = weight
+        self._bias: Tensor | None = bias
+        self.vocab_size = weight.size(0)
+
+    def cut(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
+        """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits."""
+        bias = None if self._bias is None else self._bias.index_select(0, ids)
+        if self._int8 is not None:
+            values, scale, zero_point = self._int8
+            rows = torch._make_per_tensor_quantized_tensor(
+                values.index_select(0, ids), scale, zero_point
+            )
+            packed = torch.ops.quantized.linear_prepack(rows, bias)
+            return lambda hidden: fixed_range_linear(hidden, packed)
+        weight = self._weight.index_select(0, ids)
+        return lambda hidden: nn.functional.linear(hidden, weight, bias)
+
+
+class NarrowOutput:
+    """The output layer for one vocabulary: ``ids: K`` target ids (``always`` first, then
+    the batch's ``extra`` ids of its own), ``column: vocab``, where each of them is among the
+    ``K`` (0 for the others), and :meth:`project`.
+
+    The extra rows are cut on first use, not when made: the stream encodes joining sentences
+    and at once concatenates them with those in flight, so only the union's layer is used.
+    """
+
+    def __init__(self, rows: _OutputRows, always: _AlwaysRows, extra_ids: Tensor) -> None:
+        self.ids = torch.cat([always.ids, extra_ids]) if extra_ids.numel() else always.ids
+        self.extra = extra_ids.numel()
+        self.column = torch.zeros(rows.vocab_size, dtype=torch.long, device=self.ids.device)
+        self.column[self.ids] = torch.arange(self.ids.numel(), device=self.ids.device)
+        self._rows, self._always, self._extra_ids = rows, always, extra_ids
+        self._project_extra: Callable[[Tensor], Tensor] | None = None
+
+    def project(self, hidden: Tensor) -> Tensor:
+        """``rows x hidden`` -> ``rows x K`` logits."""
+        logits = self._always.project(hidden)
+        if not self.extra:
+            return logits
+        if self._project_extra is None:
+            self._project_extra = self._rows.cut(self._extra_ids)
+        return torch.cat([logits, self._project_extra(hidden)], dim=1)
+
+
+class _AlwaysRows(NamedTuple):
+    """The rows of ``always``, cut once per model."""
+
+    ids: Tensor
+    project: Callable[[Tensor], Tensor]
+
+
+class SentenceVocabularies(NamedTuple):
+    """Each sentence's own vocabulary, laid out the same whatever it is batched with.
+
+    ``ids: sentences x W``: ``always``, then the target ids the sentence's own source words
+    bring, in increasing order, then padding up to the batch's width ``W``; ``padding:
+    sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
+    (what its padding holds: a log-probability of ``-inf`` written there is its true value).
+    """
+
+    ids: Tensor
+    padding: Tensor
+    spare: Tensor
+
+    def widened(self, width: int) -> SentenceVocabularies:
+        """The same vocabularies padded to ``width`` columns."""
+        missing = width - self.ids.size(1)
+        if missing <= 0:
+            return self
+        spares = self.spare.unsqueeze(1).expand(-1, missing)
+        padding = self.padding.new_ones(self.padding.size(0), missing)
+        return SentenceVocabularies(
+            torch.cat([self.ids, spares], dim=1),
+            torch.cat([self.padding, padding], dim=1),
+            self.spare,
+        )
+
+    def select(self, index: Tensor) -> SentenceVocabularies:
+        return SentenceVocabularies(
+            self.ids.index_select(0, index),
+            self.padding.index_select(0, index),
+            self.spare.index_select(0, index),
+        )
+
+
+class ShortlistedEncoderOutput(NamedTuple):
+    """The model's encoder output, each sentence's own vocabulary and the output layer cut
+    for their union."""
+
+    inner: EncoderOutput
+    vocabularies: SentenceVocabularies
+    output: NarrowOutput
+
+
+class ShortlistedModel:
+    """A :class:`model.nn.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
+    sentences being searched; the search interface (:mod:`model.search.steps`,
+    :mod:`model.search.stream`) is the model's own. Log-probabilities outside a sentence's own
+    shortlist (``always`` and its own source words' candidates) are ``-inf``; inside it they
+    are normalised over it, so that a sentence's scores do not depend on its companions.
+    ``recurrent_step`` and ``encoder``: the decoder's recurrent step and the encoder computed
+    another way for the same weights (the Translator passes :mod:`model.runtime.lstm_table`'s
+    on the CPU). On a CPU the encoder output's memory and keys are kept on fixed-point grids
+    (:mod:`model.nn.fixed_point`), so attention's sums are exact.
+
+    With int8 (fixed activation ranges), the tables, exact attention and this per-sentence
+    normalisation, a sentence's log-probabilities are the same, bit for bit, alone or in any
+    batch.
+    """
+
+    def __init__(
+        self,
+        model: Seq2Seq,
+        shortlist: Shortlist,
+        recurrent_step: RecurrentStep | None = None,
+        encoder: EncoderRun | None = None,
+    ) -> None:
+        self.model = model
+        device = model.decoder.embedding.weight.device
+        self.shortlist = shortlist.to(device)
+        # the same weights, faster (model.runtime.lstm_table)
+        self.recurrent_step = recurrent_step
+        self.encoder = encoder
+        self.exact_attention = device.type == "cpu"
+        self._dot_product_keys = model.config.attention != "additive"
+        self._rows = _OutputRows(model.decoder.output)
+        self._vocab_size = shortlist.target_vocab_size
+        self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
+        # Cut once: a change of sentences then only cuts the few rows that are their own.
+        always = self.shortlist.always
+        self._always = _AlwaysRows(always, self._rows.cut(always))
+
+    def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
+        """The sorted ids some sentence has besides ``always``: its union's own rows."""
+        return self.shortlist.extra(vocabularies.ids.masked_select(~vocabularies.padding))
+
+    def _narrow(self, vocabularies: SentenceVocabularies) -> NarrowOutput:
+        return NarrowOutput(self._rows, self._always, self._extra(vocabularies))
+
+    def _vocabularies(self, src: Tensor) -> SentenceVocabularies:
+        """``src: sentences x src_len`` -> each sentence's own vocabulary (none of its own
+        beside the whole vocabulary)."""
+        if self._whole:
+            nothing = src.new_zeros(src.size(0), 0)
+            return SentenceVocabularies(nothing, nothing.bool(), src.new_zeros(src.size(0)))
+        own = torch.zeros(src.size(0), self._vocab_size, dtype=torch.bool, device=src.device)
+        own.scatter_(1, self.shortlist.candidates(src), True)
+        always = self.shortlist.always
+        own[:, always] = False
+        counts = own.sum(dim=1)
+        own[:, always] = True
+        spare = (~own).byte().argmax(dim=1)  # none only when a sentence may say any word
+        own[:, always] = False
+        width = max(int(counts.max()) if counts.numel() else 0, MIN_ROW_WIDTH - always.numel())
+        rows, ids = own.nonzero(as_tuple=True)
+        slots = torch.arange(ids.numel(), device=src.device) - (counts.cumsum(0) - counts)[rows]
+        extra = spare.unsqueeze(1).repeat(1, width)
+        extra[rows, slots] = ids
+        columns = torch.arange(width, device=src.device)
+        return SentenceVocabularies(
+            torch.cat([always.expand(src.size(0), -1), extra], dim=1),
+            torch.cat(
+                [own.new_zeros(src.size(0), always.numel()), columns >= counts.unsqueeze(1)], 1
+            ),
+            spare,
+        )
+
+    def encode(self, src: Tensor, src_lengths: Tensor) -> ShortlistedEncoderOutput:
+        inner = self.model.encode(src, src_lengths, self.encoder)
+        if self.exact_attention:
+            inner = exact_encoder_output(inner, self._dot_product_keys)
+        vocabularies = self._vocabularies(src)
+        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))
+
+    def initial_state(self, encoder_output: ShortlistedEncoderOutput) -> Any:
+        return self.model.initial_state(encoder_output.inner)
+
+    def decode_step(
+        self, prev_tokens: Tensor, state: Any, encoder_output: ShortlistedEncoderOutput
+    ) -> tuple[Tensor, Any, Tensor]:
+        """As :meth:`model.nn.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
+        ``-inf`` outside each sentence's own shortlist.
+
+        Each row's logits are read out of the batch's narrow layer into its sentence's own
+        layout (:class:`SentenceVocabularies`), so its log-softmax sees the same values in
+        the same places in any batch: only padding (``-inf``) follows them, which adds zeros
+        to the same sums (a layout is at least :data:`model.nn.fixed_point.MIN_ROW_WIDTH`
+        wide)."""
+        attentional, state, weights = self.model.decoder.step(
+            prev_tokens, state, encoder_output.inner, self.recurrent_step
+        )
+        vocabularies, output = encoder_output.vocabularies, encoder_output.output
+        if self._whole:  # every sentence's vocabulary is every id, in order
+            return torch.log_softmax(output.project(attentional).float(), dim=-1), state, weights
+        sentences = vocabularies.ids.size(0)
+        logits = output.project(attentional).float().view(sentences, -1, output.ids.numel())
+        slots = logits.size(1)
+        columns = output.column[vocabularies.ids].unsqueeze(1).expand(-1, slots, -1)
+        own = logits.gather(2, columns).masked_fill_(
+            vocabularies.padding.unsqueeze(1), float("-inf")
+        )
+        narrow = torch.log_softmax(own, dim=-1)
+        log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
+        ids = vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
+        return log_probs.scatter_(2, ids, narrow).view(-1, self._vocab_size), state, weights
+
+    def reorder(self, state: Any, index: Tensor) -> Any:
+        return self.model.reorder(state, index)
+
+    def reorder_encoder_output(
+        self, encoder_output: ShortlistedEncoderOutput, index: Tensor
+    ) -> ShortlistedEncoderOutput:
+        """The sentences at ``index``. Their union is a subset of the current one, so the
+        current narrow layer still serves; it is cut anew only when it shrinks a lot."""
+        vocabularies = encoder_output.vocabularies.select(index)
+        output = encoder_output.output
+        extra = self._extra(vocabularies)
+        if extra.numel() < _SHRINK_REBUILD * output.extra:
+            output = NarrowOutput(self._rows, self._always, extra)
+        inner = self.model.reorder_encoder_output(encoder_output.inner, index)
+        return ShortlistedEncoderOutput(inner, vocabularies, output)
+
+    def concat_states(self, states: Sequence[Any]) -> Any:
+        return self.model.concat_states(states)
+
+    def concat_encoder_outputs(
+        self, outputs: Sequence[ShortlistedEncoderOutput]
+    ) -> ShortlistedEncoderOutput:
+        width = max(output.vocabularies.ids.size(1) for output in outputs)
+        parts = [output.vocabularies.widened(width) for output in outputs]
+        vocabularies = SentenceVocabularies(
+            torch.cat([part.ids for part in parts]),
+            torch.cat([part.padding for part in parts]),
+            torch.cat([part.spare for part in parts]),
+        )
+        inner = self.model.concat_encoder_outputs([output.inner for output in outputs])
+        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))

@@ -1,0 +1,190 @@
+"""Capitals: put a sentence in a case the model knows, and its translation back in the input's.
+
+The model was trained on ordinary sentence-case text (TED transcripts). Text written in
+capitals is cut into single letters by the subword model and translated into gibberish
+(``PLEASE DO NOT TOUCH THE PAINTINGS.`` came out as ``PLEASO DOUCH THENTINGSTAINGS.``), and a
+Title Case heading (``Where Is The Train Station?``) splits known words into rare pieces
+(``▁I s``, ``▁T ra in``). So before translation, :func:`prepare` rewrites such a sentence in
+sentence case, and after it :func:`restore_case` puts the translation back:
+
+* **Capitals** (almost every cased letter is upper case): the sentence is translated in
+  sentence case and the translation is written in capitals again.
+* **Title Case** (every content word starts with a capital): translated in sentence case; the
+  translation stays in sentence case with a capital first letter, which is how Vietnamese
+  writes headings.
+* **Shouted words** in an ordinary sentence (``Please DO NOT touch``): lowered for the model
+  when the lower-case word is a known word; the translation is left as the model writes it.
+
+Which words keep their capitals (names, acronyms) is decided by the model's own source
+vocabulary when a ``known`` predicate is given (``known(word)``: the word is one whole piece):
+``NASA``, ``TV`` and ``DNA`` stay, ``PARIS`` becomes ``Paris``, ``Train`` becomes ``train``.
+Without it, every word but the first is lowered. Case changes that would change a word's
+length (``İ``) are not made, so character positions and word counts never change. URLs,
+e-mail addresses and numbers (the spans of :mod:`model.text.protect`) keep their case both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+from model.text.protect import find_spans
+
+Style = Literal["as_is", "upper", "title"]
+Known = Callable[[str], bool]
+
+# Words that Title Case leaves in lower case; they do not count for or against a title.
+SMALL_WORDS = frozenset(
+    "a an the and but or nor for so yet as at by in of off on per to up via with from into "
+    "onto over than vs".split()
+)
+# Share of upper-case letters among cased letters above which a sentence is "in capitals".
+UPPER_SHARE = 0.8
+_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+
+
+@dataclass(frozen=True)
+class CasedInput:
+    """``text``: what the model translates; ``style``: how :func:`restore_case` treats the
+    translation."""
+
+    text: str
+    style: Style
+
+
+def _same_length(original: str, changed: str) -> str:
+    return changed if len(changed) == len(original) else original
+
+
+def _lower(word: str) -> str:
+    return _same_length(word, word.lower())
+
+
+def _capitalized(word: str) -> str:
+    return _same_length(word, word[:1].upper() + word[1:].lower())
+
+
+def _is_upper_word(word: str) -> bool:
+    return len(word) >= 2 and word.isupper()
+
+
+def _is_title_word(word: str) -> bool:
+    return word[:1].isupper() and (len(word) == 1 or word[1:].islower())
+
+
+def _recased(word: str, first: bool, known: Known | None) -> str:
+    """One word of a sentence in capitals or Title Case, in the case the model knows best.
+
+    A name or acronym keeps its capitals when the vocabulary knows that form and not the
+    lower-case one (``NASA``, ``Paris``); otherwise the word is lowered, the first word of the
+    sentence capitalised (sentence case, as in the training data).
+    """
+    lower, title = _lower(word), _capitalized(word)
+    if lower == "i" or lower.startswith(("i'", "i’")):
+        return "I" + lower[1:]  # the pronoun is always a capital
+    if known is not None and not known(lower):
+        if word.isupper() and len(word) >= 2 and known(word) and not known(title):
+            return word  # an acronym: NASA, TV, DNA
+        if known(title):
+            return title  # a name: Paris, John, Google
+    return title if first else lower
+
+
+def _letters(sentence: str) -> tuple[int, int]:
+    """(cased letters, upper-case letters) of ``sentence``."""
+    cased = [ch for ch in sentence if ch.lower() != ch.upper()]
+    return len(cased), sum(1 for ch in cased if ch.isupper())
+
+
+def _outside_spans(text: str) -> list[tuple[int, int]]:
+    """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
+    numbers; :mod:`model.text.protect`), whose case must never change: a URL's path is
+    case-sensitive."""
+    stretches, position = [], 0
+    for span in find_spans(text):
+        stretches.append((position, span.start))
+        position = span.end
+    stretches.append((position, len(text)))
+    return stretches
+
+
+def _replace_words(sentence: str, change: Callable[[int, str], str]) -> str:
+    """``sentence`` with word ``i`` (letters and inner apostrophes, outside protected spans)
+    replaced by ``change(i, word)``; everything else is kept as it is."""
+    counter = iter(range(len(sentence) + 1))
+    pieces, position = [], 0
+    for start, end in _outside_spans(sentence):
+        pieces.append(sentence[position:start])
+        pieces.append(
+            _WORD.sub(lambda match: change(next(counter), match.group()), sentence[start:end])
+        )
+        position = end
+    return "".join(pieces)
+
+
+def _plain(sentence: str) -> str:
+    """``sentence`` without its protected spans (they say nothing about its case)."""
+    return " ".join(sentence[start:end] for start, end in _outside_spans(sentence))
+
+
+def detect_style(sentence: str) -> Style:
+    """``upper`` for a sentence in capitals, ``title`` for Title Case, else ``as_is``."""
+    sentence = _plain(sentence)
+    words = _WORD.findall(sentence)
+    cased, upper = _letters(sentence)
+    upper_words = [word for word in words if _is_upper_word(word)]
+    # One upper-case word alone may be an acronym ("NASA"): capitals only from two words on,
+    # or from one long word ("WARNING").
+    shouting = len(upper_words) >= 2 or any(len(word) >= 5 for word in upper_words)
+    if cased >= 2 and upper >= UPPER_SHARE * cased and shouting:
+        return "upper"
+    content = [word for i, word in enumerate(words) if i == 0 or word.lower() not in SMALL_WORDS]
+    if len(content) >= 2 and all(_is_title_word(word) for word in content):
+        return "title"
+    return "as_is"
+
+
+def prepare(sentence: str, known: Known | None = None) -> CasedInput:
+    """The sentence as the model should see it, and the style to restore (module docstring)."""
+    style = detect_style(sentence)
+    if style != "as_is":
+        return CasedInput(
+            _replace_words(sentence, lambda i, word: _recased(word, i == 0, known)), style
+        )
+    if known is None:
+        return CasedInput(sentence, style)
+
+    def unshout(index: int, word: str) -> str:
+        # "Please DO NOT touch": lowered when the vocabulary knows the lower-case word and
+        # not the shouted one (acronyms such as TV or DNA are known as they are).
+        if index > 0 and _is_upper_word(word) and known(_lower(word)) and not known(word):
+            return _lower(word)
+        return word
+
+    return CasedInput(_replace_words(sentence, unshout), style)
+
+
+def restore_case(translation: str, style: Style) -> str:
+    """The translation in the input's case: capitals again for ``upper``; a capital first
+    letter for ``title`` (the rest stays in the model's sentence case)."""
+    if style == "upper":
+        out, position = [], 0
+        for start, end in _outside_spans(translation):
+            out += [translation[position:start], translation[start:end].upper()]
+            position = end
+        return "".join(out)
+    if style == "title":
+        for index, character in enumerate(translation):
+            if character.isalpha():
+                upper = character.upper()
+                if len(upper) == 1:
+                    return translation[:index] + upper + translation[index + 1 :]
+                break
+    return translation
+
+
+def vocabulary_predicate(count_tokens: Callable[[str], int]) -> Known:
+    """``known(word)`` from a translator's ``count_tokens``: the word is one whole piece."""
+    return lambda word: count_tokens(word) == 1

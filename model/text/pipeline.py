@@ -1,0 +1,300 @@
+"""The one text pipeline: every step between a user's text and the model, in order, and back.
+
+On the way in (:meth:`TextPipeline.apply`)::
+
+    clean -> split -> case -> normalise -> mask -> full stop
+
+and on the way out (:meth:`TextPipeline.apply_reverse`), each step's reverse, last step first::
+
+    full stop off -> unmask -> restore case -> join
+
+Each step is an object with ``apply`` and ``apply_reverse`` over the :class:`Segment` list of
+one text (OpenNMT-py's transforms work the same way). The steps are written once, here, and
+every caller runs them from this object: :class:`model.translator.Translator` (and through it
+``mt-translate``, ``mt-eval`` and retraining's scoring) and the service. A caller that works
+between two steps runs a slice: the service cleans, cuts HTML into runs, then splits and cases
+each run (:data:`TEXT_STEPS`), and the Translator normalises and masks each sentence when it is
+encoded and reverses that when it is assembled (:data:`SENTENCE_STEPS`).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from model.text.casing import Style, prepare, restore_case
+from model.text.clean import clean_text, has_translatable_content
+from model.text.false_years import drop_false_years
+from model.text.full_stop import FULL_STOP, drop_full_stop, ends_open
+from model.text.protect import Masked, mask, restore
+from model.text.sentences import is_line_break, join_sentences, split_sentences
+from model.text.tokenizer import normalize
+
+logger = logging.getLogger(__name__)
+
+Known = Callable[[str], bool]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One piece of a text on its way to the model and back.
+
+    ``text``: its current form (the model's input after the last step in; a translation on
+    the way out). ``for_model``: whether the model translates it (layout such as line breaks,
+    indentation and list markers passes through as it is; a piece without a letter or digit
+    becomes ``""``). The other fields are what the steps must remember to reverse themselves.
+    """
+
+    text: str
+    for_model: bool = True
+    style: Style = "as_is"
+    source: str = ""  # the sentence as split; after normalise, as results report it (NFC)
+    originals: tuple[str, ...] = ()  # what each placeholder stands for
+    occurrences: tuple[int, ...] = ()  # how often each original occurs in the source
+    full_stop: bool = False  # a full stop was added for the model
+
+
+def needs_model(text: str) -> bool:
+    """Whether a segment goes to the model: layout passes through, and a segment without a
+    letter or digit has nothing to translate (the model would only invent a sentence)."""
+    return bool(text) and not is_line_break(text) and has_translatable_content(text)
+
+
+def passthrough_text(source: str) -> str:
+    """What a segment that does not go to the model becomes: layout itself, anything else
+    ``""``."""
+    return source if is_line_break(source) else ""
+
+
+class Step(Protocol):
+    """One step of the pipeline over the segments of one text."""
+
+    name: str
+
+    def apply(self, segments: list[Segment]) -> list[Segment]: ...
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]: ...
+
+
+def _each(
+    segments: list[Segment], change: Callable[[Segment], Segment], only_model: bool = True
+) -> list[Segment]:
+    return [change(s) if s.for_model or not only_model else s for s in segments]
+
+
+class Clean:
+    """Control, format and surrogate characters out; zero-width spaces between words become
+    spaces (:mod:`model.text.clean`). Nothing to reverse."""
+
+    name = "clean"
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        return _each(segments, lambda s: replace(s, text=clean_text(s.text)), only_model=False)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return segments
+
+
+class Split:
+    """A text into sentences and layout segments (:mod:`model.text.sentences`); reversed by
+    joining them, lines and indentation kept."""
+
+    name = "split"
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        return [
+            Segment(sentence, for_model=needs_model(sentence), source=sentence)
+            for segment in segments
+            for sentence in split_sentences(segment.text)
+        ]
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return [Segment(join_sentences([segment.text for segment in segments]))]
+
+
+class Case:
+    """A sentence in a case the model knows, and its translation back in the input's
+    (:mod:`model.text.casing`); ``known``: the model's vocabulary test."""
+
+    name = "case"
+
+    def __init__(self, known: Known | None) -> None:
+        self.known = known
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        def cased(segment: Segment) -> Segment:
+            prepared = prepare(segment.text, self.known)
+            return replace(segment, text=prepared.text, style=prepared.style)
+
+        return _each(segments, cased)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return _each(segments, lambda s: replace(s, text=restore_case(s.text, s.style)))
+
+
+class Normalise:
+    """Unicode NFC and outer whitespace off: the form the tokenizer and the results use. A
+    segment left empty, or layout, passes through. Nothing to reverse."""
+
+    name = "normalise"
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        def normalised(segment: Segment) -> Segment:
+            if is_line_break(segment.text):
+                return replace(segment, source=segment.text, for_model=False)
+            text = normalize(segment.text).strip()
+            return replace(segment, text=text, source=text, for_model=needs_model(text))
+
+        return _each(segments, normalised, only_model=False)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return segments
+
+
+class Mask:
+    """Protected spans (URLs, e-mail addresses, numbers and, with ``known``, technical tokens
+    and unknown names) as placeholders, and back (:mod:`model.text.protect`); a false *năm*
+    (year) before a placeholder is taken out first (:mod:`model.text.false_years`). Off for a
+    model without placeholder pieces (``enabled``)."""
+
+    name = "mask"
+
+    def __init__(self, enabled: bool, known: Known | None) -> None:
+        self.enabled = enabled
+        self.known = known
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        def masked(segment: Segment) -> Segment:
+            found = mask(segment.text, self.known) if self.enabled else Masked(segment.text, ())
+            return replace(
+                segment, text=found.text, originals=found.originals, occurrences=found.occurrences
+            )
+
+        return _each(segments, masked)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return _each(segments, lambda s: replace(s, text=unmask(s.text, s)))
+
+
+def unmask(text: str, segment: Segment) -> str:
+    """``text`` with the segment's protected spans put back; what the model lost or repeated
+    is logged (counts only: the spans are user text and stay out of logs)."""
+    if not segment.originals:
+        return text
+    text = drop_false_years(text, segment.originals, segment.source)
+    restored = restore(text, segment.originals, segment.occurrences)
+    if restored.missing or restored.duplicated or restored.invented:
+        logger.warning(
+            "placeholders: %d dropped by the model (appended at the end), %d repeated (extra "
+            "copies removed), %d invented, in a sentence of %d characters",
+            len(restored.missing),
+            len(restored.duplicated),
+            restored.invented,
+            len(segment.source),
+        )
+    return restored.text
+
+
+class FullStop:
+    """A full stop for a sentence that ends in a letter or digit, taken off its translation
+    (:mod:`model.text.full_stop`)."""
+
+    name = "full_stop"
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        def stopped(segment: Segment) -> Segment:
+            if not ends_open(segment.source):
+                return segment
+            return replace(segment, text=segment.text + FULL_STOP, full_stop=True)
+
+        return _each(segments, stopped)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return _each(
+            segments, lambda s: replace(s, text=drop_full_stop(s.text)) if s.full_stop else s
+        )
+
+
+# The steps that need the whole text (the service cuts HTML into runs after "clean"), and the
+# steps the Translator runs on each sentence when it encodes it.
+TEXT_STEPS = ("clean", "split", "case")
+SENTENCE_STEPS = ("normalise", "mask", "full_stop")
+
+
+class TextPipeline:
+    """The ordered steps; see the module docstring. ``known``: the model's vocabulary test
+    (casing and name protection); ``masks_spans``: the model has placeholder pieces;
+    ``masks_identifiers``: technical tokens and unknown names are masked too."""
+
+    def __init__(self, known: Known | None, masks_spans: bool, masks_identifiers: bool) -> None:
+        self.steps: tuple[Step, ...] = (
+            Clean(),
+            Split(),
+            Case(known),
+            Normalise(),
+            Mask(masks_spans, known if masks_identifiers else None),
+            FullStop(),
+        )
+        self._names = [step.name for step in self.steps]
+
+    def _slice(self, first: str, last: str) -> Sequence[Step]:
+        return self.steps[self._names.index(first) : self._names.index(last) + 1]
+
+    def apply(
+        self, segments: list[Segment], first: str = "clean", last: str = "full_stop"
+    ) -> list[Segment]:
+        """The steps from ``first`` to ``last``, in order."""
+        for step in self._slice(first, last):
+            segments = step.apply(segments)
+        return segments
+
+    def apply_reverse(
+        self, segments: list[Segment], first: str = "full_stop", last: str = "clean"
+    ) -> list[Segment]:
+        """The reverses of the steps from ``last`` back to ``first`` (``first`` is the later
+        step), in reverse order; the segments hold translations."""
+        for step in reversed(self._slice(last, first)):
+            segments = step.apply_reverse(segments)
+        return segments
+
+    # The slices callers use, named.
+
+    def clean(self, text: str) -> str:
+        """``text`` cleaned (the first step alone; the service parses HTML after it)."""
+        return self.apply([Segment(text)], last="clean")[0].text
+
+    def sentences(self, text: str) -> list[Segment]:
+        """A cleaned text's sentences and layout, each sentence in a case the model knows."""
+        return self.apply([Segment(text)], first="split", last="case")
+
+    def prepare(self, text: str) -> list[Segment]:
+        """A user's text up to the sentences the Translator encodes (:data:`TEXT_STEPS`)."""
+        return self.apply([Segment(text)], last="case")
+
+    def for_model(self, sentence: str) -> Segment:
+        """One sentence as the model reads it (:data:`SENTENCE_STEPS`)."""
+        return self.apply([Segment(sentence, for_model=True)], first="normalise")[0]
+
+    def from_model(self, translation: str, segment: Segment) -> str:
+        """The reverse of :meth:`for_model` for one translation of ``segment``."""
+        return self.apply_reverse([replace(segment, text=translation)], last="normalise")[0].text
+
+    def restore_case(self, segments: list[Segment], translations: Sequence[str]) -> list[str]:
+        """Each translation in its sentence's case (layout passes as it is)."""
+        translated = [
+            replace(segment, text=text)
+            for segment, text in zip(segments, translations, strict=True)
+        ]
+        return [s.text for s in self.apply_reverse(translated, first="case", last="case")]
+
+    def join(self, texts: list[str]) -> str:
+        """Sentence translations and layout joined into one text (the reverse of split)."""
+        return self.apply_reverse([Segment(text) for text in texts], first="split", last="split")[
+            0
+        ].text
+
+    def finish(self, segments: list[Segment], translations: Sequence[str]) -> str:
+        """The reverse of :meth:`prepare`: the translations of ``segments`` as one text."""
+        return self.join(self.restore_case(segments, translations))

@@ -1,0 +1,377 @@
+"""Protected spans: URLs, e-mail addresses, numbers, technical tokens and unknown names pass
+through translation unchanged.
+
+A subword model translates ``3:30`` or ``https://example.com/docs?id=42`` piece by piece and
+garbles them. Instead, each such span is replaced by a *placeholder* before translation, a
+single Private Use Area character that is a whole piece of both SentencePiece vocabularies
+(``user_defined_symbols``), and put back afterwards::
+
+    "Call me at 3:30 or mail a@b.org"  --mask-->   "Call me at \\ue001 or mail \\ue002"
+    model output "Gọi tôi lúc \\ue001 hoặc gửi thư cho \\ue002"  --restore-->
+    "Gọi tôi lúc 3:30 hoặc gửi thư cho a@b.org"
+
+The same module prepares the training data (:func:`protect_pair`): a span found on both sides
+of a pair becomes the same placeholder on both, so the model learns to carry placeholders
+across. Numbering follows the order of first appearance in the source, in training and at
+inference alike, and one text always gets one placeholder.
+
+Markup in plain text (``<b>``, ``</a>``, ``<br/>``), technical tokens (``@john_doe``,
+``config.yaml``, ``/usr/local/etc``, ``ABC-123``, ``Ctrl+C``) and names are protected at
+inference only, when the caller says which words the model knows (:func:`mask` with
+``known``). A run of capitalised words (``Nguyen Van An``, ``Da Nang``, ``iPhone``) that
+holds a word the model knows neither as it is nor in lower case is cut into pieces and
+garbled (``Nenynman Vannen``), so it is carried across like a number. Known names
+(``Paris``, ``Google``) and capitalised common words (``Train``) are left to the model, which
+translates them (``Japan`` becomes ``Nhật Bản``).
+
+A placeholder the model drops is never silently lost: :func:`restore` appends the original
+and reports it. A placeholder the model repeats more often than the source holds its span is
+kept as often as the source has it, and reported.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+# U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
+MAX_SLOTS = 16
+PLACEHOLDERS: tuple[str, ...] = tuple(chr(0xE001 + k) for k in range(MAX_SLOTS))
+PLACEHOLDER_SLOTS = {placeholder: k for k, placeholder in enumerate(PLACEHOLDERS)}  # char -> slot
+# Any Private Use Area character: stripped from input so user text can never fake a slot.
+_PRIVATE_USE = re.compile("[\ue000-\uf8ff]")
+
+_URL = r"(?:https?://|ftp://|www\.)[^\s<>\"'`]+"
+_EMAIL = r"[A-Za-z0-9][A-Za-z0-9._%+-]*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
+# Digits with inner separators: 7, 1990, 3:30, 25.50, 1,200,000, 12/05/2024, 2024-05-12.
+# Not glued to a letter in front (MP3, H2O stay text) and never ending on a separator.
+_NUMBER = r"(?<![^\W\d_])\d+(?:[.,:/-]\d+)*(?!\d)"
+_SPAN = re.compile(f"(?P<url>{_URL})|{_EMAIL}|{_NUMBER}")
+# Technical tokens that are copied, never translated: handles and hashtags, snake_case,
+# paths, file and host names, codes that mix letters and digits, key combinations.
+_CODE_TOKEN = re.compile(
+    r"[@#]\w*[^\W\d_]\w*(?:[.-]\w+)*"  # @john_doe, #MachineLearning
+    r"|(?:[A-Za-z]:\\|~?\.{0,2}/)[^\s\\/]+(?:[\\/][^\s\\/]+)*[\\/]?"  # C:\x\y, /usr/x, ./a
+    r"|[^\W_]+(?:/[^\W_][\w.-]*){2,}"  # src/model/search.py
+    # before snake_case, so that report_2024.pdf is one token, not report_2024 and ".pdf"
+    r"|_*[^\W_][\w-]+(?:\.[\w-]{2,})+(?:/[^\s<>\"'`]*)?"  # config.yaml, example.com/docs
+    r"|\w*[^\W_]_\w+"  # user_id, max_len, __init__
+    r"|(?=[\w-]*\d)(?=[\w-]*[^\W\d_])[^\W_]+(?:-[^\W_]+)*"  # X7K9P2, ABC-123, MP3
+    r"|[^\W_]+(?:\+[^\W_]+)+|[A-Za-z](?:\+\+|#)"  # Ctrl+C, Alt+F4, C++, C#
+)
+# A number with its sign, a phone number: carried whole at inference. The training data masked
+# bare numbers, so the model carries a number but translates, moves or drops a sign beside it
+# ("$799" came out as "799 $", "€45" and "12.5%" as "45" and "12.5").
+_MONEY_SIGNS = "$€£¥₫₹₩"
+_AMOUNT = re.compile(
+    rf"(?<![\w$])(?:[A-Z]{{1,2}})?[{_MONEY_SIGNS}] ?\d+(?:[.,]\d+)*(?!\d)"  # $25.50, US$5, € 45
+    rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?[%‰{_MONEY_SIGNS}](?![\w$])"  # 12.5%, 45€, 100 ₫
+    r"|(?<![\w#])#\d+(?!\w)"  # issue #4521, room #12
+    r"|(?P<phone>(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
+    r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d))"  # 0912 345 678, 020 7946 0958
+)
+_PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2 3")
+# Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
+# wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
+# text is translated between the tags (service/html.py).
+_MARKUP = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
+# Format specifiers and template fields of software strings, copied byte for byte in training
+# and at inference alike: printf (%s, %d, %1$s, %-5.2f, %lld, %@, %%), Python (%(name)s), Qt
+# (%1, %n), double and single braces ({{user}}, {{ user.name }}, {0}, {name}, {0:.2f}, {}),
+# ${var}, :name (Laravel, Rails), character entities (&amp;, &#8230;) and key combinations
+# (Ctrl+S, Shift+Alt+F4). A printf flag is never a space: "50% of" is a percentage.
+_SPECIFIER = re.compile(
+    r"%(?:\d+\$)?[-+0#']*(?:\d+|\*)?(?:\.(?:\d+|\*))?(?:hh|ll|[hlLqjzt]|I64|I32)?"
+    r"[diouxXeEfFgGaAcspn@](?![^\W\d_])"
+    r"|%\([\w.-]+\)[-+0#]*\d*(?:\.\d+)?[diouxXeEfFgGcrsa]"
+    r"|%%|(?<![\w%])%\d{1,2}(?![\w$])"
+    r"|\{\{\s*[\w.]+\s*\}\}|\{(?:[\w.\[\]]*)(?:![rsa])?(?::[^{}\s]*)?\}"
+    r"|\$\{[\w.]+\}"
+    r"|(?<![^\s(\[\"']):[A-Za-z_]\w*"
+    r"|&(?:[A-Za-z]{2,8}|#\d{2,5}|#x[0-9A-Fa-f]{2,4});"
+    r"|(?<![\w+])(?:Ctrl|Control|Alt|AltGr|Shift|Cmd|Command|Super|Meta|Option|Fn|Win)"
+    r"(?:\+(?:[A-Z][a-z]*\d*|[A-Za-z0-9]|F\d{1,2}|[^\w\s]))+(?![\w+])"
+)
+# Sentence punctuation around a token that is not part of it ("see config.yaml.").
+_CODE_TRAILING = ".,;:!?)]}'\"’”"
+# Words to translate, not codes: ordinals and decades (1st, 3rd, 1990s) and a number joined
+# to words (3-year-olds, 24-hour, 5-star).
+_NUMBER_WORD = re.compile(r"\d+(?:st|nd|rd|th|s)|\d+(?:[.,]\d+)?(?:-[^\W\d_]+)+", re.IGNORECASE)
+
+# A word that may be (part of) a name: letters, inner hyphens ("Jean-Paul"); "'s" stays out.
+_NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+# Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
+_URL_TRAILING = ".,;:!?)]}'\""
+
+
+@dataclass(frozen=True)
+class Span:
+    start: int
+    end: int
+    text: str
+
+
+def find_spans(text: str) -> list[Span]:
+    """The protected spans of ``text``, left to right, not overlapping."""
+    spans = []
+    for match in _SPAN.finditer(text):
+        value = _trim_url(match.group()) if match.group("url") else match.group()
+        if value:
+            spans.append(Span(match.start(), match.start() + len(value), value))
+    return spans
+
+
+def _name_like(word: str) -> bool:
+    """Capitalised (``Nang``), mixed case (``iPhone``) or an acronym (``UNESCO``); never a
+    single letter (``I``, ``A``)."""
+    return len(word) > 1 and (word[0].isupper() or any(c.isupper() for c in word[1:]))
+
+
+def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
+    """The runs of name-like words of ``text`` (one space apart) that hold a word ``known``
+    rejects both as it is and in lower case, left to right. A sentence's first word is left
+    out of a run when it is a known word in lower case (``Ask Nguyen Van An``) or stands
+    alone in Title case (``Cancel``: more often a word than a name)."""
+    runs: list[list[re.Match[str]]] = []
+    previous_end = -1
+    for match in _NAME_WORD.finditer(text):
+        if not _name_like(match.group()):
+            previous_end = -1
+            continue
+        if runs and previous_end >= 0 and text[previous_end : match.start()] == " ":
+            runs[-1].append(match)
+        else:
+            runs.append([match])
+        previous_end = match.end()
+    spans = []
+    for run in runs:
+        first = run[0]
+        at_start = not any(c.isalnum() for c in text[: first.start()])
+        if at_start and (
+            known(first.group().lower()) or (len(run) == 1 and first.group().istitle())
+        ):
+            run = run[1:]  # capitalised by its place: "Cancel", "Photosynthesis is ..."
+        if any(not known(m.group()) and not known(m.group().lower()) for m in run):
+            start, end = run[0].start(), run[-1].end()
+            spans.append(Span(start, end, text[start:end]))
+    return spans
+
+
+def find_code_tokens(text: str) -> list[Span]:
+    """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
+    sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
+    ``1990s``, ``24-hour``) excepted."""
+    spans = []
+    for match in _CODE_TOKEN.finditer(text):
+        start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
+        before = text[start - 1] if start else " "
+        if before.isalnum() or before == "_" or len(value) < 2 or _NUMBER_WORD.fullmatch(value):
+            continue
+        spans.append(Span(start, start + len(value), value))
+    return spans
+
+
+def find_amounts(text: str) -> list[Span]:
+    """Numbers with a currency sign, a percent sign or ``#`` (``$25.50``, ``45€``,
+    ``12.5%``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
+    spans = []
+    for match in _AMOUNT.finditer(text):
+        value = match.group()
+        if match.group("phone") and sum(c.isdigit() for c in value) < _PHONE_DIGITS:
+            continue
+        spans.append(Span(match.start(), match.end(), value))
+    return spans
+
+
+def find_specifiers(text: str) -> list[Span]:
+    """Format specifiers, template fields, character entities and key combinations of
+    ``text`` (``%s``, ``%1$s``, ``{name}``, ``{{user}}``, ``${var}``, ``:name``, ``&amp;``,
+    ``Ctrl+S``), left to right."""
+    return [Span(m.start(), m.end(), m.group()) for m in _SPECIFIER.finditer(text)]
+
+
+def find_markup(text: str) -> list[Span]:
+    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
+    return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
+
+
+def _overlaps(a: Span, b: Span) -> bool:
+    return a.start < b.end and b.start < a.end
+
+
+def _copied_spans(text: str) -> list[Span]:
+    """What training data and inference both copy: markup, specifiers (:func:`find_spans`
+    too), left to right. Of two that overlap the longer is kept, so a number inside a tag or
+    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL."""
+    candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    kept: list[Span] = []
+    for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
+        if not any(_overlaps(span, other) for other in kept):
+            kept.append(span)
+    return sorted(kept, key=lambda span: span.start)
+
+
+def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
+    """:func:`_copied_spans`; at inference (``known`` given) also amounts and phone numbers,
+    technical tokens and unknown names. An amount or a token that holds a number takes its
+    place (``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is
+    left out, and so is a name that overlaps anything."""
+    spans = _copied_spans(text)
+    if known is None:
+        return spans
+    for token in find_amounts(text) + find_code_tokens(text):
+        inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
+        if all(span in inside or not _overlaps(span, token) for span in spans):
+            spans = [span for span in spans if span not in inside] + [token]
+    names = find_names(text, known)
+    spans += [name for name in names if not any(_overlaps(name, span) for span in spans)]
+    return sorted(spans, key=lambda span: span.start)
+
+
+def _trim_url(url: str) -> str:
+    """Drop sentence punctuation glued to a URL's end, keeping balanced closing brackets."""
+    while url and url[-1] in _URL_TRAILING:
+        if url[-1] == ")" and url.count("(") >= url.count(")"):
+            break
+        url = url[:-1]
+    return url
+
+
+@dataclass(frozen=True)
+class Masked:
+    """A text with its spans replaced: ``originals[k]`` is what ``PLACEHOLDERS[k]`` stands for."""
+
+    text: str
+    originals: tuple[str, ...]
+    # how often each original occurs in the text: the most copies a translation may keep
+    occurrences: tuple[int, ...] = ()
+
+
+def _substitute(text: str, spans: list[Span], slots: dict[str, int]) -> str:
+    pieces, position = [], 0
+    for span in spans:
+        slot = slots.get(span.text)
+        if slot is None:
+            continue
+        pieces += [text[position : span.start], PLACEHOLDERS[slot]]
+        position = span.end
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
+def _assign_slots(spans: list[Span], keep: set[str] | None = None) -> dict[str, int]:
+    """Slot numbers by first appearance; at most ``MAX_SLOTS`` (later spans stay text)."""
+    slots: dict[str, int] = {}
+    for span in spans:
+        if span.text in slots or (keep is not None and span.text not in keep):
+            continue
+        if len(slots) == MAX_SLOTS:
+            break
+        slots[span.text] = len(slots)
+    return slots
+
+
+def strip_placeholders(text: str) -> str:
+    """Remove Private Use Area characters (they have no meaning in user text)."""
+    return _PRIVATE_USE.sub("", text)
+
+
+def mask(text: str, known: Callable[[str], bool] | None = None) -> Masked:
+    """Replace every protected span of ``text`` with its placeholder; with ``known`` (the
+    model's source vocabulary: ``known(word)`` when the word is one piece), technical tokens
+    and the names it does not know too."""
+    return protect_pair(text, "", shared_only=False, known=known)[0]
+
+
+def protect_pair(
+    source: str,
+    target: str,
+    shared_only: bool = True,
+    known: Callable[[str], bool] | None = None,
+) -> tuple[Masked, str]:
+    """Mask a sentence pair consistently: a span text gets one placeholder on both sides.
+
+    ``shared_only`` (training data): only spans found on both sides are masked, so every
+    placeholder the model sees in a source has its twin in the target. Otherwise (dev sets)
+    the source is masked exactly as :func:`mask` does at inference. ``known``: see
+    :func:`mask` (training pairs leave it out: names are not masked in training data).
+    """
+    source, target = strip_placeholders(source), strip_placeholders(target)
+    source_spans = _spans_to_mask(source, known)
+    if not source_spans:
+        return Masked(source, ()), target
+    target_spans = _copied_spans(target)
+    keep = None
+    if shared_only:
+        keep = {span.text for span in source_spans} & {span.text for span in target_spans}
+    slots = _assign_slots(source_spans, keep=keep)
+    originals = tuple(sorted(slots, key=slots.__getitem__))
+    occurrences = tuple(
+        sum(span.text == original for span in source_spans) for original in originals
+    )
+    masked = Masked(_substitute(source, source_spans, slots), originals, occurrences)
+    return masked, _substitute(target, target_spans, slots)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """A translation with its spans put back, and what went wrong on the way."""
+
+    text: str
+    missing: tuple[str, ...]  # copies of originals the model dropped (appended to ``text``)
+    duplicated: tuple[str, ...]  # originals the model produced more often than the source has
+    invented: int  # placeholders with no original (removed)
+
+
+def restore(
+    translation: str, originals: tuple[str, ...], occurrences: tuple[int, ...] = ()
+) -> Restored:
+    """Put the originals back in place of their placeholders.
+
+    Dropped originals are appended at the end (before final punctuation), so nothing the
+    user wrote is lost; placeholders that stand for nothing are removed. With
+    ``occurrences`` (from :class:`Masked`) every span comes back exactly as often as the
+    source has it: missing copies are appended, and copies beyond the source's own count are
+    removed (a model that loops would otherwise print one price or address several times).
+    Without it every copy is restored.
+    """
+    counts = [0] * len(originals)
+    invented = extra_copies = 0  # placeholders taken out of the text
+
+    def put_back(match: re.Match[str]) -> str:
+        nonlocal invented, extra_copies
+        slot = PLACEHOLDER_SLOTS.get(match.group())
+        if slot is None or slot >= len(originals):
+            invented += 1
+            return ""
+        counts[slot] += 1
+        if occurrences and counts[slot] > occurrences[slot]:
+            extra_copies += 1
+            return ""
+        return originals[slot]
+
+    text = _PRIVATE_USE.sub(put_back, translation)
+    if invented or extra_copies:
+        text = re.sub(r" +([.,;:!?])", r"\1", re.sub(r" {2,}", " ", text)).strip()
+    allowed = occurrences or (1,) * len(originals)
+    # every copy the source has comes back: a "%s" of "%s to %s" the model wrote once is
+    # appended once more (without ``occurrences``, only what the model dropped altogether)
+    missing = tuple(
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        for _ in range(most - count if occurrences else int(count == 0))
+    )
+    if missing:
+        text = _append(text, " ".join(missing))
+    duplicated = tuple(
+        original
+        for original, count, most in zip(originals, counts, allowed, strict=True)
+        if count > most
+    )
+    return Restored(text, missing, duplicated, invented)
+
+
+def _append(text: str, addition: str) -> str:
+    body = text.rstrip(".!?…")
+    return f"{body.rstrip()} {addition}{text[len(body) :]}" if body.strip() else addition
