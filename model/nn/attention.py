@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 
 from model.nn.config import AttentionType
-from model.nn.fixed_point import WEIGHT_BITS, on_grid, query_bits, wide_softmax
+from model.nn.fixed_point import WEIGHT_BITS, grid_units, query_bits, wide_softmax
 
 
 class Attention(nn.Module):
@@ -62,14 +62,15 @@ class Attention(nn.Module):
             hidden = torch.tanh(self.query_projection(query).unsqueeze(2) + keys.unsqueeze(1))
             scores = self.score_vector(hidden).squeeze(-1)
         elif keys.dtype == torch.float64:  # fixed-point keys: an exact sum, in any batch
-            grid_query = on_grid(query, query_bits(query.size(-1)))
-            scores = torch.bmm(grid_query, keys.transpose(1, 2))
+            bits = query_bits(query.size(-1))
+            scores = torch.bmm(grid_units(query, bits), keys.transpose(1, 2)) * 2.0**-bits
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
         scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
         if memory.dtype == torch.float64:  # fixed-point memory: an exact sum, in any batch
             weights = wide_softmax(scores)
-            context = torch.bmm(on_grid(weights, WEIGHT_BITS), memory).to(query.dtype)
+            units = torch.bmm(grid_units(weights, WEIGHT_BITS), memory)
+            context = (units * 2.0**-WEIGHT_BITS).to(query.dtype)
         else:
             weights = torch.softmax(scores, dim=-1).to(memory.dtype)
             context = torch.bmm(weights, memory)

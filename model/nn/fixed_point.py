@@ -47,10 +47,15 @@ _SUM_BITS = 52  # every partial sum below 2^52 units: exact in a float64
 MIN_ROW_WIDTH = 32
 
 
+def grid_units(x: Tensor, bits: int) -> Tensor:
+    """``x`` (float32, values in ``[-1, 1]``) rounded to multiples of ``2^-bits``, counted in
+    those units: integers, as float64 (every step exact: the scaling is by a power of two)."""
+    return torch.round(x * float(2**bits)).double()
+
+
 def on_grid(x: Tensor, bits: int) -> Tensor:
-    """``x`` (values in ``[-1, 1]``) as float64 multiples of ``2^-bits``, rounded to nearest."""
-    scale = float(2**bits)
-    return torch.round(x.double() * scale) / scale
+    """``x`` (float32, values in ``[-1, 1]``) as float64 multiples of ``2^-bits``."""
+    return grid_units(x, bits) / float(2**bits)
 
 
 def rows_on_grid(x: Tensor, bits: int) -> Tensor:

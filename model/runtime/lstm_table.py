@@ -30,12 +30,22 @@ from model.nn.encoder import Encoder
 from model.nn.recurrent import FusedRecurrent, RecurrentState, reverse_within_lengths
 from model.runtime.quantize import quantize_int8
 
+# torch orders an LSTM's gates (i, f, g, o); the tables order them (i, f, o, g), so that one
+# sigmoid covers the first three
+_GATE_ORDER = [0, 1, 3, 2]
+
 
 def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    """One LSTM update: ``gates: rows x 4·n`` (i, f, g, o), ``c: rows x n`` -> ``(h', c')``."""
-    input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
-    c = torch.sigmoid(forget_gate) * c + torch.sigmoid(input_gate) * torch.tanh(candidate)
-    return torch.sigmoid(output_gate) * torch.tanh(c), c
+    """One LSTM update: ``gates: rows x 4·n`` (i, f, o, g), ``c: rows x n`` -> ``(h', c')``."""
+    n = c.size(-1)
+    input_gate, forget_gate, output_gate = torch.sigmoid(gates[:, : 3 * n]).chunk(3, dim=1)
+    c = forget_gate * c + input_gate * torch.tanh(gates[:, 3 * n :])
+    return output_gate * torch.tanh(c), c
+
+
+def _in_gate_order(weight: Tensor) -> Tensor:
+    """``weight: 4·n x ...`` in torch's gate order -> the same rows in the tables' order."""
+    return weight.view(4, -1, *weight.shape[1:])[_GATE_ORDER].reshape(weight.shape)
 
 
 def _recurrent_layer(weight: Tensor, device: torch.device, int8: bool) -> nn.Module:
@@ -74,7 +84,8 @@ class TokenTableLstm:
             return None
         weights = dict(rnn.rnn.named_parameters())
         table = _input_table(decoder.embedding.weight, weights, "_l0")
-        return cls(table, _recurrent_layer(weights["weight_hh_l0"], table.device, int8))
+        hidden_weight = _in_gate_order(weights["weight_hh_l0"])
+        return cls(table, _recurrent_layer(hidden_weight, table.device, int8))
 
     def __call__(
         self, prev_tokens: Tensor, hidden: RecurrentState
@@ -87,10 +98,12 @@ class TokenTableLstm:
 
 
 def _input_table(embedding: Tensor, weights: dict[str, Tensor], suffix: str) -> Tensor:
-    """``vocab x 4·hidden``: ``W_ih · embed(y) + b_ih + b_hh`` of one direction's weights."""
+    """``vocab x 4·hidden``: ``W_ih · embed(y) + b_ih + b_hh`` of one direction's weights,
+    gates in the tables' order."""
     with torch.no_grad():
-        bias = weights[f"bias_ih{suffix}"] + weights[f"bias_hh{suffix}"]
-        return torch.addmm(bias, embedding, weights[f"weight_ih{suffix}"].t()).contiguous()
+        bias = _in_gate_order(weights[f"bias_ih{suffix}"] + weights[f"bias_hh{suffix}"])
+        input_weight = _in_gate_order(weights[f"weight_ih{suffix}"])
+        return torch.addmm(bias, embedding, input_weight.t()).contiguous()
 
 
 class TokenTableEncoder:
@@ -99,8 +112,8 @@ class TokenTableEncoder:
 
     The directions step together, as one LSTM of ``directions x hidden`` units whose recurrent
     matrix is block diagonal: step ``t`` reads token ``t`` forwards and token ``length-1-t``
-    backwards (each sentence reversed within its own length), and a sentence's state stops
-    changing after its last token. ``tables: directions x vocab x 4·hidden``;
+    backwards (each sentence reversed within its own length); a sentence's final state is
+    its state after its last token. ``tables: directions x vocab x 4·hidden``;
     ``hidden_layer``: ``rows x directions·hidden -> rows x 4·directions·hidden``, its outputs
     laid out as (gate, direction, unit).
     """
@@ -128,9 +141,8 @@ class TokenTableEncoder:
         block = tables.new_zeros(4, directions, hidden, directions, hidden)
         with torch.no_grad():
             for direction, suffix in enumerate(suffixes):
-                block[:, direction, :, direction] = weights[f"weight_hh{suffix}"].view(
-                    4, hidden, hidden
-                )
+                hidden_weight = _in_gate_order(weights[f"weight_hh{suffix}"])
+                block[:, direction, :, direction] = hidden_weight.view(4, hidden, hidden)
         size = directions * hidden
         return cls(tables, _recurrent_layer(block.view(4 * size, size), tables.device, int8))
 
@@ -150,15 +162,18 @@ class TokenTableEncoder:
             for table, t in zip(self.tables, tokens, strict=True)
         ]
         inputs = torch.stack(halves, dim=3).view(steps, batch, -1)
-        live = (torch.arange(steps, device=src.device).unsqueeze(1) < lengths).unsqueeze(-1)
         h = c = inputs.new_zeros(batch, directions * hidden)
-        outputs = []
-        for step in range(steps):
-            new_h, new_c = lstm_update(inputs[step] + self.hidden_layer(h), c)
-            h, c = torch.where(live[step], new_h, h), torch.where(live[step], new_c, c)
-            outputs.append(new_h)
-        memory = torch.stack(outputs, dim=1) * live.transpose(0, 1)
+        outputs, cells = [], []
+        for step in range(steps):  # past a sentence's end its state runs on, unused
+            h, c = lstm_update(inputs[step] + self.hidden_layer(h), c)
+            outputs.append(h)
+            cells.append(c)
+        # each sentence's final state: after its last token, forwards and backwards alike
+        last = (lengths - 1).view(1, batch, 1).expand(1, -1, directions * hidden)
+        final = tuple(torch.stack(states).gather(0, last) for states in (outputs, cells))
+        live = torch.arange(steps, device=src.device) < lengths.unsqueeze(1)
+        memory = torch.stack(outputs, dim=1) * live.unsqueeze(-1)
         if directions == 2:  # the backward half back in source order
             backward = memory[..., hidden:].gather(1, reverse.unsqueeze(-1).expand(-1, -1, hidden))
             memory = torch.cat([memory[..., :hidden], backward], dim=-1)
-        return memory, (h.unsqueeze(0), c.unsqueeze(0))
+        return memory, final

@@ -178,24 +178,28 @@ class _OutputRows:
         self._bias: Tensor | None = bias
         self.vocab_size = weight.size(0)
 
-    def cut(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
-        """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits."""
-        bias = None if self._bias is None else self._bias.index_select(0, ids)
+    def cut(self, ids: Tensor, void: bool = False) -> Callable[[Tensor], Tensor]:
+        """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits;
+        ``void``: then one more column, ``-inf`` in every row (a zero row, bias ``-inf``)."""
+        bias = self._bias.index_select(0, ids) if self._bias is not None else None
+        weight = (self._int8[0] if self._int8 is not None else self._weight).index_select(0, ids)
+        if void:
+            weight = torch.cat([weight, weight.new_zeros(1, weight.size(1))])
+            bias = weight.new_zeros(ids.numel(), dtype=torch.float32) if bias is None else bias
+            bias = torch.cat([bias, bias.new_full((1,), float("-inf"))])
         if self._int8 is not None:
-            values, scale, zero_point = self._int8
-            rows = torch._make_per_tensor_quantized_tensor(
-                values.index_select(0, ids), scale, zero_point
-            )
+            _, scale, zero_point = self._int8
+            rows = torch._make_per_tensor_quantized_tensor(weight, scale, zero_point)
             packed = torch.ops.quantized.linear_prepack(rows, bias)
             return lambda hidden: fixed_range_linear(hidden, packed)
-        weight = self._weight.index_select(0, ids)
         return lambda hidden: nn.functional.linear(hidden, weight, bias)
 
 
 class NarrowOutput:
     """The output layer for one vocabulary: ``ids: K`` target ids (``always`` first, then
-    the batch's ``extra`` ids of its own), ``column: vocab``, where each of them is among the
-    ``K`` (0 for the others), and :meth:`project`.
+    the batch's ``extra`` ids of its own), :meth:`project` and :meth:`columns`. Its logits
+    have the ``always`` ids' columns, then (unless ``always`` is the whole vocabulary) a
+    *void* column, ``-inf`` in every row, then the extra ids' columns.
 
     The extra rows are cut on first use, not when made: the stream encodes joining sentences
     and at once concatenates them with those in flight, so only the union's layer is used.
@@ -204,8 +208,11 @@ class NarrowOutput:
     def __init__(self, rows: _OutputRows, always: _AlwaysRows, extra_ids: Tensor) -> None:
         self.ids = torch.cat([always.ids, extra_ids]) if extra_ids.numel() else always.ids
         self.extra = extra_ids.numel()
-        self.column = torch.zeros(rows.vocab_size, dtype=torch.long, device=self.ids.device)
-        self.column[self.ids] = torch.arange(self.ids.numel(), device=self.ids.device)
+        device, void = self.ids.device, always.ids.numel()
+        self._column = torch.full((rows.vocab_size,), void, dtype=torch.long, device=device)
+        self._column[always.ids] = torch.arange(void, device=device)
+        self._column[extra_ids] = torch.arange(self.extra, device=device) + always.width
+        self.width = always.width + self.extra  # columns of the logits
         self._rows, self._always, self._extra_ids = rows, always, extra_ids
         self._project_extra: Callable[[Tensor], Tensor] | None = None
 
@@ -218,12 +225,20 @@ class NarrowOutput:
             self._project_extra = self._rows.cut(self._extra_ids)
         return torch.cat([logits, self._project_extra(hidden)], dim=1)
 
+    def columns(self, vocabularies: SentenceVocabularies) -> Tensor:
+        """``sentences x W``: where each sentence's own ids are among the logits (padding:
+        the void column)."""
+        found = self._column[vocabularies.ids]
+        return found.masked_fill_(vocabularies.padding, self._always.ids.numel())
+
 
 class _AlwaysRows(NamedTuple):
-    """The rows of ``always``, cut once per model."""
+    """The rows of ``always``, cut once per model, and their columns' count: ``width``, the
+    void column included when there is one."""
 
     ids: Tensor
     project: Callable[[Tensor], Tensor]
+    width: int
 
 
 class SentenceVocabularies(NamedTuple):
@@ -261,12 +276,20 @@ class SentenceVocabularies(NamedTuple):
 
 
 class ShortlistedEncoderOutput(NamedTuple):
-    """The model's encoder output, each sentence's own vocabulary and the output layer cut
-    for their union."""
+    """The model's encoder output, each sentence's own vocabulary, the output layer cut for
+    their union and where each sentence's ids are among its logits (``columns: sentences x
+    W``, :meth:`NarrowOutput.columns`)."""
 
     inner: EncoderOutput
     vocabularies: SentenceVocabularies
     output: NarrowOutput
+    columns: Tensor
+
+    @classmethod
+    def of(
+        cls, inner: EncoderOutput, vocabularies: SentenceVocabularies, output: NarrowOutput
+    ) -> ShortlistedEncoderOutput:
+        return cls(inner, vocabularies, output, output.columns(vocabularies))
 
 
 class ShortlistedModel:
@@ -305,7 +328,8 @@ class ShortlistedModel:
         self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
         # Cut once: a change of sentences then only cuts the few rows that are their own.
         always = self.shortlist.always
-        self._always = _AlwaysRows(always, self._rows.cut(always))
+        void = not self._whole  # where a sentence's padding reads its -inf
+        self._always = _AlwaysRows(always, self._rows.cut(always, void), always.numel() + void)
 
     def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
         """The sorted ids some sentence has besides ``always``: its union's own rows."""
@@ -347,7 +371,7 @@ class ShortlistedModel:
         if self.exact_attention:
             inner = exact_encoder_output(inner, self._dot_product_keys)
         vocabularies = self._vocabularies(src)
-        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))
+        return ShortlistedEncoderOutput.of(inner, vocabularies, self._narrow(vocabularies))
 
     def initial_state(self, encoder_output: ShortlistedEncoderOutput) -> Any:
         return self.model.initial_state(encoder_output.inner)
@@ -369,13 +393,10 @@ class ShortlistedModel:
         vocabularies, output = encoder_output.vocabularies, encoder_output.output
         if self._whole:  # every sentence's vocabulary is every id, in order
             return torch.log_softmax(output.project(attentional).float(), dim=-1), state, weights
-        sentences = vocabularies.ids.size(0)
-        logits = output.project(attentional).float().view(sentences, -1, output.ids.numel())
+        sentences = encoder_output.columns.size(0)
+        logits = output.project(attentional).float().view(sentences, -1, output.width)
         slots = logits.size(1)
-        columns = output.column[vocabularies.ids].unsqueeze(1).expand(-1, slots, -1)
-        own = logits.gather(2, columns).masked_fill_(
-            vocabularies.padding.unsqueeze(1), float("-inf")
-        )
+        own = logits.gather(2, encoder_output.columns.unsqueeze(1).expand(-1, slots, -1))
         narrow = torch.log_softmax(own, dim=-1)
         log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
         ids = vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
@@ -395,7 +416,7 @@ class ShortlistedModel:
         if extra.numel() < _SHRINK_REBUILD * output.extra:
             output = NarrowOutput(self._rows, self._always, extra)
         inner = self.model.reorder_encoder_output(encoder_output.inner, index)
-        return ShortlistedEncoderOutput(inner, vocabularies, output)
+        return ShortlistedEncoderOutput.of(inner, vocabularies, output)
 
     def concat_states(self, states: Sequence[Any]) -> Any:
         return self.model.concat_states(states)
@@ -411,4 +432,4 @@ class ShortlistedModel:
             torch.cat([part.spare for part in parts]),
         )
         inner = self.model.concat_encoder_outputs([output.inner for output in outputs])
-        return ShortlistedEncoderOutput(inner, vocabularies, self._narrow(vocabularies))
+        return ShortlistedEncoderOutput.of(inner, vocabularies, self._narrow(vocabularies))
