@@ -62,16 +62,17 @@ class Attention(nn.Module):
             hidden = torch.tanh(self.query_projection(query).unsqueeze(2) + keys.unsqueeze(1))
             scores = self.score_vector(hidden).squeeze(-1)
         elif keys.dtype == torch.float64:  # fixed-point keys: an exact sum, in any batch
-            bits = query_bits(query.size(-1))
-            scores = torch.bmm(grid_units(query, bits), keys.transpose(1, 2)) * 2.0**-bits
+            units = grid_units(query, query_bits(query.size(-1)))
+            scores = torch.bmm(units, keys.transpose(1, 2))
         else:
             scores = torch.bmm(query, keys.transpose(1, 2))
-        scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
         if memory.dtype == torch.float64:  # fixed-point memory: an exact sum, in any batch
-            weights = wide_softmax(scores)
-            units = torch.bmm(grid_units(weights, WEIGHT_BITS), memory)
-            context = (units * 2.0**-WEIGHT_BITS).to(query.dtype)
+            weights = wide_softmax(scores.double().masked_fill(~mask.unsqueeze(1), float("-inf")))
+            units = grid_units(weights, WEIGHT_BITS)
+            context = torch.bmm(units, memory).to(query.dtype)
+            weights = weights.to(query.dtype)
         else:
+            scores = scores.float().masked_fill(~mask.unsqueeze(1), float("-inf"))
             weights = torch.softmax(scores, dim=-1).to(memory.dtype)
             context = torch.bmm(weights, memory)
         if single_step:

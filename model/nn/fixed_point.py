@@ -22,9 +22,11 @@ So CPU decoding (:class:`model.runtime.shortlist.ShortlistedModel`) keeps an enc
   ``2^-20`` and memory (recurrent outputs, in ``[-1, 1]``) on multiples of ``2^-22``: exact for
   fewer than ``2^11`` = 2,048 positions (the translator cuts sentences at 200 subwords).
 
-The grids keep 20 to 22 significant bits, about what float32's 24 keep. And the softmax that
-turns scores into weights reduces each row at least :data:`MIN_ROW_WIDTH` wide
-(:func:`wide_softmax`), so that padding never changes the order of its sum.
+The grids keep 20 to 22 significant bits, about what float32's 24 keep. The encoder output
+stores memory and keys already multiplied by the unit of their partner (``2^-20``, ``2^-q``), so
+that a step multiplies the partner's integer units straight into true values. And the softmax
+(in float64) that turns scores into weights reduces each row at least :data:`MIN_ROW_WIDTH`
+wide (:func:`wide_softmax`), so that padding never changes the order of its sum.
 """
 
 from __future__ import annotations
@@ -48,14 +50,9 @@ MIN_ROW_WIDTH = 32
 
 
 def grid_units(x: Tensor, bits: int) -> Tensor:
-    """``x`` (float32, values in ``[-1, 1]``) rounded to multiples of ``2^-bits``, counted in
-    those units: integers, as float64 (every step exact: the scaling is by a power of two)."""
-    return torch.round(x * float(2**bits)).double()
-
-
-def on_grid(x: Tensor, bits: int) -> Tensor:
-    """``x`` (float32, values in ``[-1, 1]``) as float64 multiples of ``2^-bits``."""
-    return grid_units(x, bits) / float(2**bits)
+    """``x`` (values in ``[-1, 1]``) rounded to multiples of ``2^-bits`` and counted in those
+    units: integers, as float64 (every step exact: the scaling is by a power of two)."""
+    return (x.double() * float(2**bits)).round_()
 
 
 def rows_on_grid(x: Tensor, bits: int) -> Tensor:
@@ -81,9 +78,14 @@ def query_bits(hidden: int) -> int:
 
 def exact_encoder_output(encoder_output: EncoderOutput, dot_product_keys: bool) -> EncoderOutput:
     """``encoder_output`` with ``memory`` (and ``keys``, when attention takes their dot
-    product with the query: ``dot`` and ``general``) as float64 on their grids."""
-    memory = on_grid(encoder_output.memory, MEMORY_BITS)
+    product with the query: ``dot`` and ``general``) as float64 on their grids, each already
+    multiplied by the unit of what it meets at every step (the attention weights' ``2^-20``,
+    the query's ``2^-q``): a product of the other side's integer units with them is then the
+    true value, with no rescaling per step."""
+    memory = grid_units(encoder_output.memory, MEMORY_BITS).mul_(
+        2.0 ** -(MEMORY_BITS + WEIGHT_BITS)
+    )
     keys = encoder_output.keys
     if dot_product_keys:
-        keys = rows_on_grid(keys, MEMORY_BITS)
+        keys = rows_on_grid(keys, MEMORY_BITS).mul_(2.0 ** -query_bits(keys.size(-1)))
     return encoder_output._replace(memory=memory, keys=keys)
