@@ -21,6 +21,8 @@ same, bit for bit, in any batch (fbgemm's dynamic LSTM scales each step by the w
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import Tensor, nn
 
@@ -97,7 +99,7 @@ class TokenTableLstm:
         return h, (h.unsqueeze(0), c.unsqueeze(0))
 
 
-def _input_table(embedding: Tensor, weights: dict[str, Tensor], suffix: str) -> Tensor:
+def _input_table(embedding: Tensor, weights: Mapping[str, Tensor], suffix: str) -> Tensor:
     """``vocab x 4·hidden``: ``W_ih · embed(y) + b_ih + b_hh`` of one direction's weights,
     gates in the tables' order."""
     with torch.no_grad():

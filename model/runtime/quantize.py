@@ -111,8 +111,8 @@ class FixedRangeLinear(nn.Module):
     def of(cls, dynamic: nn.Module) -> FixedRangeLinear:
         """The same weights as a dynamically quantized ``Linear`` (torch.ao), with the fixed
         activation range."""
-        packed = dynamic._packed_params._packed_params
-        return cls(packed, int(dynamic.in_features), int(dynamic.out_features))
+        layer = cast(Any, dynamic)  # torch.ao's dynamic Linear keeps its weights packed
+        return cls(layer._packed_params._packed_params, layer.in_features, layer.out_features)
 
     def weight_bias(self) -> tuple[Tensor, Tensor | None]:
         """The int8 weight (a per-tensor quantized ``out x in`` tensor) and the float bias."""

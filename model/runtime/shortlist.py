@@ -172,8 +172,10 @@ class _OutputRows:
             if weight.qscheme() != torch.per_tensor_affine:
                 raise ShortlistError(f"unsupported int8 output layer: {weight.qscheme()}")
             self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point())
-        else:
+        elif isinstance(layer, nn.Linear):
             weight, bias = layer.weight, layer.bias
+        else:
+            raise ShortlistError(f"unsupported output layer: {type(layer).__name__}")
         self._weight: Tensor = weight
         self._bias: Tensor | None = bias
         self.vocab_size = weight.size(0)
