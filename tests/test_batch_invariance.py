@@ -7,8 +7,9 @@ each sentence's own shortlist normalisation (model/runtime/shortlist.py)."""
 
 from __future__ import annotations
 
-import asyncio
+import argparse
 import random
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +30,11 @@ from model.store.locations import bundled_model_dir
 from model.text.tokenizer import EOS_ID, Tokenizers
 from model.translation import SentenceTranslation
 from model.translator import Translator
-from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, make_sentences, tiny_config
-from tests.test_service_api import serve
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+
+import invariance
 
 # Sentences of 1 to 9 words, so every batch mixes lengths, and more of them than a CPU vector
 # holds floats (a batch-wide elementwise op then has a vectorised part and a scalar tail).
@@ -141,12 +144,13 @@ def test_offline_batches_translate_each_sentence_as_alone(
     options = translator.options(beam, n_best)
     expected = alone(translator, SENTENCES, options)
     assert len({str(found) for found in expected}) > len(SENTENCES) // 2  # real variety
-    for order in (list(range(len(SENTENCES))), list(reversed(range(len(SENTENCES))))):
+    # all in one batch, then in small batches of other companions, in reverse order
+    forwards, backwards = list(range(len(SENTENCES))), list(reversed(range(len(SENTENCES))))
+    for order, budget in ((forwards, 4096), (backwards, 64)):
+        translator.max_batch_tokens = budget
         batch = [SENTENCES[i] for i in order]
-        for budget in (64, 4096):
-            translator.max_batch_tokens = budget
-            found = [outcome(t) for t in translator.translate_sentences(batch, options)]
-            assert found == [expected[i] for i in order]
+        found = [outcome(t) for t in translator.translate_sentences(batch, options)]
+        assert found == [expected[i] for i in order]
     translator.max_batch_tokens = 4096
 
 
@@ -174,30 +178,19 @@ def test_without_the_shortlist_batches_change_nothing_either(model_dir: Path) ->
 
 @pytest.mark.anyio
 async def test_the_service_answers_the_same_alone_and_among_concurrent_clients(
-    model_dir: Path,
+    model_dir: Path, tmp_path: Path
 ) -> None:
-    settings = Settings(
-        model_dir=model_dir,
-        device="cpu",
-        quantize="int8",
-        shortlist="on",
-        cache_size=0,
-        max_wait_ms=5,
-        beam=4,
-    )
-    texts = [text for text in SENTENCES if text]
-
-    async def translate(client: Any, text: str) -> Any:
-        body = {"q": text, "source": "en", "target": "vi", "alternatives": 2}
-        response = await client.post("/translate", json=body)
-        assert response.status_code == 200
-        return response.json()
-
-    async with serve(settings) as client:
-        expected = [await translate(client, text) for text in texts]
-        for _ in range(2):
-            together = await asyncio.gather(*(translate(client, text) for text in texts))
-            assert list(together) == expected
+    """Through ``bench/invariance.py``: the app in-process, cache off, every sentence alone
+    and then among concurrent clients, with alternatives."""
+    sentences = tmp_path / "sentences.txt"
+    sentences.write_text("\n".join(SENTENCES), encoding="utf-8")
+    options = {"model_dir": model_dir, "device": "cpu", "sentences": sentences, "limit": 40}
+    for clients, beam in ((12, 4), (40, 1)):
+        report = await invariance.measure(
+            argparse.Namespace(**options, clients=clients, beam=beam, alternatives=min(beam, 2))
+        )
+        assert report["sentences"] == 40 and report["precision"] == "int8" and report["shortlist"]
+        assert report["differ"] == 0, report["differing_lines"]
 
 
 @pytest.fixture
