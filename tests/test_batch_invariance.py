@@ -216,7 +216,7 @@ def test_a_fixed_range_int8_row_is_the_same_in_any_batch() -> None:
         torch.testing.assert_close(quantized(rows), layer(rows), atol=0.05, rtol=0.05)
 
 
-def test_fixed_point_attention_is_the_same_in_any_batch_and_close_to_float(
+def test_fixed_point_attention_is_the_same_in_any_batch_and_close_to_float32(
     tiny_tokenizers: Tokenizers,
 ) -> None:
     torch.manual_seed(1)
@@ -236,8 +236,9 @@ def test_fixed_point_attention_is_the_same_in_any_batch_and_close_to_float(
             assert torch.equal(context[0], together[0][row])
             assert torch.equal(weights[0], together[1][row, :, :length])
         reference = attention(query, plain.keys, plain.memory, plain.mask)
-    for mine, theirs in zip(together, reference, strict=True):
-        torch.testing.assert_close(mine, theirs, atol=1e-5, rtol=1e-4)
+    # the weights as float32 computes them; the context within a few steps of its grids (2^-12)
+    torch.testing.assert_close(together[1], reference[1], atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(together[0], reference[0], atol=2e-3, rtol=0)
 
 
 def test_a_short_row_softmaxes_the_same_alone_and_padded() -> None:

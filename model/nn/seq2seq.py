@@ -60,7 +60,7 @@ class Seq2Seq(nn.Module):
 
     def initial_state(self, encoder_output: EncoderOutput) -> DecoderState:
         """The decoder starts from the encoder's final states and a zero ``h̃``."""
-        final = encoder_output.final[0]  # float32 where memory is fixed-point float64
+        final = encoder_output.final[0]  # the model's dtype, whatever grids memory is kept on
         attentional = final.new_zeros(final.size(1), self.config.hidden_size)
         return DecoderState(hidden=encoder_output.final, attentional=attentional)
 
