@@ -22,6 +22,8 @@ class ExitCode(IntEnum):
     MODEL_UNAVAILABLE = 3
     # mt-serve: the address is taken. mt-retrain: the run failed before a decision.
     FAILED = 4
+    # Ctrl-C: the shell's status for a process ended by SIGINT (128 + 2).
+    INTERRUPTED = 130
 
 
 def configure_logging(level: int = logging.INFO) -> None:

@@ -6,16 +6,20 @@ from (``--quantize``: int8 on the CPU by default); see docs/evaluation.md. The s
 :func:`model.evaluation.evaluate_translator`.
 
 Errors the user can fix (missing files, model directory, bad device) are reported as one line
-on stderr with exit status 2, without a traceback.
+on stderr with exit status 2, without a traceback. Sentences whose placeholders the translator
+had to repair (a URL or number the model dropped or repeated) are counted and reported once, in
+the JSON (``placeholder_repairs``), instead of a log line each through the progress bar.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import sys
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,8 @@ from cli.translator_options import (
     run_tool,
 )
 from model.evaluation import evaluate_translator, looks_moses_tokenized, moses_detokenize
+from model.text import pipeline
+from model.text.pipeline import PLACEHOLDER_REPAIRS
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,42 @@ def read_test_set(
     return EvaluationSet(sources, references, raw_references, raw_path, tokenized)
 
 
+@dataclass(eq=False)  # a filter is compared by identity
+class PlaceholderRepairs(logging.Filter):
+    """Counts the translator's placeholder repairs and keeps their log lines out: one per
+    sentence, they would break into the progress bar."""
+
+    sentences: int = 0
+    dropped: int = 0
+    repeated: int = 0
+    invented: int = 0
+
+    def __post_init__(self) -> None:
+        super().__init__()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        counts = getattr(record, PLACEHOLDER_REPAIRS, None)
+        if counts is None:
+            return True
+        dropped, repeated, invented = counts
+        self.sentences += 1
+        self.dropped, self.repeated = self.dropped + dropped, self.repeated + repeated
+        self.invented += invented
+        return False
+
+
+@contextlib.contextmanager
+def placeholder_repairs_counted() -> Iterator[PlaceholderRepairs]:
+    """The translator's placeholder repairs while the block runs, counted, not logged."""
+    tally = PlaceholderRepairs()
+    translator_log = logging.getLogger(pipeline.__name__)  # where the repairs are logged
+    translator_log.addFilter(tally)
+    try:
+        yield tally
+    finally:
+        translator_log.removeFilter(tally)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mt-eval",
@@ -106,9 +148,10 @@ def evaluate(args: argparse.Namespace, options: TranslatorOptions) -> dict[str, 
     """Read the test set, translate and score it; the JSON summary."""
     test = read_test_set(args.src, args.ref, args.raw_ref, args.limit, args.src_tokenized)
     translator, beam = load_translator(options)
-    report = evaluate_translator(
-        translator, test.sources, test.references, test.raw_references, beam, not args.quiet
-    )
+    with placeholder_repairs_counted() as repairs:
+        report = evaluate_translator(
+            translator, test.sources, test.references, test.raw_references, beam, not args.quiet
+        )
     hypotheses = report.pop("hypotheses")
     # a natural-text --ref doubles as the raw reference
     raw_reference = (
@@ -135,6 +178,7 @@ def evaluate(args: argparse.Namespace, options: TranslatorOptions) -> dict[str, 
         "shortlist": facts["shortlist"],
         "workers": translator.workers,
         "torch_threads": torch.get_num_threads(),
+        "placeholder_repairs": asdict(repairs),
         **report,
     }
 

@@ -5,18 +5,21 @@ docs/service.md); ``--host``, ``--port``, ``--model-dir`` and ``--log-level`` ov
 Running the server is :mod:`service.server`; the app is :func:`service.app.create_app`.
 
 Exit status: 0 after a clean shutdown; 2 invalid settings (one line per problem); 3 the model
-cannot be loaded (one line naming it); 4 the address cannot be listened on (port in use, or
-not permitted), checked before the model is loaded.
+cannot be loaded (one line naming it, with a hint); 4 the address cannot be listened on (port
+in use, or not permitted), checked before the model is loaded. ``MT_*`` variables that are no
+setting are named in a warning (a misspelt setting would otherwise be ignored in silence).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from pathlib import Path
 
 from cli.common import ExitCode
 from service.server import address_problem, bind_socket, serve
-from service.settings import SettingsError, load_settings
+from service.settings import SettingsError, load_settings, unknown_variables
 
 EXIT_SETTINGS = ExitCode.USAGE
 EXIT_MODEL = ExitCode.MODEL_UNAVAILABLE  # uvicorn's start-up failure: the lifespan failed
@@ -38,6 +41,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def model_dir_problem(path: Path) -> str | None:
+    """Why ``path`` is certainly not a model directory (checked in a millisecond, before the
+    server starts), or None. What only loading finds (a corrupted file) is reported later."""
+    if not path.exists():
+        return f"{path}: no such directory"
+    if not path.is_dir():
+        return f"{path}: is a file, not a model directory"
+    if not (path / "config.json").is_file():
+        return f"{path}: not a model directory (it has no config.json)"
+    return None
+
+
+def model_hint(from_flag: bool) -> str:
+    """What to do when the model does not load."""
+    where = "--model-dir" if from_flag else "MT_MODEL_DIR (or --model-dir)"
+    return (
+        f"point {where} at a working model directory, such as the bundled models/en-vi "
+        "or a training run's best/"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     overrides = {
@@ -50,22 +74,27 @@ def main(argv: list[str] | None = None) -> int:
         )
         if value is not None
     }
+    for line in unknown_variables(os.environ):
+        print(f"mt-serve: warning: {line}", file=sys.stderr)
     try:
         settings = load_settings(**overrides)
     except SettingsError as exc:
         print(f"mt-serve: {exc}", file=sys.stderr)
         return EXIT_SETTINGS
-    if settings.model_dir.is_file():
-        print(f"mt-serve: {settings.model_dir}: is a file, not a model directory", file=sys.stderr)
-        return EXIT_MODEL
     try:
         sock = bind_socket(settings.host, settings.port)
     except OSError as exc:  # before loading the model: fail in a second, not a minute
         print(f"mt-serve: {address_problem(settings.host, settings.port, exc)}", file=sys.stderr)
         return EXIT_ADDRESS
+    hint = model_hint(from_flag=args.model_dir is not None)
     with sock:
-        started = serve(settings, sock)
-    return ExitCode.OK if started else EXIT_MODEL
+        problem = model_dir_problem(settings.model_dir)
+        failure = f"cannot load the model: {problem}" if problem else serve(settings, sock)
+    if failure is not None:
+        # one line (after uvicorn's own, for a model that failed to load): why, and what to do
+        print(f"mt-serve: {failure}; {hint}", file=sys.stderr)
+        return EXIT_MODEL
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

@@ -18,8 +18,7 @@ import sys
 from pathlib import Path
 
 from cli.common import ExitCode, configure_logging
-from model.runtime.shortlist import SHORTLIST_FILE
-from model.store.checkpoint import ModelFileError
+from model.store.checkpoint import SHORTLIST_FILE, ModelFileError
 from training.shortlist import ShortlistRecipe, write_model_shortlist
 
 

@@ -20,9 +20,6 @@ from model.store.checkpoint import ModelFileError
 from model.store.locations import bundled_model_dir
 from model.translator import DEFAULT_MAX_SOURCE_TOKENS, Translator
 
-# The shell's status for a process ended by Ctrl-C (128 + SIGINT).
-INTERRUPTED = 130
-
 
 class CliError(Exception):
     """A problem the user can fix; printed as one line, exit status 2."""
@@ -88,8 +85,8 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         "--quantize",
         choices=QUANTIZE_MODES,
         default="auto",
-        help="int8: dynamic int8 Linear/LSTM on the CPU (about 2x faster); auto (default): "
-        "int8 on the CPU, off on CUDA; off: float32",
+        help="int8: int8 Linear layers with a fixed activation range on the CPU (about 2x "
+        "faster); auto (default): int8 on the CPU, off on CUDA; off: float32",
     )
     parser.add_argument(
         "--shortlist",
@@ -202,5 +199,5 @@ def run_tool(program: str, body: Callable[[], None]) -> int:
         return ExitCode.USAGE
     except KeyboardInterrupt:
         print(f"{program}: interrupted", file=sys.stderr)
-        return INTERRUPTED
+        return ExitCode.INTERRUPTED
     return ExitCode.OK

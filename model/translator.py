@@ -41,12 +41,18 @@ from model.store.checkpoint import LoadedModel, load_model
 from model.text.casing import vocabulary_predicate
 from model.text.pipeline import TextPipeline
 from model.text.protect import PLACEHOLDERS
+from model.text.tokenizer import SubwordTokenizer
 from model.translation import SentenceTranslation, passthrough
 from model.translation_stream import TranslationStream
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_MAX_SOURCE_TOKENS = 200
+
+
+def _token_counter(tokenizer: SubwordTokenizer) -> Callable[[str], int]:
+    """The subwords of a text (stripped, without span masking) under ``tokenizer``."""
+    return lambda text: len(tokenizer.encode(text.strip()))
 
 
 class Translator:
@@ -120,10 +126,13 @@ class Translator:
         self.protects_spans = self._source.has_pieces(PLACEHOLDERS) and target.has_pieces(
             PLACEHOLDERS
         )
+        self._count_source = _token_counter(self._source)
         # A word is known when it is one piece of the source vocabulary: casing and identifier
-        # protection ask word by word, so it is cached (words recur).
+        # protection ask word by word, so it is cached (words recur). The cache holds the
+        # tokenizer, never the translator: a cycle through the translator would keep every
+        # reloaded model in memory until the cyclic garbage collector happened to run.
         self.known_word: Callable[[str], bool] = functools.lru_cache(maxsize=65536)(
-            vocabulary_predicate(self.count_tokens)
+            vocabulary_predicate(self._count_source)
         )
         self.protects_identifiers = protect_identifiers and self.protects_spans
         self.pipeline = TextPipeline(
@@ -200,7 +209,7 @@ class Translator:
         """Source subwords of ``text`` (NFC, without span masking): what :func:`chunk_text`
         measures pieces with, and a vocabulary probe (one piece: a known word). Sentences to
         translate go through :meth:`encode` instead, which measures them as searched."""
-        return len(self._source.encode(text.strip()))
+        return self._count_source(text)
 
     # -- sentences -----------------------------------------------------------------------------
 

@@ -76,6 +76,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await state.slot.load(settings.model_dir)
     except ModelLoadError as exc:
         await state.batcher.close(timeout_s=1)  # nothing can be queued yet
+        state.startup_error = str(exc)
         raise StartupError(str(exc)) from None
     state.metrics.model_loaded.set(1)
     state.accepting = True

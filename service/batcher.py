@@ -2,8 +2,9 @@
 
 Requests put ``(sentence, encoded sentence, future)`` items into a queue and await the futures.
 Each sentence is encoded by the model once, when its request arrives (``model.encode``:
-normalised, masked, SentencePiece ids, chunks); the ids travel with the item into the model's
-search, so nothing is encoded twice. The queue is measured in *source tokens*, not sentences:
+normalised, masked, SentencePiece ids, chunks; the service does it in a worker thread before it
+calls :meth:`DynamicBatcher.translate`); the ids travel with the item into the model's search,
+so nothing is encoded twice. The queue is measured in *source tokens*, not sentences:
 one 5,000-character sentence costs the model as much as hundreds of short ones. A request is
 admitted whole or not at all: when its tokens do not fit next to those already waiting it gets
 :class:`QueueFullError` (retry later), and when they exceed ``max_queue_tokens`` on their own
@@ -26,6 +27,15 @@ Requests take turns (round robin, in order of arrival): a request with many sent
 its sentences in, then every other waiting request goes first when room frees up, instead of
 holding the model until all of its sentences are done; every request gets a turn, so none
 starves. Streams of different groups take turns step by step.
+
+The fairness rule for long sentences: a sentence whose own padded cost (``rows x longest
+row``) is more than half of ``max_batch_tokens`` is *long* (a 4,900-character text without
+sentence breaks is 20 to 130 rows). A stream holds at most one long sentence at a time, and
+the budget that the other sentences join under does not count it: it runs beside the budget,
+not in it. Without this rule such a sentence fills its stream's budget alone, and nothing
+joins until it is done (seconds); with it, a short sentence joins a stream at its next turn
+however long the texts in it, and a stream computes at most one long sentence plus the
+budget. Other long sentences wait for their turn, each in a stream of its own.
 
 With ``workers`` > 1 there are as many *lanes*, each with its own consumer task and its own
 streams, whose model calls run in parallel threads; each lane takes its fair share of the
@@ -180,12 +190,18 @@ class DynamicBatcher(Generic[Result]):
     # ------------------------------------------------------------------ producers
 
     async def translate(
-        self, model: BatchModel[Any, Result], sentences: Sequence[str], options: SearchOptions
+        self,
+        model: BatchModel[Any, Result],
+        sentences: Sequence[str],
+        options: SearchOptions,
+        encoded: Sequence[Any] | None = None,
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
-        Each sentence is encoded here, once (SentencePiece is fast: microseconds a sentence,
-        so it stays on the event loop), which also measures it for admission.
+        ``encoded``: ``model.encode`` of each sentence, which also measures it for admission.
+        A server passes it, encoded in a worker thread: the sentence steps before SentencePiece
+        are Python, and a long text takes milliseconds that the event loop must not wait for.
+        Without it each sentence is encoded here, once.
 
         Raises :class:`QueueFullError` at once when the queue cannot take all of their tokens
         now (a request is admitted whole or not at all), :class:`RequestTooLargeError` when it
@@ -202,9 +218,11 @@ class DynamicBatcher(Generic[Result]):
         loop = asyncio.get_running_loop()
         group: Group[Result] = (model, options)
         ticket = next(self._tickets)
+        if encoded is None:
+            encoded = [model.encode(sentence) for sentence in sentences]
         items = [
-            Item(sentence, model.encode(sentence), group, loop.create_future(), ticket)
-            for sentence in sentences
+            Item(sentence, encoding, group, loop.create_future(), ticket)
+            for sentence, encoding in zip(sentences, encoded, strict=True)
         ]
         requested = sum(item.tokens for item in items)
         if requested > self.max_queue_tokens:

@@ -8,7 +8,9 @@ On its own it is unreliable exactly where this service needs it: it reads short 
 Finnish or Turkish (``Hello``, ``Milk``) and text in capitals as Vietnamese. Three rules
 around it, for this English-to-Vietnamese service:
 
-* It sees the text in lower case, without markup, URLs, e-mail addresses and numbers.
+* It sees the text in NFC (macOS and Word often send NFD: a base letter followed by combining
+  marks), in lower case, without markup, URLs, e-mail addresses and numbers. A word runs
+  through combining marks, so text that is still decomposed is not cut at every accent.
 * **Vietnamese** is recognised by letters no other language writes: ``ă đ ơ ư``, the hook
   above and the dot below (``ả ạ``), a tone mark on a circumflex vowel (``ố ệ``) and a tilde on
   ``i u y e`` (``ĩ ũ``). Acute, grave and plain circumflex are left out: French, Spanish and
@@ -54,7 +56,11 @@ ENGLISH_FUNCTION_WORDS = frozenset(
     """.split()
 )
 _TAG = re.compile(r"<[^>]*>")
-_WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+# A letter, then letters and combining marks (the generic combining blocks: diacritics,
+# their extensions and supplement, marks for symbols, half marks), with inner apostrophes.
+_LETTER = r"[^\W\d_]"
+_MARK = "[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]"
+_WORD = re.compile(rf"{_LETTER}(?:{_LETTER}|{_MARK})*(?:['’]{_LETTER}(?:{_LETTER}|{_MARK})*)*")
 
 
 # English names of the languages langdetect knows, for error messages.
@@ -103,12 +109,20 @@ def _has_vietnamese_letter(word: str) -> bool:
 
 
 def prepare_text(text: str, is_html: bool = False) -> str:
-    """What the detector reads: lower case, no markup, URLs, e-mail addresses or numbers."""
+    """What the detector reads: NFC, lower case, no markup, URLs, e-mail addresses or
+    numbers."""
+    text = unicodedata.normalize("NFC", text)
     if is_html:
         text = _TAG.sub(" ", text)
     for span in reversed(find_spans(text)):
         text = text[: span.start] + " " + text[span.end :]
     return text.lower()
+
+
+def text_words(prepared: str) -> list[str]:
+    """The words of a text as :func:`prepare_text` gives it (letters, combining marks and
+    inner apostrophes; digits and punctuation separate words)."""
+    return _WORD.findall(prepared)
 
 
 class LanguageDetector:
@@ -141,7 +155,7 @@ class LanguageDetector:
         """Candidate languages of ``text``, most likely first (at most three); a text with no
         letters is English with confidence 0 (there is nothing to tell)."""
         prepared = prepare_text(text, is_html)
-        words = _WORD.findall(prepared)
+        words = text_words(prepared)
         if not words:
             return [Detection("en", 0.0)]
         marked = sum(1 for word in words if _has_vietnamese_letter(word))

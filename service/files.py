@@ -5,8 +5,13 @@ An upload is a multipart form with a ``file`` (``.txt``, or ``.html``/``.htm``) 
 within the service's character limit (and its bytes within the body limit, which the body
 middleware enforces before anything is read). The translation is kept in memory, not on disk,
 for :data:`KEEP_SECONDS` (at most :data:`KEEP_FILES` files, the oldest dropped first), and the
-answer is ``{"translatedFileUrl": ".../download_file/<token>/<name>"}``; the token is random,
-so one client cannot guess another's file.
+answer is ``{"translatedFileUrl": ".../download_file/<token>/<name>"}`` (the name
+percent-encoded); the token is random, so one client cannot guess another's file.
+
+File names are Unicode (Vietnamese users upload ``tệp tin.txt``): the download names the
+file as RFC 6266 says, with an ASCII ``filename=`` for old clients and the exact name in
+``filename*=UTF-8''...`` (RFC 5987), so HTTP headers, which are Latin-1 at most, never carry
+it raw.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from __future__ import annotations
 import secrets
 import threading
 import time
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any
+from urllib.parse import quote
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -28,6 +35,9 @@ SUPPORTED_FILE_FORMATS = {".txt": "text", ".html": "html", ".htm": "html"}
 MEDIA_TYPES = {"text": "text/plain; charset=utf-8", "html": "text/html; charset=utf-8"}
 KEEP_SECONDS = 600.0
 KEEP_FILES = 64
+FALLBACK_STEM = "file"
+# Letters that NFKD does not take apart into an ASCII letter and a mark.
+ASCII_LETTERS = str.maketrans({"đ": "d", "Đ": "D", "ß": "ss", "æ": "ae", "Æ": "AE", "ø": "o"})
 
 
 @dataclass(frozen=True)
@@ -41,10 +51,35 @@ class Upload:
 
 
 def _safe_name(filename: str) -> str:
-    """The upload's own name, without directories or characters a URL or header would mangle."""
-    name = PurePath(filename.replace("\\", "/")).name
+    """The upload's own name (NFC), without directories, spaces or punctuation other than
+    ``._-``; letters of any script are kept."""
+    name = PurePath(unicodedata.normalize("NFC", filename).replace("\\", "/")).name
     kept = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in name)
-    return kept.strip("._") or "file"
+    return kept.strip("._") or FALLBACK_STEM
+
+
+def ascii_name(filename: str) -> str:
+    """An ASCII stand-in for ``filename``: accents dropped (``tệp.txt`` -> ``tep.txt``),
+    other letters replaced by ``_``, and ``file`` for a stem with nothing left
+    (``日本.txt`` -> ``file.txt``)."""
+    decomposed = unicodedata.normalize("NFKD", filename.translate(ASCII_LETTERS))
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    kept = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "._-") else "_" for ch in plain)
+    path = PurePath(kept)
+    stem = path.stem.strip("._")
+    if not stem.strip("_"):
+        stem = FALLBACK_STEM
+    return stem + path.suffix
+
+
+def content_disposition(filename: str) -> str:
+    """``attachment`` naming ``filename`` (RFC 6266): ASCII ``filename=``, and the exact name
+    as ``filename*=UTF-8''...`` (RFC 5987) when it is not that ASCII name."""
+    fallback = ascii_name(filename)
+    header = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header
 
 
 async def read_upload(request: Request, char_limit: int) -> Upload:
@@ -115,7 +150,7 @@ class TranslatedFiles:
             self._files.popitem(last=False)
 
     def put(self, filename: str, file_format: str, text: str) -> str:
-        """Store a translation; returns its path below ``/download_file/``."""
+        """Store a translation; returns its path below ``/download_file/`` (URL-encoded)."""
         token = secrets.token_urlsafe(16)
         now = time.monotonic()
         with self._lock:
@@ -123,7 +158,7 @@ class TranslatedFiles:
                 filename, MEDIA_TYPES[file_format], text.encode("utf-8"), now
             )
             self._expire(now)
-        return f"{token}/{filename}"
+        return f"{token}/{quote(filename, safe='')}"
 
     def get(self, token: str, filename: str) -> StoredFile | None:
         with self._lock:

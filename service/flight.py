@@ -1,7 +1,7 @@
 """The batcher's books for one running search (:mod:`service.batcher`): a queued sentence
 (:class:`Item`) and one group's stream with who waits for which of its sentences
-(:class:`Flight`: admission within the budget, identical sentences translated once, answers,
-abandoned sentences released)."""
+(:class:`Flight`: admission within the budget, a long sentence beside it, identical sentences
+translated once, answers, abandoned sentences released)."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ class Item(Generic[Result]):
     def longest(self) -> int:
         return max(1, self.encoded.longest)
 
+    def is_long(self, max_tokens: int) -> bool:
+        """Whether it runs beside a stream's budget (the fairness rule, :mod:`service.batcher`):
+        its own padded cost is more than half of ``max_tokens``."""
+        return 2 * self.rows * self.longest > max_tokens
+
 
 @dataclass(eq=False)
 class Flight(Generic[Result]):
@@ -47,7 +52,8 @@ class Flight(Generic[Result]):
 
     A sentence in flight has a handle; every item with that sentence waits for it
     (identical sentences are translated once). ``joining`` holds the items admitted since
-    the last :meth:`add` (they already count towards the budget).
+    the last :meth:`add` (they already count towards the budget). A long sentence (the
+    fairness rule, :mod:`service.batcher`) is in ``long`` instead of the budget.
     """
 
     stream: SentenceStream[Any, Result]
@@ -56,28 +62,29 @@ class Flight(Generic[Result]):
     started: dict[int, Item[Result]] = field(default_factory=dict)  # handle -> its first item
     joining: list[Item[Result]] = field(default_factory=list)
     _joining_sentences: set[str] = field(default_factory=set)
-    _rows: int = 0  # search rows and longest row in flight or joining (this round)
-    _longest: int = 0
+    long: set[str] = field(default_factory=set)  # the long sentence in flight or joining
+    _rows: int = 0  # search rows and longest row in flight or joining (this round), long
+    _longest: int = 0  # sentences left out
 
     def __bool__(self) -> bool:
         return bool(self.waiters) or len(self.stream) > 0
 
-    def _in_flight(self) -> tuple[int, int]:
-        """Search rows and longest row in flight."""
-        items = self.started.values()
+    def _in_flight(self, long: bool) -> tuple[int, int]:
+        """Search rows and longest row in flight, long sentences included or not."""
+        items = [item for item in self.started.values() if long or item.sentence not in self.long]
         rows = sum(item.rows for item in items)
         return rows, max((item.longest for item in items), default=0)
 
     @property
     def padded(self) -> int:
-        """``search rows x longest row`` over the sentences in flight."""
-        rows, longest = self._in_flight()
+        """``search rows x longest row`` over every sentence in flight."""
+        rows, longest = self._in_flight(long=True)
         return rows * longest
 
     def open_admission(self) -> None:
         """Start an admission round: measure what is in flight (the budget :meth:`admits`
         checks incrementally)."""
-        self._rows, self._longest = self._in_flight()
+        self._rows, self._longest = self._in_flight(long=False)
 
     @property
     def load(self) -> int:
@@ -90,16 +97,23 @@ class Flight(Generic[Result]):
 
     def admits(self, item: Item[Result], max_sentences: int, max_tokens: int) -> bool:
         """Whether ``item`` joins in this round: its sentence is already in flight or joining
-        (it then waits for that result), or it fits next to them (alone it always fits)."""
+        (it then waits for that result), or it fits next to them (alone it always fits): a
+        long sentence when no other one is in the stream, any other within the budget."""
         if self.has(item.sentence):
             self.joining.append(item)
             return True
+        long = item.is_long(max_tokens)
         if self.load:
+            if self.load >= max_sentences or (long and self.long):
+                return False  # full, or a long sentence already runs here
             longest = max(self._longest, item.longest)
-            if self.load >= max_sentences or (self._rows + item.rows) * longest > max_tokens:
+            if not long and (self._rows + item.rows) * longest > max_tokens:
                 return False
-        self._rows += item.rows
-        self._longest = max(self._longest, item.longest)
+        if long:
+            self.long.add(item.sentence)
+        else:
+            self._rows += item.rows
+            self._longest = max(self._longest, item.longest)
         self._joining_sentences.add(item.sentence)
         self.joining.append(item)
         return True
@@ -132,6 +146,7 @@ class Flight(Generic[Result]):
         """Drop ``handle`` from the books: its first item and everyone who waited for it."""
         item = self.started.pop(handle)
         del self.handles[item.sentence]
+        self.long.discard(item.sentence)
         return item, self.waiters.pop(handle)
 
     def release_abandoned(self) -> None:

@@ -183,11 +183,19 @@ _Slice = tuple[str, EventKind, str, bool]
 
 
 def _slices(document: str) -> list[_Slice]:
-    """The document cut at every parser event; the pieces join back to ``document``."""
-    parser = _BoundaryParser(document)
-    parser.feed(document)
+    """The document cut at every parser event; the pieces join back to ``document``.
+
+    Only the document up to its last ``>`` is parsed: no tag, comment or declaration can end
+    after it, so the rest is text, which the stdlib parser would find out once per ``<`` there,
+    each time by scanning to the end (time quadratic in their number).
+    """
+    markup_end = document.rfind(">") + 1
+    parser = _BoundaryParser(document[:markup_end])
+    parser.feed(document[:markup_end])
     parser.close()
     events = parser.events
+    if markup_end < len(document):
+        events.append(_Event(markup_end, "text"))
     slices: list[_Slice] = []
     if not events or events[0].start > 0:
         first = events[0].start if events else len(document)
@@ -306,16 +314,18 @@ def _pairs(parts: list[_Part]) -> dict[int, int]:
     anchors); a close tag pairs with the innermost open tag of its name, and the open tags
     inside that one are left unpaired (misnested markup such as ``<b><i>x</b></i>``)."""
     pairs: dict[int, int] = {}
-    stack: list[int] = []
+    stack: list[int] = []  # open part indexes, innermost last
+    depths: dict[str, list[int]] = {}  # tag -> where its open tags are in the stack
     for index, (kind, _, tag) in enumerate(parts):
         if kind == "open":
+            depths.setdefault(tag, []).append(len(stack))
             stack.append(index)
-        elif kind == "close":
-            for depth in range(len(stack) - 1, -1, -1):
-                if parts[stack[depth]][2] == tag:
-                    pairs[stack[depth]] = index
-                    del stack[depth:]
-                    break
+        elif kind == "close" and depths.get(tag):
+            depth = depths[tag][-1]
+            pairs[stack[depth]] = index
+            for inner in stack[depth:]:  # it and the open tags left unpaired inside it
+                depths[parts[inner][2]].pop()
+            del stack[depth:]
     return pairs
 
 

@@ -7,8 +7,11 @@ back around the translated words:
 1. Each sentence's subword pieces are grouped into words (a piece starting with ``▁`` starts
    a word), on both sides, and its ``target x source`` attention is summed into a
    ``target words x source words`` matrix; each target word is aligned to the source word it
-   attends to most. When the pieces do not match the words (or there is no attention), the
-   alignment falls back to relative position.
+   attends to most. Attention on source pieces that are only punctuation is left out: the
+   final full stop (the one added to a text without closing punctuation too) draws attention
+   from words that translate others (``Xin`` of ``Xin chào thế giới`` attends to ``world.``'s
+   full stop more than to ``Hello``). When the pieces do not match the words (or there is no
+   attention), the alignment falls back to relative position.
 2. An element covering source words ``W`` wraps the target words aligned to ``W`` (from the
    first to the last), or, when none is, the one target word with the most attention on ``W``.
    Ranges are then made to nest: a child is kept inside its parent, and a range that would
@@ -21,7 +24,9 @@ Every tag, every anchor and every translated word appears in the output exactly 
 
 from __future__ import annotations
 
+import bisect
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from service.html import InlineRun, escape_text
@@ -58,6 +63,11 @@ def _piece_words(pieces: list[str]) -> list[int]:
     return words
 
 
+def _only_punctuation(piece: str) -> bool:
+    text = piece.removeprefix(WORD_START)
+    return bool(text) and all(unicodedata.category(ch).startswith("P") for ch in text)
+
+
 def _word_alignment(segment: Segment, sources: int, targets: int) -> list[list[float]]:
     """``targets x sources`` word-to-word weights of one sentence (module docstring, step 1)."""
     weights = [[0.0] * sources for _ in range(targets)]
@@ -72,9 +82,13 @@ def _word_alignment(segment: Segment, sources: int, targets: int) -> list[list[f
         and all(len(row) == len(segment.source_tokens) for row in attention)
     )
     if usable and attention is not None and source_words and target_words:
+        counted = [not _only_punctuation(piece) for piece in segment.source_tokens]
+        if not any(counted):
+            counted = [True] * len(counted)
         for row, target in zip(attention, target_words, strict=True):
-            for weight, source in zip(row, source_words, strict=True):
-                weights[target][source] += weight
+            for weight, source, count in zip(row, source_words, counted, strict=True):
+                if count:
+                    weights[target][source] += weight
         return weights
     for target in range(targets):  # by relative position
         weights[target][min(sources - 1, (2 * target + 1) * sources // (2 * targets))] = 1.0
@@ -144,14 +158,48 @@ def _aligned(weights: dict[int, float]) -> int | None:
     return max(weights, key=lambda source: weights[source]) if weights else None
 
 
-def _project(layout: _Layout, covered: set[int]) -> tuple[int, int] | None:
+class _Alignment:
+    """Look-ups over a layout, built once per run: the target words aligned to each source
+    word and the weights each source word gives, so that placing every tag of a run costs
+    time in proportion to the words each tag covers, not to the whole run."""
+
+    def __init__(self, layout: _Layout) -> None:
+        self.words = len(layout.words)
+        self.starts = [start for start, _ in layout.source_spans]  # ascending, as are the ends
+        self.ends = [end for _, end in layout.source_spans]
+        self.aligned: dict[int, list[int]] = {}  # source word -> target words aligned to it
+        self.given: dict[int, list[tuple[int, float]]] = {}  # source -> (target, weight > 0)
+        for target, weights in enumerate(layout.weights):
+            source = _aligned(weights)
+            if source is not None:
+                self.aligned.setdefault(source, []).append(target)
+            for source, weight in weights.items():
+                self.given.setdefault(source, []).append((target, weight))
+
+    def covered(self, start: int, end: int) -> range:
+        """The source words that overlap ``start:end`` of the run's text."""
+        return range(bisect.bisect_right(self.ends, start), bisect.bisect_left(self.starts, end))
+
+    def before(self, position: int) -> int:
+        """How many source words start before ``position``."""
+        return bisect.bisect_left(self.starts, position)
+
+    def heaviest(self, sources: range) -> int:
+        """The target word with the most attention on ``sources`` (the first among equals)."""
+        mass: dict[int, float] = {}
+        for source in sources:
+            for target, weight in self.given.get(source, ()):
+                mass[target] = mass.get(target, 0) + weight
+        return max(sorted(mass), key=mass.__getitem__) if mass else 0
+
+
+def _project(alignment: _Alignment, covered: range) -> tuple[int, int] | None:
     """The target word range for source words ``covered`` (module docstring, step 2)."""
-    if not covered or not layout.words:
+    if not covered or not alignment.words:
         return None
-    hits = [t for t, weights in enumerate(layout.weights) if _aligned(weights) in covered]
+    hits = [target for source in covered for target in alignment.aligned.get(source, ())]
     if not hits:
-        mass = [sum(w for s, w in weights.items() if s in covered) for weights in layout.weights]
-        hits = [max(range(len(mass)), key=mass.__getitem__)]
+        hits = [alignment.heaviest(covered)]
     return min(hits), max(hits)
 
 
@@ -205,7 +253,7 @@ class _Placed:
 
 
 def _place_anchor(
-    layout: _Layout,
+    alignment: _Alignment,
     run: InlineRun,
     position: int,
     bounds: tuple[int, int] | None,
@@ -213,17 +261,15 @@ def _place_anchor(
     """(target word, prefix?, space?) for markup at ``position`` of the source text: after
     the target of the source word before it, or before the first word; inside ``bounds``
     (the target range of its innermost span) when it has one."""
-    before = [w for w, (start, _) in enumerate(layout.source_spans) if start < position]
+    before = alignment.before(position)
     if not before:
         word, prefix = 0, True
         space = position < len(run.text) and run.text[position].isspace()
     else:
-        source = before[-1]
-        hits = [t for t, weights in enumerate(layout.weights) if _aligned(weights) == source]
-        if not hits:
-            hits = [max(range(len(layout.words)), key=lambda t: layout.weights[t].get(source, 0))]
+        source = before - 1
+        hits = alignment.aligned.get(source) or [alignment.heaviest(range(source, before))]
         word, prefix = max(hits), False
-        space = position > layout.source_spans[source][1]
+        space = position > alignment.ends[source]
     if bounds is not None and word > bounds[1]:
         word, prefix = bounds[1], False
     elif bounds is not None and word < bounds[0]:
@@ -244,13 +290,8 @@ def render_run(run: InlineRun, segments: list[Segment]) -> str:
         tags = [a.markup for a in run.anchors] + [s.open_tag + s.close_tag for s in run.spans]
         return escape_text("".join(str(item) for item in layout.sequence)) + "".join(tags)
     parents = [span.parent for span in run.spans]
-    ranges = [
-        _project(
-            layout,
-            {w for w, (a, b) in enumerate(layout.source_spans) if a < span.end and b > span.start},
-        )
-        for span in run.spans
-    ]
+    alignment = _Alignment(layout)
+    ranges = [_project(alignment, alignment.covered(span.start, span.end)) for span in run.spans]
     _untangle(ranges, parents)
     # Markup that found no words (an element around a list marker, say) stays as an anchor.
     loose = [
@@ -263,7 +304,7 @@ def render_run(run: InlineRun, segments: list[Segment]) -> str:
         [(a.position, a.markup, a.parent) for a in run.anchors] + loose
     ):
         bounds = ranges[parent] if parent is not None else None
-        word, prefix, space = _place_anchor(layout, run, position, bounds)
+        word, prefix, space = _place_anchor(alignment, run, position, bounds)
         chain = frozenset(_ancestors(parent, parents))
         placed.setdefault(word, []).append(_Placed(order, markup, chain, prefix, space))
     # Per target word: the spans that open there (outer first) and close there (inner first).

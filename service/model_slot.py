@@ -5,11 +5,18 @@ single assignment once a new model has been loaded *and* has passed :func:`probe
 (a fixed probe set translated with greedy and with beam search, in a worker thread, while the
 old one keeps serving). Requests take the current model once, when
 they start, so a request that is in flight during a swap finishes on the model it started with.
+
+Nothing keeps a replaced model alive once its last request is done (no reference cycle), and
+after each swap the heap's free pages go back to the operating system: the allocator would
+otherwise keep the memory of the model freed last, and resident memory would stay at the peak
+of two models after every reload.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import gc
 import logging
 import math
 import time
@@ -89,6 +96,17 @@ def translator_loader(device: str, probe_beam: int = PROBE_BEAM, **kwargs: Any) 
     return load
 
 
+def return_freed_memory() -> None:
+    """Free what only reference cycles still hold, then give the heap's free pages back to
+    the operating system (glibc's ``malloc_trim``; a C library without it, such as musl or
+    macOS's, keeps them). The cycles matter once: torch's first use of the ``meta`` device,
+    when the first model is checked, leaves frames in a cycle that holds that model."""
+    gc.collect()
+    trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
+    if trim is not None:
+        trim(0)
+
+
 class ModelSlot:
     """Holds the served model; :meth:`load` replaces it atomically, one load at a time."""
 
@@ -126,6 +144,7 @@ class ModelSlot:
                 load_seconds=time.perf_counter() - started,
             )
             self._current = served
+            await asyncio.to_thread(return_freed_memory)  # what the old model freed so far
             logger.info(
                 "serving model %s (generation %d, %s, loaded in %.2f s)",
                 path,

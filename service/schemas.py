@@ -196,11 +196,8 @@ def validate_detect_request(fields: dict[str, Any]) -> DetectRequest:
 
 
 def check_language_pair(source: str, target: str) -> None:
-    if source not in SUPPORTED_SOURCES:
-        raise InvalidRequest(
-            f"{source} is not supported as a source language (this server translates en to vi)"
-        )
-    if target not in SUPPORTED_TARGETS:
-        raise InvalidRequest(
-            f"{target} is not supported as a target language (this server translates en to vi)"
-        )
+    """LibreTranslate's words first (``zz is not supported``: clients compare them), then
+    what this server translates."""
+    for code, supported in ((source, SUPPORTED_SOURCES), (target, SUPPORTED_TARGETS)):
+        if code not in supported:
+            raise InvalidRequest(f"{code} is not supported (this server translates en to vi)")

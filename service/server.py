@@ -5,7 +5,8 @@ warning. ``mt-serve`` (:mod:`cli.serve`) reads its options and settings and call
 Every request is logged once (``service.access``): status, latency and, for errors, the reason
 (see ``service/request_log.py``). A warning is logged at start-up when the service is reachable
 from other machines without API keys: listening on a non-loopback address, or published on one
-(``MT_PUBLIC_ADDRESS``, set by compose.yaml to the load balancer's bind address).
+(``MT_PUBLIC_ADDRESS``, set by compose.yaml to the load balancer's bind address). Once the
+model is loaded and the server accepts requests, it prints ``Serving on http://HOST:PORT``.
 """
 
 from __future__ import annotations
@@ -102,22 +103,56 @@ def bind_socket(host: str, port: int) -> socket.socket:
 
 
 def address_problem(host: str, port: int, exc: OSError) -> str:
-    """One line saying why (host, port) cannot be listened on."""
+    """One line saying why (host, port) cannot be listened on, and what to do."""
+    where = f"cannot listen on {host}:{port}"
     if exc.errno == errno.EADDRINUSE:
-        return f"cannot listen on {host}:{port}: the port is already in use (MT_PORT / --port)"
+        return (
+            f"{where}: the port is already in use; stop the program using it or choose "
+            f"another port (--port {port + 1 if port < 65535 else 5000}, or MT_PORT)"
+        )
     if exc.errno == errno.EACCES:
-        return f"cannot listen on {host}:{port}: permission denied (ports below 1024 need root)"
-    return f"cannot listen on {host}:{port}: {exc.strerror or exc}"
+        return f"{where}: permission denied (ports below 1024 need root; try --port 5000)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return (
+            f"{where}: {host} is not an address of this machine "
+            "(--host or MT_HOST: 127.0.0.1 for this machine only, 0.0.0.0 for every interface)"
+        )
+    if isinstance(exc, socket.gaierror):
+        return f"{where}: unknown host {host!r} (--host or MT_HOST, e.g. 127.0.0.1 or 0.0.0.0)"
+    return f"{where}: {exc.strerror or exc}"
 
 
-def serve(settings: Settings, sock: socket.socket) -> bool:
-    """Serve the app on ``sock`` until shutdown; False when it never started (the model
-    failed to load)."""
+def url(host: str, port: int) -> str:
+    """``http://HOST:PORT`` (an IPv6 address in brackets)."""
+    shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return f"http://{shown}:{port}"
+
+
+class _AnnouncingServer(uvicorn.Server):
+    """uvicorn's server that prints where it serves once it does (uvicorn says nothing of an
+    address when it is handed a socket that is already listening), and that returns, instead of
+    exiting the process, when start-up fails, so the caller can say why."""
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        except SystemExit:  # uvicorn exits when the lifespan fails; the caller reports it
+            self.should_exit = True
+            return
+        if self.started and not self.should_exit:
+            print(f"Serving on {url(self.config.host, self.config.port)}", flush=True)
+
+
+def serve(settings: Settings, sock: socket.socket) -> str | None:
+    """Serve the app on ``sock`` until shutdown. Returns None after a clean run, or why it
+    never started (the model failed to load), in one line."""
     from service.app import create_app  # imports torch: after the settings are known to be fine
 
+    app = create_app(settings)
     config = uvicorn.Config(
-        RequestLogMiddleware(create_app(settings)),
-        http=json_error_protocol(),  # uvicorn's own 400s in the {"error": ...} shape too
+        RequestLogMiddleware(app),
+        # uvicorn's own 400s in the {"error": ...} shape too, and a deadline on headers
+        http=json_error_protocol(settings.header_timeout_s),
         host=settings.host,
         port=settings.port,
         log_config=log_config(settings.log_level),
@@ -128,6 +163,8 @@ def serve(settings: Settings, sock: socket.socket) -> bool:
     warning = exposure_warning(settings, os.environ)
     if warning is not None:
         logger.warning("%s", warning)
-    server = uvicorn.Server(config)
+    server = _AnnouncingServer(config)
     server.run(sockets=[sock])
-    return bool(server.started)
+    if server.started:
+        return None
+    return app.state.service.startup_error or "the application did not start"

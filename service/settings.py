@@ -2,11 +2,16 @@
 
 Every value is validated when the settings are built, so a typo (``MT_PORT=50OO``) stops
 start-up with one line naming the variable instead of failing on the first request.
-:func:`load_settings` turns pydantic's error into :class:`SettingsError` with such lines.
+:func:`load_settings` turns pydantic's error into :class:`SettingsError` with such lines, each
+ending with what the setting is. A misspelt name (a missing letter) would otherwise be ignored
+in silence: :func:`unknown_variables` names every ``MT_*`` variable that nothing reads, with
+the closest setting.
 """
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -17,6 +22,31 @@ from model.runtime.devices import parse_device
 from model.store.locations import bundled_model_dir
 
 ENV_PREFIX = "MT_"
+SETTINGS_DOC = "docs/service.md"
+
+# MT_* variables that are not mt-serve settings but are read elsewhere (the deployment files,
+# the other tools, the tests), so a server started beside them does not call them unknown.
+OTHER_VARIABLES: Mapping[str, str] = {
+    "MT_HOME": "model/locations.py: a folder holding models/ and configs/",
+    "MT_CONFIG_DIR": "mt-retrain: the folder of its fine-tuning recipes",
+    "MT_DATA_DIR": "tests and compose.yaml: the IWSLT'15 data folder",
+    "MT_CORPUS_DIR": "training recipes: where [[corpora]] dirs may start ($MT_CORPUS_DIR/x)",
+    "MT_PUBLIC_ADDRESS": "compose.yaml: the load balancer's address, for the exposure warning",
+    "MT_BIND_ADDRESS": "compose.yaml: the load balancer's address",
+    "MT_PUBLISHED_PORT": "compose.yaml: the load balancer's port",
+    "MT_IMAGE": "compose.yaml: the translator image",
+    "MT_LB_IMAGE": "compose.yaml: the load balancer image",
+    "MT_CA_BUNDLE": "compose.yaml: a CA bundle for the image build",
+    "MT_MODELS_ROOT": "deploy/entrypoint.sh: the models volume",
+    "MT_BASE_MODEL": "deploy/entrypoint.sh: the model that seeds the models volume",
+    "MT_RELOAD": "deploy/retrain-and-reload.sh: reload the replicas after a retrain",
+    "MT_RELOAD_HOST": "deploy/reload_replicas.py: the replicas' host name",
+    "MT_RELOAD_PORT": "deploy/reload_replicas.py: the replicas' port",
+    "MT_RELOAD_BODY": "deploy/reload_replicas.py: the reload request's body",
+    "MT_HEALTH_PATH": "deploy/healthcheck.py: the path the health check asks",
+    "MT_CUDA_TEST_MODEL": "tests/test_cuda.py: the model the CUDA tests use",
+    "MT_BROWSER_MODEL_DIR": "tests/test_browser.py: the model the browser tests use",
+}
 
 
 class SettingsError(ValueError):
@@ -24,7 +54,7 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    """All knobs of the HTTP service; each field ``name`` is read from ``MT_NAME``."""
+    """All knobs of the HTTP service; each field is read from ``MT_`` + its name in capitals."""
 
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -41,8 +71,8 @@ class Settings(BaseSettings):
     quantize: Annotated[
         Literal["auto", "int8", "off"],
         Field(
-            description="int8: dynamic int8 Linear/LSTM on the CPU (about 2x faster); "
-            "auto: int8 on the CPU, off on CUDA; off: float32 (bf16 on CUDA)"
+            description="int8: int8 Linear layers with a fixed activation range on the CPU "
+            "(about 2x faster); auto: int8 on the CPU, off on CUDA; off: float32 (bf16 on CUDA)"
         ),
     ] = "auto"
     shortlist: Annotated[
@@ -54,7 +84,7 @@ class Settings(BaseSettings):
         ),
     ] = "auto"
     host: Annotated[str, Field(description="address to listen on")] = "127.0.0.1"
-    port: Annotated[int, Field(ge=1, le=65535, description="TCP port (LibreTranslate's)")] = 5000
+    port: Annotated[int, Field(ge=1, le=65535, description="TCP port to listen on, 1-65535")] = 5000
     log_level: Annotated[str, Field(description="critical, error, warning, info, debug")] = "info"
     torch_threads: Annotated[
         int | None,
@@ -115,6 +145,14 @@ class Settings(BaseSettings):
     body_timeout_s: Annotated[
         float, Field(gt=0, description="a request body not received within this gets 408")
     ] = 10.0
+    header_timeout_s: Annotated[
+        float,
+        Field(
+            gt=0,
+            description="a connection whose request headers are not complete within this "
+            "(from its opening or the previous response) is closed (408)",
+        ),
+    ] = 10.0
     shutdown_timeout_s: Annotated[
         float, Field(ge=0, description="how long shutdown waits for queued sentences")
     ] = 30.0
@@ -125,9 +163,31 @@ class Settings(BaseSettings):
     admin_token: Annotated[
         SecretStr | None, Field(description="bearer token for POST /admin/reload (unset: off)")
     ] = None
+    reload_roots: Annotated[
+        str,
+        Field(
+            description="comma-separated folders a reload's model_dir must be inside (empty: "
+            "the folder of MT_MODEL_DIR, the bundled models folder and MT_MODELS_ROOT)"
+        ),
+    ] = ""
+    models_root: Annotated[
+        Path | None,
+        Field(
+            description="the model store mt-retrain manages (--models-root); reloads may "
+            "load from it"
+        ),
+    ] = None
     cache_size: Annotated[int, Field(ge=0, description="translation cache entries (0: off)")] = (
         10_000
     )
+    cache_bytes: Annotated[
+        int,
+        Field(
+            ge=0,
+            description="memory the translation cache may hold, in bytes (an estimate per "
+            "entry; 0: off)",
+        ),
+    ] = 64 << 20
 
     @field_validator("device")
     @classmethod
@@ -184,19 +244,65 @@ class Settings(BaseSettings):
         return self.max_wait_ms / 1000.0
 
 
-def _describe(error: dict[str, Any]) -> str:
+def setting_names() -> frozenset[str]:
+    """The environment variable of every setting: ``MT_PORT``, ``MT_BEAM``, ..."""
+    return frozenset(f"{ENV_PREFIX}{name.upper()}" for name in Settings.model_fields)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """One line per ``MT_*`` variable in ``environ`` that is neither a setting nor read
+    elsewhere (:data:`OTHER_VARIABLES`), with the closest setting when one is close. The
+    values are not shown: a misspelt ``MT_API_KEYS`` holds secrets."""
+    settings = setting_names()
+    known = settings | set(OTHER_VARIABLES)
+    lines = []
+    for name in sorted(n for n in environ if n.upper().startswith(ENV_PREFIX)):
+        if name.upper() in known:
+            continue  # pydantic-settings reads the names case-insensitively
+        # Compared without the prefix, which every name shares.
+        close = difflib.get_close_matches(
+            name.upper().removeprefix(ENV_PREFIX),
+            sorted(s.removeprefix(ENV_PREFIX) for s in settings),
+            n=1,
+            cutoff=0.7,
+        )
+        hint = (
+            f"did you mean {ENV_PREFIX}{close[0]}?"
+            if close
+            else f"the settings are listed in {SETTINGS_DOC}"
+        )
+        lines.append(f"{name} is not a setting and is ignored ({hint})")
+    return lines
+
+
+def _describe(error: dict[str, Any], overrides: Mapping[str, Any]) -> str:
+    """One problem: where the value came from, what is wrong, and what the setting is."""
     location = [str(part) for part in error.get("loc", ()) if part != "__root__"]
-    name = f"{ENV_PREFIX}{location[0].upper()}" if location else "settings"
     message = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
+    if not location:
+        return message
+    field_name = location[0]
+    source = (
+        f"--{field_name.replace('_', '-')}"
+        if field_name in overrides
+        else f"{ENV_PREFIX}{field_name.upper()}"
+    )
     value = error.get("input")
-    shown = f" (got {value!r})" if location and isinstance(value, str | int | float) else ""
-    return f"{name}: {message}{shown}"
+    shown = f"={value}" if isinstance(value, str | int | float) else ""
+    info = Settings.model_fields.get(field_name)
+    meaning = f" ({ENV_PREFIX}{field_name.upper()}: {info.description})" if info else ""
+    return f"{source}{shown}: {message}{meaning}"
 
 
 def load_settings(**overrides: Any) -> Settings:
-    """Settings from the environment, ``overrides`` winning; raises :class:`SettingsError`."""
+    """Settings from the environment, ``overrides`` winning; raises :class:`SettingsError`:
+    one line for one problem, else a heading and one line per problem."""
     try:
         return Settings(**overrides)
     except ValidationError as exc:
-        lines = [_describe(dict(error)) for error in exc.errors()]
-        raise SettingsError("invalid settings:\n  " + "\n  ".join(lines)) from None
+        lines = [_describe(dict(error), overrides) for error in exc.errors()]
+    if len(lines) == 1:
+        raise SettingsError(f"invalid setting: {lines[0]}")
+    raise SettingsError(
+        f"invalid settings (every setting: {SETTINGS_DOC}):\n  " + "\n  ".join(lines)
+    )

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from model.runtime.parallelism import Parallelism, plan_parallelism, usable_cores
 from model.translation import SentenceTranslation
 from service.batcher import DynamicBatcher
-from service.cache import LruCache
+from service.cache import TranslationCache
 from service.detect import LanguageDetector
 from service.files import TranslatedFiles
 from service.metrics import ServiceMetrics
@@ -24,10 +24,11 @@ class ServiceState:
     metrics: ServiceMetrics
     slot: ModelSlot
     batcher: DynamicBatcher[SentenceTranslation]
-    cache: LruCache[SentenceTranslation]
+    cache: TranslationCache
     texts: TextTranslationService
     parallelism: Parallelism
     accepting: bool = False  # True between a successful start-up and the start of shutdown
+    startup_error: str | None = None  # why start-up failed (the model did not load), if it did
     detector: LanguageDetector = field(default_factory=LanguageDetector)
     files: TranslatedFiles = field(default_factory=TranslatedFiles)
 
@@ -46,7 +47,7 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
         observer=metrics,
         workers=parallelism.workers,
     )
-    cache: LruCache[SentenceTranslation] = LruCache(settings.cache_size)
+    cache = TranslationCache(settings.cache_size, settings.cache_bytes)
     # The batcher alone sizes batches: the Translator searches each one as it is given.
     slot = ModelSlot(
         loader

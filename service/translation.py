@@ -10,19 +10,24 @@ together per run and per text by the same pipeline (case restored, sentences joi
 hypotheses give ``translatedText``, the k-th hypotheses give alternative k, and each sentence
 gives one attention segment. The inline markup of an HTML run is put back by the attention
 alignment (:mod:`service.html_inline`), so such requests are decoded with attention.
+
+All of this text work runs in worker threads, the model's encoding of each sentence too: on
+the event loop, one long text would hold every other request, ``/health`` included, until it is
+done.
 """
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from typing import Any
 
 from model.search.options import SearchOptions
 from model.text.pipeline import needs_model
-from model.text.sentences import is_line_break
+from model.text.sentences import closed_sentences, is_line_break
 from model.translation import SentenceTranslation, kth_hypotheses, passthrough
 from service.batcher import DynamicBatcher
-from service.cache import LruCache
+from service.cache import TranslationCache
 from service.html import HtmlTemplate, escape_text, parse_html
 from service.html_inline import Segment, render_run
 from service.metrics import ServiceMetrics
@@ -64,14 +69,16 @@ class _Document:
         has fewer): plain text, or HTML for an HTML document."""
         hypotheses = kth_hypotheses(results, rank)
         segments = self._runs[run]
-        texts = self._pipeline.restore_case(
-            segments, [hypothesis.text for hypothesis in hypotheses]
+        sources = [segment.source for segment in segments]
+        texts = closed_sentences(
+            self._pipeline.restore_case(segments, [hypothesis.text for hypothesis in hypotheses]),
+            sources,
         )
         if self._template is None:
-            return self._pipeline.join(texts)
+            return self._pipeline.join(texts, sources)
         inline = self._template.runs[run]
         if not inline.has_markup:
-            return escape_text(self._pipeline.join(texts))
+            return escape_text(self._pipeline.join(texts, sources))
         pieces = [
             Segment(
                 source=segment.source,
@@ -131,13 +138,33 @@ def attention_segments(results: list[SentenceTranslation]) -> list[dict[str, Any
     return segments
 
 
+def _assemble(
+    documents: list[_Document], results: list[SentenceTranslation], options: SearchOptions
+) -> list[TextTranslation]:
+    """Each document's translation from ``results`` (one per sentence of all documents, in
+    order), with its alternatives and, when asked for, its attention segments."""
+    translations = []
+    position = 0
+    for document in documents:
+        count = len(document.sentences)
+        own = results[position : position + count]
+        position += count
+        translation = document.assemble(own, alternatives=options.n_best - 1)
+        if options.attention:
+            translation = TextTranslation(
+                translation.text, translation.alternatives, attention_segments(own)
+            )
+        translations.append(translation)
+    return translations
+
+
 class TextTranslationService:
     """Translates request texts through the cache and the shared batcher."""
 
     def __init__(
         self,
         batcher: DynamicBatcher[SentenceTranslation],
-        cache: LruCache[SentenceTranslation],
+        cache: TranslationCache,
         metrics: ServiceMetrics,
     ) -> None:
         self.batcher = batcher
@@ -151,26 +178,16 @@ class TextTranslationService:
         options: SearchOptions,
         is_html: bool = False,
     ) -> list[TextTranslation]:
-        documents = [_Document(served, text, is_html) for text in texts]
+        documents = await asyncio.to_thread(
+            lambda: [_Document(served, text, is_html) for text in texts]
+        )
         sentences = [sentence for document in documents for sentence in document.sentences]
         # Inline HTML markup is put back by the attention alignment, so ask for it.
         search_options = options
         if any(document.needs_attention for document in documents):
             search_options = replace(options, attention=True)
         results = await self.translate_sentences(served, sentences, search_options)
-        translations = []
-        position = 0
-        for document in documents:
-            count = len(document.sentences)
-            own = results[position : position + count]
-            position += count
-            translation = document.assemble(own, alternatives=options.n_best - 1)
-            if options.attention:
-                translation = TextTranslation(
-                    translation.text, translation.alternatives, attention_segments(own)
-                )
-            translations.append(translation)
-        return translations
+        return await asyncio.to_thread(_assemble, documents, results, options)
 
     async def translate_sentences(
         self, served: ServedModel, sentences: list[str], options: SearchOptions
@@ -204,7 +221,9 @@ class TextTranslationService:
         self.metrics.cache_lookups(hits=hits, misses=len(missing), entries=len(self.cache))
         if missing:
             unique = list(dict.fromkeys(missing))
-            translated = await self.batcher.translate(served.translator, unique, options)
+            translator = served.translator
+            encoded = await asyncio.to_thread(lambda: [translator.encode(s) for s in unique])
+            translated = await self.batcher.translate(translator, unique, options, encoded)
             by_sentence = dict(zip(unique, translated, strict=True))
             for sentence, result in by_sentence.items():
                 self.cache.put((served.generation, options, sentence), result)

@@ -28,6 +28,12 @@ def make_sentences(words: list[str], count: int, seed: int) -> list[str]:
 
 
 @pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    """Async tests and fixtures run on asyncio, the server's loop (a module may override it)."""
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
 def tiny_tokenizers() -> Tokenizers:
     """Byte-fallback SentencePiece models (>= 260 pieces: 256 bytes + specials + a few more)."""
     return Tokenizers(

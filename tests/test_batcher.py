@@ -1,160 +1,23 @@
-"""The dynamic batcher and the translation cache, against a fake model that records its calls.
-
-The fake stands in for ``model.translator.Translator`` (same ``encode`` and ``open_stream``
-signatures, a stream with ``add``, ``advance`` and ``cancel``) so that batch composition,
-timing, failures and cancellation can be observed exactly. A ``threading.Event`` gate holds
-the model call open when a test needs requests to pile up behind a running batch.
+"""The dynamic batcher, against a fake model that records its calls (:mod:`tests.batcher_fakes`):
+batch composition, timing, failures and cancellation, observed exactly.
 """
 
 from __future__ import annotations
 
 import asyncio
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from model.search.options import SearchOptions
 from service.batch_contracts import BatcherClosedError, QueueFullError
 from service.batcher import DynamicBatcher
-from service.cache import LruCache
+from tests.batcher_fakes import GREEDY, FakeModel, expected, wait_until
 
 pytestmark = pytest.mark.anyio
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@dataclass(frozen=True)
-class Call:
-    sentences: list[str]
-    options: SearchOptions
-
-
-@dataclass(frozen=True)
-class FakeEncoded:
-    """A sentence cut into rows of at most ``FakeModel.row_limit`` words (tokens = words)."""
-
-    sentence: str
-    chunks: tuple[int, ...]
-
-    @property
-    def tokens(self) -> int:
-        return sum(self.chunks)
-
-    @property
-    def rows(self) -> int:
-        return len(self.chunks)
-
-    @property
-    def longest(self) -> int:
-        return max(self.chunks)
-
-
-@dataclass
-class FakeStream:
-    """A stream of :class:`FakeModel`: each ``advance`` is one model call over the sentences
-    in flight; a sentence comes out after ``words // model.words_per_advance`` advances (at
-    least one)."""
-
-    model: FakeModel
-    options: SearchOptions
-    flying: dict[int, tuple[FakeEncoded, int]] = field(default_factory=dict)  # -> advances left
-    cancelled: list[int] = field(default_factory=list)
-    handles: int = 0
-
-    def __len__(self) -> int:
-        return len(self.flying)
-
-    def add(self, sentences: Sequence[FakeEncoded]) -> list[int]:
-        self.model.searched.append(list(sentences))
-        handles = list(range(self.handles, self.handles + len(sentences)))
-        self.handles += len(sentences)
-        for handle, encoded in zip(handles, sentences, strict=True):
-            words = len(encoded.sentence.split())
-            self.flying[handle] = (encoded, max(1, words // self.model.words_per_advance))
-        return handles
-
-    def cancel(self, handles: Iterable[int]) -> None:
-        handles = list(handles)
-        self.cancelled += handles
-        for handle in handles:
-            self.flying.pop(handle, None)
-
-    def advance(self) -> list[tuple[int, str]]:
-        sentences = [encoded.sentence for encoded, _ in self.flying.values()]
-        self.model.calls.append(Call(sentences, self.options))
-        self.model.threads.append((id(self), threading.current_thread().name))
-        with self.model.running_lock:
-            self.model.running += 1
-            self.model.most_running = max(self.model.most_running, self.model.running)
-        try:
-            self.model.entered.set()
-            if not self.model.gate.wait(timeout=10):
-                raise RuntimeError("test gate never opened")
-            if self.model.fail_with is not None and (
-                self.model.fail_with_sentence is None or self.model.fail_with_sentence in sentences
-            ):
-                raise self.model.fail_with
-            time.sleep(self.model.advance_seconds)
-        finally:
-            with self.model.running_lock:
-                self.model.running -= 1
-        done = []
-        for handle, (encoded, left) in list(self.flying.items()):
-            if left > 1:
-                self.flying[handle] = (encoded, left - 1)
-            else:
-                del self.flying[handle]
-                done.append((handle, expected(encoded.sentence, self.options)))
-        return done
-
-
-@dataclass
-class FakeModel:
-    """Translates by upper-casing; tokens = words. Records each encode, each sentence started
-    (``searched``: one list per ``add``) and each model call; can fail or block."""
-
-    fail_with: Exception | None = None
-    fail_with_sentence: str | None = None  # fail only calls with this sentence (None: all)
-    gate: threading.Event = field(default_factory=threading.Event)
-    calls: list[Call] = field(default_factory=list)
-    searched: list[list[FakeEncoded]] = field(default_factory=list)
-    encoded: list[str] = field(default_factory=list)
-    entered: threading.Event = field(default_factory=threading.Event)
-    row_limit: int = 100
-    words_per_advance: int = 1_000_000
-    advance_seconds: float = 0.0
-    streams: list[FakeStream] = field(default_factory=list)
-    threads: list[tuple[int, str]] = field(default_factory=list)  # (stream, thread) per call
-    running: int = 0  # model calls in progress, and the most at once
-    most_running: int = 0
-    running_lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def __post_init__(self) -> None:
-        self.gate.set()  # open unless a test closes it
-
-    def encode(self, sentence: str) -> FakeEncoded:
-        self.encoded.append(sentence)
-        words = len(sentence.split())
-        full, rest = divmod(words, self.row_limit)
-        return FakeEncoded(sentence, (self.row_limit,) * full + ((rest,) if rest else ()))
-
-    def open_stream(self, options: SearchOptions) -> FakeStream:
-        stream = FakeStream(self, options)
-        self.streams.append(stream)
-        return stream
-
-
-def expected(sentence: str, options: SearchOptions) -> str:
-    return f"{sentence.upper()}|{options.beam}|{options.n_best}|{int(options.attention)}"
-
-
-GREEDY = SearchOptions(beam=1)
 MakeBatcher = Callable[..., Awaitable[DynamicBatcher[str]]]
 
 
@@ -171,14 +34,6 @@ async def make_batcher() -> AsyncIterator[MakeBatcher]:
     yield make
     for batcher in created:
         await batcher.close(timeout_s=5)
-
-
-async def wait_until(condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.005)
 
 
 async def test_concurrent_requests_share_few_model_calls(make_batcher: MakeBatcher) -> None:
@@ -268,16 +123,58 @@ async def test_the_token_budget_counts_every_row_of_a_chunked_sentence(
     is ``rows x longest row``, so it does not share a batch that it would overflow."""
     model = FakeModel(row_limit=4)
     model.gate.clear()
+    batcher = await make_batcher(max_batch_tokens=16, max_wait_s=0.0)
+    blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
+    await wait_until(model.entered.is_set)
+    # Rows of 4 and 4 words: 2 rows x 4 = 8 each, half the budget (not long); together 16.
+    first, second = " ".join(["v"] * 8), " ".join(["w"] * 8)
+    request = asyncio.create_task(batcher.translate(model, [first, second, "x y z"], GREEDY))
+    await wait_until(lambda: batcher.depth == 3)
+    model.gate.set()
+    assert await request == [expected(s, GREEDY) for s in (first, second, "x y z")]
+    await blocker
+    # Counted as one row each, all three would fit (3 x 4 = 12); as rows, "x y z" waits.
+    assert [call.sentences for call in model.calls[1:]] == [[first, second], ["x y z"]]
+
+
+async def test_a_short_sentence_joins_a_search_that_runs_a_long_one(
+    make_batcher: MakeBatcher,
+) -> None:
+    """The fairness rule: a sentence over the budget on its own (a 4,900-character text
+    without sentence breaks) runs beside the budget, so short ones still join its search."""
+    model = FakeModel(row_limit=4, words_per_advance=1, advance_seconds=0.005)
+    batcher = await make_batcher(max_batch_tokens=12, max_wait_s=0.0)
+    long = " ".join(["long"] * 400)  # 100 rows x 4: 33 budgets; 400 advances
+    long_task = asyncio.create_task(batcher.translate(model, [long], GREEDY))
+    await wait_until(lambda: len(model.calls) >= 2)
+    short = await asyncio.wait_for(batcher.translate(model, ["a short one"], GREEDY), 5)
+    assert short == [expected("a short one", GREEDY)]
+    assert not long_task.done()  # the short one did not wait for the long one
+    assert any(call.sentences == [long, "a short one"] for call in model.calls)
+    long_task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await long_task
+
+
+async def test_a_stream_runs_one_long_sentence_at_a_time(make_batcher: MakeBatcher) -> None:
+    """Long sentences take turns; beside them the budget stays open to the others."""
+    model = FakeModel(row_limit=4, words_per_advance=1)
+    model.gate.clear()
     batcher = await make_batcher(max_batch_tokens=12, max_wait_s=0.0)
     blocker = asyncio.create_task(batcher.translate(model, ["hold"], GREEDY))
     await wait_until(model.entered.is_set)
-    long = " ".join(["w"] * 10)  # rows of 4, 4 and 2 words: 3 rows x 4 = 12 on its own
-    request = asyncio.create_task(batcher.translate(model, [long, "x y z"], GREEDY))
-    await wait_until(lambda: batcher.depth == 2)
+    longs = [" ".join([word] * 12) for word in ("x", "y", "z")]  # 3 rows x 4 = 12: long
+    shorts = ["a b", "c d", "e f"]  # 1 row x 2; three of them fit in the budget
+    tasks = [asyncio.create_task(batcher.translate(model, [s], GREEDY)) for s in longs + shorts]
+    await wait_until(lambda: batcher.depth == 6)
     model.gate.set()
-    assert await request == [expected(long, GREEDY), expected("x y z", GREEDY)]
+    results = await asyncio.gather(*tasks)
     await blocker
-    assert [call.sentences for call in model.calls[1:]] == [[long], ["x y z"]]
+    assert [r[0] for r in results] == [expected(s, GREEDY) for s in longs + shorts]
+    for call in model.calls[1:]:
+        assert sum(s in longs for s in call.sentences) <= 1, call.sentences
+    first = model.calls[1].sentences
+    assert first[0] == longs[0] and set(shorts) <= set(first)  # none waited for a long one
 
 
 async def test_a_lone_sentence_waits_at_most_max_wait(make_batcher: MakeBatcher) -> None:
@@ -485,28 +382,3 @@ async def test_close_drains_every_worker() -> None:
 def test_workers_must_be_positive() -> None:
     with pytest.raises(ValueError, match="workers"):
         DynamicBatcher(workers=0)
-
-
-def test_search_options_reject_impossible_combinations() -> None:
-    with pytest.raises(ValueError, match="n_best"):
-        SearchOptions(beam=2, n_best=3)
-    with pytest.raises(ValueError):
-        SearchOptions(beam=0)
-
-
-def test_lru_cache_evicts_the_least_recently_used_and_counts() -> None:
-    cache: LruCache[str] = LruCache(2)
-    cache.put("a", "A")
-    cache.put("b", "B")
-    assert cache.get("a") == "A"  # a is now the most recent
-    cache.put("c", "C")  # evicts b
-    assert cache.get("b") is None
-    assert cache.get("c") == "C"
-    assert (cache.hits, cache.misses, len(cache)) == (2, 1, 2)
-
-
-def test_lru_cache_of_size_zero_stores_nothing() -> None:
-    cache: LruCache[str] = LruCache(0)
-    cache.put("a", "A")
-    assert cache.get("a") is None
-    assert len(cache) == 0

@@ -154,7 +154,7 @@ def test_save_replaces_existing_directory(tmp_path: Path, tiny_tokenizers: Token
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
 
 
-# --------------------------------------------------------------------------- integrity (#19)
+# --------------------------------------------------------------------------- integrity
 
 
 def drop_key(section: str, key: str):

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
 
-from service.detect import LanguageDetector, language_name, prepare_text
+from service.detect import LanguageDetector, language_name, prepare_text, text_words
 
 
 @pytest.fixture(scope="module")
@@ -58,3 +60,21 @@ def test_language_names() -> None:
     assert language_name("vi") == "Vietnamese"
     assert language_name("fr") == "French"
     assert language_name("xx") == "xx"
+
+
+@pytest.mark.parametrize(
+    "text", ["Tôi yêu thành phố này.", "Cảm ơn", "Việt Nam", "Hôm nay trời đẹp quá."]
+)
+def test_decomposed_vietnamese_is_detected(detector: LanguageDetector, text: str) -> None:
+    """macOS and Word often send NFD: base letters followed by combining marks."""
+    decomposed = unicodedata.normalize("NFD", text)
+    assert decomposed != text
+    assert detector.detect(decomposed) == detector.detect(text)
+    assert detector.detect(decomposed)[0].language == "vi"
+
+
+def test_a_word_runs_through_combining_marks() -> None:
+    # x and q with a tilde have no precomposed form: NFC leaves the marks in place.
+    assert text_words("x\u0303yz q\u0303 it's") == ["x\u0303yz", "q\u0303", "it's"]
+    assert text_words(prepare_text("Pho\u0302\u0301 co\u0309")) == ["phố", "cỏ"]
+    assert text_words("a1b_c") == ["a", "b", "c"]

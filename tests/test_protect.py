@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
 import pytest
 import torch
 
+from cli.evaluate import main as eval_main
 from model.nn.seq2seq import Seq2Seq
 from model.store.checkpoint import load_model, save_model
 from model.text.protect import (
@@ -25,6 +27,7 @@ from model.text.protect import (
 from model.text.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
+from tests.test_cli import write_lines
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"
 
@@ -131,15 +134,20 @@ def protected_tokenizers() -> Tokenizers:
 
 
 @pytest.fixture(scope="module")
-def protected_translator(
+def protected_model_dir(
     tmp_path_factory: pytest.TempPathFactory, protected_tokenizers: Tokenizers
-) -> Translator:
+) -> Path:
     """An untrained tiny model whose vocabularies have the placeholder pieces."""
     tokenizers = protected_tokenizers
     torch.manual_seed(0)
     directory = tmp_path_factory.mktemp("models") / "protected"
     save_model(directory, Seq2Seq(tiny_config(tokenizers)), tokenizers, metadata={})
-    return Translator(load_model(directory), device="cpu")
+    return directory
+
+
+@pytest.fixture(scope="module")
+def protected_translator(protected_model_dir: Path) -> Translator:
+    return Translator(load_model(protected_model_dir), device="cpu")
 
 
 def test_placeholders_are_single_pieces(protected_tokenizers: Tokenizers) -> None:
@@ -355,3 +363,30 @@ def test_markup_in_plain_text_is_carried_whole() -> None:
     assert restore(masked.text, masked.originals).text == text
     assert mask("5 < 6 and 7 > 3", known).originals == ("5", "6", "7", "3")  # no tag there
     assert mask(text).originals == masked.originals  # training data carries markup too
+
+
+def test_eval_counts_placeholder_repairs_once_instead_of_a_log_line_each(
+    protected_model_dir: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """mt-eval: the untrained model loses the URLs and numbers it is given; each such sentence
+    is repaired (the span appended), counted in the JSON, and not logged."""
+    sources = [f"see https://example.com/{n} and pay {n}.50 dollars ." for n in range(6)]
+    source = write_lines(tmp_path / "tst.en", sources)
+    reference = write_lines(tmp_path / "tst.vi", ["xem ."] * len(sources))
+    model = ["--model", str(protected_model_dir), "--device", "cpu", "--beam", "2"]
+    with caplog.at_level(logging.WARNING):
+        assert eval_main([*model, "--src", str(source), "--ref", str(reference)]) == 0
+    captured = capsys.readouterr()
+    repairs = json.loads(captured.out)["placeholder_repairs"]
+    assert set(repairs) == {"sentences", "dropped", "repeated", "invented"}
+    assert 0 < repairs["sentences"] <= len(sources)
+    assert repairs["dropped"] + repairs["repeated"] + repairs["invented"] >= repairs["sentences"]
+    assert "placeholders:" not in captured.err
+    assert not [r for r in caplog.records if "placeholders:" in r.getMessage()]
+    # outside mt-eval the translator still logs each repair
+    with caplog.at_level(logging.WARNING):
+        Translator.from_dir(protected_model_dir, device="cpu").translate(sources[:1], beam=2)
+    assert any("placeholders:" in r.getMessage() for r in caplog.records)

@@ -39,13 +39,6 @@ SHELL_OPERATORS = {"&&", "||", "|", ";", "&", ">", ">>", "<", "2>", "&>"}
 OUTPUT_OPTIONS = {"--out", "--output", "-o", "--models-root", "--hypotheses", "--report"}
 PATH_SUFFIXES = (".txt", ".toml", ".png", ".jsonl", ".json", ".yaml", ".yml", ".md", ".sh")
 PATH_SUFFIXES += (".py", ".en", ".vi")
-# MT_* variables that are not mt-serve settings: where they are read.
-NON_SETTINGS = {
-    "MT_DATA_DIR": "tests and compose.yaml (the trainer's data folder)",
-    "MT_BIND_ADDRESS": "compose.yaml (the load balancer's address)",
-    "MT_PUBLISHED_PORT": "compose.yaml",
-    "MT_IMAGE": "compose.yaml",
-}
 
 
 @dataclass
@@ -106,6 +99,18 @@ def _make_command(block: int, tokens: list[str]) -> Command:
 
 
 COMMANDS = parse_commands(README.read_text(encoding="utf-8"))
+
+
+def test_ci_runs_the_quick_starts_install_and_test_commands() -> None:
+    """.ci/run runs each install and test command of the quick start, as written."""
+    quick_start = shell_blocks(README.read_text(encoding="utf-8"))[0]
+    commands = [
+        part.strip() for line in quick_start.splitlines() for part in line.split("#")[0].split("&&")
+    ]
+    wanted = [c for c in commands if c.startswith("pip install") or c == "pytest"]
+    assert "pytest" in wanted and "pip install -e ." in wanted
+    ci = {line.strip() for line in (REPO / ".ci" / "run").read_text(encoding="utf-8").splitlines()}
+    assert [c for c in wanted if c not in ci] == []
 
 
 # --------------------------------------------------------------------------- options
@@ -186,6 +191,8 @@ def _looks_like_path(word: str) -> bool:
         return False
     if "://" in word or "=" in word or word.startswith("/"):  # URLs, settings, container paths
         return False
+    if re.fullmatch(r"[\w.\-/]+:[\w.\-]+", word):  # an image reference (name:tag)
+        return False
     return "/" in word or word.endswith(PATH_SUFFIXES)
 
 
@@ -199,6 +206,8 @@ def _created_by(command: Command) -> list[str]:
         created += [w for w in words[1:] if not w.startswith("-")]
     if words[0] == "cp":
         created.append(words[-1])
+    if words[:3] in (["python3", "-m", "venv"], ["python", "-m", "venv"]):
+        created += [w for w in words[3:] if not w.startswith("-")]
     return [_normal(path) for path in created]
 
 
@@ -292,12 +301,11 @@ def test_compose_and_kubectl_commands_name_existing_files_services_and_profiles(
 
 
 def test_mt_variables_are_settings_or_documented_elsewhere() -> None:
-    from service.settings import Settings
+    from service.settings import OTHER_VARIABLES, setting_names
 
-    settings = {f"MT_{name.upper()}" for name in Settings.model_fields}
     text = README.read_text(encoding="utf-8")
     used = set(re.findall(r"\bMT_[A-Z_]+\b", text))
-    unknown = used - settings - set(NON_SETTINGS)
+    unknown = used - setting_names() - set(OTHER_VARIABLES)
     assert not unknown, f"README names MT_ variables that nothing reads: {sorted(unknown)}"
     assert "MT_MODEL_DIR" in used and "MT_API_KEYS" in used
 

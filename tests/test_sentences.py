@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from model.text.sentences import is_line_break, join_sentences, split_sentences
+from model.text.sentences import (
+    close_sentence,
+    closed_sentences,
+    is_line_break,
+    join_sentences,
+    split_sentences,
+)
 
 
 @pytest.mark.parametrize(
@@ -150,3 +156,39 @@ def test_a_lone_marker_is_layout_even_when_stripped() -> None:
         assert is_line_break(marker)
     for sentence in ("Milk", "-5", "1.5", "A.", "I."):
         assert not is_line_break(sentence)
+
+
+def test_a_sentence_another_follows_on_its_line_is_closed_with_its_sources_punctuation() -> None:
+    """An alternative joins the k-th hypothesis of each sentence, and a lower-ranked one may
+    end on a comma or a word: ``Good morning. Where is the station?`` must not come back as
+    ``Xin chào, Bạn ở đâu?``."""
+    sources = ["Good morning.", "Where is the station?", "It is late."]
+    assert join_sentences(["Xin chào,", "Bạn ở đâu", "Muộn rồi"], sources) == (
+        "Xin chào. Bạn ở đâu? Muộn rồi"  # the last one ends as the model wrote it
+    )
+    assert join_sentences(["Chào buổi sáng.", "Ga ở đâu?"], sources[:2]) == (
+        "Chào buổi sáng. Ga ở đâu?"
+    )
+
+
+def test_only_sentences_followed_on_the_same_line_are_closed() -> None:
+    segments = ["Xin chào", "\n", "- ", "Tạm biệt", "", "Hẹn gặp lại"]
+    closed = closed_sentences(segments, ["Hello!", "\n", "- ", "Bye.", "", "See you"])
+    assert closed == ["Xin chào", "\n", "- ", "Tạm biệt.", "", "Hẹn gặp lại"]
+    assert join_sentences(segments) == "Xin chào\n- Tạm biệt. Hẹn gặp lại"  # no sources: "."
+
+
+@pytest.mark.parametrize(
+    ("translation", "source", "closed"),
+    [
+        ("Xin chào", "Hello!", "Xin chào!"),
+        ("Xin chào.", "Hello!", "Xin chào."),
+        ("Anh ấy nói “chào”", "He said “hi.”", "Anh ấy nói “chào”."),
+        ("Anh ấy nói “chào.”", "He said “hi.”", "Anh ấy nói “chào.”"),
+        ("Và rồi —", "And then...", "Và rồi..."),
+        ("Tăng 5%", "Up 5%.", "Tăng 5%."),
+        ("", "Hello.", ""),
+    ],
+)
+def test_close_sentence(translation: str, source: str, closed: str) -> None:
+    assert close_sentence(translation, source) == closed

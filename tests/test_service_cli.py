@@ -1,6 +1,6 @@
-"""mt-serve's start-up and logs: a distinct exit status for a busy port, "is a file" for a model
-path that is a file, a warning when exposed without API keys, one access line per request with
-status, latency and (for errors) the reason."""
+"""mt-serve's start-up and logs: a distinct exit status for a busy port, one line with a hint for
+a model path that is no model, a warning for a misspelt setting and when exposed without API
+keys, one access line per request with status, latency and (for errors) the reason."""
 
 from __future__ import annotations
 
@@ -50,6 +50,7 @@ def test_busy_port_exits_with_its_own_status_before_loading_the_model(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert f"127.0.0.1:{port}" in error and "already in use" in error
+    assert f"--port {port + 1}" in error  # what to do about it
 
 
 def test_a_model_path_that_is_a_file_says_so(
@@ -62,6 +63,43 @@ def test_a_model_path_that_is_a_file_says_so(
     error = capsys.readouterr().err
     assert error.count("\n") == 1
     assert f"{a_file}: is a file, not a model directory" in error
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("no-such-model", "no such directory"),
+        (".", "not a model directory (it has no config.json)"),
+    ],
+)
+def test_a_model_path_that_is_no_model_is_one_line_with_a_hint(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    problem: str,
+) -> None:
+    path = (tmp_path / name).resolve()
+    monkeypatch.setenv("MT_MODEL_DIR", str(path))
+    assert main(["--host", "127.0.0.1", "--port", str(free_port())]) == EXIT_MODEL
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1
+    assert f"cannot load the model: {path}: {problem}; point MT_MODEL_DIR" in error
+    assert "models/en-vi" in error
+
+
+def test_a_misspelt_setting_is_named_at_start_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("MT_BEEM", "3")
+    assert main(["--port", "0", "--model-dir", str(tmp_path)]) == 2  # stops at the bad port
+    error = capsys.readouterr().err.splitlines()
+    assert (
+        error[0]
+        == "mt-serve: warning: MT_BEEM is not a setting and is ignored (did you mean MT_BEAM?)"
+    )
+    assert error[1].startswith("mt-serve: invalid setting: --port=0: ")
+    assert len(error) == 2
 
 
 # --------------------------------------------------------------------------- exposure warning

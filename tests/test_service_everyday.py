@@ -1,4 +1,4 @@
-"""Everyday text through the HTTP API (issue 16): capitals, lists, inline HTML, repeats,
+"""Everyday text through the HTTP API: capitals, lists, inline HTML, repeats,
 language detection, file translation and the /docs page.
 
 The tiny model is untrained, so the tests compare the service with itself (capitals against

@@ -1,4 +1,4 @@
-"""Issue #19: a reload never accepts a model that cannot translate, expensive input cannot
+"""A reload never accepts a model that cannot translate, expensive input cannot
 starve others, invisible characters, disconnects, slow bodies, paths and secrets."""
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ async def test_a_reload_rejects_a_model_with_nan_weights(
 ) -> None:
     broken = nan_model(tiny_model_dir, tmp_path / "nan")
     auth = {"Authorization": "Bearer s3cret"}
-    async with serve(settings_for(tiny_model_dir, admin_token="s3cret")) as client:
+    settings = settings_for(tiny_model_dir, admin_token="s3cret", reload_roots=str(tmp_path))
+    async with serve(settings) as client:
         before = await translated(client, "I love the city.")
         rejected = await client.post("/admin/reload", json={"model_dir": str(broken)}, headers=auth)
         assert rejected.status_code == 400, rejected.text

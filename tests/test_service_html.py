@@ -170,6 +170,29 @@ def test_closing_tags_go_before_trailing_punctuation() -> None:
     assert out == "<p>HELLO <b>WORLD</b>!</p>"
 
 
+def test_attention_on_the_final_full_stop_does_not_pull_a_word_into_the_tag() -> None:
+    """The bundled model's attention for ``Hello world`` (translated as ``Hello world.``):
+    ``n`` of ``Xin`` looks at the full stop, which belongs to the word ``world.``; counting it
+    made ``Xin`` a translation of ``world`` and the whole sentence bold."""
+    run = parse_html("<p>Hello <b>world</b></p>").runs[0]
+    attention = [  # target pieces x source pieces (▁Hello, ▁world, .)
+        [0.946, 0.045, 0.009],  # ▁Xi
+        [0.023, 0.053, 0.924],  # n
+        [0.986, 0.008, 0.006],  # ▁chào
+        [0.012, 0.840, 0.147],  # ▁thế
+        [0.001, 0.976, 0.024],  # ▁giới
+        [0.208, 0.018, 0.773],  # .
+    ]
+    segment = Segment(
+        "Hello world",
+        "Xin chào thế giới",
+        ["▁Hello", "▁world", "."],
+        ["▁Xi", "n", "▁chào", "▁thế", "▁giới", "."],
+        attention,
+    )
+    assert render_run(run, [segment]) == "Xin chào <b>thế giới</b>"
+
+
 def test_without_attention_tags_are_placed_by_position() -> None:
     out = translate(parse_html("<p>Hello <b>big</b> world.</p>"), attention=False)
     assert out == "<p>HELLO <b>BIG</b> WORLD.</p>"

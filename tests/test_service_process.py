@@ -1,17 +1,20 @@
 """A real ``mt-serve`` process on a free loopback port, driven over HTTP with httpx.
 
-Also: invalid settings and a missing model stop start-up with a one-line reason (no traceback).
+Also: it says where it serves; invalid settings and a missing or broken model stop start-up with
+a one-line reason (no traceback).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -40,12 +43,11 @@ def clean_env(**values: str) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextmanager
+def running_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """``mt-serve`` on a free loopback port with ``env``, its output in ``log_path``: yields
+    its base URL once it is ready; then SIGTERM, and a clean shutdown is checked."""
     port = free_port()
-    # The environment names another port: the --port flag must win.
-    env = clean_env(MT_MODEL_DIR=str(tiny_model_dir), MT_PORT="1", MT_CHAR_LIMIT="300")
-    log_path = tmp_path_factory.mktemp("mt-serve") / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [*mt_serve_command(), "--host", "127.0.0.1", "--port", str(port)],
@@ -68,6 +70,9 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
             if time.monotonic() > deadline:
                 pytest.fail(f"mt-serve not ready after 60 s:\n{log_path.read_text()}")
             time.sleep(0.2)
+        while f"Serving on {base}\n" not in log_path.read_text():  # printed as start-up ends
+            assert time.monotonic() < deadline, log_path.read_text()
+            time.sleep(0.1)
         yield base
         # Graceful shutdown: SIGTERM ends the process cleanly.
         process.send_signal(signal.SIGTERM)
@@ -80,6 +85,15 @@ def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> It
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    # The environment names another port: the --port flag must win.
+    env = clean_env(MT_MODEL_DIR=str(tiny_model_dir), MT_PORT="1", MT_CHAR_LIMIT="300")
+    log_path = tmp_path_factory.mktemp("mt-serve") / "server.log"
+    with running_server(env, log_path) as base:
+        yield base
 
 
 def test_a_real_server_translates_over_http(server: str) -> None:
@@ -126,5 +140,22 @@ def test_a_missing_model_stops_start_up_naming_the_path(tmp_path: Path) -> None:
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0
-    assert str(missing) in output and "does not exist" in output
+    assert str(missing) in output and "no such directory" in output
     assert "Traceback" not in output, output
+
+
+def test_a_broken_model_ends_start_up_with_one_line_saying_why(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    broken = tmp_path / "broken"
+    shutil.copytree(tiny_model_dir, broken)
+    weights = sorted(broken.glob("weights-*.safetensors"))[0]
+    weights.write_bytes(weights.read_bytes()[:100])
+    result = run_to_exit(
+        ["--model-dir", str(broken), "--port", str(free_port())], clean_env(MT_HOST="127.0.0.1")
+    )
+    assert result.returncode == 3
+    last = (result.stdout + result.stderr).strip().splitlines()[-1]
+    assert last.startswith(f"mt-serve: cannot load the model: {weights}: "), last
+    assert last.endswith("such as the bundled models/en-vi or a training run's best/"), last
+    assert "Traceback" not in result.stdout + result.stderr

@@ -1,7 +1,9 @@
-"""Service settings from ``MT_*`` variables, and their one-line-per-problem errors."""
+"""Service settings from ``MT_*`` variables, their one-line-per-problem errors, and the
+warning for ``MT_*`` variables that are no setting."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -9,7 +11,16 @@ import pytest
 
 from model.store.locations import bundled_model_dir
 from service.server import log_config
-from service.settings import Settings, SettingsError, load_settings
+from service.settings import (
+    OTHER_VARIABLES,
+    Settings,
+    SettingsError,
+    load_settings,
+    setting_names,
+    unknown_variables,
+)
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
@@ -88,9 +99,68 @@ def test_every_problem_is_reported_at_once(monkeypatch: pytest.MonkeyPatch) -> N
     with pytest.raises(SettingsError) as error:
         load_settings()
     lines = str(error.value).splitlines()
-    assert lines[0] == "invalid settings:"
-    assert any(line.strip().startswith("MT_PORT:") for line in lines)
-    assert any(line.strip().startswith("MT_BEAM:") for line in lines)
+    assert lines[0].startswith("invalid settings") and "docs/service.md" in lines[0]
+    assert any(line.strip().startswith("MT_PORT=x:") for line in lines)
+    assert any(line.strip().startswith("MT_BEAM=0:") for line in lines)
+
+
+def test_one_problem_is_one_line_that_says_what_the_setting_is(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MT_PORT", "fifty")
+    with pytest.raises(SettingsError) as error:
+        load_settings()
+    message = str(error.value)
+    assert "\n" not in message
+    assert message.startswith("invalid setting: MT_PORT=fifty: ")
+    assert "TCP port to listen on" in message
+
+
+def test_a_bad_flag_is_named_as_the_flag() -> None:
+    with pytest.raises(SettingsError) as error:
+        load_settings(port="99999")
+    assert str(error.value).startswith("invalid setting: --port=99999: ")
+
+
+def test_a_misspelt_setting_is_named_with_the_closest_one() -> None:
+    lines = unknown_variables({"MT_BEEM": "3", "MT_BEAM": "4", "PATH": "/bin"})
+    assert lines == ["MT_BEEM is not a setting and is ignored (did you mean MT_BEAM?)"]
+    assert "MT_API_KEYS?" in unknown_variables({"MT_API_KEY": "secret"})[0]
+    assert "MT_MODEL_DIR?" in unknown_variables({"MT_MODELDIR": "x"})[0]
+
+
+def test_the_warning_never_shows_a_value_and_points_at_the_docs_when_nothing_is_close() -> None:
+    (line,) = unknown_variables({"MT_API_TOKEN": "s3cret-value"})
+    assert "s3cret" not in line
+    (far,) = unknown_variables({"MT_FROBNICATE": "1"})
+    assert far.startswith("MT_FROBNICATE is not a setting and is ignored (")
+    assert far.endswith("(the settings are listed in docs/service.md)")
+
+
+def test_settings_and_variables_read_elsewhere_are_not_unknown() -> None:
+    environ = {name: "1" for name in [*setting_names(), *OTHER_VARIABLES, "mt_beam"]}
+    assert unknown_variables(environ) == []
+
+
+def _mt_names(path: Path) -> set[str]:
+    return set(re.findall(r"\bMT_[A-Z][A-Z0-9_]*\b", path.read_text(encoding="utf-8")))
+
+
+def test_every_mt_variable_the_project_reads_is_known_to_the_warning() -> None:
+    """A variable that the code, the deployment files or the tests read is a setting or listed
+    in OTHER_VARIABLES, and everything listed there is read somewhere: the warning stays true."""
+    suffixes = {".py", ".sh", ".yaml", ".yml", ".toml"}
+    files = [
+        path
+        for path in REPO.rglob("*")
+        if path.is_file()
+        and (path.suffix in suffixes or path.name.endswith("Dockerfile"))
+        and not {".git", "runs", ".venv"} & set(path.relative_to(REPO).parts)
+    ]
+    project = set().union(*(_mt_names(p) for p in files if p.parts[len(REPO.parts)] != "tests"))
+    assert project - setting_names() - set(OTHER_VARIABLES) == set()
+    everywhere = set().union(*(_mt_names(p) for p in files))
+    assert set(OTHER_VARIABLES) - everywhere == set()
 
 
 def test_settings_are_immutable() -> None:

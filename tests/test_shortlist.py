@@ -27,6 +27,7 @@ from model.search.decode import beam_search, greedy_search
 from model.search.options import SearchOptions
 from model.search.stream import BeamStream, FinishedSentence, StreamableModel
 from model.store.checkpoint import load_model
+from model.store.durable import sha256_file
 from model.text.tokenizer import EOS_ID, PAD_ID, Tokenizers
 from model.translator import Translator
 from service.settings import Settings
@@ -227,6 +228,8 @@ def test_the_builder_and_mt_shortlist_write_a_shortlist_the_translator_loads(
     recipe = ShortlistRecipe(frequent=5, per_source=3, iterations=3)
     args = ["--model", str(directory), "--data-dir", str(data), "--frequent", "5"]
     assert shortlist_main([*args, "--per-source", "3", "--iterations", "3"]) == 0
+    recorded = json.loads((directory / "config.json").read_text(encoding="utf-8"))["shortlist"]
+    assert recorded["sha256"] == sha256_file(directory / SHORTLIST_FILE)  # checked like weights
     shortlist = Shortlist.load(
         directory / SHORTLIST_FILE,
         tiny_tokenizers.source.vocab_size,

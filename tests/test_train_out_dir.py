@@ -20,7 +20,7 @@ TOY_RECIPE = (
 )
 
 
-def _steps(run: Path) -> list[int]:
+def evaluated_steps(run: Path) -> list[int]:
     lines = (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()
     return [json.loads(line)["step"] for line in lines]
 
@@ -35,7 +35,7 @@ def test_second_run_into_the_same_out_is_refused_and_overwrite_starts_afresh(
     args = ["--config", str(recipe), "--data", str(tmp_path / "data"), "--out", str(run)]
 
     assert main(args) == 0
-    first = _steps(run)
+    first = evaluated_steps(run)
     assert first == sorted(first) and first
     metrics_before = (run / "metrics.jsonl").read_bytes()
     capsys.readouterr()
@@ -48,7 +48,7 @@ def test_second_run_into_the_same_out_is_refused_and_overwrite_starts_afresh(
 
     (run / "stale.txt").write_text("from the first run")
     assert main([*args, "--overwrite"]) == 0
-    assert _steps(run) == first  # one run's steps, not two runs' zig-zag
+    assert evaluated_steps(run) == first  # one run's steps, not two runs' zig-zag
     assert not (run / "stale.txt").exists()
     assert (run / "best" / "config.json").is_file()
 

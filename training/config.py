@@ -76,6 +76,12 @@ class DataConfig:
     # placeholder (model.text.protect), and make the placeholders whole tokenizer pieces.
     protect_spans: bool = True
 
+    @property
+    def corpus_files(self) -> list[tuple[str, str]]:
+        """(prefix, language) of every file a run reads: train and dev, both sides."""
+        prefixes, langs = (self.train_prefix, self.dev_prefix), (self.source_lang, self.target_lang)
+        return [(prefix, lang) for prefix in prefixes for lang in langs]
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -298,7 +304,18 @@ def load_config(
     """Read a TOML recipe, apply ``section.key=value`` overrides and add the ``--corpus``
     options (:func:`parse_corpus_option`) to its ``[[corpora]]``."""
     path = Path(path)
-    values = read_toml(path)
+    return config_with_overrides(read_toml(path), overrides, str(path), corpora)
+
+
+def config_with_overrides(
+    values: dict[str, Any],
+    overrides: list[str] | None,
+    origin: str,
+    corpora: list[str] | None = None,
+) -> RunConfig:
+    """A recipe from parsed values (a TOML file's, or a run's recorded ``config.json``) with
+    ``section.key=value`` overrides and ``--corpus`` options; errors name ``origin``."""
+    values = {k: dict(v) if isinstance(v, dict) else v for k, v in values.items()}  # a copy
     for assignment in overrides or []:
         keys, value = parse_override(assignment)
         if len(keys) != 2:
@@ -309,4 +326,4 @@ def load_config(
     try:
         return config_from_dict(values)
     except ConfigError as exc:
-        raise ConfigError(f"{path}: {exc}") from exc
+        raise ConfigError(f"{origin}: {exc}") from exc

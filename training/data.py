@@ -55,6 +55,28 @@ def find_corpus_file(directory: str | Path, prefix: str, lang: str) -> Path:
     raise ParallelDataError(f"{base}: corpus file not found (also tried {base.name}.gz)")
 
 
+def check_data_dir(directory: str | Path, files: list[tuple[str, str]]) -> None:
+    """Raise :class:`ParallelDataError`, in one line that says what the folder should hold,
+    unless ``directory`` has every ``(prefix, lang)`` corpus file (or its ``.gz`` twin)."""
+    directory = Path(directory)
+    names = [f"{prefix}.{lang}" for prefix, lang in files]
+    if not directory.is_dir():
+        problem = "no such folder" if not directory.exists() else "not a folder"
+    else:
+        missing = [
+            name
+            for name in names
+            if not any((directory / f"{name}{gz}").is_file() for gz in ("", ".gz"))
+        ]
+        if not missing:
+            return
+        problem = "none of them is in it" if missing == names else f"no {', '.join(missing)} in it"
+    raise ParallelDataError(
+        f"data folder {directory}: {problem}; it must hold {', '.join(names)} (the IWSLT'15 "
+        "English-Vietnamese files: see the README's Training section)"
+    )
+
+
 def read_lines(path: str | Path) -> list[str]:
     """All lines of a UTF-8 text file (gzip-compressed when the name ends in ``.gz``),
     without their line terminators."""

@@ -295,50 +295,54 @@ def run_loop(
         desc="train",
     )
     model.train()
-    reason = stop_reason(settings, progress, total_steps)
-    while reason is None:
-        # one step on this rank's share of the next global batch
-        epoch, index, batch_count, global_batch = next(batches)
-        progress.step += 1
-        lr = _set_learning_rate(
-            optimizer, settings, progress.step, total_steps, time.monotonic() - started
-        )
-        batch = _training_batch(
-            data, shard_batch(global_batch, context.rank, world), config, progress.step
-        )
-        global_tokens = batch.target_tokens  # sampled segmentations change the count
-        if world > 1:  # the ranks' cached lengths add up without communicating
-            global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(global_batch)
-        nll, grad_norm = train_step(
-            trained, optimizer, batch.to(device), global_tokens, world, config, device
-        )
-        progress.epoch, progress.batch_in_epoch = (
-            (epoch + 1, 0) if index + 1 == batch_count else (epoch, index + 1)
-        )
-        window.add(nll, batch)
-        bar.update(1)
-        if progress.step % 10 == 0:
-            bar.set_postfix(**window.postfix(lr, world, epoch + index / batch_count))
+    try:  # the bar's line ends even on Ctrl-C, so what is printed next starts afresh
+        reason = stop_reason(settings, progress, total_steps)
+        while reason is None:
+            # one step on this rank's share of the next global batch
+            epoch, index, batch_count, global_batch = next(batches)
+            progress.step += 1
+            lr = _set_learning_rate(
+                optimizer, settings, progress.step, total_steps, time.monotonic() - started
+            )
+            batch = _training_batch(
+                data, shard_batch(global_batch, context.rank, world), config, progress.step
+            )
+            global_tokens = batch.target_tokens  # sampled segmentations change the count
+            if world > 1:  # the ranks' cached lengths add up without communicating
+                global_tokens = int(data.train.target.lengths[global_batch].sum()) + len(
+                    global_batch
+                )
+            nll, grad_norm = train_step(
+                trained, optimizer, batch.to(device), global_tokens, world, config, device
+            )
+            progress.epoch, progress.batch_in_epoch = (
+                (epoch + 1, 0) if index + 1 == batch_count else (epoch, index + 1)
+            )
+            window.add(nll, batch)
+            bar.update(1)
+            if progress.step % 10 == 0:
+                bar.set_postfix(**window.postfix(lr, world, epoch + index / batch_count))
 
-        # evaluate and save when due, and always before stopping
-        elapsed = time.monotonic() - started
-        if not _evaluation_due(settings, progress) and not stop_reason(
-            settings, progress, total_steps, elapsed
-        ):
-            continue
-        progress.elapsed_seconds = elapsed
-        stats = _WindowStats(
-            step=progress.step,
-            epoch=round(epoch + (index + 1) / batch_count, 4),
-            lr=lr,
-            train_loss=window.loss(),
-            tokens_per_second=window.tokens_per_second(world),
-            grad_norm=grad_norm,
-        )
-        patience_over = context.is_main and _evaluate_and_save(run, progress, stats, bar)
-        # Every rank must leave the loop at the same step, so rank 0 decides for all.
-        patience_over = distributed.broadcast_flag(patience_over, context)
-        reason = stop_reason(settings, progress, total_steps, elapsed, patience_over)
-        window = _Window()
-    bar.close()
+            # evaluate and save when due, and always before stopping
+            elapsed = time.monotonic() - started
+            if not _evaluation_due(settings, progress) and not stop_reason(
+                settings, progress, total_steps, elapsed
+            ):
+                continue
+            progress.elapsed_seconds = elapsed
+            stats = _WindowStats(
+                step=progress.step,
+                epoch=round(epoch + (index + 1) / batch_count, 4),
+                lr=lr,
+                train_loss=window.loss(),
+                tokens_per_second=window.tokens_per_second(world),
+                grad_norm=grad_norm,
+            )
+            patience_over = context.is_main and _evaluate_and_save(run, progress, stats, bar)
+            # Every rank must leave the loop at the same step, so rank 0 decides for all.
+            patience_over = distributed.broadcast_flag(patience_over, context)
+            reason = stop_reason(settings, progress, total_steps, elapsed, patience_over)
+            window = _Window()
+    finally:
+        bar.close()
     return reason

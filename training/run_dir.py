@@ -3,7 +3,9 @@
 ``best/`` (highest dev BLEU) and ``last/`` (latest evaluation, plus the optimizer/RNG/data
 position state that ``--resume`` needs) are loadable model directories; ``checkpoints/``
 keeps the newest few evaluations when ``train.keep_checkpoints`` asks for them;
-``metrics.jsonl`` has one line per evaluation; ``config.json`` is the recipe as run.
+``metrics.jsonl`` has one line per evaluation; ``config.json`` is the recipe as run and
+``inputs.json`` the data and cache folders it read, so that ``mt-train --resume DIR`` alone
+continues it (:func:`recorded_run`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,16 +26,17 @@ from model.store.durable import write_text
 from model.text.tokenizer import Tokenizers
 from training import distributed
 from training.config import RunConfig
-from training.state import Progress, publish, write_state
+from training.state import STATE_JSON, Progress, publish, write_state
 
 logger = logging.getLogger("training")
 
 METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 CONFIG_FILE = "config.json"
+INPUTS_FILE = "inputs.json"
 
 # What a run directory holds; --overwrite only deletes a directory that looks like a run.
-RUN_ENTRIES = (CONFIG_FILE, METRICS_FILE, "best", "last", CHECKPOINTS_DIR)
+RUN_ENTRIES = (CONFIG_FILE, INPUTS_FILE, METRICS_FILE, "best", "last", CHECKPOINTS_DIR)
 
 
 def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
@@ -64,10 +68,46 @@ def check_out_dir(out: str | Path, resume: str | None, overwrite: bool) -> None:
         shutil.rmtree(out)
 
 
-def write_config(out_dir: Path, config: RunConfig) -> None:
-    """Create the run directory and record the recipe as run."""
+def write_config(out_dir: Path, config: RunConfig, data_dir: Path, cache_dir: Path) -> None:
+    """Create the run directory and record the recipe as run and the folders it reads."""
     out_dir.mkdir(parents=True, exist_ok=True)
     write_text(out_dir / CONFIG_FILE, json.dumps(config.to_dict(), indent=2) + "\n")
+    inputs = {"data_dir": str(data_dir.resolve()), "cache_dir": str(cache_dir.resolve())}
+    write_text(out_dir / INPUTS_FILE, json.dumps(inputs, indent=2) + "\n")
+
+
+@dataclass(frozen=True)
+class RecordedRun:
+    """What a run directory recorded of how it was started (:func:`write_config`)."""
+
+    run_dir: Path
+    config: dict[str, Any]  # the recipe as run (RunConfig.to_dict())
+    data_dir: Path | None  # None: a run from before the folders were recorded
+    cache_dir: Path | None
+
+
+def recorded_run(resume: str | Path) -> RecordedRun:
+    """The run that ``--resume`` names (the run directory, or its ``last/``), as recorded.
+
+    Raises ``FileNotFoundError`` with a message that says what to pass instead.
+    """
+    resume = Path(resume)
+    run_dir = resume.parent if (resume / STATE_JSON).is_file() else resume
+    if not run_dir.is_dir():
+        raise FileNotFoundError(
+            f"--resume {resume}: no such run directory (pass the --out of the run to continue)"
+        )
+    config_path = run_dir / CONFIG_FILE
+    if not config_path.is_file():
+        raise FileNotFoundError(
+            f"--resume {resume}: {run_dir} is not a run directory (no {CONFIG_FILE}); "
+            "pass the --out of the run to continue"
+        )
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    inputs_path = run_dir / INPUTS_FILE
+    inputs = json.loads(inputs_path.read_text(encoding="utf-8")) if inputs_path.is_file() else {}
+    folders = {k: Path(inputs[k]) if inputs.get(k) else None for k in ("data_dir", "cache_dir")}
+    return RecordedRun(run_dir, config, folders["data_dir"], folders["cache_dir"])
 
 
 def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:

@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
-from model.store.checkpoint import load_model
+from model.runtime.shortlist import Shortlist
+from model.store.checkpoint import SHORTLIST_FILE, load_model, record_shortlist
+from model.store.durable import replacing
 from model.text.protect import PLACEHOLDERS
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
 from training.config import config_from_dict
@@ -167,8 +168,9 @@ def write_model_shortlist(
 ) -> Shortlist:
     """Build the shortlist of the model in ``model_dir`` from ``data_dir/prefix.{src,tgt}``,
     cleaned and masked as training with its recipe (``metadata.config``) did, and write it
-    into ``model_dir`` (:data:`model.runtime.shortlist.SHORTLIST_FILE`). Raises ``ValueError``
-    (bad recipe, missing or misaligned data) or ``ModelFileError``."""
+    into ``model_dir`` (:data:`model.store.checkpoint.SHORTLIST_FILE`), recorded with its sha256
+    in the model's ``config.json``. Raises ``ValueError`` (bad recipe, missing or misaligned
+    data) or ``ModelFileError``."""
     recipe.check()
     loaded = load_model(model_dir)
     config = config_from_dict(loaded.metadata.get("config") or {})
@@ -180,5 +182,7 @@ def write_model_shortlist(
     shortlist = build_shortlist(
         encoded.source, encoded.target, tokenizers.source, tokenizers.target, recipe
     )
-    shortlist.save(model_dir / SHORTLIST_FILE)
+    with replacing(model_dir / SHORTLIST_FILE) as path:
+        shortlist.save(path)
+    record_shortlist(model_dir)
     return shortlist

@@ -139,6 +139,12 @@ class SavedState:
     document: dict[str, Any]
 
 
+def saved_progress(directory: Path) -> Progress:
+    """The progress recorded in ``directory`` (a ``last/``), without loading its tensors."""
+    document = json.loads((directory / STATE_JSON).read_text(encoding="utf-8"))
+    return Progress(**document["progress"])
+
+
 def read_state(directory: Path) -> SavedState:
     tensors_path, json_path = directory / STATE_TENSORS, directory / STATE_JSON
     if not tensors_path.is_file() or not json_path.is_file():

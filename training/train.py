@@ -147,7 +147,7 @@ def train(
             progress = start.saved.progress
             restore_rng(start.saved.rng_tensors, start.saved.rng_values)
         if context.is_main:
-            write_config(out_dir, config)
+            write_config(out_dir, config, Path(data_dir), cache)
             logger.info(
                 "model: %s, %.1fM parameters, device %s, %d process(es)",
                 model_config.cell,

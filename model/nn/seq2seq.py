@@ -50,7 +50,7 @@ class Seq2Seq(nn.Module):
     ) -> EncoderOutput:
         """``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` -> EncoderOutput.
         ``encoder``: another way to run the encoder for the same weights
-        (:class:`model.lstm_table.TokenTableEncoder`); by default the encoder itself."""
+        (:class:`model.runtime.lstm_table.TokenTableEncoder`); by default the encoder itself."""
         memory, final = (encoder or self.encoder)(src, src_lengths)
         mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < src_lengths.to(
             src.device

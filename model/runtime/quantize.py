@@ -17,7 +17,7 @@ safe from the 16-bit saturation of AVX2 int8 products): its integer products are
 each output row is a function of its input row alone, bit for bit, in any batch. The
 recurrent layers stay float32 here: a dynamically quantized LSTM scales each step by the
 whole batch, so CPU decoding runs the LSTM layers it can from per-token tables with a
-:class:`FixedRangeLinear` for their recurrent half (:mod:`model.lstm_table`: the bundled
+:class:`FixedRangeLinear` for their recurrent half (:mod:`model.runtime.lstm_table`: the bundled
 model's encoder and decoder), and the others in float32.
 
 Which implementation, and why (torch 2.13, read and checked in November 2026):

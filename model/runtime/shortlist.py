@@ -14,7 +14,8 @@ segmentations (the model was trained with subword sampling and spells some words
 and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search is
 unchanged: outside the shortlist every log-probability is ``-inf`` (:class:`ShortlistedModel`).
 The table is built by :mod:`training.shortlist` (``mt-shortlist``) and lives in the model
-directory as ``shortlist.safetensors`` (no pickle), with how it was built in its metadata.
+directory as ``shortlist.safetensors`` (no pickle), with how it was built in its metadata; the
+model's ``config.json`` records its sha256 like the weights' (:mod:`model.store.checkpoint`).
 
 The rows of ``always`` are cut from the output layer once per model; the rows a batch adds
 are cut when its set of sentences changes (a join, or a leave that shrinks them by a quarter),
@@ -41,12 +42,11 @@ from model.nn.encoder import EncoderOutput, EncoderRun
 from model.nn.fixed_point import MIN_ROW_WIDTH, exact_encoder_output
 from model.nn.seq2seq import Seq2Seq
 from model.runtime.quantize import FixedRangeLinear, fixed_range_linear
-from model.store.checkpoint import LoadedModel
+from model.store.checkpoint import SHORTLIST_FILE, LoadedModel, shortlist_path
 from model.text.tokenizer import EOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
 
-SHORTLIST_FILE = "shortlist.safetensors"
 SHORTLIST_FORMAT = "envi-mt-shortlist/1"
 SHORTLIST_MODES = ("auto", "on", "off")
 
@@ -140,15 +140,18 @@ class Shortlist:
 def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shortlist | None:
     """The shortlist to decode with: ``on`` needs the model directory's file, ``auto`` uses it
     on the CPU when it is there (on CUDA the whole output layer is cheap), ``off`` never. A
-    file that is there but broken is an error in both modes."""
+    file that is there but broken, or that does not match the sha256 in ``config.json``, is an
+    error in both modes (:class:`~model.store.checkpoint.ModelFileError` for the latter)."""
     if mode not in SHORTLIST_MODES:
         raise ValueError(f"shortlist must be one of {', '.join(SHORTLIST_MODES)}, got {mode!r}")
     if mode == "off" or (mode == "auto" and device.type != "cpu"):
         return None
-    path = loaded.path / SHORTLIST_FILE
-    if not path.is_file():
+    path = shortlist_path(loaded)
+    if path is None:
         if mode == "on":
-            raise ShortlistError(f"{path}: no shortlist here (build one with mt-shortlist)")
+            raise ShortlistError(
+                f"{loaded.path / SHORTLIST_FILE}: no shortlist here (build one with mt-shortlist)"
+            )
         return None
     config = loaded.config
     shortlist = Shortlist.load(path, config.source_vocab_size, config.target_vocab_size)

@@ -3,13 +3,15 @@
 A model is a directory::
 
     config.json                         architecture, tokenizer files, weight shards + sha256,
-                                        training metadata
+                                        training metadata, the shortlist's sha256
     weights-00001-of-0000N.safetensors  tensors, each shard <= max_shard_bytes (default 15 MiB)
     source.spm, target.spm              the SentencePiece models
+    shortlist.safetensors               optional: the lexical shortlist (model.runtime.shortlist)
 
 ``load_model`` rebuilds the model from the directory alone. Every file is checked (presence,
 size, sha256, tensor names and shapes) and each failure is a :class:`ModelFileError` naming the
-file and the problem. ``save_model`` writes into a temporary sibling directory and renames it
+file and the problem; the shortlist is checked the same way when it is used
+(:func:`shortlist_path`). ``save_model`` writes into a temporary sibling directory and renames it
 into place, so a crash never leaves a half-written directory under the final name.
 """
 
@@ -27,13 +29,14 @@ from safetensors.torch import load_file, save_file
 
 from model.nn.config import ConfigError, ModelConfig
 from model.nn.seq2seq import Seq2Seq
-from model.store.durable import publish_dir, sha256_file, temporary_sibling
+from model.store.durable import publish_dir, sha256_file, temporary_sibling, write_text
 from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
 CONFIG_FILE = "config.json"
 SOURCE_SPM = "source.spm"
 TARGET_SPM = "target.spm"
+SHORTLIST_FILE = "shortlist.safetensors"
 DEFAULT_MAX_SHARD_BYTES = 15 * 1024 * 1024
 # Far above this project's models (4-100 M parameters); a bound checked before allocation.
 MAX_PARAMETERS = 2_000_000_000
@@ -50,6 +53,9 @@ class LoadedModel:
     config: ModelConfig
     metadata: dict[str, Any]
     path: Path
+    # config.json's record of the shortlist file (None: a model without one, or one written
+    # before shortlists were recorded)
+    shortlist_entry: dict[str, Any] | None = None
 
 
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
@@ -157,12 +163,16 @@ def save_model(
             },
             "metadata": metadata or {},
         }
-        (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2, ensure_ascii=False) + "\n")
+        (tmp / CONFIG_FILE).write_text(_config_json(config))
         publish_dir(tmp, directory)  # flushed, then renamed into place
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _config_json(config: dict[str, Any]) -> str:
+    return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
 
 
 def _model_file(directory: Path, entry: Any, what: str) -> Path:
@@ -389,4 +399,28 @@ def load_model(
         config=model_config,
         metadata=dict(config.get("metadata") or {}),
         path=directory,
+        shortlist_entry=config.get("shortlist"),
     )
+
+
+def shortlist_path(loaded: LoadedModel) -> Path | None:
+    """The model directory's shortlist file, checked, or None when it has none.
+
+    ``config.json`` records its size and sha256 as it does the weights' (:func:`record_shortlist`),
+    and they are checked here, when the shortlist is about to be used: :func:`load_model` leaves
+    it alone, so that a model whose shortlist is damaged still loads to have it rebuilt. A
+    model written before shortlists were recorded keeps its file unchecked, but never through a
+    link out of the model directory.
+    """
+    if loaded.shortlist_entry is not None:
+        return _check_file(loaded.path, loaded.shortlist_entry, "shortlist")
+    path = _model_file(loaded.path, {"file": SHORTLIST_FILE}, "shortlist")
+    return path if path.is_file() else None
+
+
+def record_shortlist(directory: str | Path) -> None:
+    """Record the directory's shortlist file (size, sha256) in its ``config.json``, atomically."""
+    directory = Path(directory)
+    config = read_model_config(directory)
+    config["shortlist"] = _file_entry(directory, SHORTLIST_FILE)
+    write_text(directory / CONFIG_FILE, _config_json(config))

@@ -111,7 +111,8 @@ class Split:
         ]
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return [Segment(join_sentences([segment.text for segment in segments]))]
+        texts, sources = [s.text for s in segments], [s.source for s in segments]
+        return [Segment(join_sentences(texts, sources))]
 
 
 class Case:
@@ -178,6 +179,11 @@ class Mask:
         return _each(segments, lambda s: replace(s, text=unmask(s.text, s)))
 
 
+# The attribute of the log record of a sentence whose placeholders were repaired: (dropped,
+# repeated, invented) counts, for a tool that tallies them instead of logging each.
+PLACEHOLDER_REPAIRS = "placeholder_repairs"
+
+
 def unmask(text: str, segment: Segment) -> str:
     """``text`` with the segment's protected spans put back; what the model lost or repeated
     is logged (counts only: the spans are user text and stay out of logs)."""
@@ -193,6 +199,13 @@ def unmask(text: str, segment: Segment) -> str:
             len(restored.duplicated),
             restored.invented,
             len(segment.source),
+            extra={
+                PLACEHOLDER_REPAIRS: (
+                    len(restored.missing),
+                    len(restored.duplicated),
+                    restored.invented,
+                )
+            },
         )
     return restored.text
 
@@ -289,12 +302,15 @@ class TextPipeline:
         ]
         return [s.text for s in self.apply_reverse(translated, first="case", last="case")]
 
-    def join(self, texts: list[str]) -> str:
-        """Sentence translations and layout joined into one text (the reverse of split)."""
-        return self.apply_reverse([Segment(text) for text in texts], first="split", last="split")[
-            0
-        ].text
+    def join(self, texts: list[str], sources: Sequence[str] | None = None) -> str:
+        """Sentence translations and layout joined into one text (the reverse of split);
+        ``sources``: the sentences translated, whose final punctuation closes a translation
+        that another follows on its line (:func:`model.text.sentences.closed_sentences`)."""
+        given = sources if sources is not None else [""] * len(texts)
+        joined = [Segment(text, source=source) for text, source in zip(texts, given, strict=True)]
+        return self.apply_reverse(joined, first="split", last="split")[0].text
 
     def finish(self, segments: list[Segment], translations: Sequence[str]) -> str:
         """The reverse of :meth:`prepare`: the translations of ``segments`` as one text."""
-        return self.join(self.restore_case(segments, translations))
+        sources = [segment.source for segment in segments]
+        return self.join(self.restore_case(segments, translations), sources)

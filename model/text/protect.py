@@ -31,8 +31,10 @@ kept as often as the source has it, and reported.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
@@ -75,7 +77,9 @@ _PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2
 # Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
 # wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
 # text is translated between the tags (service/html.py).
-_MARKUP = re.compile(r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>|<!--.*?-->", re.DOTALL)
+_TAG = r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>"
+_MARKUP = re.compile(rf"{_TAG}|<!--.*?-->", re.DOTALL)
+_TAG_ONLY = re.compile(_TAG)  # where no comment can end: no "-->" ahead
 # Format specifiers and template fields of software strings, copied byte for byte in training
 # and at inference alike: printf (%s, %d, %1$s, %-5.2f, %lld, %@, %%), Python (%(name)s), Qt
 # (%1, %n), double and single braces ({{user}}, {{ user.name }}, {0}, {name}, {0:.2f}, {}),
@@ -104,6 +108,15 @@ _NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
+# A run of more than LONG_RUN characters without a space (a pasted blob, a hash, a line of
+# dashes) is searched for URLs and numbers only: an e-mail address or a technical token is
+# never that long, and looking for one costs time quadratic in the run's length (each start
+# position scans to the run's end). Spans never hold whitespace, so searching the text around
+# such runs finds exactly what searching the whole text would.
+LONG_RUN = 100
+_LONG_RUN = re.compile(rf"(?<!\S)\S{{{LONG_RUN + 1},}}")
+_URL_OR_NUMBER = re.compile(f"(?P<url>{_URL})|{_NUMBER}")
+
 
 @dataclass(frozen=True)
 class Span:
@@ -112,10 +125,32 @@ class Span:
     text: str
 
 
+def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
+    """``(start, end, long)``: ``text`` cut into its long runs (``long``) and what lies between
+    them, in order; every stretch between two runs starts and ends at whitespace."""
+    position = 0
+    for run in _LONG_RUN.finditer(text):
+        yield position, run.start(), False
+        yield run.start(), run.end(), True
+        position = run.end()
+    yield position, len(text), False
+
+
+def _search(
+    text: str, pattern: re.Pattern[str], long_runs: re.Pattern[str] | None
+) -> Iterator[re.Match[str]]:
+    """``pattern.finditer(text)`` outside the long runs, ``long_runs`` (if any) inside them."""
+    for start, end, long in _stretches(text):
+        searched = long_runs if long else pattern
+        if searched is not None:
+            yield from searched.finditer(text, start, end)
+
+
 def find_spans(text: str) -> list[Span]:
-    """The protected spans of ``text``, left to right, not overlapping."""
+    """The protected spans of ``text``, left to right, not overlapping (in a long run: URLs
+    and numbers only)."""
     spans = []
-    for match in _SPAN.finditer(text):
+    for match in _search(text, _SPAN, _URL_OR_NUMBER):
         value = _trim_url(match.group()) if match.group("url") else match.group()
         if value:
             spans.append(Span(match.start(), match.start() + len(value), value))
@@ -145,9 +180,10 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
             runs.append([match])
         previous_end = match.end()
     spans = []
+    first_alnum = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
     for run in runs:
         first = run[0]
-        at_start = not any(c.isalnum() for c in text[: first.start()])
+        at_start = first.start() <= first_alnum
         if at_start and (
             known(first.group().lower()) or (len(run) == 1 and first.group().istitle())
         ):
@@ -161,9 +197,9 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
 def find_code_tokens(text: str) -> list[Span]:
     """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
     sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
-    ``1990s``, ``24-hour``) excepted."""
+    ``1990s``, ``24-hour``) excepted; none in a long run."""
     spans = []
-    for match in _CODE_TOKEN.finditer(text):
+    for match in _search(text, _CODE_TOKEN, None):
         start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
         before = text[start - 1] if start else " "
         if before.isalnum() or before == "_" or len(value) < 2 or _NUMBER_WORD.fullmatch(value):
@@ -192,41 +228,75 @@ def find_specifiers(text: str) -> list[Span]:
 
 
 def find_markup(text: str) -> list[Span]:
-    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right."""
-    return [Span(m.start(), m.end(), m.group()) for m in _MARKUP.finditer(text)]
+    """Markup tags and comments of ``text`` (``<b>``, ``</a>``, ``<br/>``), left to right.
+
+    After the last ``-->`` only tags are looked for: a ``<!--`` there has no end, and looking
+    for one from every such ``<!--`` would cost time quadratic in their number. (A tag cannot
+    reach past a ``>``, so none straddles that point.)
+    """
+    comments_end = text.rfind("-->") + len("-->") if "-->" in text else 0
+    found = itertools.chain(
+        _MARKUP.finditer(text, 0, comments_end), _TAG_ONLY.finditer(text, comments_end)
+    )
+    return [Span(m.start(), m.end(), m.group()) for m in found]
 
 
-def _overlaps(a: Span, b: Span) -> bool:
-    return a.start < b.end and b.start < a.end
+def _overlaps_any(span: Span, spans: list[Span]) -> bool:
+    """Whether ``span`` overlaps one of ``spans`` (sorted, apart): a binary search."""
+    index = bisect.bisect_right(spans, span.start, key=lambda other: other.end)
+    return index < len(spans) and spans[index].start < span.end
 
 
 def _copied_spans(text: str) -> list[Span]:
     """What training data and inference both copy: markup, specifiers (:func:`find_spans`
     too), left to right. Of two that overlap the longer is kept, so a number inside a tag or
-    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL."""
+    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL. Each candidate
+    is checked against the characters the kept ones cover: the check costs its own length,
+    not the number of spans kept."""
     candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    covered = bytearray(len(text))  # 1 where a kept span is
     kept: list[Span] = []
     for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
-        if not any(_overlaps(span, other) for other in kept):
+        if covered.find(1, span.start, span.end) < 0:
+            covered[span.start : span.end] = b"\x01" * (span.end - span.start)
             kept.append(span)
     return sorted(kept, key=lambda span: span.start)
+
+
+def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
+    """``spans`` with each of ``tokens`` in place of the spans inside it, unless it overlaps
+    one of them only in part (then it is left out). Both lists are sorted and apart, so one
+    pass over them in step decides every token (tokens never overlap each other)."""
+    taken: list[Span] = []
+    position = 0  # spans before it are decided
+    for token in tokens:
+        while position < len(spans) and spans[position].end <= token.start:
+            taken.append(spans[position])
+            position += 1
+        after = position
+        while after < len(spans) and spans[after].start < token.end:
+            after += 1
+        overlapping = spans[position:after]
+        if all(token.start <= span.start and span.end <= token.end for span in overlapping):
+            taken.append(token)
+            position = after
+    return taken + spans[position:]
 
 
 def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
     """:func:`_copied_spans`; at inference (``known`` given) also amounts and phone numbers,
     technical tokens and unknown names. An amount or a token that holds a number takes its
     place (``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is
-    left out, and so is a name that overlaps anything."""
+    left out, and so is a name that overlaps anything. Every step is a merge of sorted lists
+    or a binary search: a text with thousands of spans costs no more per span than a short
+    one."""
     spans = _copied_spans(text)
     if known is None:
         return spans
-    for token in find_amounts(text) + find_code_tokens(text):
-        inside = [span for span in spans if token.start <= span.start and span.end <= token.end]
-        if all(span in inside or not _overlaps(span, token) for span in spans):
-            spans = [span for span in spans if span not in inside] + [token]
-    names = find_names(text, known)
-    spans += [name for name in names if not any(_overlaps(name, span) for span in spans)]
-    return sorted(spans, key=lambda span: span.start)
+    for tokens in (find_amounts(text), find_code_tokens(text)):
+        spans = _take_tokens(spans, tokens)
+    names = [name for name in find_names(text, known) if not _overlaps_any(name, spans)]
+    return sorted(spans + names, key=lambda span: span.start)
 
 
 def _trim_url(url: str) -> str:

@@ -8,7 +8,9 @@ line's indentation and list marker (``"- "``, ``"  * "``, ``"• "``, ``"1. "``,
 ``"    "``). Line breaks always split; layout segments pass through translation unchanged
 (:func:`is_line_break` says which segments they are), so :func:`join_sentences` puts the text's
 lines, bullets and indentation back, one output line per input line. Within a line, sentences
-are joined with one space.
+are joined with one space, and a translation that does not end as a sentence is closed with its
+source's final punctuation first (:func:`closed_sentences`): every sentence that another one
+follows on its line ended that way, and without it two translations would run together.
 
 A sentence ends at ``.``, ``!``, ``?`` or ``…`` (possibly repeated, possibly followed by closing
 quotes or brackets) when whitespace follows and the next character is an uppercase letter, an
@@ -43,11 +45,17 @@ _LINE_PREFIX = re.compile(rf"{_INDENT}*(?:{_MARKER}{_INDENT}+)?")
 # A layout segment: line breaks, or a line prefix (the marker's trailing space optional, so a
 # stripped "1." or "-" that reaches the translator on its own is still recognised).
 _LAYOUT = re.compile(rf"(?:\r\n|\r|\n)+|{_INDENT}*{_MARKER}{_INDENT}*|{_INDENT}+")
-# Sentence-final punctuation, closing quotes/brackets, then the whitespace we split at.
-_BOUNDARY = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
+# Sentence-final punctuation, closing quotes/brackets, then the whitespace we split at. Only
+# from the start of a run of punctuation: a run that fails there fails from every later
+# character too, and trying each would cost time quadratic in the run's length ("!!!!...").
+_BOUNDARY = re.compile(r"(?<![.!?…])[.!?…]+[\"'”’»)\]]*\s+")
 _OPENERS = frozenset("\"'“‘«([¿¡")
 # A single letter with a dot (an initial), or dotted letters: "J.", "U.S.", "e.g.", "p.m."
 _DOTTED = re.compile(r"(?:[^\W\d_]\.)+$")
+# A sentence's end: its final punctuation, then closing quotes or brackets.
+_SENTENCE_END = re.compile(r"([.!?…]+)[\"'”’»)\]]*$")
+# What a translation may end with that does not end a sentence: a comma, a dash, ...
+_OPEN_ENDING = ",;:–—- "
 
 
 def is_line_break(segment: str) -> bool:
@@ -68,9 +76,20 @@ def _line_segments(line: str) -> list[str]:
     return _split_line(line)
 
 
-def _ends_with_abbreviation(text: str) -> bool:
-    """``text`` ends with ``.`` that belongs to an abbreviation or initial, not a sentence."""
-    last_word = text.rsplit(maxsplit=1)[-1].lstrip("\"'“‘«([")
+def _last_word(line: str, start: int, end: int) -> str:
+    """The last whitespace-free run of ``line[start:end]``, found from its end (the stretch
+    since the last split can be long: slicing it at every candidate boundary would cost time
+    quadratic in its length)."""
+    first = end
+    while first > start and not line[first - 1].isspace():
+        first -= 1
+    return line[first:end]
+
+
+def _ends_with_abbreviation(last_word: str) -> bool:
+    """A sentence's last word (``Mr.``, ``U.S.``, ``J.``) ends with a ``.`` that belongs to
+    an abbreviation or initial, not a sentence."""
+    last_word = last_word.lstrip("\"'“‘«([")
     if _DOTTED.match(last_word):
         return True
     return last_word.endswith(".") and last_word[:-1].lower() in ABBREVIATIONS
@@ -87,11 +106,11 @@ def _split_line(line: str) -> list[str]:
         following = line[end]
         if not (following.isupper() or following.isdigit() or following in _OPENERS):
             continue
-        candidate = line[start : boundary.start() + len(boundary.group().rstrip())]
         punctuation = boundary.group().rstrip()
-        if punctuation == "." and _ends_with_abbreviation(candidate):
+        stop = boundary.start() + len(punctuation)
+        if punctuation == "." and _ends_with_abbreviation(_last_word(line, start, stop)):
             continue
-        sentences.append(candidate.strip())
+        sentences.append(line[start:stop].strip())
         start = end
     sentences.append(line[start:].strip())
     return [sentence for sentence in sentences if sentence]
@@ -114,12 +133,42 @@ def split_sentences(text: str) -> list[str]:
     return segments
 
 
-def join_sentences(sentences: list[str]) -> str:
+def close_sentence(translation: str, source: str = "") -> str:
+    """``translation`` ending as a sentence: as it is when it ends with ``.``, ``!``, ``?`` or
+    ``…`` (before closing quotes or brackets), else with a trailing comma, colon or dash
+    replaced by the final punctuation of ``source`` (``.`` when it has none)."""
+    text = translation.rstrip()
+    if not text or _SENTENCE_END.search(text):
+        return translation
+    found = _SENTENCE_END.search(source.rstrip())
+    return text.rstrip(_OPEN_ENDING) + (found.group(1) if found else ".")
+
+
+def closed_sentences(sentences: list[str], sources: list[str] | None = None) -> list[str]:
+    """Translated segments with every sentence that another one follows on its line closed
+    (:func:`close_sentence`, with the punctuation of ``sources``, the segments translated)."""
+    closed = list(sentences)
+    previous: int | None = None  # the last sentence on the current line
+    for index, segment in enumerate(sentences):
+        if is_line_break(segment):
+            previous = None
+            continue
+        if not segment:
+            continue
+        if previous is not None:
+            source = sources[previous] if sources is not None else ""
+            closed[previous] = close_sentence(closed[previous], source)
+        previous = index
+    return closed
+
+
+def join_sentences(sentences: list[str], sources: list[str] | None = None) -> str:
     """Inverse of :func:`split_sentences` for translated segments: sentences on one line are
-    joined with a space, layout segments (line breaks, indentation, markers) kept as they are."""
+    closed (:func:`closed_sentences`) and joined with a space, layout segments (line breaks,
+    indentation, markers) kept as they are. ``sources``: the segments that were translated."""
     parts: list[str] = []
     previous_was_sentence = False
-    for segment in sentences:
+    for segment in closed_sentences(sentences, sources):
         if is_line_break(segment):
             parts.append(segment)
             previous_was_sentence = False

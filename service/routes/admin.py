@@ -1,7 +1,10 @@
-"""The admin API: ``POST /admin/reload``, behind ``Authorization: Bearer <MT_ADMIN_TOKEN>``."""
+"""The admin API: ``POST /admin/reload``, behind ``Authorization: Bearer <MT_ADMIN_TOKEN>``.
+
+A reload loads only from the allowed folders (:mod:`service.reload_roots`)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from service.deps import StateDep, require_admin_token
 from service.errors import InvalidRequest, describe_validation_errors
 from service.model_info import public_model_info
 from service.model_slot import ModelLoadError
+from service.reload_roots import refusal
 from service.schemas import ReloadRequest, parse_json_object
 
 router = APIRouter(prefix="/admin", dependencies=[Depends(require_admin_token)])
@@ -32,11 +36,15 @@ async def reload(request: Request, state: StateDep) -> dict[str, Any]:
     current = state.slot.current
     fallback = current.model_dir if current is not None else state.settings.model_dir
     path = Path(wanted.model_dir) if wanted.model_dir else fallback
+    still = "the previous model keeps serving" if current else "no model is loaded"
+    refused = await asyncio.to_thread(refusal, path, state.settings)  # touches the disk
+    if refused is not None:
+        state.metrics.reloads.labels(outcome="rejected").inc()
+        raise InvalidRequest(f"Reload rejected ({still}): {refused}")
     try:
         served = await state.slot.load(path)
     except ModelLoadError as exc:
         state.metrics.reloads.labels(outcome="rejected").inc()
-        still = "the previous model keeps serving" if current else "no model is loaded"
         raise InvalidRequest(f"Reload rejected ({still}): {exc}") from None
     state.cache.clear()  # entries of the old generation can never be hit again
     state.metrics.reloads.labels(outcome="ok").inc()

@@ -1,5 +1,6 @@
 """Everything around translation: the web page, languages, the page's settings, health,
-readiness, metrics, the served model, and the API docs page (local Swagger UI)."""
+readiness, metrics, the served model, the API docs page (local Swagger UI) and the API
+described in LibreTranslate's shape (``/spec``)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from service.errors import ApiError
 from service.files import SUPPORTED_FILE_FORMATS
 from service.model_info import public_model_info
 from service.schemas import LANGUAGE_NAMES
+from service.spec import libretranslate_spec
 
 STATIC_DIR = Path(__file__).resolve().parents[1] / "static"
 SWAGGER_PATH = "/docs-assets"
@@ -92,6 +94,12 @@ async def docs(request: Request) -> HTMLResponse:
         swagger_css_url=f"{SWAGGER_PATH}/swagger-ui.css",
         swagger_favicon_url=f"{SWAGGER_PATH}/favicon-32x32.png",
     )
+
+
+@router.get("/spec", include_in_schema=False)
+async def spec(request: Request) -> dict[str, Any]:
+    """LibreTranslate's ``/spec``: the API as a Swagger 2.0 document (service/spec.py)."""
+    return libretranslate_spec(request.app.openapi())
 
 
 def swagger_ui_dir() -> Path:

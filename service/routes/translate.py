@@ -38,6 +38,7 @@ from service.errors import (
     ServiceUnavailable,
     Timeout,
 )
+from service.files import content_disposition
 from service.schemas import DetectRequest, TranslateRequest, openapi_body
 from service.settings import Settings
 from service.state import ServiceState
@@ -213,7 +214,7 @@ async def download_file(token: str, filename: str, state: StateDep) -> Response:
     return Response(
         stored.content,
         media_type=stored.media_type,
-        headers={"Content-Disposition": f'attachment; filename="{stored.filename}"'},
+        headers={"Content-Disposition": content_disposition(stored.filename)},
     )
 
 
