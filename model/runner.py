@@ -58,9 +58,9 @@ class SearchRunner:
         self.shortlist: Shortlist | None = load_shortlist(loaded, shortlist, self.device)
         self.model: Seq2Seq | ShortlistedModel = model
         if self.shortlist is not None or self.device.type == "cpu":
-            # On a CPU, always: the tables and exact attention make a sentence's result the
-            # same in any batch (model/runtime/shortlist.py). Tables are built from the float
-            # weights; their hidden half runs as the model does.
+            # On a CPU, always: with int8, the tables and exact attention make a sentence's
+            # result the same in any batch (model/runtime/shortlist.py). Tables are built from
+            # the float weights; their hidden half runs as the model does.
             int8, cpu = self.precision == "int8", self.device.type == "cpu"
             config = loaded.config
             self.model = ShortlistedModel(
@@ -70,6 +70,7 @@ class SearchRunner:
                 TokenTableLstm.of(loaded.model.decoder, config, int8=int8),
                 # on CUDA the fused encoder is faster than a loop over steps
                 TokenTableEncoder.of(loaded.model.encoder, config, int8=int8) if cpu else None,
+                exact_attention=cpu and int8,
             )
 
     @property

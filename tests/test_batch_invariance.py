@@ -1,6 +1,8 @@
 """A sentence translates the same, bit for bit, alone and in any batch: offline (the Translator's
-batches), in a running search that sentences join and leave, and in the service, with int8 and
-the shortlist on (the CPU defaults). The pieces that make it so are checked one by one: int8
+batches, and random batches of several sizes and padded widths), in a running search that
+sentences join and leave, and in the service, with int8 and the shortlist on (the CPU
+defaults), for a tiny model with peaked weights and for the bundled model; beam 1 still equals
+greedy search. The pieces that make it so are checked one by one: int8
 Linear layers with a fixed activation range (model/runtime/quantize.py), the LSTM token
 tables (model/runtime/lstm_table.py), fixed-point attention (model/nn/fixed_point.py) and
 each sentence's own shortlist normalisation (model/runtime/shortlist.py)."""
@@ -24,6 +26,7 @@ from model.nn.seq2seq import Seq2Seq
 from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.runtime.quantize import FixedRangeLinear, quantize_int8
 from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
+from model.search.decode import beam_search, greedy_search
 from model.search.options import SearchOptions
 from model.store.checkpoint import save_model
 from model.store.locations import bundled_model_dir
@@ -42,6 +45,8 @@ SENTENCES = [*make_sentences(ENGLISH_WORDS, 40, 7), "dog", "", "the cat . the do
 # Widths that are multiples of 32, as the bundled model's 384: a row then never straddles
 # the vectorised part and the scalar tail of an elementwise op (model/nn/fixed_point.py).
 WIDTHS = {"embedding_size": 32, "hidden_size": 32}
+# Batches of these sizes, with random companions (more than a CPU vector holds floats, too).
+BATCH_SIZES = (2, 3, 7, 16)
 # A length penalty that is not 1, as the bundled model's: its powers must not depend on the batch.
 DECODING = {"length_penalty": 1.2}
 
@@ -137,6 +142,40 @@ def streamed(
     return [found[index] for index in range(len(sentences))]
 
 
+def mixed_batches(
+    translator: Translator, sentences: list[str], options: SearchOptions, seed: int
+) -> list[list[Any]]:
+    """Each sentence searched inside batches of every size in :data:`BATCH_SIZES`, its
+    companions drawn at random, so that every batch mixes lengths and pads to a width of its
+    own (``Translator.search`` takes exactly the batch given): one result list per size."""
+    rng = random.Random(seed)
+    encoded = [translator.encode(sentence) for sentence in sentences]
+    results = []
+    for size in BATCH_SIZES:
+        order = list(range(len(sentences)))
+        rng.shuffle(order)
+        found: dict[int, Any] = {}
+        for start in range(0, len(order), size):
+            batch = order[start : start + size]
+            searched = translator.search([encoded[i] for i in batch], options)
+            found.update(zip(batch, map(outcome, searched), strict=True))
+        results.append([found[index] for index in range(len(sentences))])
+    return results
+
+
+def test_beam_of_one_equals_greedy_with_int8_and_the_shortlist(translator: Translator) -> None:
+    """The same tokens and the same scores, bit for bit, from the two searches."""
+    runner = translator.runner
+    rows = [chunk for sentence in SENTENCES for chunk in translator.encode(sentence).chunks]
+    src, lengths, max_len = runner.padded(rows)
+    options = translator.options(1)
+    with runner.running():
+        greedy = greedy_search(runner.model, src, lengths, max_len, options)
+        beam = beam_search(runner.model, src, lengths, max_len, options)
+    assert beam.tokens == greedy.tokens
+    assert beam.scores == greedy.scores
+
+
 @pytest.mark.parametrize(("beam", "n_best"), [(1, 1), (5, 1), (5, 3)])
 def test_offline_batches_translate_each_sentence_as_alone(
     translator: Translator, beam: int, n_best: int
@@ -155,11 +194,13 @@ def test_offline_batches_translate_each_sentence_as_alone(
 
 
 @pytest.mark.parametrize(("beam", "n_best"), [(1, 1), (5, 2)])
-def test_sentences_joining_a_running_search_translate_as_alone(
+def test_random_batches_and_a_running_search_translate_each_sentence_as_alone(
     translator: Translator, beam: int, n_best: int
 ) -> None:
     options = translator.options(beam, n_best)
     expected = alone(translator, SENTENCES, options)
+    for found in mixed_batches(translator, SENTENCES, options, seed=beam):
+        assert found == expected
     for seed in (1, 2):
         assert streamed(translator, SENTENCES, seed, options) == expected
 
@@ -332,6 +373,31 @@ def test_the_bundled_model_translates_everyday_sentences_the_same_in_any_batch(
     found = [outcome(t) for t in bundled.translate_sentences(EVERYDAY, options)]
     assert found == expected
     assert streamed(bundled, EVERYDAY, 5, options) == expected
+    for found in mixed_batches(bundled, EVERYDAY, options, seed=6):
+        assert found == expected
+
+
+@pytest.mark.anyio
+async def test_the_bundled_model_serves_the_same_alone_and_among_concurrent_clients(
+    tmp_path: Path,
+) -> None:
+    """The service's defaults on a CPU (int8, the shortlist), cache off."""
+    sentences = tmp_path / "everyday.txt"
+    sentences.write_text("\n".join(EVERYDAY), encoding="utf-8")
+    report = await invariance.measure(
+        argparse.Namespace(
+            model_dir=bundled_model_dir(),
+            device="cpu",
+            sentences=sentences,
+            limit=len(EVERYDAY),
+            clients=len(EVERYDAY) // 2,
+            beam=5,
+            alternatives=2,
+        )
+    )
+    assert report["sentences"] == len(EVERYDAY)
+    assert report["precision"] == "int8" and report["shortlist"]
+    assert report["differ"] == 0, report["differing_lines"]
 
 
 def test_every_int8_layer_of_the_bundled_model_reads_activations_within_its_range(

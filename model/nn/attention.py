@@ -2,7 +2,7 @@
 
 The source-side projection depends only on the encoder output, so it is computed once per
 sentence (``precompute_keys``) and carried in the encoder output, never cached on the module:
-one module instance serves any number of concurrent decodes. CPU decoding hands it ``keys``
+one module instance serves any number of concurrent decodes. int8 CPU decoding hands it ``keys``
 (float64) and ``memory`` (float32) on fixed-point grids (:mod:`model.nn.fixed_point`): the
 products' sums are then exact, so a sentence's attention does not depend on the sentences
 batched with it.

@@ -9,8 +9,8 @@ their last bits, and beam search can turn a last bit into another word. When eve
 sum is a multiple of one power of two and every partial sum fits the significand, every order
 gives the exact sum, and the BLAS's choices stop mattering.
 
-So CPU decoding (:class:`model.runtime.shortlist.ShortlistedModel`) keeps an encoder output's
-``keys`` and ``memory`` on grids (:func:`exact_encoder_output`), and attention
+So int8 CPU decoding (:class:`model.runtime.shortlist.ShortlistedModel`) keeps an encoder
+output's ``keys`` and ``memory`` on grids (:func:`exact_encoder_output`), and attention
 (:mod:`model.nn.attention`) puts its side of each product on a grid too:
 
 * ``query . key`` over ``hidden``, in float64: a query (a recurrent output, in ``[-1, 1]``) on
@@ -19,10 +19,11 @@ So CPU decoding (:class:`model.runtime.shortlist.ShortlistedModel`) keeps an enc
   units, so a sum of ``hidden`` products stays below ``2^52`` when
   ``q = 30 - ceil(log2(hidden))`` (:func:`query_bits`: 21 bits for the bundled model's 384).
 * ``weights . memory`` over source positions, in float32: attention weights on multiples of
-  ``2^-12`` and memory (recurrent outputs, in ``[-1, 1]``) on multiples of ``2^-11``. The
-  weights of a row sum to 1, so every partial sum stays below 2 (below ``2^24`` units of
-  ``2^-23``) for fewer than 8,192 source positions: exact in a float32. Both grids are finer
-  than the 7-bit steps of the int8 layer the context goes into next.
+  ``2^-12`` and memory (recurrent outputs, in ``[-1, 1]``) on multiples of ``2^-11``. Rounded,
+  the ``n`` weights of a row sum to at most ``1 + n 2^-13``, so every partial sum stays below
+  2 (below ``2^24`` units of ``2^-23``) for fewer than 8,192 source positions: exact in a
+  float32. Both grids are finer than the 7-bit steps of the int8 layer the context goes into
+  next, which is why float32 decoding does without them.
 
 The encoder output stores keys and memory already multiplied by the unit of their partner
 (``2^-q``, ``2^-12``), so that a step multiplies the partner's integer units straight into

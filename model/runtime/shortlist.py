@@ -305,8 +305,10 @@ class ShortlistedModel:
     are normalised over it, so that a sentence's scores do not depend on its companions.
     ``recurrent_step`` and ``encoder``: the decoder's recurrent step and the encoder computed
     another way for the same weights (the Translator passes :mod:`model.runtime.lstm_table`'s
-    on the CPU). On a CPU the encoder output's memory and keys are kept on fixed-point grids
-    (:mod:`model.nn.fixed_point`), so attention's sums are exact.
+    on the CPU). ``exact_attention`` (a CPU only; the runner's choice with int8): the encoder
+    output's keys and memory are kept on fixed-point grids (:mod:`model.nn.fixed_point`), so
+    attention's sums are exact in any order. Its grids are finer than the steps of the int8
+    layer that reads the context, not than float32's: float32 decoding keeps float attention.
 
     With int8 (fixed activation ranges), the tables, exact attention and this per-sentence
     normalisation, a sentence's log-probabilities are the same, bit for bit, alone or in any
@@ -319,6 +321,7 @@ class ShortlistedModel:
         shortlist: Shortlist,
         recurrent_step: RecurrentStep | None = None,
         encoder: EncoderRun | None = None,
+        exact_attention: bool = False,
     ) -> None:
         self.model = model
         device = model.decoder.embedding.weight.device
@@ -326,7 +329,9 @@ class ShortlistedModel:
         # the same weights, faster (model.runtime.lstm_table)
         self.recurrent_step = recurrent_step
         self.encoder = encoder
-        self.exact_attention = device.type == "cpu"
+        if exact_attention and device.type != "cpu":
+            raise ValueError("exact attention runs on a CPU only")
+        self.exact_attention = exact_attention
         self._dot_product_keys = model.config.attention != "additive"
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
