@@ -37,7 +37,7 @@ async def answers(
     async def worker() -> None:
         while waiting:
             index = waiting.pop(0)
-            body = {"q": texts[index], "source": "en", "target": "vi"}
+            body: dict[str, str | int] = {"q": texts[index], "source": "en", "target": "vi"}
             if alternatives:
                 body["alternatives"] = alternatives
             response = await client.post("/translate", json=body)

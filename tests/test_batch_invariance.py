@@ -271,7 +271,8 @@ def test_fixed_point_attention_is_the_same_in_any_batch_and_close_to_float32(
         exact = exact_encoder_output(plain, dot_product_keys=True)
         together = attention(query, exact.keys, exact.memory, exact.mask)
         for row, length in enumerate(lengths.tolist()):  # the same sentence, unpadded
-            own = EncoderOutput(*(part[row : row + 1, :length] for part in plain[:3]), plain[3])
+            memory, keys, mask = (part[row : row + 1, :length] for part in plain[:3])
+            own = EncoderOutput(memory, keys, mask, plain.final)
             own = exact_encoder_output(own, dot_product_keys=True)
             context, weights = attention(query[row : row + 1], own.keys, own.memory, own.mask)
             assert torch.equal(context[0], together[0][row])
