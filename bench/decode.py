@@ -24,7 +24,8 @@ results are copied to the host), median of ``--repeats`` runs.
 Translator's precision; each result says which one ran (``precision``). A baseline tree whose
 Translator predates ``quantize`` runs float32 whatever the option says. ``--shortlist``
 (``auto``, ``on``, ``off``; default ``off``) likewise: a tree without it scores the whole
-vocabulary.
+vocabulary. ``--bf16`` / ``--no-bf16``: bfloat16 autocast, on a CPU too; with ``--quantize
+auto`` the CPU's own path is taken (``cpu_path`` in each result says which and why).
 
 ``--baseline-tree DIR`` measures a second copy of the code side by side: every cell runs with
 the working tree's ``model`` package and then with ``DIR/model`` (``PYTHONPATH=DIR``), one
@@ -93,6 +94,10 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         options["quantize"] = args.quantize
     if "shortlist" in accepted:  # else the whole vocabulary
         options["shortlist"] = args.shortlist
+    if args.bf16 is not None:
+        options["bf16"] = args.bf16
+    if args.cuda_graphs:
+        options["cuda_graphs"] = True
     translator = Translator.from_dir(args.model_dir, device=args.device, **options)
     sentences = read_sentences(args.source, args.limit, args.copies)
     # Longest first, like the Translator's own order; groups of similar length pad little.
@@ -131,6 +136,8 @@ def run_cell(args: argparse.Namespace) -> dict[str, Any]:
         "search": args.search,
         "precision": translator.model_info.get("precision"),
         "shortlist": translator.model_info.get("shortlist") is not None,
+        "cpu_path": translator.model_info.get("cpu_path"),
+        "cuda_graphs": translator.model_info.get("cuda_graphs", False),
         "budget": args.budget,
         "batch_size": args.batch_size,
         "sentences": len(sentences),
@@ -196,6 +203,10 @@ def run_subprocess(
         "--shortlist",
         args.shortlist,
     ]
+    if args.bf16 is not None:
+        command.append("--bf16" if args.bf16 else "--no-bf16")
+    if args.cuda_graphs:
+        command.append("--cuda-graphs")
     env = dict(os.environ)
     if tree is not None:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(tree), env.get("PYTHONPATH")]))
@@ -220,6 +231,8 @@ def sweep(args: argparse.Namespace) -> dict[str, Any]:
         "budget": args.budget,
         "quantize": args.quantize,
         "shortlist": args.shortlist,
+        "bf16": args.bf16,
+        "cuda_graphs": args.cuda_graphs,
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "machine_at_start": machine(args.device),
         "results": [],
@@ -262,6 +275,16 @@ def main() -> None:
         choices=("auto", "on", "off"),
         default="off",
         help="the model's lexical shortlist (auto: on the CPU when the model has one)",
+    )
+    parser.add_argument(
+        "--bf16",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="bfloat16 autocast (default: the Translator's: on with CUDA, on a CPU when "
+        "--quantize auto chooses it)",
+    )
+    parser.add_argument(
+        "--cuda-graphs", action="store_true", help="decoder steps as CUDA graphs (CUDA only)"
     )
     parser.add_argument("--json", type=Path, help="write the report here")
     # internal: run one cell in this process (the sweep starts one subprocess per cell)

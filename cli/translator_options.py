@@ -73,7 +73,8 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         "--bf16",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="bfloat16 autocast on CUDA (default: on with CUDA)",
+        help="bfloat16 autocast (default: on with CUDA; on a CPU when --quantize auto "
+        "chooses it for the CPU, or with --bf16)",
     )
     parser.add_argument(
         "--workers",
@@ -86,7 +87,8 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         choices=QUANTIZE_MODES,
         default="auto",
         help="int8: int8 Linear layers with a fixed activation range on the CPU (about 2x "
-        "faster); auto (default): int8 on the CPU, off on CUDA; off: float32",
+        "faster); auto (default): the CPU's own path (int8 on AVX2/AVX-512, bfloat16 on AMX), "
+        "off on CUDA; off: float32",
     )
     parser.add_argument(
         "--shortlist",

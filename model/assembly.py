@@ -4,16 +4,17 @@ tokens and attention laid out for display (:class:`Assembler`)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from torch import Tensor
 
 from model.encoding import EncodedSentence
 from model.search.decode import SearchResult
+from model.search.options import SearchOptions
 from model.text.pipeline import TextPipeline
 from model.text.protect import PLACEHOLDERS
 from model.text.tokenizer import SubwordTokenizer
-from model.translation import Hypothesis, SentenceTranslation
+from model.translation import Hypothesis, SentenceTranslation, passthrough
 
 # One hypothesis of one search row, as search returned it: target ids, score, ``tgt x src``
 # attention (None unless asked for).
@@ -61,45 +62,81 @@ def block_attention(
 
 
 class Assembler:
-    """Turns a sentence's search results into its translation, with the model's tokenizers and
-    the pipeline that prepared the sentence."""
+    """Turns sentences' search results into their translations, with the model's tokenizers
+    and the pipeline that prepared the sentences; ``threads(n)``: SentencePiece threads for
+    decoding ``n`` texts at once."""
 
     def __init__(
-        self, source: SubwordTokenizer, target: SubwordTokenizer, pipeline: TextPipeline
+        self,
+        source: SubwordTokenizer,
+        target: SubwordTokenizer,
+        pipeline: TextPipeline,
+        threads: Callable[[int], int] = lambda texts: 1,
     ) -> None:
         self.source = source
         self.target = target
         self.pipeline = pipeline
+        self.threads = threads
 
-    def assemble(
-        self, sentence: EncodedSentence, chunks: Sequence[list[Found]], attention: bool
-    ) -> SentenceTranslation:
-        """Combine a sentence's chunk results: the k-th hypothesis joins every chunk's k-th
-        best; scores add up; attention becomes block diagonal over the chunks; the pipeline's
-        sentence steps are reversed."""
-        source_ids = [token for ids in sentence.chunks for token in ids]
-        originals = sentence.originals
-        combined = []
-        for k in range(min(len(hypotheses) for hypotheses in chunks)):
-            parts = [hypotheses[k] for hypotheses in chunks]
-            target_ids = [token for tokens, _, _ in parts for token in tokens]
-            weights = None
-            if attention:
-                blocks = [
-                    (len(ids), part[2]) for ids, part in zip(sentence.chunks, parts, strict=True)
-                ]
-                weights = block_attention(blocks, len(source_ids))
-            text = " ".join(text for text in (self.target.decode(t) for t, _, _ in parts) if text)
-            combined.append(
-                Hypothesis(
-                    text=self.pipeline.from_model(text, sentence.segment),
-                    score=sum(score for _, score, _ in parts),
-                    target_tokens=_show_spans(self.target.pieces(target_ids), originals),
-                    attention=weights,
-                )
+    def assemble_batch(
+        self,
+        sentences: Sequence[EncodedSentence],
+        found: Sequence[Sequence[list[Found]]],
+        options: SearchOptions,
+    ) -> list[SentenceTranslation]:
+        """Each sentence's translation from its chunk results (``found[i]``: one list of
+        hypotheses per chunk of ``sentences[i]``; none for a sentence without rows, which is
+        passed through). The k-th hypothesis joins every chunk's k-th best; scores add up;
+        attention becomes block diagonal over the chunks; the pipeline's sentence steps are
+        reversed. All hypotheses are decoded in one SentencePiece call and go through the
+        reverse steps together: the results are those of one sentence at a time."""
+        # (sentence, its k-th hypothesis of every chunk) for every hypothesis of the batch
+        wanted = [
+            (index, [hypotheses[k] for hypotheses in chunks])
+            for index, chunks in enumerate(found)
+            if chunks
+            for k in range(min(len(hypotheses) for hypotheses in chunks))
+        ]
+        parts = [tokens for _, hypothesis in wanted for tokens, _, _ in hypothesis]
+        decoded = iter(self.target.decode_batch(parts, self.threads(len(parts))))
+        joined = [
+            " ".join(text for text in [next(decoded) for _ in hypothesis] if text)
+            for _, hypothesis in wanted
+        ]
+        texts = self.pipeline.from_model_batch(
+            joined, [sentences[index].segment for index, _ in wanted]
+        )
+        combined: list[list[Hypothesis]] = [[] for _ in sentences]
+        for (index, hypothesis), text in zip(wanted, texts, strict=True):
+            combined[index].append(
+                self._hypothesis(sentences[index], hypothesis, text, options.attention)
             )
-        return SentenceTranslation(
-            source=sentence.source,
-            source_tokens=_show_spans(self.source.pieces(source_ids), originals),
-            hypotheses=combined,
+        return [
+            SentenceTranslation(
+                source=sentence.source,
+                source_tokens=_show_spans(
+                    self.source.pieces([t for ids in sentence.chunks for t in ids]),
+                    sentence.originals,
+                ),
+                hypotheses=hypotheses,
+            )
+            if hypotheses
+            else passthrough(sentence.source, options.n_best, options.attention)
+            for sentence, hypotheses in zip(sentences, combined, strict=True)
+        ]
+
+    def _hypothesis(
+        self, sentence: EncodedSentence, parts: list[Found], text: str, attention: bool
+    ) -> Hypothesis:
+        """One hypothesis of ``sentence`` from one result per chunk, its text already made."""
+        weights = None
+        if attention:
+            blocks = [(len(ids), part[2]) for ids, part in zip(sentence.chunks, parts, strict=True)]
+            weights = block_attention(blocks, sum(len(ids) for ids in sentence.chunks))
+        target_ids = [token for tokens, _, _ in parts for token in tokens]
+        return Hypothesis(
+            text=text,
+            score=sum(score for _, score, _ in parts),
+            target_tokens=_show_spans(self.target.pieces(target_ids), sentence.originals),
+            attention=weights,
         )

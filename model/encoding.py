@@ -1,14 +1,15 @@
-"""A sentence encoded once for search (:class:`EncodedSentence`), the cutting of a sentence too
-long for one search row (:func:`chunk_text`), and offline batching by a token budget
-(:func:`plan_batches`)."""
+"""A sentence encoded once for search (:class:`EncodedSentence`), the encoding of a batch of
+sentences (:class:`SentenceEncoder`), the cutting of a sentence too long for one search row
+(:func:`chunk_text`), and offline batching by a token budget (:func:`plan_batches`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from model.text.pipeline import Segment
+from model.text.pipeline import Segment, TextPipeline
+from model.text.tokenizer import SubwordTokenizer
 
 # Where a too-long sentence may be cut: after clause punctuation followed by whitespace.
 _CLAUSE_END = re.compile(r"(?<=[,;:)\]—–])\s+|\s+(?=[—–(])")
@@ -51,6 +52,50 @@ class EncodedSentence:
     def longest(self) -> int:
         """The longest row, which sets the padded width of a batch holding this sentence."""
         return max((len(chunk) for chunk in self.chunks), default=0)
+
+
+class SentenceEncoder:
+    """Sentences through the pipeline's sentence steps (normalise, mask, full stop) and the
+    source tokenizer, a batch at a time, each cut into chunks of at most ``max_tokens`` when
+    it is too long (measured with ``count_tokens``). ``threads(n)``: SentencePiece threads for
+    encoding ``n`` texts at once. Holds no reference to the translator that uses it."""
+
+    def __init__(
+        self,
+        pipeline: TextPipeline,
+        tokenizer: SubwordTokenizer,
+        max_tokens: int,
+        count_tokens: Callable[[str], int],
+        threads: Callable[[int], int],
+    ) -> None:
+        self.pipeline = pipeline
+        self.tokenizer = tokenizer
+        self.max_tokens = max_tokens
+        self.count_tokens = count_tokens
+        self.threads = threads
+
+    def encode_batch(self, sentences: Sequence[str]) -> list[EncodedSentence]:
+        """Each sentence encoded: the sentence steps run once over the list and SentencePiece
+        encodes all of them in one call (on several threads for a large batch); the results
+        are those of one sentence at a time. Layout and a sentence without a letter or digit
+        get no rows: they are answered without the model."""
+        segments = self.pipeline.for_model_batch(sentences)
+        texts = [segment.text for segment in segments if segment.for_model]
+        ids = iter(
+            self.tokenizer.encode_batch(texts, normalized=True, threads=self.threads(len(texts)))
+        )
+        return [
+            self._chunked(segment, next(ids)) if segment.for_model else EncodedSentence(segment, ())
+            for segment in segments
+        ]
+
+    def _chunked(self, segment: Segment, ids: list[int]) -> EncodedSentence:
+        """A sentence's rows: its ids, or the ids of its chunks when it is too long."""
+        if len(ids) <= self.max_tokens:
+            return EncodedSentence(segment, (tuple(ids),))
+        pieces = chunk_text(segment.text, self.max_tokens, self.count_tokens)
+        chunks = tuple(tuple(self.tokenizer.encode(piece, normalized=True)) for piece in pieces)
+        return EncodedSentence(segment, chunks)
 
 
 def plan_batches(

@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from model.nn.seq2seq import Seq2Seq
+from model.runtime.cpu_path import CpuPath, cpu_features, resolve
+from model.runtime.cuda_graphs import GraphedModel
 from model.runtime.devices import resolve_device
 from model.runtime.kernels import running
 from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
@@ -29,10 +32,13 @@ from model.text.tokenizer import PAD_ID
 
 class SearchRunner:
     """``loaded``'s network on ``device`` (``auto``: CUDA when available). ``bf16``: bfloat16
-    autocast on CUDA (default on there; ignored on a CPU). ``quantize`` (``int8``, ``auto``,
-    ``off``) and ``shortlist`` (``on``, ``auto``, ``off``): see
-    :class:`model.translator.Translator`. The decoding length limit of a row is
-    ``max_len_ratio x source tokens + max_len_extra``."""
+    autocast (default on with CUDA; on a CPU only when asked for, or chosen by
+    ``quantize=auto``). ``quantize`` (``int8``, ``auto``, ``off``) and ``shortlist`` (``on``,
+    ``auto``, ``off``): see :class:`model.translator.Translator`; on a CPU, what they leave to
+    ``auto`` is decided by the CPU's features (:mod:`model.runtime.cpu_path`, recorded in
+    :attr:`cpu_path`). ``cuda_graphs``: on CUDA, decoder steps replay CUDA graphs
+    (:mod:`model.runtime.cuda_graphs`; off until a GPU run has shown they agree and pay).
+    The decoding length limit of a row is ``max_len_ratio x source tokens + max_len_extra``."""
 
     def __init__(
         self,
@@ -44,24 +50,36 @@ class SearchRunner:
         shortlist: str = "off",
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
+        cuda_graphs: bool = False,
     ) -> None:
         self.device = resolve_device(device)
-        cuda = self.device.type == "cuda"
-        self.bf16 = cuda if bf16 is None else (bf16 and cuda)
         self.max_len_ratio = max_len_ratio
         self.max_len_extra = max_len_extra
+        int8 = wants_int8(quantize, self.device)  # checks the mode (and int8 on CUDA)
+        self.cpu_path: CpuPath | None = None
+        if self.device.type == "cpu":
+            self.cpu_path = resolve(quantize, bf16, shortlist, cpu_features())
+            self.bf16 = self.cpu_path.precision == "bfloat16"
+            int8 = self.cpu_path.precision == "int8"
+            if shortlist == "auto" and not self.cpu_path.shortlist:
+                shortlist = "off"
+        else:
+            self.bf16 = bf16 is not False
         model = loaded.model.to(self.device).eval()
         self.quantization: Quantized[Seq2Seq] | None = None
-        if wants_int8(quantize, self.device):
+        if int8:
             self.quantization = quantize_int8(model)
             model = self.quantization.model
         self.shortlist: Shortlist | None = load_shortlist(loaded, shortlist, self.device)
-        self.model: Seq2Seq | ShortlistedModel = model
-        if self.shortlist is not None or self.device.type == "cpu":
-            # On a CPU, always: with int8, the tables and exact attention make a sentence's
-            # result the same in any batch (model/runtime/shortlist.py). Tables are built from
-            # the float weights; their hidden half runs as the model does.
-            int8, cpu = self.precision == "int8", self.device.type == "cpu"
+        self.model: Seq2Seq | ShortlistedModel | GraphedModel = model
+        if cuda_graphs and self.device.type == "cuda" and self.shortlist is None:
+            self.model = GraphedModel(model)
+        cpu = self.device.type == "cpu"
+        if self.shortlist is not None or (cpu and not self.bf16):
+            # On a CPU in int8 or float32, always: with int8, the tables and exact attention
+            # make a sentence's result the same in any batch (model/runtime/shortlist.py).
+            # Tables are built from the float weights; their hidden half runs as the model does.
+            int8 = self.precision == "int8"
             config = loaded.config
             self.model = ShortlistedModel(
                 model,
@@ -76,24 +94,46 @@ class SearchRunner:
     @property
     def precision(self) -> str:
         """What the model computes in: ``int8`` (weights and activations),
-        ``bfloat16`` (CUDA autocast) or ``float32``."""
+        ``bfloat16`` (autocast) or ``float32``."""
         if self.quantization is not None and self.quantization.implementation is not None:
             return "int8"
         return "bfloat16" if self.bf16 else "float32"
 
+    @property
+    def info(self) -> dict[str, Any]:
+        """How the network runs, for reports: device, precision, the int8 implementation (or
+        why there is none), the shortlist, CUDA graphs, and the CPU path with its reason."""
+        quantization = None
+        if self.quantization is not None:
+            quantization = {
+                "implementation": self.quantization.implementation,
+                "fallback_reason": self.quantization.reason,
+            }
+        return {
+            "device": str(self.device),
+            "precision": self.precision,
+            "quantization": quantization,
+            "shortlist": None if self.shortlist is None else dict(self.shortlist.info),
+            "cuda_graphs": isinstance(self.model, GraphedModel),
+            "cpu_path": None if self.cpu_path is None else self.cpu_path.as_dict(),
+        }
+
     def running(self) -> contextlib.ExitStack:
-        """What every model call runs under: inference mode, CUDA autocast, CPU kernels."""
+        """What every model call runs under: inference mode, bfloat16 autocast, CPU kernels."""
         return running(self.device, self.bf16)
 
     def padded(self, rows: Sequence[tuple[int, ...]]) -> tuple[Tensor, Tensor, Tensor]:
         """``rows`` (source ids each) as ``src: rows x longest`` on the model's device, with
         their lengths and decoding limits on the CPU (sequence packing reads lengths on the
         host anyway)."""
-        longest = max(len(ids) for ids in rows)
-        src = torch.full((len(rows), longest), PAD_ID, dtype=torch.long)
-        for row, ids in enumerate(rows):
-            src[row, : len(ids)] = torch.tensor(ids, dtype=torch.long)
-        src_lengths = torch.tensor([len(ids) for ids in rows], dtype=torch.long)
+        lengths = [len(ids) for ids in rows]
+        longest = max(lengths)
+        # One conversion from padded lists, no tensor operation: the service calls this on
+        # its event loop while a search runs, and two threads in torch's parallel kernels at
+        # once stall each other.
+        padded = [(*ids, *(PAD_ID,) * (longest - len(ids))) for ids in rows]
+        src = torch.tensor(padded, dtype=torch.long)
+        src_lengths = torch.tensor(lengths, dtype=torch.long)
         max_len = max_target_lengths(src_lengths, self.max_len_ratio, self.max_len_extra)
         return src.to(self.device, non_blocking=True), src_lengths, max_len
 

@@ -15,7 +15,7 @@ from model.assembly import Assembler, Found, hypotheses_of
 from model.encoding import EncodedSentence
 from model.runner import SearchRunner
 from model.search.options import SearchOptions
-from model.translation import SentenceTranslation, passthrough
+from model.translation import SentenceTranslation
 
 
 class TranslationStream:
@@ -71,18 +71,11 @@ class TranslationStream:
                 finished = self._stream.advance()
             for row in finished:
                 owner, chunk = self._rows.pop(row.handle)
-                found = self._found[owner]
-                found[chunk] = hypotheses_of(row.tokens, row.scores, row.attention)
-                if all(part is not None for part in found):
+                parts = self._found[owner]
+                parts[chunk] = hypotheses_of(row.tokens, row.scores, row.attention)
+                if all(part is not None for part in parts):
                     done.append(owner)
-        results = []
-        attention = self.options.attention
-        for handle in done:
-            sentence = self._sentences.pop(handle)
-            chunks = [part for part in self._found.pop(handle) if part is not None]
-            if chunks:
-                translation = self._assembler.assemble(sentence, chunks, attention)
-            else:
-                translation = passthrough(sentence.source, self.options.n_best, attention)
-            results.append((handle, translation))
-        return results
+        sentences = [self._sentences.pop(handle) for handle in done]
+        chunks = [[part for part in self._found.pop(handle) if part is not None] for handle in done]
+        translated = self._assembler.assemble_batch(sentences, chunks, self.options)
+        return list(zip(done, translated, strict=True))

@@ -26,6 +26,7 @@ Translator and swapping the reference; calls in flight finish on the old one.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,14 +35,14 @@ from pathlib import Path
 from typing import Any
 
 from model.assembly import Assembler, row_hypotheses
-from model.encoding import EncodedSentence, chunk_text, plan_batches
+from model.encoding import EncodedSentence, SentenceEncoder, plan_batches
 from model.runner import SearchRunner
 from model.search.options import SearchOptions
 from model.store.checkpoint import LoadedModel, load_model
 from model.text.casing import vocabulary_predicate
 from model.text.pipeline import TextPipeline
 from model.text.protect import PLACEHOLDERS
-from model.text.tokenizer import SubwordTokenizer
+from model.text.tokenizer import DEFAULT_TEXT_THREADS, SubwordTokenizer, batch_threads
 from model.translation import SentenceTranslation, passthrough
 from model.translation_stream import TranslationStream
 
@@ -64,15 +65,19 @@ class Translator:
     sentences are translated in chunks (never truncated). ``workers``: batches
     :meth:`translate_sentences` searches at once. ``bf16``, ``quantize``, ``shortlist``,
     ``max_len_ratio`` and ``max_len_extra``: how the network runs
-    (:class:`~model.runner.SearchRunner`): ``quantize="int8"`` runs int8
-    layers on the CPU (:mod:`model.runtime.quantize`), ``auto`` means int8 on the CPU and off
-    on CUDA (what the CLIs and the service default to), ``off`` (the default here, so training
-    and tuning score the exact model) keeps float32; ``shortlist="on"`` scores only the target
-    words a batch may need (:mod:`model.runtime.shortlist`), ``auto`` does so on the CPU when
-    the model directory has the file (the CLIs' and the service's default), ``off`` (the
+    (:class:`~model.runner.SearchRunner`): ``quantize="int8"`` runs int8 layers with a fixed
+    activation range on the CPU (:mod:`model.runtime.quantize`), ``auto`` lets the CPU's
+    features choose (:mod:`model.runtime.cpu_path`: int8 on AVX2 and AVX-512 CPUs, bfloat16 on
+    AMX; on CUDA bfloat16; what the CLIs and the service default to), ``off`` (the default
+    here, so training and tuning score the exact model) keeps float32 (``bf16=True``:
+    bfloat16); ``shortlist="on"`` scores only the target words a batch may need
+    (:mod:`model.runtime.shortlist`), ``auto`` does so on the CPU when the model directory has
+    the file and the CPU path wants it (the CLIs' and the service's default), ``off`` (the
     default here) never. ``protect_identifiers``: technical tokens (``config.yaml``,
     ``@john_doe``) and names the model does not know are carried across like numbers
-    (:mod:`model.text.protect`).
+    (:mod:`model.text.protect`). ``text_threads``: SentencePiece threads for large batches.
+    ``cuda_graphs``: decoder steps as CUDA graphs on a GPU (:mod:`model.runtime.cuda_graphs`;
+    off by default until a GPU run has shown that they agree with eager steps and are faster).
 
     Decoding defaults (beam size, length penalty, repeat rules; :attr:`defaults`) come from
     the model directory's ``metadata.decoding``, else 5, 1.0, 0 and 4; explicit arguments
@@ -98,9 +103,14 @@ class Translator:
         protect_identifiers: bool = True,
         workers: int = 1,
         shortlist: str = "off",
+        text_threads: int = DEFAULT_TEXT_THREADS,
+        cuda_graphs: bool = False,
     ) -> None:
-        if max_batch_tokens < 1 or max_source_tokens < 1 or workers < 1:
-            raise ValueError("max_batch_tokens, max_source_tokens and workers must be positive")
+        if min(max_batch_tokens, max_source_tokens, workers, text_threads) < 1:
+            raise ValueError(
+                "max_batch_tokens, max_source_tokens, workers and text_threads must be positive"
+            )
+        self.text_threads = text_threads
         self.workers = workers
         self.max_batch_tokens = max_batch_tokens
         self.max_source_tokens = max_source_tokens
@@ -120,6 +130,7 @@ class Translator:
             shortlist=shortlist,
             max_len_ratio=max_len_ratio,
             max_len_extra=max_len_extra,
+            cuda_graphs=cuda_graphs,
         )
         self._source = loaded.tokenizers.source
         target = loaded.tokenizers.target
@@ -138,7 +149,13 @@ class Translator:
         self.pipeline = TextPipeline(
             self.known_word, self.protects_spans, self.protects_identifiers
         )
-        self._assembler = Assembler(self._source, target, self.pipeline)
+        # The thread rule is a plain function: a bound method of the translator here would
+        # make a cycle that keeps every reloaded model in memory (see known_word).
+        threads = functools.partial(batch_threads, most=text_threads)
+        self._encoder = SentenceEncoder(
+            self.pipeline, self._source, max_source_tokens, self._count_source, threads
+        )
+        self._assembler = Assembler(self._source, target, self.pipeline, threads)
         if not self.protects_spans:
             logger.info(
                 "this model has no placeholder pieces: span protection is off, so URLs, "
@@ -162,25 +179,16 @@ class Translator:
     @property
     def model_info(self) -> dict[str, Any]:
         """Facts about the loaded model and how it runs: its directory, architecture, size,
-        training metadata, device, precision, int8 fallback, decoding defaults. For reports
+        training metadata, device, precision, int8 fallback, CPU path
+        (:attr:`~model.runner.SearchRunner.info`), decoding defaults. For reports
         (``mt-eval``, ``mt-retrain``, benchmarks); what a public endpoint may show of it is
         the caller's choice (``GET /model``: :mod:`service.model_info`)."""
-        runner = self.runner
-        quantization = None
-        if runner.quantization is not None:
-            quantization = {
-                "implementation": runner.quantization.implementation,
-                "fallback_reason": runner.quantization.reason,
-            }
         return {
             "model_dir": str(self._loaded.path),
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
-            "device": str(runner.device),
-            "precision": runner.precision,
-            "quantization": quantization,
-            "shortlist": None if runner.shortlist is None else dict(runner.shortlist.info),
+            **self.runner.info,
             "max_source_tokens": self.max_source_tokens,
             "decoding": {
                 "beam": self.default_beam,
@@ -217,15 +225,13 @@ class Translator:
         """One sentence through the pipeline's sentence steps (normalise, mask, full stop) and
         the tokenizer, cut into chunks when it is too long. Layout and a sentence without a
         letter or digit get no rows: they are answered without the model."""
-        segment = self.pipeline.for_model(sentence)
-        if not segment.for_model:
-            return EncodedSentence(segment, ())
-        ids = self._source.encode(segment.text, normalized=True)
-        if len(ids) <= self.max_source_tokens:
-            return EncodedSentence(segment, (tuple(ids),))
-        pieces = chunk_text(segment.text, self.max_source_tokens, self.count_tokens)
-        chunks = tuple(tuple(self._source.encode(piece, normalized=True)) for piece in pieces)
-        return EncodedSentence(segment, chunks)
+        return self.encode_batch([sentence])[0]
+
+    def encode_batch(self, sentences: Sequence[str]) -> list[EncodedSentence]:
+        """:meth:`encode` of each sentence: the sentence steps run once over the list and
+        SentencePiece encodes all of them in one call (on several threads for a large batch);
+        the results are those of one by one."""
+        return self._encoder.encode_batch(sentences)
 
     def search(
         self, batch: Sequence[EncodedSentence], options: SearchOptions | None = None
@@ -239,16 +245,9 @@ class Translator:
         if rows:
             result = self.runner.search(rows, options)
             found = [row_hypotheses(result, row) for row in range(len(rows))]
-        translations = []
-        position = 0
-        for sentence in batch:
-            own = found[position : position + sentence.rows]
-            position += sentence.rows
-            if own:
-                translations.append(self._assembler.assemble(sentence, own, options.attention))
-            else:
-                translations.append(passthrough(sentence.source, options.n_best, options.attention))
-        return translations
+        ends = list(itertools.accumulate(sentence.rows for sentence in batch))
+        own = [found[end - sentence.rows : end] for end, sentence in zip(ends, batch, strict=True)]
+        return self._assembler.assemble_batch(batch, own, options)
 
     def open_stream(self, options: SearchOptions | None = None) -> TranslationStream:
         """A beam search that sentences join and leave while it runs (continuous batching,
@@ -263,7 +262,7 @@ class Translator:
         ``max_batch_tokens`` (:func:`plan_batches`), search each batch; ``workers`` batches
         at once, each in its own thread (the results do not depend on it)."""
         options = options or self.defaults
-        encoded = [self.encode(sentence) for sentence in sentences]
+        encoded = self.encode_batch(sentences)
         batches = plan_batches(encoded, self.max_batch_tokens, options.beam)
 
         def search(indices: list[int]) -> list[SentenceTranslation]:

@@ -2,7 +2,7 @@
 errors it answers callers with.
 
 The model side is a protocol so that tests can stand in for the Translator:
-:class:`BatchModel` encodes a sentence once and opens a :class:`SentenceStream` per decoding
+:class:`BatchModel` encodes each sentence once and opens a :class:`SentenceStream` per decoding
 setting (``model.translator.Translator`` fits).
 """
 
@@ -49,9 +49,9 @@ class SentenceStream(Protocol[Encoded_contra, Result_co]):
 
 class BatchModel(Protocol[Encoded, Result_co]):
     """What the batcher needs from a model (``model.translator.Translator`` fits): encode a
-    sentence once, and open a stream per decoding setting."""
+    request's sentences once, and open a stream per decoding setting."""
 
-    def encode(self, sentence: str) -> Encoded: ...
+    def encode_batch(self, sentences: Sequence[str]) -> list[Encoded]: ...
 
     def open_stream(self, options: SearchOptions) -> SentenceStream[Encoded, Result_co]: ...
 

@@ -1,7 +1,7 @@
 """Continuous batching: every client's sentences share one queue and one running search.
 
 Requests put ``(sentence, encoded sentence, future)`` items into a queue and await the futures.
-Each sentence is encoded by the model once, when its request arrives (``model.encode``:
+Each sentence is encoded by the model once, when its request arrives (``model.encode_batch``:
 normalised, masked, SentencePiece ids, chunks; the service does it in a worker thread before it
 calls :meth:`DynamicBatcher.translate`); the ids travel with the item into the model's search,
 so nothing is encoded twice. The queue is measured in *source tokens*, not sentences:
@@ -198,10 +198,10 @@ class DynamicBatcher(Generic[Result]):
     ) -> list[Result]:
         """Translate ``sentences`` with ``model``; results in input order.
 
-        ``encoded``: ``model.encode`` of each sentence, which also measures it for admission.
+        ``encoded``: ``model.encode_batch(sentences)``, which also measures them for admission.
         A server passes it, encoded in a worker thread: the sentence steps before SentencePiece
         are Python, and a long text takes milliseconds that the event loop must not wait for.
-        Without it each sentence is encoded here, once.
+        Without it the sentences are encoded here, once, together.
 
         Raises :class:`QueueFullError` at once when the queue cannot take all of their tokens
         now (a request is admitted whole or not at all), :class:`RequestTooLargeError` when it
@@ -219,7 +219,7 @@ class DynamicBatcher(Generic[Result]):
         group: Group[Result] = (model, options)
         ticket = next(self._tickets)
         if encoded is None:
-            encoded = [model.encode(sentence) for sentence in sentences]
+            encoded = model.encode_batch(sentences)
         items = [
             Item(sentence, encoding, group, loop.create_future(), ticket)
             for sentence, encoding in zip(sentences, encoded, strict=True)

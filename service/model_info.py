@@ -23,6 +23,8 @@ PUBLIC_FIELDS = (
     "precision",
     "quantization",
     "shortlist",
+    "cpu_path",
+    "cuda_graphs",
     "max_source_tokens",
     "decoding",
     "protects_spans",

@@ -72,7 +72,8 @@ class Settings(BaseSettings):
         Literal["auto", "int8", "off"],
         Field(
             description="int8: int8 Linear layers with a fixed activation range on the CPU "
-            "(about 2x faster); auto: int8 on the CPU, off on CUDA; off: float32 (bf16 on CUDA)"
+            "(about 2x faster); auto: the CPU's own path (int8 on AVX2/AVX-512, bfloat16 on "
+            "AMX; GET /model says which and why), off on CUDA; off: float32 (bf16 on CUDA)"
         ),
     ] = "auto"
     shortlist: Annotated[
@@ -83,6 +84,13 @@ class Settings(BaseSettings):
             "off: the whole vocabulary"
         ),
     ] = "auto"
+    cuda_graphs: Annotated[
+        bool,
+        Field(
+            description="on CUDA, decoder steps replay CUDA graphs captured per batch-size "
+            "bucket (off until a GPU run has shown they agree with eager steps and are faster)"
+        ),
+    ] = False
     host: Annotated[str, Field(description="address to listen on")] = "127.0.0.1"
     port: Annotated[int, Field(ge=1, le=65535, description="TCP port to listen on, 1-65535")] = 5000
     log_level: Annotated[str, Field(description="critical, error, warning, info, debug")] = "info"

@@ -56,6 +56,7 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
             probe_beam=max(settings.beam or 5, 2),
             quantize=settings.quantize,
             shortlist=settings.shortlist,
+            cuda_graphs=settings.cuda_graphs,
         )
     )
     return ServiceState(

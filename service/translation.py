@@ -222,7 +222,7 @@ class TextTranslationService:
         if missing:
             unique = list(dict.fromkeys(missing))
             translator = served.translator
-            encoded = await asyncio.to_thread(lambda: [translator.encode(s) for s in unique])
+            encoded = await asyncio.to_thread(translator.encode_batch, unique)
             translated = await self.batcher.translate(translator, unique, options, encoded)
             by_sentence = dict(zip(unique, translated, strict=True))
             for sentence, result in by_sentence.items():

@@ -1,7 +1,7 @@
 """A fake model for the batcher's tests (:mod:`tests.test_batcher`), and a polling wait that
 async tests share.
 
-The fake stands in for ``model.translator.Translator`` (same ``encode`` and ``open_stream``
+The fake stands in for ``model.translator.Translator`` (same ``encode_batch`` and ``open_stream``
 signatures, a stream with ``add``, ``advance`` and ``cancel``) so that batch composition,
 timing, failures and cancellation can be observed exactly. A ``threading.Event`` gate holds
 the model call open when a test needs requests to pile up behind a running batch.
@@ -127,8 +127,11 @@ class FakeModel:
     def __post_init__(self) -> None:
         self.gate.set()  # open unless a test closes it
 
-    def encode(self, sentence: str) -> FakeEncoded:
-        self.encoded.append(sentence)
+    def encode_batch(self, sentences: Sequence[str]) -> list[FakeEncoded]:
+        self.encoded.extend(sentences)
+        return [self._encoded(sentence) for sentence in sentences]
+
+    def _encoded(self, sentence: str) -> FakeEncoded:
         words = len(sentence.split())
         full, rest = divmod(words, self.row_limit)
         return FakeEncoded(sentence, (self.row_limit,) * full + ((rest,) if rest else ()))

@@ -1,4 +1,5 @@
-"""The CUDA code paths: bf16 decoding, a training step and the service on a GPU.
+"""The CUDA code paths: bf16 decoding, decoder steps as CUDA graphs, a training step and the
+service on a GPU.
 
 Marked ``cuda`` (``pytest -m cuda``); without a CUDA device every test skips and says so.
 ``scripts/gpu-run.sh`` runs them on the GPU machine. The decoding test uses the bundled
@@ -21,6 +22,7 @@ import pytest
 import torch
 
 from model.nn.seq2seq import Seq2Seq
+from model.runtime.cuda_graphs import GraphedModel
 from model.text.tokenizer import Tokenizers
 from model.translator import Translator
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences, tiny_config
@@ -101,6 +103,53 @@ def test_bf16_batches_give_the_sentences_alone(cpu_translations: list[str]) -> N
     together = cuda.translate(SENTENCES, beam=1)
     same = sum(a == b for a, b in zip(alone, together, strict=True))
     assert same >= MIN_IDENTICAL * len(SENTENCES)
+
+
+@pytest.mark.parametrize("beam", [1, 5])
+def test_cuda_graph_steps_agree_with_eager_steps(beam: int) -> None:
+    """Decoder steps replayed from CUDA graphs (``cuda_graphs``) translate as eager steps do:
+    the graph runs the same kernels over a bucket's padded shapes, which may only reorder a
+    sum, so at most a rare near-tie changes. The buckets of the search were captured, not
+    left eager after a failed capture."""
+    eager = Translator.from_dir(MODEL_DIR, device="cuda")
+    graphed = Translator.from_dir(MODEL_DIR, device="cuda", cuda_graphs=True)
+    assert graphed.model_info["cuda_graphs"] and not eager.model_info["cuda_graphs"]
+    sentences = SENTENCES * 3  # 60 sentences: a bucket of 64, and smaller ones as they finish
+    expected = eager.translate(sentences, beam=beam)
+    found = graphed.translate(sentences, beam=beam)
+    again = graphed.translate(sentences, beam=beam)  # replays of graphs captured before
+    assert found == again
+    same = sum(a == b for a, b in zip(found, expected, strict=True))
+    differing = [(a, b) for a, b in zip(found, expected, strict=True) if a != b]
+    assert same >= 0.95 * len(sentences), json.dumps(differing, ensure_ascii=False)
+    model = graphed.runner.model
+    assert isinstance(model, GraphedModel) and model.buckets
+    assert all(model._buckets[key] is not None for key in model.buckets)
+
+
+@pytest.mark.parametrize("rows_per_sentence", [1, 5])
+def test_a_cuda_graph_step_matches_the_eager_step(rows_per_sentence: int) -> None:
+    """One step, graph against eager on the same rows: the same log-probabilities within
+    bf16 rounding, and the same best token in nearly every row."""
+    translator = Translator.from_dir(MODEL_DIR, device="cuda", cuda_graphs=True)
+    model = translator.runner.model
+    assert isinstance(model, GraphedModel)
+    encoded = [translator.encode(sentence) for sentence in SENTENCES]
+    src, lengths, _ = translator.runner.padded([e.chunks[0] for e in encoded])
+    with translator.runner.running():
+        encoder_output = model.encode(src, lengths)
+        index = torch.arange(len(SENTENCES), device=src.device)
+        state = model.reorder(
+            model.initial_state(encoder_output), index.repeat_interleave(rows_per_sentence)
+        )
+        tokens = torch.full_like(index.repeat_interleave(rows_per_sentence), 2)  # BOS
+        for _ in range(4):
+            eager = model.model.decode_step(tokens, state, encoder_output)
+            graph = model.decode_step(tokens, state, encoder_output)
+            torch.testing.assert_close(graph[0], eager[0], atol=0.05, rtol=0.02)
+            agree = (graph[0].argmax(-1) == eager[0].argmax(-1)).float().mean().item()
+            assert agree >= 0.9
+            state, tokens = eager[1], eager[0].argmax(-1)
 
 
 def _batch(tokenizers: Tokenizers) -> Any:

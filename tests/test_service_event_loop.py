@@ -58,7 +58,7 @@ async def test_text_work_runs_off_the_event_loop(
         (TextPipeline, "clean"),
         (TextPipeline, "sentences"),
         (TextPipeline, "restore_case"),
-        (Translator, "encode"),
+        (Translator, "encode_batch"),
         (service.translation, "render_run"),
     ):
         monkeypatch.setattr(owner, name, slowed(getattr(owner, name), name, calls))
@@ -75,4 +75,4 @@ async def test_text_work_runs_off_the_event_loop(
             health = time.perf_counter()
             assert (await client.get("/health")).status_code == 200
             assert time.perf_counter() - health < MOST_STALL_S
-    assert set(calls) == {"clean", "sentences", "restore_case", "encode", "render_run"}
+    assert set(calls) == {"clean", "sentences", "restore_case", "encode_batch", "render_run"}

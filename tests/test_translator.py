@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -71,13 +72,18 @@ def test_each_sentence_is_encoded_once(
     translator = Translator.from_dir(tiny_model_dir, device="cpu")
     source = translator._source
     encoded: list[str] = []
-    original = source.encode
+    one, many = source.encode, source.encode_batch
 
     def counting(text: str, **kwargs: bool) -> list[int]:
         encoded.append(text)
-        return original(text, **kwargs)
+        return one(text, **kwargs)
+
+    def counting_batch(texts: list[str], *args: Any, **kwargs: Any) -> list[list[int]]:
+        encoded.extend(texts)
+        return many(texts, *args, **kwargs)
 
     monkeypatch.setattr(source, "encode", counting)
+    monkeypatch.setattr(source, "encode_batch", counting_batch)
     sentences = ["I love the cat.", "We see a big house today.", "you", "\n", ""]
     translator.translate_sentences(sentences, translator.options(beam=2))
     # once each ("you" with the full stop it is searched with); layout and empty ones not at all

@@ -1,5 +1,5 @@
-"""What every model call runs under: inference mode, bfloat16 autocast on CUDA, and on the CPU
-ATen's native RNN kernels instead of oneDNN's (:func:`running`)."""
+"""What every model call runs under: inference mode, bfloat16 autocast when the model runs in
+it, and on the CPU ATen's native RNN kernels instead of oneDNN's (:func:`running`)."""
 
 from __future__ import annotations
 
@@ -45,11 +45,15 @@ _native_cpu_rnn_kernels = _NativeCpuRnnKernels()
 
 
 def running(device: torch.device, bf16: bool) -> contextlib.ExitStack:
-    """Inference mode, CUDA bfloat16 autocast when ``bf16``, native CPU RNN kernels on a CPU."""
+    """Inference mode, bfloat16 autocast when ``bf16``, and in float32 or int8 on a CPU the
+    native RNN kernels. bfloat16 on a CPU keeps oneDNN: its matrix products are oneDNN's
+    (ATen's own bfloat16 kernels are several times slower), and the decoder's recurrent step
+    then comes from the token table (:mod:`model.runtime.lstm_table`) when the shortlist is
+    on, so no per-step oneDNN RNN call is made."""
     stack = contextlib.ExitStack()
     stack.enter_context(torch.inference_mode())
     if bf16:
-        stack.enter_context(torch.autocast(device_type="cuda", dtype=torch.bfloat16))
-    if device.type == "cpu":
+        stack.enter_context(torch.autocast(device_type=device.type, dtype=torch.bfloat16))
+    if device.type == "cpu" and not bf16:
         stack.enter_context(_native_cpu_rnn_kernels)
     return stack

@@ -41,13 +41,10 @@ from torch import Tensor
 from model.search.options import SearchOptions
 from model.search.steps import (
     SearchableModel,
-    ban_loops,
-    block_repeats,
+    StepRules,
     length_penalties,
     limits_tensor,
-    not_eos_mask,
     penalised,
-    step_log_probs,
 )
 from model.search.stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -85,12 +82,6 @@ def _step_range(max_len: Tensor | int) -> tuple[int, int]:
     else:
         shortest = longest = int(max_len)
     return shortest, longest + 1  # +1: the step that can only emit EOS
-
-
-def _append(history: Tensor | None, tokens: Tensor) -> Tensor:
-    """``history: rows x steps`` (or None) with ``tokens: rows`` as a new last column."""
-    column = tokens.unsqueeze(1)
-    return column if history is None else torch.cat([history, column], dim=1)
 
 
 def _expand(per_step: list[Tensor], active: list[Tensor | None], batch: int, fill: float) -> Tensor:
@@ -143,7 +134,6 @@ def greedy_search(
     the model in eval mode (dropout off).
     """
     return_attention = options.attention
-    block_ngram_repeat, block_loops = options.block_ngram_repeat, options.block_loops
     batch, device = src.size(0), src.device
     limits = limits_tensor(max_len, batch, device)
     first_forced_step, steps = _step_range(max_len)
@@ -160,26 +150,28 @@ def greedy_search(
     total_length = torch.zeros(batch, dtype=torch.long, device=device)
     everyone = torch.arange(batch, device=device)  # batch indices of the rows still decoding
     active: Tensor | None = None  # the same, or None while it is all of them
-    not_eos: Tensor | None = None
+    rules: StepRules | None = None
     chosen: list[Tensor] = []  # each: rows
     attention: list[Tensor] = []  # each: rows x src_len
     recorded: list[Tensor | None] = []  # each: the `active` of that step
-    history: Tensor | None = None  # rows x step: chosen tokens, for the repeat rules
+    # rows x steps, column s the token chosen at step s, for the repeat rules: written in
+    # place, so that a step costs the same whatever the length so far
+    history: Tensor | None = None
+    if options.block_ngram_repeat > 0 or options.block_loops > 0:
+        history = torch.full((batch, steps), PAD_ID, dtype=torch.long, device=device)
 
     for step in range(steps):
         log_probs, state, weights = model.decode_step(prev_tokens, state, encoder_output)
-        if not_eos is None:
-            not_eos = not_eos_mask(log_probs.size(-1), device)
+        if rules is None:
+            rules = StepRules(options, log_probs.size(-1), device)
         at_limit = (limits <= step) if step >= first_forced_step else None
-        log_probs = step_log_probs(log_probs, at_limit, not_eos)
-        log_probs = block_repeats(log_probs, history, block_ngram_repeat)
-        log_probs = ban_loops(log_probs, history, block_loops)
+        log_probs = rules(log_probs, at_limit, None if history is None else history[:, :step])
         best_log_prob, best = log_probs.max(dim=-1)
         best = best.masked_fill(finished, PAD_ID)
-        if block_ngram_repeat > 0 or block_loops > 0:
-            history = _append(history, best)
+        if history is not None:
+            history[:, step] = best
         log_prob_sum += best_log_prob.masked_fill(finished, 0.0)
-        lengths += (~finished).long()
+        lengths += ~finished
         chosen.append(best)
         recorded.append(active)
         if return_attention:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import torch
 from torch import Tensor
 
+from model.search.options import SearchOptions
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 
@@ -64,27 +65,40 @@ def host_limits(max_len: Tensor | int, batch: int) -> list[int]:
     return [int(max_len)] * batch
 
 
-def not_eos_mask(vocab_size: int, device: torch.device) -> Tensor:
-    """``vocab``: True everywhere except at EOS."""
-    mask = torch.ones(vocab_size, dtype=torch.bool, device=device)
-    mask[EOS_ID] = False
-    return mask
+LoopPairs = tuple[Tensor, int, Tensor, Tensor]  # what _loop_pairs makes for one span count
 
 
-def step_log_probs(log_probs: Tensor, at_limit: Tensor | None, not_eos: Tensor) -> Tensor:
-    """``log_probs: rows x vocab`` (the step's own tensor, from ``decode_step``) with the
-    impossible moves at -inf, in place.
+class StepRules:
+    """What a search does to the log-probabilities of every step, with the small constant
+    tensors the rules need made once per search on its device (not at every step).
 
-    PAD and BOS are never generated. Rows that reached their length limit (``at_limit: rows``
-    bool) may only emit EOS; EOS keeps its real log-probability so the score stays a model
-    score. ``at_limit=None`` when the caller knows on the host that no row can be at its
-    limit yet: the ``rows x vocab`` mask is then skipped, at no sync.
+    In order: PAD and BOS are never generated; rows that reached their length limit
+    (``at_limit: rows`` bool) may only emit EOS, which keeps its real log-probability so the
+    score stays a model score (``at_limit=None`` when the caller knows on the host that no row
+    can be at its limit yet: the ``rows x vocab`` mask is then skipped, at no sync); then the
+    n-gram repeat block (:func:`block_repeats`) and the loop guard (:func:`ban_loops`) of
+    ``options``. ``vocab``: the width of the model's log-probabilities.
     """
-    log_probs[:, PAD_ID] = float("-inf")
-    log_probs[:, BOS_ID] = float("-inf")
-    if at_limit is not None:
-        log_probs.masked_fill_(at_limit.unsqueeze(1) & not_eos.unsqueeze(0), float("-inf"))
-    return log_probs
+
+    def __init__(self, options: SearchOptions, vocab: int, device: torch.device) -> None:
+        self.block_ngram_repeat = options.block_ngram_repeat
+        self.block_loops = options.block_loops
+        self._never = torch.tensor([PAD_ID, BOS_ID], device=device)
+        self._not_eos = torch.ones(vocab, dtype=torch.bool, device=device)
+        self._not_eos[EOS_ID] = False
+        self._loops = {span: _loop_pairs(span, device) for span in range(1, self.block_loops + 1)}
+
+    def __call__(
+        self, log_probs: Tensor, at_limit: Tensor | None, history: Tensor | None
+    ) -> Tensor:
+        """``log_probs: rows x vocab`` (the step's own tensor, from ``decode_step``, changed
+        in place) with the impossible moves at -inf; ``history: rows x steps`` the tokens
+        chosen so far (None before the first)."""
+        log_probs.index_fill_(1, self._never, float("-inf"))
+        if at_limit is not None:
+            log_probs.masked_fill_(at_limit.unsqueeze(1) & self._not_eos, float("-inf"))
+        log_probs = block_repeats(log_probs, history, self.block_ngram_repeat)
+        return ban_loops(log_probs, history, self.block_loops, self._loops)
 
 
 def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
@@ -110,7 +124,7 @@ def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
     return log_probs.masked_fill(counts > 0, float("-inf"))
 
 
-def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, int, Tensor, Tensor]:
+def _loop_pairs(spans: int, device: torch.device) -> LoopPairs:
     """For :func:`ban_loops` over the last ``2 x spans`` history columns: one column index
     for a single gather (each span's token pairs, ``last`` columns then ``before`` columns,
     then each span's first column), the number of pairs, which span each pair belongs to
@@ -129,7 +143,12 @@ def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, int, Tensor, 
     return columns, len(owner), membership.to(device), membership.sum(dim=0).to(device)
 
 
-def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> Tensor:
+def ban_loops(
+    log_probs: Tensor,
+    history: Tensor | None,
+    longest_span: int,
+    pairs: dict[int, LoopPairs] | None = None,
+) -> Tensor:
     """``log_probs: rows x vocab`` with -inf, in place, at the token that would start a third
     consecutive copy of a span of 1 to ``longest_span`` tokens at the end of its row of
     ``history: rows x steps`` (latest last; PAD before a row's first token).
@@ -138,15 +157,17 @@ def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> T
     translation; two copies stay allowed, because Vietnamese reduplicates ("từ từ", "xanh
     xanh"). At most ``longest_span`` tokens per row are banned, never EOS (it is never in a
     history), so every row keeps a move. ``log_probs`` must be the step's own tensor. Eight
-    small tensor operations per step, whatever ``longest_span`` is.
+    small tensor operations per step, whatever ``longest_span`` is; ``pairs``: the
+    :func:`_loop_pairs` of each span count, made once (:class:`StepRules`), else here.
     """
     spans = min(longest_span, 0 if history is None else history.size(1) // 2)
     if history is None or spans <= 0:
         return log_probs
-    columns, pairs, membership, pairs_per_span = _loop_pairs(spans, history.device)
+    made = pairs[spans] if pairs is not None else _loop_pairs(spans, history.device)
+    columns, count, membership, pairs_per_span = made
     picked = history[:, history.size(1) - 2 * spans :][:, columns]  # rows x (2 pairs + spans)
-    equal = (picked[:, :pairs] == picked[:, pairs : 2 * pairs]).float() @ membership
-    starts = picked[:, 2 * pairs :]  # each span's first token: a third copy starts with it
+    equal = (picked[:, :count] == picked[:, count : 2 * count]).float() @ membership
+    starts = picked[:, 2 * count :]  # each span's first token: a third copy starts with it
     looping = (equal == pairs_per_span) & (starts != PAD_ID)  # rows x spans
     # 0 leaves a log-probability (<= 0) as it is under amin; amin, because several spans may
     # name the same token and one must not undo another's ban

@@ -31,13 +31,10 @@ from model.nn.padding import pad_to
 from model.search.options import SearchOptions
 from model.search.steps import (
     SearchableModel,
-    ban_loops,
-    block_repeats,
+    StepRules,
     host_limits,
     length_penalties,
-    not_eos_mask,
     penalised,
-    step_log_probs,
     top_candidates,
 )
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -104,10 +101,10 @@ class _Beams:
     history: Tensor
     history_attention: Tensor | None
 
-    def select(self, model: StreamableModel, keep: Tensor, beam: int) -> _Beams:
-        """Only the sentences at ``keep`` (sentence indices, device tensor, any order)."""
+    def select(self, model: StreamableModel, kept: list[int], beam: int) -> _Beams:
+        """Only the sentences at ``kept`` (sentence indices, any order)."""
+        keep = torch.tensor(kept, device=self.limits.device)
         rows = (keep.unsqueeze(1) * beam + torch.arange(beam, device=keep.device)).view(-1)
-        kept = keep.tolist()
         return _Beams(
             handles=[self.handles[i] for i in kept],
             source_lengths=[self.source_lengths[i] for i in kept],
@@ -221,16 +218,14 @@ class BeamStream:
         self.n_best = options.n_best
         self.length_penalty = options.length_penalty
         self.return_attention = options.attention
-        self.block_ngram_repeat = options.block_ngram_repeat
-        self.block_loops = options.block_loops
         self.check_every = check_every
         self._beams: _Beams | None = None
         self._joining: list[_Joining] = []
         self._cancelled: set[int] = set()
         self._handles = 0
         self._steps = 0
-        self._not_eos: Tensor | None = None
         self._penalties = torch.ones(0)  # length ** length_penalty, as long as the limits need
+        self._rules: StepRules | None = None
 
     def __len__(self) -> int:
         """Sentences in flight or waiting to join (cancelled ones until they leave)."""
@@ -323,15 +318,13 @@ class BeamStream:
         log_probs, state, weights = self.model.decode_step(
             beams.prev_tokens, beams.state, beams.encoder_output
         )
-        if self._not_eos is None:
-            self._not_eos = not_eos_mask(log_probs.size(-1), log_probs.device)
+        if self._rules is None:
+            self._rules = StepRules(self.options, log_probs.size(-1), log_probs.device)
         # Known on the host: before the first sentence's limit, the limit mask is skipped.
         at_limit = None
         if self._steps >= min(beams.limit_at):
             at_limit = (beams.limits <= beams.steps).repeat_interleave(beam)
-        log_probs = step_log_probs(log_probs, at_limit, self._not_eos)
-        log_probs = block_repeats(log_probs, beams.history, self.block_ngram_repeat)
-        log_probs = ban_loops(log_probs, beams.history, self.block_loops)
+        log_probs = self._rules(log_probs, at_limit, beams.history)
         grid = log_probs.view(-1, beam, log_probs.size(-1))  # sentences x beam x vocab
         candidate_scores, candidate_parents, candidate_tokens = top_candidates(
             grid, beams.beam_scores
@@ -414,40 +407,50 @@ class BeamStream:
 
     def _release(self) -> list[FinishedSentence]:
         """The host sync of this check: collect the done sentences, drop them and the
-        cancelled ones from the batch, and trim the histories to what is left."""
+        cancelled ones from the batch, and trim the histories to what is left. Which
+        sentences leave is read once; their hypotheses come over in one more copy."""
         beams = self._beams
         assert beams is not None
-        leaving = beams.done.clone()
-        if self._cancelled:
-            cancelled = [i for i, h in enumerate(beams.handles) if h in self._cancelled]
-            leaving[cancelled] = True
-        done = leaving.nonzero().squeeze(1)
-        if done.numel() == 0:
+        leaving = beams.done.cpu().tolist()  # the host sync of this check
+        for i, handle in enumerate(beams.handles):
+            leaving[i] = leaving[i] or handle in self._cancelled
+        done = [i for i, left in enumerate(leaving) if left]
+        if not done:
             return []
         finished = self._collect(beams, done)
-        keep = (~leaving).nonzero().squeeze(1)
-        self._cancelled -= {beams.handles[i] for i in done.tolist()}
-        if keep.numel() == 0:
+        keep = [i for i, left in enumerate(leaving) if not left]
+        self._cancelled -= {beams.handles[i] for i in done}
+        if not keep:
             self._beams = None
         else:
             kept = beams.select(self.model, keep, self.beam)
             self._beams = kept.trimmed(self._steps - min(kept.joined_at))
         return finished
 
-    def _collect(self, beams: _Beams, done: Tensor) -> list[FinishedSentence]:
+    def _collect(self, beams: _Beams, done: list[int]) -> list[FinishedSentence]:
         """The ``n_best`` finished hypotheses of the sentences at ``done``, best first."""
-        scores, order = beams.final_scores[done].topk(self.n_best, dim=1)
-        lengths = beams.final_lengths[done].gather(1, order).tolist()
+        index = torch.tensor(done, device=beams.final_scores.device)
+        scores, order = beams.final_scores[index].topk(self.n_best, dim=1)
         width = beams.final_tokens.size(2)
-        index = order.unsqueeze(-1).expand(-1, -1, width)
-        tokens = beams.final_tokens[done].gather(1, index).tolist()
+        token_index = order.unsqueeze(-1).expand(-1, -1, width)
+        # each hypothesis's length, then its tokens: one copy to the host for all of them
+        lengths_and_tokens = torch.cat(
+            [
+                beams.final_lengths[index].gather(1, order).unsqueeze(-1),
+                beams.final_tokens[index].gather(1, token_index),
+            ],
+            dim=2,
+        ).tolist()
+        lengths = [[row[0] for row in sentence] for sentence in lengths_and_tokens]
+        tokens = [[row[1:] for row in sentence] for sentence in lengths_and_tokens]
         attention = None
         if beams.final_attention is not None:
-            attention_index = index.unsqueeze(-1).expand(-1, -1, -1, beams.final_attention.size(-1))
-            attention = beams.final_attention[done].gather(1, attention_index).cpu()
+            source_width = beams.final_attention.size(-1)
+            attention_index = token_index.unsqueeze(-1).expand(-1, -1, -1, source_width)
+            attention = beams.final_attention[index].gather(1, attention_index).cpu()
         results = []
         for position, (sentence, sentence_scores) in enumerate(
-            zip(done.tolist(), scores.tolist(), strict=True)
+            zip(done, scores.tolist(), strict=True)
         ):
             handle = beams.handles[sentence]
             if handle in self._cancelled:

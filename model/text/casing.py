@@ -131,30 +131,51 @@ def _plain(sentence: str) -> str:
 
 def detect_style(sentence: str) -> Style:
     """``upper`` for a sentence in capitals, ``title`` for Title Case, else ``as_is``."""
-    sentence = _plain(sentence)
-    words = _WORD.findall(sentence)
-    cased, upper = _letters(sentence)
-    upper_words = [word for word in words if _is_upper_word(word)]
+    plain = _plain(sentence)
+    words = _WORD.findall(plain)
+    return _style(plain, words, _upper_words(words))
+
+
+def _upper_words(words: list[str]) -> list[int]:
+    """The positions of the words in capitals (:func:`_is_upper_word`, inlined: it runs on
+    every word of every sentence)."""
+    return [i for i, word in enumerate(words) if len(word) >= 2 and word.isupper()]
+
+
+def _style(plain: str, words: list[str], upper_positions: list[int]) -> Style:
+    """:func:`detect_style` of a sentence whose :func:`_plain` text is ``plain``, whose
+    words are ``words`` and whose words in capitals are at ``upper_positions``."""
+    upper_words = [words[i] for i in upper_positions]
     # One upper-case word alone may be an acronym ("NASA"): capitals only from two words on,
     # or from one long word ("WARNING").
-    shouting = len(upper_words) >= 2 or any(len(word) >= 5 for word in upper_words)
-    if cased >= 2 and upper >= UPPER_SHARE * cased and shouting:
-        return "upper"
-    content = [word for i, word in enumerate(words) if i == 0 or word.lower() not in SMALL_WORDS]
-    if len(content) >= 2 and all(_is_title_word(word) for word in content):
-        return "title"
-    return "as_is"
+    if len(upper_words) >= 2 or any(len(word) >= 5 for word in upper_words):
+        cased, upper = _letters(plain)
+        if cased >= 2 and upper >= UPPER_SHARE * cased:
+            return "upper"
+    # Title Case: at least two content words, every one of them in Title case (the first
+    # word that is not ends the question, which it does early in most sentences).
+    titled = 0
+    for index, word in enumerate(words):
+        if index > 0 and word.lower() in SMALL_WORDS:
+            continue
+        if not _is_title_word(word):
+            return "as_is"
+        titled += 1
+    return "title" if titled >= 2 else "as_is"
 
 
 def prepare(sentence: str, known: Known | None = None) -> CasedInput:
     """The sentence as the model should see it, and the style to restore (module docstring)."""
-    style = detect_style(sentence)
+    plain = _plain(sentence)
+    words = _WORD.findall(plain)  # the words _replace_words visits, in its order
+    upper_positions = _upper_words(words)
+    style = _style(plain, words, upper_positions)
     if style != "as_is":
         return CasedInput(
             _replace_words(sentence, lambda i, word: _recased(word, i == 0, known)), style
         )
-    if known is None:
-        return CasedInput(sentence, style)
+    if known is None or not any(position > 0 for position in upper_positions):
+        return CasedInput(sentence, style)  # no shouted word to lower
 
     def unshout(index: int, word: str) -> str:
         # "Please DO NOT touch": lowered when the vocabulary knows the lower-case word and

@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from model.text.casing import Style, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
@@ -54,6 +54,11 @@ class Segment:
     originals: tuple[str, ...] = ()  # what each placeholder stands for
     occurrences: tuple[int, ...] = ()  # how often each original occurs in the source
     full_stop: bool = False  # a full stop was added for the model
+
+    def replaced(self, **changes: Any) -> Segment:
+        """A copy with ``changes``: ``dataclasses.replace`` without its walk over the fields
+        (twice as fast, and it runs for every sentence at several steps)."""
+        return Segment(**{**self.__dict__, **changes})
 
 
 def needs_model(text: str) -> bool:
@@ -91,7 +96,7 @@ class Clean:
     name = "clean"
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
-        return _each(segments, lambda s: replace(s, text=clean_text(s.text)), only_model=False)
+        return _each(segments, lambda s: s.replaced(text=clean_text(s.text)), only_model=False)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
         return segments
@@ -127,12 +132,19 @@ class Case:
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def cased(segment: Segment) -> Segment:
             prepared = prepare(segment.text, self.known)
-            return replace(segment, text=prepared.text, style=prepared.style)
+            if (prepared.text, prepared.style) == (segment.text, segment.style):
+                return segment
+            return segment.replaced(text=prepared.text, style=prepared.style)
 
         return _each(segments, cased)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return _each(segments, lambda s: replace(s, text=restore_case(s.text, s.style)))
+        def restored(segment: Segment) -> Segment:
+            if segment.style == "as_is":  # restore_case leaves it as it is
+                return segment
+            return segment.replaced(text=restore_case(segment.text, segment.style))
+
+        return _each(segments, restored)
 
 
 class Normalise:
@@ -144,9 +156,9 @@ class Normalise:
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def normalised(segment: Segment) -> Segment:
             if is_line_break(segment.text):
-                return replace(segment, source=segment.text, for_model=False)
+                return segment.replaced(source=segment.text, for_model=False)
             text = normalize(segment.text).strip()
-            return replace(segment, text=text, source=text, for_model=needs_model(text))
+            return segment.replaced(text=text, source=text, for_model=needs_model(text))
 
         return _each(segments, normalised, only_model=False)
 
@@ -169,14 +181,16 @@ class Mask:
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def masked(segment: Segment) -> Segment:
             found = mask(segment.text, self.known) if self.enabled else Masked(segment.text, ())
-            return replace(
-                segment, text=found.text, originals=found.originals, occurrences=found.occurrences
+            if found.text == segment.text and not (found.originals or segment.originals):
+                return segment  # no span: nothing to remember
+            return segment.replaced(
+                text=found.text, originals=found.originals, occurrences=found.occurrences
             )
 
         return _each(segments, masked)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return _each(segments, lambda s: replace(s, text=unmask(s.text, s)))
+        return _each(segments, lambda s: s.replaced(text=unmask(s.text, s)) if s.originals else s)
 
 
 # The attribute of the log record of a sentence whose placeholders were repaired: (dropped,
@@ -220,13 +234,13 @@ class FullStop:
         def stopped(segment: Segment) -> Segment:
             if not ends_open(segment.source):
                 return segment
-            return replace(segment, text=segment.text + FULL_STOP, full_stop=True)
+            return segment.replaced(text=segment.text + FULL_STOP, full_stop=True)
 
         return _each(segments, stopped)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
         return _each(
-            segments, lambda s: replace(s, text=drop_full_stop(s.text)) if s.full_stop else s
+            segments, lambda s: s.replaced(text=drop_full_stop(s.text)) if s.full_stop else s
         )
 
 
@@ -288,16 +302,32 @@ class TextPipeline:
 
     def for_model(self, sentence: str) -> Segment:
         """One sentence as the model reads it (:data:`SENTENCE_STEPS`)."""
-        return self.apply([Segment(sentence, for_model=True)], first="normalise")[0]
+        return self.for_model_batch([sentence])[0]
+
+    def for_model_batch(self, sentences: Sequence[str]) -> list[Segment]:
+        """:meth:`for_model` of each sentence, each step run once over the whole list (every
+        step treats each segment on its own, so the results are those of one by one)."""
+        return self.apply([Segment(sentence) for sentence in sentences], first="normalise")
 
     def from_model(self, translation: str, segment: Segment) -> str:
         """The reverse of :meth:`for_model` for one translation of ``segment``."""
-        return self.apply_reverse([replace(segment, text=translation)], last="normalise")[0].text
+        return self.from_model_batch([translation], [segment])[0]
+
+    def from_model_batch(
+        self, translations: Sequence[str], segments: Sequence[Segment]
+    ) -> list[str]:
+        """:meth:`from_model` of each translation (``translations[i]`` translates
+        ``segments[i]``), each step's reverse run once over the whole list."""
+        translated = [
+            segment.replaced(text=text)
+            for segment, text in zip(segments, translations, strict=True)
+        ]
+        return [segment.text for segment in self.apply_reverse(translated, last="normalise")]
 
     def restore_case(self, segments: list[Segment], translations: Sequence[str]) -> list[str]:
         """Each translation in its sentence's case (layout passes as it is)."""
         translated = [
-            replace(segment, text=text)
+            segment.replaced(text=text)
             for segment, text in zip(segments, translations, strict=True)
         ]
         return [s.text for s in self.apply_reverse(translated, first="case", last="case")]

@@ -117,6 +117,23 @@ LONG_RUN = 100
 _LONG_RUN = re.compile(rf"(?<!\S)\S{{{LONG_RUN + 1},}}")
 _URL_OR_NUMBER = re.compile(f"(?P<url>{_URL})|{_NUMBER}")
 
+# What a match of each pattern cannot do without: a text (or, for _CODE_TOKEN, a run of
+# non-space characters: none of its branches matches a space) that has none of it is not
+# scanned with the much slower pattern itself. Most sentences have no span at all.
+_DIGIT_OR_AT = re.compile(r"[\d@]")  # _NUMBER, _EMAIL; _URL: "://" or "www."
+_CODE_HINT = re.compile(r"[@#\\/_+\d]")  # the branches of _CODE_TOKEN but one:
+_DOT_WORD = re.compile(r"\.[\w-]{2}")  # config.yaml's
+_AMOUNT_HINT = re.compile(r"\d")  # every branch of _AMOUNT has a digit
+_NON_SPACE = re.compile(r"\S+")
+
+
+def _may_have_spans(text: str) -> bool:
+    return bool(_DIGIT_OR_AT.search(text)) or "://" in text or "www." in text
+
+
+def _may_have_code(text: str) -> bool:
+    return bool(_CODE_HINT.search(text)) or ("." in text and bool(_DOT_WORD.search(text)))
+
 
 @dataclass(frozen=True)
 class Span:
@@ -137,18 +154,18 @@ def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
 
 
 def _search(
-    text: str, pattern: re.Pattern[str], long_runs: re.Pattern[str] | None
+    text: str, pattern: re.Pattern[str], long_runs: re.Pattern[str]
 ) -> Iterator[re.Match[str]]:
-    """``pattern.finditer(text)`` outside the long runs, ``long_runs`` (if any) inside them."""
+    """``pattern.finditer(text)`` outside the long runs, ``long_runs`` inside them."""
     for start, end, long in _stretches(text):
-        searched = long_runs if long else pattern
-        if searched is not None:
-            yield from searched.finditer(text, start, end)
+        yield from (long_runs if long else pattern).finditer(text, start, end)
 
 
 def find_spans(text: str) -> list[Span]:
     """The protected spans of ``text``, left to right, not overlapping (in a long run: URLs
     and numbers only)."""
+    if not _may_have_spans(text):
+        return []
     spans = []
     for match in _search(text, _SPAN, _URL_OR_NUMBER):
         value = _trim_url(match.group()) if match.group("url") else match.group()
@@ -160,7 +177,11 @@ def find_spans(text: str) -> list[Span]:
 def _name_like(word: str) -> bool:
     """Capitalised (``Nang``), mixed case (``iPhone``) or an acronym (``UNESCO``); never a
     single letter (``I``, ``A``)."""
-    return len(word) > 1 and (word[0].isupper() or any(c.isupper() for c in word[1:]))
+    if len(word) < 2:
+        return False
+    if word.isascii():  # every ASCII letter has a case: not all lower means one is upper
+        return not word.islower()
+    return any(c.isupper() for c in word)
 
 
 def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
@@ -170,11 +191,10 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     alone in Title case (``Cancel``: more often a word than a name)."""
     runs: list[list[re.Match[str]]] = []
     previous_end = -1
-    for match in _NAME_WORD.finditer(text):
-        if not _name_like(match.group()):
-            previous_end = -1
-            continue
-        if runs and previous_end >= 0 and text[previous_end : match.start()] == " ":
+    # Only name-like words can be in a run; a word that is not one between two of them
+    # leaves more than a space between them, which ends the run as well.
+    for match in [m for m in _NAME_WORD.finditer(text) if _name_like(m.group())]:
+        if runs and text[previous_end : match.start()] == " ":
             runs[-1].append(match)
         else:
             runs.append([match])
@@ -198,19 +218,31 @@ def find_code_tokens(text: str) -> list[Span]:
     """Technical tokens of ``text`` (``_CODE_TOKEN``) standing alone between spaces, without
     sentence punctuation after them; ordinals, decades and number-word compounds (``3rd``,
     ``1990s``, ``24-hour``) excepted; none in a long run."""
+    if not _may_have_code(text):
+        return []
     spans = []
-    for match in _search(text, _CODE_TOKEN, None):
-        start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
-        before = text[start - 1] if start else " "
-        if before.isalnum() or before == "_" or len(value) < 2 or _NUMBER_WORD.fullmatch(value):
+    # Word by word (a match never holds a space), and only in the words where a match can be
+    # and that are no long run: the pattern costs about a microsecond a character, and in a
+    # long run time quadratic in its length. finditer with bounds sees the whole text around
+    # them, as over the whole text.
+    for word in _NON_SPACE.finditer(text):
+        if word.end() - word.start() > LONG_RUN or not _may_have_code(word.group()):
             continue
-        spans.append(Span(start, start + len(value), value))
+        for match in _CODE_TOKEN.finditer(text, word.start(), word.end()):
+            start, value = match.start(), match.group().rstrip(_CODE_TRAILING)
+            before = text[start - 1] if start else " "
+            if before.isalnum() or before == "_" or len(value) < 2:
+                continue
+            if not _NUMBER_WORD.fullmatch(value):
+                spans.append(Span(start, start + len(value), value))
     return spans
 
 
 def find_amounts(text: str) -> list[Span]:
     """Numbers with a currency sign, a percent sign or ``#`` (``$25.50``, ``45€``,
     ``12.5%``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
+    if not _AMOUNT_HINT.search(text):
+        return []
     spans = []
     for match in _AMOUNT.finditer(text):
         value = match.group()
@@ -234,6 +266,8 @@ def find_markup(text: str) -> list[Span]:
     for one from every such ``<!--`` would cost time quadratic in their number. (A tag cannot
     reach past a ``>``, so none straddles that point.)
     """
+    if "<" not in text:
+        return []
     comments_end = text.rfind("-->") + len("-->") if "-->" in text else 0
     found = itertools.chain(
         _MARKUP.finditer(text, 0, comments_end), _TAG_ONLY.finditer(text, comments_end)

@@ -23,8 +23,9 @@ Byte fallback is on: a character never seen in training becomes its UTF-8 bytes 
 from __future__ import annotations
 
 import io
+import os
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,18 @@ UNK_ID = 1
 BOS_ID = 2
 EOS_ID = 3
 SPECIAL_IDS = frozenset({PAD_ID, UNK_ID, BOS_ID, EOS_ID})
+# SentencePiece threads for a batch's encoding and decoding (it releases the GIL): a quarter
+# of the cores, up to 4, the rest left to torch (one on a CPU of up to 7 cores, where a thread
+# of SentencePiece's own would wait for a core that torch's workers spin on); and the texts
+# that make one more thread worth starting (a thread pool is made per call).
+DEFAULT_TEXT_THREADS = max(1, min(4, (os.cpu_count() or 1) // 4))
+TEXTS_PER_THREAD = 256
+
+
+def batch_threads(texts: int, most: int = DEFAULT_TEXT_THREADS) -> int:
+    """SentencePiece threads for one call over ``texts`` texts: one per
+    ``TEXTS_PER_THREAD`` of them, at least one, at most ``most``."""
+    return max(1, min(most, texts // TEXTS_PER_THREAD))
 
 
 def normalize(text: str) -> str:
@@ -74,6 +87,11 @@ class SubwordTokenizer:
                 f"{source}: special ids (pad, unk, bos, eos) are {ids}, "
                 f"expected {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}"
             )
+        # Every piece's surface, looked up per id: for attention displays of whole batches,
+        # a list index instead of a call into SentencePiece per token.
+        self._pieces = tuple(
+            str(piece) for piece in self._sp.id_to_piece(list(range(self.vocab_size)))
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> SubwordTokenizer:
@@ -100,23 +118,38 @@ class SubwordTokenizer:
         ids (no BOS/EOS)."""
         return list(self._sp.encode(text if normalized else normalize(text), out_type=int))
 
-    def encode_batch(self, texts: list[str], sample_alpha: float = 0.0) -> list[list[int]]:
-        """Encode texts; ``sample_alpha > 0`` samples a segmentation per text instead of the
-        best one (subword regularization, Kudo 2018: smaller alpha, more varied pieces)."""
-        normalized = [normalize(t) for t in texts]
+    def encode_batch(
+        self,
+        texts: Sequence[str],
+        sample_alpha: float = 0.0,
+        *,
+        normalized: bool = False,
+        threads: int = 1,
+    ) -> list[list[int]]:
+        """Encode texts, on ``threads`` threads (SentencePiece releases the GIL; the ids are
+        those of :meth:`encode`, text by text); ``normalized``: the caller applied NFC.
+        ``sample_alpha > 0`` samples a segmentation per text instead of the best one (subword
+        regularization, Kudo 2018: smaller alpha, more varied pieces)."""
+        texts = list(texts) if normalized else [normalize(t) for t in texts]
         if sample_alpha > 0:
             # one thread: with several, which sentence draws which random numbers varies from
             # call to call, and a seeded (resumable) run would not repeat its segmentations
             encoded = self._sp.encode(
-                normalized,
+                texts,
                 out_type=int,
                 enable_sampling=True,
                 alpha=sample_alpha,
                 nbest_size=-1,
                 num_threads=1,
             )
+        elif threads > 1:
+            encoded = self._sp.encode(texts, out_type=int, num_threads=threads)
         else:
-            encoded = self._sp.encode(normalized, out_type=int)
+            # One thread means this one: a batch call runs on threads it starts, even one, and
+            # on a small CPU whose cores torch's workers hold (they spin a while after each
+            # parallel kernel) a new thread can wait a fifth of a second for a core. The
+            # service encodes each request (in a worker thread) while a search runs.
+            encoded = [self._sp.encode(text, out_type=int) for text in texts]
         return [list(ids) for ids in encoded]
 
     def nbest(self, text: str, size: int) -> list[list[int]]:
@@ -132,11 +165,21 @@ class SubwordTokenizer:
 
     def decode(self, ids: Iterable[int]) -> str:
         """Decode ids to text; special ids are skipped."""
-        return str(self._sp.decode([i for i in ids if i not in SPECIAL_IDS]))
+        return self.decode_batch([list(ids)])[0]
+
+    def decode_batch(self, id_lists: Sequence[Sequence[int]], threads: int = 1) -> list[str]:
+        """:meth:`decode` of each id list, in one SentencePiece call on ``threads`` threads."""
+        kept = [
+            list(ids) if SPECIAL_IDS.isdisjoint(ids) else [i for i in ids if i not in SPECIAL_IDS]
+            for ids in id_lists
+        ]
+        if threads > 1:
+            return [str(text) for text in self._sp.decode(kept, num_threads=threads)]
+        return [str(self._sp.decode(ids)) for ids in kept]  # one: this one (see encode_batch)
 
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """The surface piece of each id, for attention displays (``▁`` marks a word start)."""
-        return [str(self._sp.id_to_piece(int(i))) for i in ids]
+        return [self._pieces[i] for i in ids]
 
 
 @dataclass(frozen=True)
