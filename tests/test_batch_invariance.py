@@ -25,7 +25,7 @@ from model.nn.fixed_point import exact_encoder_output, wide_softmax
 from model.nn.seq2seq import Seq2Seq
 from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.runtime.quantize import FixedRangeLinear, quantize_int8
-from model.runtime.shortlist import SHORTLIST_FILE, Shortlist
+from model.runtime.shortlist import SHORTLIST_FILE, Shortlist, ShortlistedModel
 from model.search.decode import beam_search, greedy_search
 from model.search.options import SearchOptions
 from model.store.checkpoint import save_model
@@ -344,7 +344,7 @@ def test_each_sentence_is_normalised_over_its_own_shortlist(translator: Translat
     -inf at a companion's words, log-probabilities summing to one over its own."""
     model = translator.runner.model
     shortlist = translator.runner.shortlist
-    assert shortlist is not None and not isinstance(model, Seq2Seq)
+    assert shortlist is not None and isinstance(model, ShortlistedModel)
     encoded = [translator.encode(text).chunks[0] for text in ("dog", "the big house today")]
     src, lengths, _ = translator.runner.padded(encoded)
     with torch.inference_mode():
@@ -428,7 +428,7 @@ def test_every_int8_layer_of_the_bundled_model_reads_activations_within_its_rang
 
 def _modules_of(translator: Translator) -> list[nn.Module]:
     model = translator.runner.model
-    assert not isinstance(model, Seq2Seq)
+    assert isinstance(model, ShortlistedModel)
     found = list(model.model.modules())
     for table in (model.recurrent_step, model.encoder):
         assert isinstance(table, TokenTableLstm | TokenTableEncoder)
