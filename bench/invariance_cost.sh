@@ -19,10 +19,12 @@
 #   BASE_TREE    an existing folder with the other side's code instead (then BASE_REF is unused)
 #   MT_DATA_DIR  the IWSLT'15 folder (default: ../shared/data/iwslt15 next to this tree)
 #   CLIENTS (32), ROUNDS (5), DURATION (20 s per round and side), BEAM (5)
+#   QUANTIZE (int8), SHORTLIST (on): what both sides run with (pinned, so that a CPU whose
+#                own path would be bfloat16, one with AMX, still measures the int8 path)
 #   EVAL_LIMIT   first N tst2012 lines for (a) (0: all 1,553)
 #   INV_LIMIT (40), INV_CLIENTS (16)
-#   INV_VARIANTS settings (c) runs under, space-separated: default, quantize-off, shortlist-off
-#                (default: "default", the CPU defaults: int8 and the shortlist)
+#   INV_VARIANTS settings (c) runs under, space-separated: default (QUANTIZE and SHORTLIST),
+#                quantize-off, shortlist-off (default: "default")
 # Writes OUT_DIR/eval_{current,baseline}.json, serve.json, invariance_{side}_{variant}.json and
 # summary.json, and prints the summary.
 set -euo pipefail
@@ -36,6 +38,8 @@ clients=${CLIENTS:-32}
 rounds=${ROUNDS:-5}
 duration=${DURATION:-20}
 beam=${BEAM:-5}
+quantize=${QUANTIZE:-int8}
+shortlist=${SHORTLIST:-on}
 eval_limit=${EVAL_LIMIT:-0}
 inv_limit=${INV_LIMIT:-40}
 inv_clients=${INV_CLIENTS:-16}
@@ -66,6 +70,7 @@ for side in current baseline; do
     echo "== mt-eval tst2012, $side" >&2
     (cd "$tree" && PYTHONPATH=$tree "$python" -m cli.evaluate --model "$model" \
         --src "$data/tst2012.en" --ref "$data/tst2012.vi" --beam "$beam" \
+        --quantize "$quantize" --shortlist "$shortlist" \
         --limit "$eval_limit" --quiet) >"$out/eval_$side.json"
 done
 
@@ -75,20 +80,21 @@ echo "== serve_compare, $clients clients x $rounds rounds" >&2
 (cd "$here" && PYTHONPATH=$here "$python" bench/serve_compare.py --model-dir "$model" \
     --clients "${levels%,}" --duration "$duration" --beam "$beam" \
     --sentences "$data/raw/tst2013.en" --baseline-tree "$base" \
+    --env "MT_QUANTIZE=$quantize" --env "MT_SHORTLIST=$shortlist" \
     --log-dir "$out/serve_logs" --json "$out/serve.json" >&2)
 
 # (c) batch-dependent sentences, this tree's bench/invariance.py over each tree's code
 for variant in $inv_variants; do
     case $variant in
-        default) settings=() ;;
-        quantize-off) settings=(MT_QUANTIZE=off) ;;
-        shortlist-off) settings=(MT_SHORTLIST=off) ;;
+        default) settings=(MT_QUANTIZE="$quantize" MT_SHORTLIST="$shortlist") ;;
+        quantize-off) settings=(MT_QUANTIZE=off MT_SHORTLIST="$shortlist") ;;
+        shortlist-off) settings=(MT_QUANTIZE="$quantize" MT_SHORTLIST=off) ;;
         *) echo "unknown variant $variant" >&2; exit 2 ;;
     esac
     for side in current baseline; do
         tree=$(tree_of "$side")
         echo "== invariance, $side, $variant" >&2
-        (cd "$tree" && env ${settings[@]+"${settings[@]}"} PYTHONPATH="$tree" "$python" \
+        (cd "$tree" && env "${settings[@]}" PYTHONPATH="$tree" "$python" \
             "$here/bench/invariance.py" --model-dir "$model" --device cpu \
             --sentences "$data/raw/tst2013.en" --limit "$inv_limit" --clients "$inv_clients" \
             --beam "$beam" --json "$out/invariance_${side}_$variant.json" >/dev/null)
