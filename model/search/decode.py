@@ -193,9 +193,8 @@ def greedy_search(
     else:
         total_log_prob[everyone], total_length[everyone] = log_prob_sum, lengths
 
-    scores = penalised(
-        total_log_prob, total_length, length_penalties(steps, options.length_penalty, device)
-    )
+    penalties = length_penalties(steps, options.length_penalty, device)
+    scores = penalised(total_log_prob, total_length, penalties)
     return _collect_greedy(chosen, attention, recorded, scores, src_lengths, return_attention)
 
 
