@@ -3,7 +3,10 @@
 ``mt-eval --model DIR --src F --ref F`` prints tokenized BLEU (the number papers report),
 detokenized sacreBLEU, chrF, speed and sacreBLEU signatures, and the precision the numbers came
 from (``--quantize``: int8 on the CPU by default); see docs/evaluation.md. The scoring itself is
-:func:`model.evaluation.evaluate_translator`.
+:func:`model.evaluation.evaluate_translator`. The languages come from the model's metadata: a
+Moses-tokenized source is detokenized with the source language's rules, and the tokenized BLEU
+tokenizes with the target language's (English for a Vietnamese→English model, scored against
+``tst2013.en``).
 
 Errors the user can fix (missing files, model directory, bad device) are reported as one line
 on stderr with exit status 2, without a traceback. Sentences whose placeholders the translator
@@ -59,9 +62,15 @@ def raw_reference_path(ref: Path, raw_ref: Path | None) -> Path | None:
 
 
 def read_test_set(
-    src: Path, ref: Path, raw_ref: Path | None, limit: int, src_tokenized: bool | None
+    src: Path,
+    ref: Path,
+    raw_ref: Path | None,
+    limit: int,
+    src_tokenized: bool | None,
+    source_lang: str = "en",
 ) -> EvaluationSet:
-    """The files of a test set, the first ``limit`` lines (0: all)."""
+    """The files of a test set, the first ``limit`` lines (0: all); a Moses-tokenized source
+    is detokenized with the rules of ``source_lang``."""
     for path in (src, ref, raw_ref):
         if path is not None and not path.is_file():
             raise CliError(f"{path}: file does not exist")
@@ -74,7 +83,7 @@ def read_test_set(
         raw_references = raw_references[:limit] if raw_references else None
     tokenized = looks_moses_tokenized(sources) if src_tokenized is None else src_tokenized
     if tokenized:
-        sources = moses_detokenize(sources, lang="en")
+        sources = moses_detokenize(sources, lang=source_lang)
     return EvaluationSet(sources, references, raw_references, raw_path, tokenized)
 
 
@@ -121,9 +130,18 @@ def build_parser() -> argparse.ArgumentParser:
         "detokenized sacreBLEU, chrF and speed as one JSON object. See docs/evaluation.md.",
     )
     add_translator_options(parser)
-    parser.add_argument("--src", required=True, type=Path, help="source file, e.g. tst2013.en")
     parser.add_argument(
-        "--ref", required=True, type=Path, help="reference, e.g. the tokenized tst2013.vi"
+        "--src",
+        required=True,
+        type=Path,
+        help="source file in the model's source language, e.g. tst2013.en (tst2013.vi for a "
+        "Vietnamese-English model)",
+    )
+    parser.add_argument(
+        "--ref",
+        required=True,
+        type=Path,
+        help="reference in the model's target language, e.g. the tokenized tst2013.vi",
     )
     parser.add_argument(
         "--raw-ref",
@@ -145,12 +163,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def evaluate(args: argparse.Namespace, options: TranslatorOptions) -> dict[str, Any]:
-    """Read the test set, translate and score it; the JSON summary."""
-    test = read_test_set(args.src, args.ref, args.raw_ref, args.limit, args.src_tokenized)
+    """Load the model, read the test set in its languages, translate and score it; the JSON
+    summary."""
     translator, beam = load_translator(options)
+    source_lang, target_lang = translator.languages
+    test = read_test_set(
+        args.src, args.ref, args.raw_ref, args.limit, args.src_tokenized, source_lang
+    )
     with placeholder_repairs_counted() as repairs:
         report = evaluate_translator(
-            translator, test.sources, test.references, test.raw_references, beam, not args.quiet
+            translator,
+            test.sources,
+            test.references,
+            test.raw_references,
+            beam,
+            not args.quiet,
+            target_lang=target_lang,
         )
     hypotheses = report.pop("hypotheses")
     # a natural-text --ref doubles as the raw reference
@@ -164,6 +192,8 @@ def evaluate(args: argparse.Namespace, options: TranslatorOptions) -> dict[str, 
     return {
         "model": str(options.model),
         "version": facts["metadata"].get("version"),
+        "source_language": source_lang,
+        "target_language": target_lang,
         "src": str(args.src),
         "ref": str(args.ref),
         "raw_ref": str(raw_reference) if raw_reference is not None else None,

@@ -5,6 +5,11 @@
         --mix-original iwslt15/ --mix-ratio 1 --reload-url http://localhost:5000
     mt-retrain --models-root /models --data iwslt15/ --from-scratch --config configs/cpu.toml
 
+The candidate trains in the current model's direction (its metadata's ``source_language`` and
+``target_language``): the recipe's ``[data] source_lang``/``target_lang`` are set from it, so a
+Vietnamese→English models root reads ``train.vi`` as the source of ``--data`` and of
+``--mix-original``.
+
 The run itself is :func:`training.retrain.run`; this module turns the options into a
 :class:`~training.retrain.RetrainRequest`, makes SIGTERM/SIGHUP unwind the run, writes the JSON
 report, prints the summary and maps the outcome to the exit status.
@@ -42,7 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--models-root", type=Path, required=True, help="versions/, current")
     parser.add_argument("--base-model", type=Path, help="seeds ROOT/current when it is missing")
     parser.add_argument("--init-only", action="store_true", help="only seed current, then exit")
-    parser.add_argument("--data", type=Path, help="new pairs: train.en/train.vi (or .gz)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        help="new pairs in the current model's languages: train.en/train.vi (or .gz; the "
+        "source is train.vi for a Vietnamese-English model)",
+    )
     parser.add_argument("--dev-data", type=Path, help="dev set dir (tst2012.*; default: --data)")
     parser.add_argument("--mix-original", type=Path, help="original corpus dir (train.*)")
     parser.add_argument(

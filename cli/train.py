@@ -1,9 +1,11 @@
-"""``mt-train``: train an English→Vietnamese recurrent NMT model from a TOML recipe.
+"""``mt-train``: train a recurrent NMT model (English→Vietnamese, or the other way with
+``configs/cpu-vi-en.toml``) from a TOML recipe.
 
     mt-train --config configs/tiny.toml --data ../shared/data/iwslt15 --out runs/tiny
     mt-train --config configs/cpu.toml --data DIR --out runs/cpu --set train.lr=5e-4
     mt-train --resume runs/cpu
     mt-train --config configs/cpu.toml --data DIR --corpus software=data/software:0.3 ...
+    mt-train --config configs/cpu-vi-en.toml --data DIR --out runs/cpu-vi-en
     torchrun --nproc_per_node 4 -m cli.train --config configs/iwslt15-lstm.toml ...
 
 ``--resume DIR`` alone continues the run in DIR with the recipe and data folder it recorded
@@ -33,7 +35,8 @@ from training.train import train
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="mt-train",
-        description="Train an English→Vietnamese recurrent NMT model. A new run needs "
+        description="Train a recurrent NMT model (the recipe's [data] source_lang and "
+        "target_lang: English to Vietnamese by default). A new run needs "
         "--config, --data and --out; --resume DIR alone continues the run in DIR.",
         epilog="Exit status: 2 bad arguments, recipe or data folder; 130 interrupted (Ctrl-C).",
     )

@@ -1,8 +1,10 @@
-"""``mt-translate``: English to Vietnamese, one text per line.
+"""``mt-translate``: one text per line, from the model's source language into its target.
 
 ``mt-translate [--model DIR]`` reads text (stdin or ``--input``), one text per line, and writes
 one translation per line (stdout or ``--output``); ``--model`` defaults to the bundled
-``models/en-vi`` (:func:`model.store.locations.bundled_model_dir`). Standard input is streamed: each
+``models/en-vi`` (:func:`model.store.locations.bundled_model_dir`). The direction is the model's
+(its metadata's ``source_language`` and ``target_language``: ``--model models/vi-en`` translates
+Vietnamese into English, with the text rules of that pair). Standard input is streamed: each
 line's translation is written (and flushed) as soon as it is ready, so the tool works
 interactively and in pipelines. ``--input FILE`` is read whole and translated in length-sorted
 batches (faster for files). Both go through the Translator's text pipeline (clean, split,
@@ -127,7 +129,8 @@ def translate_stream(
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="mt-translate",
-        description="Translate English to Vietnamese, one text per line. With --n-best K, "
+        description="Translate one text per line, in the model's direction (English to "
+        "Vietnamese for the bundled model; its metadata says). With --n-best K, "
         "write K lines per input: INDEX<TAB>SCORE<TAB>TRANSLATION (0-based input line, "
         "length-penalised log-probability, best first).",
     )

@@ -2,7 +2,9 @@
 
     mt-tune-decoding --model runs/cpu/best --data ../shared/data/iwslt15 --write
 
-The grid search itself is :mod:`training.tune_decoding`.
+The dev files are chosen by the model's languages (``tst2012.vi`` the source and
+``tst2012.en`` the reference for a Vietnamese→English model; its ``metadata``). The grid search
+itself is :mod:`training.tune_decoding`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ import sys
 from pathlib import Path
 
 from cli.common import ExitCode
-from model.store.checkpoint import ModelFileError
+from model.store.checkpoint import ModelFileError, read_model_config
+from model.store.languages import model_pair
 from training.data import ParallelDataError
 from training.tune_decoding import decoding_record, read_dev_set, search_grid, write_decoding
 
@@ -44,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.beams or min(args.beams) < 1 or not args.length_penalties:
         parser.error("--beams must be positive integers and --length-penalties non-empty")
     try:
-        sources, references = read_dev_set(args.data, args.dev, args.limit)
+        languages = model_pair(read_model_config(args.model))
+        sources, references = read_dev_set(args.data, args.dev, args.limit, languages)
         best, points = search_grid(
             args.model, sources, references, args.beams, args.length_penalties, args.blocks
         )

@@ -11,7 +11,9 @@ Three numbers, each for a different comparison (docs/evaluation.md explains them
 * :func:`chrf` — character n-gram F-score against the untokenized reference.
 
 The Moses tokenizer reproduces the Stanford references almost exactly: tokenizing
-``raw/tst2013.vi`` scores 99.95 tokenized BLEU against ``tst2013.vi``.
+``raw/tst2013.vi`` scores 99.95 tokenized BLEU against ``tst2013.vi``. Hypotheses are tokenized
+with the rules of the language they are written in (``target_lang``: ``en`` for a
+Vietnamese→English model, scored against ``tst2013.en``).
 """
 
 from __future__ import annotations
@@ -90,19 +92,25 @@ def _check_lengths(hypotheses: list[str], references: list[str]) -> None:
         )
 
 
-def tokenized_bleu_score(hypotheses: list[str], references_tokenized: list[str]) -> MetricScore:
+def tokenized_bleu_score(
+    hypotheses: list[str], references_tokenized: list[str], target_lang: str = "vi"
+) -> MetricScore:
     """:func:`tokenized_bleu` with its signature and details."""
     _check_lengths(hypotheses, references_tokenized)
     metric = BLEU(tokenize="none", force=True)
-    result = metric.corpus_score(moses_tokenize(hypotheses), [references_tokenized])
+    tokenized = moses_tokenize(hypotheses, target_lang)
+    result = metric.corpus_score(tokenized, [references_tokenized])
     return MetricScore(result.score, str(metric.get_signature()), str(result))
 
 
-def tokenized_bleu(hypotheses: list[str], references_tokenized: list[str]) -> float:
-    """Paper-comparable BLEU: natural-text ``hypotheses`` are Moses-tokenized and escaped like
-    the Stanford references, then scored against ``references_tokenized`` (e.g. the lines of
-    ``tst2013.vi``) with no further tokenization (``multi-bleu.perl`` semantics)."""
-    return tokenized_bleu_score(hypotheses, references_tokenized).score
+def tokenized_bleu(
+    hypotheses: list[str], references_tokenized: list[str], target_lang: str = "vi"
+) -> float:
+    """Paper-comparable BLEU: natural-text ``hypotheses`` (written in ``target_lang``) are
+    Moses-tokenized and escaped like the Stanford references, then scored against
+    ``references_tokenized`` (e.g. the lines of ``tst2013.vi``) with no further tokenization
+    (``multi-bleu.perl`` semantics)."""
+    return tokenized_bleu_score(hypotheses, references_tokenized, target_lang).score
 
 
 def detokenized_bleu(hypotheses: list[str], references_raw: list[str]) -> MetricScore:
@@ -152,19 +160,23 @@ def evaluate_translator(
     raw_references: list[str] | None,
     beam: int,
     show_progress: bool = False,
+    target_lang: str = "vi",
 ) -> dict[str, Any]:
     """Translate natural-text ``sources`` and score them; returns the mt-eval report fields.
 
     ``references`` may be Moses-tokenized (Stanford style; scored as is) or natural text
     (Moses-tokenized here for the tokenized BLEU, and used as the raw reference when
-    ``raw_references`` is None).
+    ``raw_references`` is None); ``target_lang``: their language, whose Moses rules tokenize
+    the hypotheses (and natural-text references) for the tokenized BLEU.
     """
     if len(sources) != len(references):
         raise EvaluationError(f"{len(sources)} source lines but {len(references)} reference lines")
     references_are_tokenized = looks_moses_tokenized(references)
     if raw_references is None and not references_are_tokenized:
         raw_references = references
-    tokenized_references = references if references_are_tokenized else moses_tokenize(references)
+    tokenized_references = (
+        references if references_are_tokenized else moses_tokenize(references, target_lang)
+    )
 
     started = time.perf_counter()
     hypotheses: list[str] = []
@@ -175,7 +187,7 @@ def evaluate_translator(
             bar.update(len(block))
     seconds = time.perf_counter() - started
 
-    tokenized = tokenized_bleu_score(hypotheses, tokenized_references)
+    tokenized = tokenized_bleu_score(hypotheses, tokenized_references, target_lang)
     report: dict[str, Any] = {
         "sentences": len(sources),
         "ref_tokenized": references_are_tokenized,

@@ -1,5 +1,4 @@
-"""Text in, text out: the one object that serving, the CLIs, evaluation and retraining translate
-with.
+"""Text in, text out: the one object serving, the CLIs, evaluation and retraining translate with.
 
 A text goes through the one text pipeline (:mod:`model.text.pipeline`) and the network:
 
@@ -57,7 +56,7 @@ def _token_counter(tokenizer: SubwordTokenizer) -> Callable[[str], int]:
 
 
 class Translator:
-    """Translate English text to Vietnamese with one loaded model.
+    """Translate text with one loaded model into its target language (:attr:`languages`).
 
     ``max_batch_tokens``: the offline batch budget of :meth:`translate_sentences`, in padded
     source tokens counted once per beam hypothesis (``rows x longest x beam``);
@@ -146,8 +145,9 @@ class Translator:
             vocabulary_predicate(self._count_source)
         )
         self.protects_identifiers = protect_identifiers and self.protects_spans
+        self.languages = loaded.languages
         self.pipeline = TextPipeline(
-            self.known_word, self.protects_spans, self.protects_identifiers
+            self.known_word, self.protects_spans, self.protects_identifiers, self.languages
         )
         # The thread rule is a plain function: a bound method of the translator here would
         # make a cycle that keeps every reloaded model in memory (see known_word).
@@ -188,6 +188,7 @@ class Translator:
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
+            **dict(zip(("source_language", "target_language"), self.languages, strict=True)),
             **self.runner.info,
             "max_source_tokens": self.max_source_tokens,
             "decoding": {

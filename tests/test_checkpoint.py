@@ -13,6 +13,8 @@ from model.text.tokenizer import Tokenizers
 
 from .conftest import tiny_config
 
+VI_EN = {"source_language": "vi", "target_language": "en"}
+
 
 def copy_model(tiny_model_dir: Path, tmp_path: Path) -> Path:
     target = tmp_path / "model"
@@ -222,6 +224,15 @@ def test_swapped_tokenizers_are_detected(tiny_model_dir: Path, tmp_path: Path) -
 
     edit_config(directory, swap)
     with pytest.raises(ModelFileError, match="tokenizers look swapped"):
+        load_model(directory)
+
+
+def test_the_unswapped_tokenizers_of_a_vi_en_model_are_refused(
+    tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    directory = copy_model(tiny_model_dir, tmp_path)
+    edit_config(directory, lambda config: config["metadata"].update(VI_EN))
+    with pytest.raises(ModelFileError, match="swapped for a vi->en model"):
         load_model(directory)
 
 

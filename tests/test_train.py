@@ -130,8 +130,27 @@ def test_cli_reports_config_errors(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "learning_rate" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["tiny", "cpu", "iwslt15-lstm", "iwslt15-gru", "iwslt15-rnn"])
+@pytest.mark.parametrize(
+    "name", ["tiny", "cpu", "cpu-vi-en", "iwslt15-lstm", "iwslt15-gru", "iwslt15-rnn"]
+)
 def test_shipped_recipes_are_valid(name: str) -> None:
     config = load_config(REPO / "configs" / f"{name}.toml")
     model_config = config.model_config(8000, 8000)
     assert model_config.cell in {"lstm", "gru", "rnn"}
+
+
+def test_the_vietnamese_to_english_recipe_is_the_cpu_recipe_reversed() -> None:
+    forward = load_config(REPO / "configs" / "cpu.toml")
+    backward = load_config(REPO / "configs" / "cpu-vi-en.toml")
+    assert (forward.model, forward.tokenizer, forward.train) == (
+        backward.model,
+        backward.tokenizer,
+        backward.train,
+    )
+    assert (forward.data.source_lang, forward.data.target_lang) == ("en", "vi")
+    assert (backward.data.source_lang, backward.data.target_lang) == ("vi", "en")
+    # the same pairs pass the length filter: the limits follow the languages
+    assert (backward.data.max_source_tokens, backward.data.max_target_tokens) == (
+        forward.data.max_target_tokens,
+        forward.data.max_source_tokens,
+    )

@@ -31,6 +31,8 @@ def average_models(models: list[LoadedModel]) -> LoadedModel:
         same_target = other.tokenizers.target.model_proto == first.tokenizers.target.model_proto
         if not (same_source and same_target):
             raise ConfigError(f"{other.path}: tokenizers differ from {first.path}")
+        if other.languages != first.languages:
+            raise ConfigError(f"{other.path}: languages differ from {first.path}")
     states = [loaded.model.state_dict() for loaded in models]
     averaged = {
         name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)

@@ -55,7 +55,13 @@ class TokenizerConfig:
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Corpus files (relative to ``--data``), cleaning and length filtering."""
+    """Corpus files (relative to ``--data``), cleaning and length filtering.
+
+    ``source_lang`` and ``target_lang`` (ISO 639-1) choose the direction: the files read
+    (``train.vi`` as the source for ``source_lang = "vi"``, in every corpus), the Moses rules
+    that detokenize them and tokenize dev BLEU, and the languages the model names in its
+    metadata (:func:`model.store.languages.model_pair`).
+    """
 
     train_prefix: str = "train"
     dev_prefix: str = "tst2012"
@@ -75,6 +81,10 @@ class DataConfig:
     # Replace URLs, e-mail addresses and numbers found on both sides of a pair with the same
     # placeholder (model.text.protect), and make the placeholders whole tokenizer pieces.
     protect_spans: bool = True
+    # Vietnamese sources only: the share of training source words written without their
+    # diacritics (tone and vowel marks, đ as d), as users type when they skip them; the same
+    # words for the same seed (training.tones). 0 = off.
+    strip_tones_prob: float = 0.0
 
     @property
     def corpus_files(self) -> list[tuple[str, str]]:
@@ -242,6 +252,22 @@ def _corpora(values: dict[str, Any]) -> tuple[CorpusConfig, ...]:
     return corpora
 
 
+_LANGUAGE = re.compile(r"[a-z]{2}")
+
+
+def _check_data(data: DataConfig) -> None:
+    """The direction (two different ISO 639-1 codes) and the tone stripping's share."""
+    for key in ("source_lang", "target_lang"):
+        if not _LANGUAGE.fullmatch(getattr(data, key)):
+            raise ConfigError(f"[data] {key} must be an ISO 639-1 code such as en or vi")
+    if data.source_lang == data.target_lang:
+        raise ConfigError("[data] source_lang and target_lang must differ")
+    if not 0.0 <= data.strip_tones_prob <= 1.0:
+        raise ConfigError("[data] strip_tones_prob must be between 0 and 1")
+    if data.strip_tones_prob > 0 and data.source_lang != "vi":
+        raise ConfigError('[data] strip_tones_prob needs a Vietnamese source (source_lang = "vi")')
+
+
 def config_from_dict(values: dict[str, Any]) -> RunConfig:
     """Build and validate a :class:`RunConfig` from parsed TOML."""
     unknown = sorted(set(values) - {"model", "corpora", *_SECTIONS})
@@ -255,6 +281,7 @@ def config_from_dict(values: dict[str, Any]) -> RunConfig:
         name: _build_section(name, cls, values.get(name, {})) for name, cls in _SECTIONS.items()
     }
     config = RunConfig(model=model, corpora=_corpora(values), **sections)
+    _check_data(config.data)
     if config.train.subword_alpha > 0 and config.tokenizer.model_type not in {"unigram", "bpe"}:
         raise ConfigError(
             "[train] subword_alpha (sampled segmentations) needs a unigram or bpe tokenizer, "

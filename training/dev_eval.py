@@ -80,5 +80,5 @@ def evaluate(
     return {
         "dev_loss": loss,
         "dev_ppl": float(np.exp(min(loss, 50.0))),
-        "dev_bleu": tokenized_bleu(hypotheses, dev.references_tokenized),
+        "dev_bleu": tokenized_bleu(hypotheses, dev.references_tokenized, config.data.target_lang),
     }

@@ -36,6 +36,7 @@ from training.data import (
     read_lines,
 )
 from training.mixing import MixedText, corpus_dir, mix_corpora
+from training.tones import strip_tones
 
 logger = logging.getLogger("training")
 
@@ -165,6 +166,17 @@ def _training_text(config: RunConfig, data_dir: Path, cache: Path | None) -> Cle
     return clean
 
 
+def _tones_stripped(config: RunConfig, corpus: CleanCorpus) -> CleanCorpus:
+    """The training pairs with ``data.strip_tones_prob`` of the source words written without
+    diacritics (:mod:`training.tones`; a Vietnamese source only), seeded by the recipe."""
+    probability, seed = config.data.strip_tones_prob, config.train.seed
+    if probability <= 0:
+        return corpus
+    sources = strip_tones(corpus.sources, probability, seed)
+    digest = f"{corpus.digest}-tones{probability:g}-{seed}"
+    return CleanCorpus(sources, corpus.targets, digest)
+
+
 def _filtered_train(
     config: RunConfig, clean: CleanCorpus, tokenizers: Tokenizers, cache: Path | None
 ) -> tuple[EncodedCorpus, CleanCorpus, FilterReport]:
@@ -214,8 +226,10 @@ def _mixed_training_text(config: RunConfig, main: CleanCorpus, cache: Path | Non
 def _corpus_devs(
     config: RunConfig, cache: Path | None, tokenizers: Tokenizers, protect: bool
 ) -> dict[str, DevSet]:
-    """The dev set of each of the recipe's ``[[corpora]]``, by name. Natural-text references
-    are Moses-tokenized here, as tokenized BLEU expects (the IWSLT files come tokenized)."""
+    """The dev set of each of the recipe's ``[[corpora]]``, by name, in the recipe's
+    direction (``dev.vi`` the source for a Vietnamese source). Natural-text references are
+    Moses-tokenized here with the target language's rules, as tokenized BLEU expects (the
+    IWSLT files come tokenized)."""
     devs = {}
     for corpus in config.corpora:
         clean = _corpus_side(config, corpus, corpus.dev_prefix, cache)
@@ -268,6 +282,7 @@ def prepare_data(
     protect = protects_spans(config, existing_tokenizers)
     if protect:
         train_clean = protect_corpus(train_clean, shared_only=True).corpus
+    train_clean = _tones_stripped(config, train_clean)  # after masking: spans keep their marks
     tokenizers = resolve_tokenizers(config, train_clean, existing_tokenizers, cache_dir)
     train_corpus, train_text, report = _filtered_train(config, train_clean, tokenizers, cache_dir)
     dev = _dev_set(config, data_dir, cache_dir, tokenizers, protect)
@@ -279,6 +294,7 @@ def prepare_data(
         "source_vocab_size": tokenizers.source.vocab_size,
         "target_vocab_size": tokenizers.target.vocab_size,
         "protect_spans": protect,
+        "languages": [config.data.source_lang, config.data.target_lang],
     }
     if config.corpora:
         info["mixed_pairs"] = mixed.pairs_per_corpus  # before the length filter

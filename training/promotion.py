@@ -48,7 +48,9 @@ def score_model(
 ) -> tuple[Score, Evaluation]:
     """Translate the dev set with ``model_dir`` and score it exactly like ``mt-eval``."""
     translator = Translator.from_dir(model_dir, device=device, max_batch_tokens=max_batch_tokens)
-    result = evaluate_translator(translator, dev.sources, dev.references, None, beam)
+    result = evaluate_translator(
+        translator, dev.sources, dev.references, None, beam, target_lang=translator.languages[1]
+    )
     evaluation = Evaluation(
         source=str(dev.source_path.resolve()),
         reference=str(dev.reference_path.resolve()),

@@ -26,7 +26,8 @@ from typing import Any
 
 from model.evaluation import EvaluationError
 from model.nn.config import ConfigError
-from model.store.checkpoint import CONFIG_FILE, ModelFileError
+from model.store.checkpoint import CONFIG_FILE, ModelFileError, read_model_config
+from model.store.languages import model_pair
 from model.store.locations import find_project_path
 from training.config import RunConfig, load_config
 from training.data import ParallelDataError
@@ -92,7 +93,7 @@ class RetrainRequest:
     models_root: Path
     base_model: Path | None = None  # seeds ROOT/current when it is missing
     init_only: bool = False  # only seed current
-    data: Path | None = None  # the new pairs: train.en/train.vi (or .gz)
+    data: Path | None = None  # the new pairs: train.<source>/train.<target> (or .gz)
     dev_data: Path | None = None  # tst2012.* (default: found in data, else mix_original)
     mix_original: Path | None = None  # the original corpus (train.*)
     mix_ratio: float = 1.0  # original pairs per new pair
@@ -130,7 +131,7 @@ def check_request(request: RetrainRequest) -> None:
             raise RetrainError("--init-only does not train: drop --data")
         return
     if request.data is None:
-        raise RetrainError("--data DIR is required (the new train.en/train.vi)")
+        raise RetrainError("--data DIR is required (the new train.en/train.vi, or .vi/.en)")
     if request.mix_ratio < 0:
         raise RetrainError(f"--mix-ratio must be >= 0, got {request.mix_ratio}")
     if request.beam < 1:
@@ -183,14 +184,37 @@ class _Inputs:
     training: TrainingSummary
 
 
-def _prepare(request: RetrainRequest, attempt_dir: Path) -> _Inputs:
-    """Read the recipe, assemble the data directory, load the dev set."""
+def _direction(current: Path | None) -> list[str]:
+    """The ``--set`` assignments that train in the current model's direction (its metadata's
+    languages: the recipes name none, so a Vietnamese→English model retrains as one)."""
+    if current is None:
+        return []
+    source, target = model_pair(read_model_config(current))
+    return [f"data.source_lang={source}", f"data.target_lang={target}"]
+
+
+def _check_direction(config: RunConfig, current: Path | None) -> None:
+    """Refuse a recipe (or ``--set``) that would train the other direction than ``current``."""
+    if current is None:
+        return
+    wanted = model_pair(read_model_config(current))
+    if (config.data.source_lang, config.data.target_lang) != wanted:
+        raise RetrainError(
+            f"the current model translates {wanted[0]} into {wanted[1]}: the candidate must "
+            f"too (the recipe asks for {config.data.source_lang} into {config.data.target_lang})"
+        )
+
+
+def _prepare(request: RetrainRequest, attempt_dir: Path, current: Path | None) -> _Inputs:
+    """Read the recipe (in the current model's direction), assemble the data directory, load
+    the dev set."""
     assert request.data is not None  # check_request
     config_path = request.config or default_config_path(request.from_scratch)
     # --device applies to training too, unless a --set says otherwise (later values win).
     overrides = [f"train.device={request.device}"] if request.device != "auto" else []
-    overrides += request.overrides
+    overrides += _direction(current) + request.overrides
     config = load_config(config_path, overrides, request.corpora)
+    _check_direction(config, current)
     if request.dev_data is not None:
         dev_dirs = [request.dev_data]
     else:
@@ -342,7 +366,7 @@ def _attempt(
 ) -> None:
     """Prepare, score the current model, train and score the candidate, decide."""
     assert report.current is not None and report.candidate is not None
-    inputs = _prepare(request, attempt_dir)
+    inputs = _prepare(request, attempt_dir, current)
     report.data, report.training = inputs.summary, inputs.training
     # The current model first: a model that cannot be loaded fails before hours of
     # training, and the reference number does not depend on the candidate.

@@ -119,9 +119,12 @@ def append_metrics(out_dir: Path, record: dict[str, Any]) -> None:
 def model_metadata(
     config: RunConfig, progress: Progress, bleu: float | None, info: dict[str, Any]
 ) -> dict[str, Any]:
-    """The ``metadata`` of a saved model: version, dev score, recipe and data summary."""
+    """The ``metadata`` of a saved model: version, languages (ISO 639-1, read back with
+    :func:`model.store.languages.model_pair`), dev score, recipe and data summary."""
     return {
         "version": f"{datetime.now(UTC):%Y%m%d-%H%M%S}-step{progress.step}",
+        "source_language": config.data.source_lang,
+        "target_language": config.data.target_lang,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dev_bleu": bleu,
         "dev_set": config.data.dev_prefix,

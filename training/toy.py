@@ -7,7 +7,8 @@ The grammar is tiny but not a word-for-word substitution: adjectives move behind
     she does not like the red house     ->  cô ấy không thích ngôi nhà đỏ
 
 A model that reaches high exact-match accuracy on held-out sentences has learned to attend
-and reorder, not merely to memorise pairs.
+and reorder, not merely to memorise pairs. Read the other way (``[data] source_lang = "vi"``,
+``target_lang = "en"``), the same files are a toy Vietnamese→English task.
 """
 
 from __future__ import annotations

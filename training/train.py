@@ -1,4 +1,4 @@
-"""Train an English→Vietnamese recurrent NMT model from a recipe (the ``mt-train`` command is
+"""Train a recurrent NMT model in the recipe's direction from a recipe (the ``mt-train`` command is
 :mod:`cli.train`).
 
 A run directory holds ``best/`` (highest dev BLEU) and ``last/`` (latest evaluation, plus the

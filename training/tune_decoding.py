@@ -40,14 +40,19 @@ class GridPoint:
     sentences_per_second: float
 
 
-def read_dev_set(data_dir: Path, prefix: str, limit: int) -> tuple[list[str], list[str]]:
-    """Natural-text English sources and the (tokenized) Vietnamese references."""
-    sources = read_lines(find_corpus_file(data_dir, prefix, "en"))
-    references = read_lines(find_corpus_file(data_dir, prefix, "vi"))
+def read_dev_set(
+    data_dir: Path, prefix: str, limit: int, languages: tuple[str, str]
+) -> tuple[list[str], list[str]]:
+    """Natural-text sources and the (tokenized) references of a model whose
+    ``(source, target)`` languages are ``languages``: ``tst2012.vi`` and ``tst2012.en`` for
+    a Vietnamese→English model."""
+    source_lang, target_lang = languages
+    sources = read_lines(find_corpus_file(data_dir, prefix, source_lang))
+    references = read_lines(find_corpus_file(data_dir, prefix, target_lang))
     if limit:
         sources, references = sources[:limit], references[:limit]
     if looks_moses_tokenized(sources):
-        sources = moses_detokenize(sources, lang="en")
+        sources = moses_detokenize(sources, lang=source_lang)
     return sources, references
 
 
@@ -59,11 +64,14 @@ def score(
     length_penalty: float,
     block: int,
 ) -> GridPoint:
-    """Translate the dev set with these settings (fp32) and score it."""
+    """Translate the dev set with these settings (fp32) and score it (tokenized with the
+    model's target language)."""
     translator = Translator(
         loaded, device="cpu", length_penalty=length_penalty, block_ngram_repeat=block
     )
-    report = evaluate_translator(translator, sources, references, None, beam)
+    report = evaluate_translator(
+        translator, sources, references, None, beam, target_lang=loaded.languages[1]
+    )
     point = GridPoint(
         beam,
         length_penalty,

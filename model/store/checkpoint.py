@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 from model.nn.config import ConfigError, ModelConfig
 from model.nn.seq2seq import Seq2Seq
 from model.store.durable import publish_dir, sha256_file, temporary_sibling, write_text
+from model.store.languages import model_pair
 from model.text.tokenizer import SubwordTokenizer, TokenizerError, Tokenizers
 
 FORMAT = "envi-mt-model/1"
@@ -56,6 +57,11 @@ class LoadedModel:
     # config.json's record of the shortlist file (None: a model without one, or one written
     # before shortlists were recorded)
     shortlist_entry: dict[str, Any] | None = None
+
+    @property
+    def languages(self) -> tuple[str, str]:
+        """``(source, target)`` language codes (:func:`model.store.languages.model_pair`)."""
+        return model_pair({"metadata": self.metadata})
 
 
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
@@ -239,17 +245,24 @@ def _vietnamese_pieces(tokenizer: SubwordTokenizer) -> int:
     return sum(1 for piece in pieces if _VIETNAMESE_LETTERS.intersection(piece.lower()))
 
 
-def check_tokenizer_sides(tokenizers: Tokenizers, config_path: Path) -> None:
-    """Refuse a source (English) tokenizer that looks more Vietnamese than the target one.
+def check_tokenizer_sides(
+    tokenizers: Tokenizers, config_path: Path, languages: tuple[str, str] = ("en", "vi")
+) -> None:
+    """Refuse tokenizers that look swapped for the model's ``(source, target)`` languages:
+    the Vietnamese side's vocabulary must have more pieces with Vietnamese letters than the
+    other (the source for a Vietnamese→English model, else the target).
 
     Swapped tokenizers load fine when both vocabularies have the same size, and the model then
     translates garbage; a swap is recognisable from the vocabularies alone.
     """
+    if "vi" not in languages:
+        return
     source, target = (_vietnamese_pieces(t) for t in (tokenizers.source, tokenizers.target))
-    if source > target:
+    if (source > target) if languages[1] == "vi" else (target > source):
         raise ModelFileError(
-            f"{config_path}: the source and target tokenizers look swapped (the source "
-            f"tokenizer has {source} pieces with Vietnamese letters, the target {target})"
+            f"{config_path}: the source and target tokenizers look swapped for a "
+            f"{languages[0]}->{languages[1]} model (the source tokenizer has {source} pieces "
+            f"with Vietnamese letters, the target {target})"
         )
 
 
@@ -299,7 +312,7 @@ def _load_tokenizers(
                 f"{tokenizer.source}: {side} tokenizer has {tokenizer.vocab_size} pieces, "
                 f"config.json says {side}_vocab_size={size}"
             )
-    check_tokenizer_sides(tokenizers, config_path)
+    check_tokenizer_sides(tokenizers, config_path, model_pair(config))
     return tokenizers
 
 

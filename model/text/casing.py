@@ -9,9 +9,10 @@ sentence case, and after it :func:`restore_case` puts the translation back:
 
 * **Capitals** (almost every cased letter is upper case): the sentence is translated in
   sentence case and the translation is written in capitals again.
-* **Title Case** (every content word starts with a capital): translated in sentence case; the
-  translation stays in sentence case with a capital first letter, which is how Vietnamese
-  writes headings.
+* **Title Case** (every content word starts with a capital): translated in sentence case; a
+  Vietnamese translation stays in sentence case with a capital first letter, which is how
+  Vietnamese writes headings, and an English one gets its content words capitalised again
+  (``Hướng Dẫn Sử Dụng`` -> ``User Guide``).
 * **Shouted words** in an ordinary sentence (``Please DO NOT touch``): lowered for the model
   when the lower-case word is a known word; the translation is left as the model writes it.
 
@@ -21,6 +22,10 @@ vocabulary when a ``known`` predicate is given (``known(word)``: the word is one
 Without it, every word but the first is lowered. Case changes that would change a word's
 length (``İ``) are not made, so character positions and word counts never change. URLs,
 e-mail addresses and numbers (the spans of :mod:`model.text.protect`) keep their case both ways.
+
+The rules that differ by language take its ISO 639-1 code: English small words (``of``,
+``the``) do not count for or against a Title Case heading, and English ``I`` is always a
+capital; Vietnamese has neither rule (``an``, ``to`` and ``in`` are Vietnamese words).
 """
 
 from __future__ import annotations
@@ -35,11 +40,19 @@ from model.text.protect import find_spans
 Style = Literal["as_is", "upper", "title"]
 Known = Callable[[str], bool]
 
-# Words that Title Case leaves in lower case; they do not count for or against a title.
+# Words that English Title Case leaves in lower case; they do not count for or against a title.
 SMALL_WORDS = frozenset(
     "a an the and but or nor for so yet as at by in of off on per to up via with from into "
     "onto over than vs".split()
 )
+# Vietnamese capitalises every syllable of a Title Case heading, or none but the first.
+_SMALL_WORDS = {"en": SMALL_WORDS, "vi": frozenset[str]()}
+
+
+def _small_words(lang: str) -> frozenset[str]:
+    return _SMALL_WORDS.get(lang, SMALL_WORDS)
+
+
 # Share of upper-case letters among cased letters above which a sentence is "in capitals".
 UPPER_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
@@ -74,7 +87,7 @@ def _is_title_word(word: str) -> bool:
     return word[:1].isupper() and (len(word) == 1 or word[1:].islower())
 
 
-def _recased(word: str, first: bool, known: Known | None) -> str:
+def _recased(word: str, first: bool, known: Known | None, lang: str) -> str:
     """One word of a sentence in capitals or Title Case, in the case the model knows best.
 
     A name or acronym keeps its capitals when the vocabulary knows that form and not the
@@ -82,7 +95,7 @@ def _recased(word: str, first: bool, known: Known | None) -> str:
     sentence capitalised (sentence case, as in the training data).
     """
     lower, title = _lower(word), _capitalized(word)
-    if lower == "i" or lower.startswith(("i'", "i’")):
+    if lang == "en" and (lower == "i" or lower.startswith(("i'", "i’"))):
         return "I" + lower[1:]  # the pronoun is always a capital
     if known is not None and not known(lower):
         if word.isupper() and len(word) >= 2 and known(word) and not known(title):
@@ -129,11 +142,12 @@ def _plain(sentence: str) -> str:
     return " ".join(sentence[start:end] for start, end in _outside_spans(sentence))
 
 
-def detect_style(sentence: str) -> Style:
-    """``upper`` for a sentence in capitals, ``title`` for Title Case, else ``as_is``."""
+def detect_style(sentence: str, lang: str = "en") -> Style:
+    """``upper`` for a sentence in capitals, ``title`` for Title Case, else ``as_is``
+    (``sentence`` written in ``lang``)."""
     plain = _plain(sentence)
     words = _WORD.findall(plain)
-    return _style(plain, words, _upper_words(words))
+    return _style(plain, words, _upper_words(words), lang)
 
 
 def _upper_words(words: list[str]) -> list[int]:
@@ -142,9 +156,9 @@ def _upper_words(words: list[str]) -> list[int]:
     return [i for i, word in enumerate(words) if len(word) >= 2 and word.isupper()]
 
 
-def _style(plain: str, words: list[str], upper_positions: list[int]) -> Style:
-    """:func:`detect_style` of a sentence whose :func:`_plain` text is ``plain``, whose
-    words are ``words`` and whose words in capitals are at ``upper_positions``."""
+def _style(plain: str, words: list[str], upper_positions: list[int], lang: str) -> Style:
+    """:func:`detect_style` of a sentence in ``lang`` whose :func:`_plain` text is ``plain``,
+    whose words are ``words`` and whose words in capitals are at ``upper_positions``."""
     upper_words = [words[i] for i in upper_positions]
     # One upper-case word alone may be an acronym ("NASA"): capitals only from two words on,
     # or from one long word ("WARNING").
@@ -154,9 +168,9 @@ def _style(plain: str, words: list[str], upper_positions: list[int]) -> Style:
             return "upper"
     # Title Case: at least two content words, every one of them in Title case (the first
     # word that is not ends the question, which it does early in most sentences).
-    titled = 0
+    titled, small = 0, _small_words(lang)
     for index, word in enumerate(words):
-        if index > 0 and word.lower() in SMALL_WORDS:
+        if index > 0 and word.lower() in small:
             continue
         if not _is_title_word(word):
             return "as_is"
@@ -164,15 +178,16 @@ def _style(plain: str, words: list[str], upper_positions: list[int]) -> Style:
     return "title" if titled >= 2 else "as_is"
 
 
-def prepare(sentence: str, known: Known | None = None) -> CasedInput:
-    """The sentence as the model should see it, and the style to restore (module docstring)."""
+def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> CasedInput:
+    """The sentence (written in ``lang``) as the model should see it, and the style to
+    restore (module docstring)."""
     plain = _plain(sentence)
     words = _WORD.findall(plain)  # the words _replace_words visits, in its order
     upper_positions = _upper_words(words)
-    style = _style(plain, words, upper_positions)
+    style = _style(plain, words, upper_positions, lang)
     if style != "as_is":
         return CasedInput(
-            _replace_words(sentence, lambda i, word: _recased(word, i == 0, known)), style
+            _replace_words(sentence, lambda i, word: _recased(word, i == 0, known, lang)), style
         )
     if known is None or not any(position > 0 for position in upper_positions):
         return CasedInput(sentence, style)  # no shouted word to lower
@@ -187,15 +202,31 @@ def prepare(sentence: str, known: Known | None = None) -> CasedInput:
     return CasedInput(_replace_words(sentence, unshout), style)
 
 
-def restore_case(translation: str, style: Style) -> str:
-    """The translation in the input's case: capitals again for ``upper``; a capital first
-    letter for ``title`` (the rest stays in the model's sentence case)."""
+def _title_case(translation: str, lang: str) -> str:
+    """Every word of ``translation`` that is in lower case capitalised, but the language's
+    small words after the first (names and acronyms keep their case)."""
+    small = _small_words(lang)
+
+    def change(index: int, word: str) -> str:
+        if word != word.lower() or (index > 0 and word in small):
+            return word
+        return _capitalized(word)
+
+    return _replace_words(translation, change)
+
+
+def restore_case(translation: str, style: Style, lang: str = "vi") -> str:
+    """The translation (written in ``lang``) in the input's case: capitals again for
+    ``upper``; for ``title``, English Title Case, else a capital first letter (the rest stays
+    in the model's sentence case)."""
     if style == "upper":
         out, position = [], 0
         for start, end in _outside_spans(translation):
             out += [translation[position:start], translation[start:end].upper()]
             position = end
         return "".join(out)
+    if style == "title" and lang == "en":
+        return _title_case(translation, lang)
     if style == "title":
         for index, character in enumerate(translation):
             if character.isalpha():

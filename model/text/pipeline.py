@@ -15,6 +15,13 @@ every caller runs them from this object: :class:`model.translator.Translator` (a
 between two steps runs a slice: the service cleans, cuts HTML into runs, then splits and cases
 each run (:data:`TEXT_STEPS`), and the Translator normalises and masks each sentence when it is
 encoded and reverses that when it is assembled (:data:`SENTENCE_STEPS`).
+
+The steps whose rules differ by language take the model's pair (ISO 639-1 codes,
+:func:`model.store.languages.model_pair`): splitting knows the source language's
+abbreviations, casing its small words and the target's way of writing headings, and the
+false *năm* (year) repair applies to an English source translated into Vietnamese only.
+Unicode NFC comes first, with cleaning: Vietnamese arrives precomposed or decomposed, and the
+casing and splitting rules must see one form.
 """
 
 from __future__ import annotations
@@ -31,6 +38,9 @@ from model.text.full_stop import FULL_STOP, drop_full_stop, ends_open
 from model.text.protect import Masked, mask, restore
 from model.text.sentences import is_line_break, join_sentences, split_sentences
 from model.text.tokenizer import normalize
+
+# The pair of a model written before models named their languages.
+DEFAULT_SOURCE, DEFAULT_TARGET = "en", "vi"
 
 logger = logging.getLogger(__name__)
 
@@ -91,28 +101,35 @@ def _each(
 
 class Clean:
     """Control, format and surrogate characters out; zero-width spaces between words become
-    spaces (:mod:`model.text.clean`). Nothing to reverse."""
+    spaces (:mod:`model.text.clean`); then Unicode NFC, so that decomposed Vietnamese
+    (``e`` + U+0323 + U+0302) is one letter for every later step. Nothing to reverse."""
 
     name = "clean"
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
-        return _each(segments, lambda s: s.replaced(text=clean_text(s.text)), only_model=False)
+        return _each(
+            segments, lambda s: s.replaced(text=normalize(clean_text(s.text))), only_model=False
+        )
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
         return segments
 
 
 class Split:
-    """A text into sentences and layout segments (:mod:`model.text.sentences`); reversed by
-    joining them, lines and indentation kept."""
+    """A text into sentences and layout segments (:mod:`model.text.sentences`, with the
+    abbreviations of ``lang``, the source language); reversed by joining them, lines and
+    indentation kept."""
 
     name = "split"
+
+    def __init__(self, lang: str = DEFAULT_SOURCE) -> None:
+        self.lang = lang
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
         return [
             Segment(sentence, for_model=needs_model(sentence), source=sentence)
             for segment in segments
-            for sentence in split_sentences(segment.text)
+            for sentence in split_sentences(segment.text, self.lang)
         ]
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
@@ -122,16 +139,20 @@ class Split:
 
 class Case:
     """A sentence in a case the model knows, and its translation back in the input's
-    (:mod:`model.text.casing`); ``known``: the model's vocabulary test."""
+    (:mod:`model.text.casing`); ``known``: the model's vocabulary test; ``source`` and
+    ``target``: the languages of the sentence and of its translation."""
 
     name = "case"
 
-    def __init__(self, known: Known | None) -> None:
+    def __init__(
+        self, known: Known | None, source: str = DEFAULT_SOURCE, target: str = DEFAULT_TARGET
+    ) -> None:
         self.known = known
+        self.source, self.target = source, target
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def cased(segment: Segment) -> Segment:
-            prepared = prepare(segment.text, self.known)
+            prepared = prepare(segment.text, self.known, self.source)
             if (prepared.text, prepared.style) == (segment.text, segment.style):
                 return segment
             return segment.replaced(text=prepared.text, style=prepared.style)
@@ -142,7 +163,7 @@ class Case:
         def restored(segment: Segment) -> Segment:
             if segment.style == "as_is":  # restore_case leaves it as it is
                 return segment
-            return segment.replaced(text=restore_case(segment.text, segment.style))
+            return segment.replaced(text=restore_case(segment.text, segment.style, self.target))
 
         return _each(segments, restored)
 
@@ -168,15 +189,17 @@ class Normalise:
 
 class Mask:
     """Protected spans (URLs, e-mail addresses, numbers and, with ``known``, technical tokens
-    and unknown names) as placeholders, and back (:mod:`model.text.protect`); a false *năm*
-    (year) before a placeholder is taken out first (:mod:`model.text.false_years`). Off for a
-    model without placeholder pieces (``enabled``)."""
+    and unknown names) as placeholders, and back (:mod:`model.text.protect`); with
+    ``false_years`` (English into Vietnamese), a false *năm* (year) before a placeholder is
+    taken out first (:mod:`model.text.false_years`). Off for a model without placeholder
+    pieces (``enabled``)."""
 
     name = "mask"
 
-    def __init__(self, enabled: bool, known: Known | None) -> None:
+    def __init__(self, enabled: bool, known: Known | None, false_years: bool = True) -> None:
         self.enabled = enabled
         self.known = known
+        self.false_years = false_years
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def masked(segment: Segment) -> Segment:
@@ -190,7 +213,10 @@ class Mask:
         return _each(segments, masked)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return _each(segments, lambda s: s.replaced(text=unmask(s.text, s)) if s.originals else s)
+        return _each(
+            segments,
+            lambda s: s.replaced(text=unmask(s.text, s, self.false_years)) if s.originals else s,
+        )
 
 
 # The attribute of the log record of a sentence whose placeholders were repaired: (dropped,
@@ -198,12 +224,14 @@ class Mask:
 PLACEHOLDER_REPAIRS = "placeholder_repairs"
 
 
-def unmask(text: str, segment: Segment) -> str:
-    """``text`` with the segment's protected spans put back; what the model lost or repeated
-    is logged (counts only: the spans are user text and stay out of logs)."""
+def unmask(text: str, segment: Segment, false_years: bool = True) -> str:
+    """``text`` with the segment's protected spans put back (a false *năm* before one taken
+    out first when ``false_years``); what the model lost or repeated is logged (counts only:
+    the spans are user text and stay out of logs)."""
     if not segment.originals:
         return text
-    text = drop_false_years(text, segment.originals, segment.source)
+    if false_years:
+        text = drop_false_years(text, segment.originals, segment.source)
     restored = restore(text, segment.originals, segment.occurrences)
     if restored.missing or restored.duplicated or restored.invented:
         logger.warning(
@@ -253,15 +281,28 @@ SENTENCE_STEPS = ("normalise", "mask", "full_stop")
 class TextPipeline:
     """The ordered steps; see the module docstring. ``known``: the model's vocabulary test
     (casing and name protection); ``masks_spans``: the model has placeholder pieces;
-    ``masks_identifiers``: technical tokens and unknown names are masked too."""
+    ``masks_identifiers``: technical tokens and unknown names are masked too; ``languages``:
+    the model's ``(source, target)`` ISO 639-1 codes."""
 
-    def __init__(self, known: Known | None, masks_spans: bool, masks_identifiers: bool) -> None:
+    def __init__(
+        self,
+        known: Known | None,
+        masks_spans: bool,
+        masks_identifiers: bool,
+        languages: tuple[str, str] = (DEFAULT_SOURCE, DEFAULT_TARGET),
+    ) -> None:
+        source, target = languages
+        self.languages = languages
         self.steps: tuple[Step, ...] = (
             Clean(),
-            Split(),
-            Case(known),
+            Split(source),
+            Case(known, source, target),
             Normalise(),
-            Mask(masks_spans, known if masks_identifiers else None),
+            Mask(
+                masks_spans,
+                known if masks_identifiers else None,
+                false_years=(source, target) == ("en", "vi"),
+            ),
             FullStop(),
         )
         self._names = [step.name for step in self.steps]

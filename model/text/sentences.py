@@ -1,4 +1,4 @@
-"""A small rule-based sentence splitter for English input, and its inverse join.
+"""A small rule-based sentence splitter for English or Vietnamese input, and its inverse join.
 
 The model translates one sentence at a time, so multi-sentence input is split first.
 
@@ -16,7 +16,8 @@ A sentence ends at ``.``, ``!``, ``?`` or ``…`` (possibly repeated, possibly f
 quotes or brackets) when whitespace follows and the next character is an uppercase letter, an
 opening quote or bracket, or a digit. Not after:
 
-* known abbreviations (``Mr.``, ``Dr.``, ``vs.``, ``No.``, ...), compared case-insensitively;
+* known abbreviations of the text's language (English ``Mr.``, ``Dr.``, ``vs.``, ``No.``;
+  Vietnamese ``TP.``, ``TS.``, ``PGS.``, ``tr.``, ...), compared case-insensitively;
 * initials and dotted abbreviations: ``J. K. Rowling``, ``U.S. Army``, ``e.g.``, ``p.m.``;
 * decimals and other dots with no space after them (``3.5``, ``example.com``) never qualify.
 """
@@ -34,6 +35,14 @@ ABBREVIATIONS = frozenset(
     jan feb aug sept oct nov dec
     """.split()
 )
+# Vietnamese: titles and degrees (TS. tiến sĩ, ThS. thạc sĩ, PGS./GS. professors, BS. bác sĩ,
+# KS. kỹ sư, CN. cử nhân), places (TP. thành phố, TT. thị trấn), tr. (trang, page), NXB.
+# (publisher), Cty. (company), and the foreign titles Vietnamese text uses (Mr., Dr., vs.).
+# English words such as "no" stay out: Vietnamese "no." (full) ends sentences.
+VIETNAMESE_ABBREVIATIONS = frozenset(
+    "tp tt ts ths pgs gs bs ks cn tr nxb cty mr mrs ms dr vs".split()
+)
+_ABBREVIATIONS = {"en": ABBREVIATIONS, "vi": VIETNAMESE_ABBREVIATIONS}
 
 _LINE_BREAKS = re.compile(r"(?:\r\n|\r|\n)+")
 # List markers at the start of a line: bullets, "1." / "1)" / "(1)", "a." / "a)" / "(a)", "A)".
@@ -67,13 +76,13 @@ def is_line_break(segment: str) -> bool:
 is_layout = is_line_break
 
 
-def _line_segments(line: str) -> list[str]:
+def _line_segments(line: str, abbreviations: frozenset[str]) -> list[str]:
     """One line's segments: its layout prefix (if any, and if text follows), then sentences."""
     prefix = _LINE_PREFIX.match(line)
     cut = prefix.end() if prefix else 0
     if 0 < cut < len(line) and line[cut:].strip():
-        return [line[:cut], *_split_line(line[cut:])]
-    return _split_line(line)
+        return [line[:cut], *_split_line(line[cut:], abbreviations)]
+    return _split_line(line, abbreviations)
 
 
 def _last_word(line: str, start: int, end: int) -> str:
@@ -86,16 +95,16 @@ def _last_word(line: str, start: int, end: int) -> str:
     return line[first:end]
 
 
-def _ends_with_abbreviation(last_word: str) -> bool:
+def _ends_with_abbreviation(last_word: str, abbreviations: frozenset[str]) -> bool:
     """A sentence's last word (``Mr.``, ``U.S.``, ``J.``) ends with a ``.`` that belongs to
     an abbreviation or initial, not a sentence."""
     last_word = last_word.lstrip("\"'“‘«([")
     if _DOTTED.match(last_word):
         return True
-    return last_word.endswith(".") and last_word[:-1].lower() in ABBREVIATIONS
+    return last_word.endswith(".") and last_word[:-1].lower() in abbreviations
 
 
-def _split_line(line: str) -> list[str]:
+def _split_line(line: str, abbreviations: frozenset[str]) -> list[str]:
     """Sentences of one line (no line breaks in ``line``), stripped, empty ones dropped."""
     sentences = []
     start = 0
@@ -108,7 +117,8 @@ def _split_line(line: str) -> list[str]:
             continue
         punctuation = boundary.group().rstrip()
         stop = boundary.start() + len(punctuation)
-        if punctuation == "." and _ends_with_abbreviation(_last_word(line, start, stop)):
+        last_word = _last_word(line, start, stop)
+        if punctuation == "." and _ends_with_abbreviation(last_word, abbreviations):
             continue
         sentences.append(line[start:stop].strip())
         start = end
@@ -116,20 +126,23 @@ def _split_line(line: str) -> list[str]:
     return [sentence for sentence in sentences if sentence]
 
 
-def split_sentences(text: str) -> list[str]:
-    """Sentences and layout segments of ``text``, in order; ``""`` gives ``[]``.
+def split_sentences(text: str, lang: str = "en") -> list[str]:
+    """Sentences and layout segments of ``text`` (written in ``lang``, an ISO 639-1 code whose
+    abbreviations do not end a sentence; English ones for a language without a list), in
+    order; ``""`` gives ``[]``.
 
     ``"Hi there. How are you?\\n- Fine."`` ->
     ``["Hi there.", "How are you?", "\\n", "- ", "Fine."]``. Whitespace between sentences and
     at line ends is not kept; a line's leading indentation is. The caller NFC-normalises.
     """
+    abbreviations = _ABBREVIATIONS.get(lang, ABBREVIATIONS)
     segments: list[str] = []
     position = 0
     for line_break in _LINE_BREAKS.finditer(text):
-        segments.extend(_line_segments(text[position : line_break.start()]))
+        segments.extend(_line_segments(text[position : line_break.start()], abbreviations))
         segments.append(line_break.group())
         position = line_break.end()
-    segments.extend(_line_segments(text[position:]))
+    segments.extend(_line_segments(text[position:], abbreviations))
     return segments
 
 

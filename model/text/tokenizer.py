@@ -184,7 +184,7 @@ class SubwordTokenizer:
 
 @dataclass(frozen=True)
 class Tokenizers:
-    """The source (English) and target (Vietnamese) tokenizers of one model."""
+    """The source and target language tokenizers of one model."""
 
     source: SubwordTokenizer
     target: SubwordTokenizer
