@@ -20,7 +20,7 @@ from model.runtime.cpu_path import CpuPath, cpu_features, resolve
 from model.runtime.cuda_graphs import GraphedModel
 from model.runtime.devices import resolve_device
 from model.runtime.kernels import running
-from model.runtime.lstm_table import TokenTableLstm
+from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.runtime.quantize import Quantized, quantize_int8, wants_int8
 from model.runtime.shortlist import Shortlist, ShortlistedModel, load_shortlist
 from model.search.decode import SearchResult, beam_search, greedy_search, max_target_lengths
@@ -74,16 +74,26 @@ class SearchRunner:
         self.model: Seq2Seq | ShortlistedModel | GraphedModel = model
         if cuda_graphs and self.device.type == "cuda" and self.shortlist is None:
             self.model = GraphedModel(model)
-        if self.shortlist is not None:
-            # The table is built from the float weights; its hidden half runs as the model does.
-            table_step = TokenTableLstm.of(
-                loaded.model.decoder, loaded.config, int8=self.precision == "int8"
+        cpu = self.device.type == "cpu"
+        if self.shortlist is not None or (cpu and not self.bf16):
+            # On a CPU in int8 or float32, always: with int8, the tables and exact attention
+            # make a sentence's result the same in any batch (model/runtime/shortlist.py).
+            # Tables are built from the float weights; their hidden half runs as the model does.
+            int8 = self.precision == "int8"
+            config = loaded.config
+            self.model = ShortlistedModel(
+                model,
+                self.shortlist
+                or Shortlist.whole(config.source_vocab_size, config.target_vocab_size),
+                TokenTableLstm.of(loaded.model.decoder, config, int8=int8),
+                # on CUDA the fused encoder is faster than a loop over steps
+                TokenTableEncoder.of(loaded.model.encoder, config, int8=int8) if cpu else None,
+                exact_attention=cpu and int8,
             )
-            self.model = ShortlistedModel(model, self.shortlist, table_step)
 
     @property
     def precision(self) -> str:
-        """What the model computes in: ``int8`` (dynamic, weights and activations),
+        """What the model computes in: ``int8`` (weights and activations),
         ``bfloat16`` (autocast) or ``float32``."""
         if self.quantization is not None and self.quantization.implementation is not None:
             return "int8"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -25,6 +26,10 @@ class EncoderOutput(NamedTuple):
     keys: Tensor
     mask: Tensor
     final: RecurrentState
+
+
+# ``(src: batch x src_len, src_lengths: batch) -> (memory, final)``, as :meth:`Encoder.forward`
+EncoderRun = Callable[[Tensor, Tensor], tuple[Tensor, RecurrentState]]
 
 
 class Encoder(nn.Module):

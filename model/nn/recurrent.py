@@ -93,7 +93,7 @@ def _reference_cell(
     return CudnnGRUCell(input_size, hidden_size)
 
 
-def _reverse_within_lengths(lengths: Tensor, steps: int) -> Tensor:
+def reverse_within_lengths(lengths: Tensor, steps: int) -> Tensor:
     """Index ``batch x time`` that reverses each row's first ``length`` steps, keeps the rest."""
     t = torch.arange(steps, device=lengths.device).unsqueeze(0)
     last = (lengths - 1).unsqueeze(1)
@@ -157,7 +157,7 @@ class ReferenceRecurrent(nn.Module):
             lengths = torch.full((batch,), steps, dtype=torch.long, device=x.device)
         lengths = lengths.to(x.device)
         mask = torch.arange(steps, device=x.device).unsqueeze(0) < lengths.unsqueeze(1)
-        reverse = _reverse_within_lengths(lengths, steps).unsqueeze(-1)
+        reverse = reverse_within_lengths(lengths, steps).unsqueeze(-1)
         n_state = state_size(self.cell)
         if initial is None:
             zeros = x.new_zeros(self.num_layers * self.directions, batch, self.hidden_size)

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from model.nn.config import ModelConfig
 from model.nn.decoder import Decoder, DecoderState
-from model.nn.encoder import Encoder, EncoderOutput
+from model.nn.encoder import Encoder, EncoderOutput, EncoderRun
 from model.nn.padding import pad_to
 from model.text.tokenizer import PAD_ID
 
@@ -45,9 +45,13 @@ class Seq2Seq(nn.Module):
             return {"decoder.output.weight": "decoder.embedding.weight"}
         return {}
 
-    def encode(self, src: Tensor, src_lengths: Tensor) -> EncoderOutput:
-        """``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` -> EncoderOutput."""
-        memory, final = self.encoder(src, src_lengths)
+    def encode(
+        self, src: Tensor, src_lengths: Tensor, encoder: EncoderRun | None = None
+    ) -> EncoderOutput:
+        """``src: batch x src_len`` (PAD-padded), ``src_lengths: batch`` -> EncoderOutput.
+        ``encoder``: another way to run the encoder for the same weights
+        (:class:`model.runtime.lstm_table.TokenTableEncoder`); by default the encoder itself."""
+        memory, final = (encoder or self.encoder)(src, src_lengths)
         mask = torch.arange(src.size(1), device=src.device).unsqueeze(0) < src_lengths.to(
             src.device
         ).unsqueeze(1)
@@ -56,8 +60,8 @@ class Seq2Seq(nn.Module):
 
     def initial_state(self, encoder_output: EncoderOutput) -> DecoderState:
         """The decoder starts from the encoder's final states and a zero ``h̃``."""
-        batch = encoder_output.memory.size(0)
-        attentional = encoder_output.memory.new_zeros(batch, self.config.hidden_size)
+        final = encoder_output.final[0]  # the model's dtype, whatever grids memory is kept on
+        attentional = final.new_zeros(final.size(1), self.config.hidden_size)
         return DecoderState(hidden=encoder_output.final, attentional=attentional)
 
     def decode_step(

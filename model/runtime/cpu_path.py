@@ -10,7 +10,7 @@ side-by-side runs of the bundled model (docs/benchmarks.md, "The CPU path per ma
   products oneDNN runs on the AMX tiles, with the shortlist and the token table (they spare
   the per-step recurrent call). The one class not measured here yet: on the AMX machine that
   was measured, int8 gained only 1.40x and the shortlist cost 7% (0.93x) with int8.
-* **AVX2 or AVX-512 without AMX** (Zen 2-4, Skylake to Ice Lake): dynamic int8 (fbgemm) with
+* **AVX2 or AVX-512 without AMX** (Zen 2-4, Skylake to Ice Lake): int8 (fbgemm) with
   the shortlist and the token table: 1.16x over int8 alone on an AVX2 EPYC, 1.09x on an
   AVX-512 EPYC (Zen 4), whose native bfloat16 (``avx512_bf16``) was slower than int8 there.
 * **Neither** (no AVX2, which fbgemm's int8 kernels need): float32 with the shortlist.

@@ -1,28 +1,65 @@
-"""The decoder's LSTM step with the input half of its gates looked up per token (CPU decoding).
+"""LSTM layers with the input half of their gates looked up per token (CPU decoding): the
+decoder's step (:class:`TokenTableLstm`) and a one-layer encoder (:class:`TokenTableEncoder`).
 
-Without input feeding, a one-layer LSTM decoder's input at a step is the embedding of the
-previous token, so the input half of its gates, ``W_ih · embed(y) + b_ih + b_hh``, takes one of
-only ``vocab`` values. :class:`TokenTableLstm` computes them once (a ``vocab x 4·hidden``
-float32 table, 49 MB for the bundled model) and a step is then::
+When a one-layer LSTM reads token embeddings (the encoder; the decoder without input feeding,
+whose input at a step is the embedding of the previous token), the input half of its gates,
+``W_ih · embed(y) + b_ih + b_hh``, takes one of only ``vocab`` values. They are computed once
+(a ``vocab x 4·hidden`` float32 table per direction; 49 MB for the bundled model's decoder and
+as much for its two encoder directions) and a step is then::
 
     gates = table[y] + W_hh · h
     c' = σ(f) ⊙ c + σ(i) ⊙ tanh(g);  h' = σ(o) ⊙ tanh(c')      (i, f, g, o: gates in 4 parts)
 
 half the multiply-adds of the LSTM's step (the equations of ``docs/recurrent-cells.md``), with
-``W_hh`` in int8 when the model runs in int8. On the bundled model a beam-search step got about
-10% faster on a CPU (docs/benchmarks.md). The table itself is exact float32, so the int8 model's
-step is, if anything, closer to float32 than the quantized LSTM's.
+``W_hh`` in int8 with a fixed activation range (:class:`model.quantize.FixedRangeLinear`: ``h``
+is in ``[-1, 1]``) when the model runs in int8. On the bundled model a beam-search step got
+about 10% faster on a CPU (docs/benchmarks.md). The tables themselves are exact float32, so
+the int8 model's step is, if anything, closer to float32 than the quantized LSTM's; and since
+neither the tables nor the fixed-range product look at other rows, a sentence's states are the
+same, bit for bit, in any batch (fbgemm's dynamic LSTM scales each step by the whole batch).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
 
 from model.nn.config import ModelConfig
 from model.nn.decoder import Decoder
-from model.nn.recurrent import FusedRecurrent, RecurrentState
+from model.nn.encoder import Encoder
+from model.nn.recurrent import FusedRecurrent, RecurrentState, reverse_within_lengths
 from model.runtime.quantize import quantize_int8
+
+# torch orders an LSTM's gates (i, f, g, o); the tables order them (i, f, o, g), so that one
+# sigmoid covers the first three
+_GATE_ORDER = [0, 1, 3, 2]
+
+
+def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
+    """One LSTM update: ``gates: rows x 4·n`` (i, f, o, g), ``c: rows x n`` -> ``(h', c')``."""
+    n = c.size(-1)
+    input_gate, forget_gate, output_gate = torch.sigmoid(gates[:, : 3 * n]).chunk(3, dim=1)
+    c = forget_gate * c + input_gate * torch.tanh(gates[:, 3 * n :])
+    return output_gate * torch.tanh(c), c
+
+
+def _in_gate_order(weight: Tensor) -> Tensor:
+    """``weight: 4·n x ...`` in torch's gate order -> the same rows in the tables' order."""
+    return weight.view(4, -1, *weight.shape[1:])[_GATE_ORDER].reshape(weight.shape)
+
+
+def _recurrent_layer(weight: Tensor, device: torch.device, int8: bool) -> nn.Module:
+    """``rows x in -> rows x out`` for ``weight: out x in`` (no bias): float32, or int8 with
+    the fixed activation range."""
+    linear = nn.Linear(weight.size(1), weight.size(0), bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(weight)
+    layer: nn.Module = linear.to(device).eval()
+    if int8:  # quantization swaps submodules, so the layer goes in a container
+        layer = quantize_int8(nn.Sequential(layer)).model[0]
+    return layer
 
 
 class TokenTableLstm:
@@ -48,15 +85,9 @@ class TokenTableLstm:
         ):
             return None
         weights = dict(rnn.rnn.named_parameters())
-        with torch.no_grad():
-            bias = weights["bias_ih_l0"] + weights["bias_hh_l0"]
-            table = torch.addmm(bias, decoder.embedding.weight, weights["weight_ih_l0"].t())
-            linear = nn.Linear(config.hidden_size, 4 * config.hidden_size, bias=False)
-            linear.weight.copy_(weights["weight_hh_l0"])
-        hidden_layer: nn.Module = linear.to(table.device).eval()
-        if int8:  # quantization swaps submodules, so the layer goes in a container
-            hidden_layer = quantize_int8(nn.Sequential(hidden_layer)).model[0]
-        return cls(table.contiguous(), hidden_layer)
+        table = _input_table(decoder.embedding.weight, weights, "_l0")
+        hidden_weight = _in_gate_order(weights["weight_hh_l0"])
+        return cls(table, _recurrent_layer(hidden_weight, table.device, int8))
 
     def __call__(
         self, prev_tokens: Tensor, hidden: RecurrentState
@@ -64,8 +95,87 @@ class TokenTableLstm:
         """``prev_tokens: rows``, ``hidden``: ``(h, c)``, each ``1 x rows x hidden`` -> the
         new ``h: rows x hidden`` and the new ``(h, c)``."""
         h, c = hidden[0][0], hidden[1][0]
-        gates = self.table.index_select(0, prev_tokens) + self.hidden_layer(h)
-        input_gate, forget_gate, candidate, output_gate = gates.chunk(4, dim=1)
-        c = torch.sigmoid(forget_gate) * c + torch.sigmoid(input_gate) * torch.tanh(candidate)
-        h = torch.sigmoid(output_gate) * torch.tanh(c)
+        h, c = lstm_update(self.table.index_select(0, prev_tokens) + self.hidden_layer(h), c)
         return h, (h.unsqueeze(0), c.unsqueeze(0))
+
+
+def _input_table(embedding: Tensor, weights: Mapping[str, Tensor], suffix: str) -> Tensor:
+    """``vocab x 4·hidden``: ``W_ih · embed(y) + b_ih + b_hh`` of one direction's weights,
+    gates in the tables' order."""
+    with torch.no_grad():
+        bias = _in_gate_order(weights[f"bias_ih{suffix}"] + weights[f"bias_hh{suffix}"])
+        input_weight = _in_gate_order(weights[f"weight_ih{suffix}"])
+        return torch.addmm(bias, embedding, input_weight.t()).contiguous()
+
+
+class TokenTableEncoder:
+    """A one-layer LSTM encoder (one or two directions) run from per-token tables: an
+    :data:`model.encoder.EncoderRun` for the encoder's weights.
+
+    The directions step together, as one LSTM of ``directions x hidden`` units whose recurrent
+    matrix is block diagonal: step ``t`` reads token ``t`` forwards and token ``length-1-t``
+    backwards (each sentence reversed within its own length); a sentence's final state is
+    its state after its last token. ``tables: directions x vocab x 4·hidden``;
+    ``hidden_layer``: ``rows x directions·hidden -> rows x 4·directions·hidden``, its outputs
+    laid out as (gate, direction, unit).
+    """
+
+    def __init__(self, tables: Tensor, hidden_layer: nn.Module) -> None:
+        self.tables = tables
+        self.hidden_layer = hidden_layer
+
+    @classmethod
+    def of(cls, encoder: Encoder, config: ModelConfig, int8: bool) -> TokenTableEncoder | None:
+        """The table encoder of a float encoder (before quantization), or None when it is not
+        one fused LSTM layer."""
+        rnn = encoder.rnn
+        if (
+            config.cell != "lstm"
+            or config.encoder_layers != 1
+            or not isinstance(rnn, FusedRecurrent)
+        ):
+            return None
+        weights = dict(rnn.rnn.named_parameters())
+        suffixes = ("_l0", "_l0_reverse")[: encoder.directions]
+        hidden = config.encoder_hidden_size
+        tables = torch.stack([_input_table(encoder.embedding.weight, weights, s) for s in suffixes])
+        directions = len(suffixes)
+        block = tables.new_zeros(4, directions, hidden, directions, hidden)
+        with torch.no_grad():
+            for direction, suffix in enumerate(suffixes):
+                hidden_weight = _in_gate_order(weights[f"weight_hh{suffix}"])
+                block[:, direction, :, direction] = hidden_weight.view(4, hidden, hidden)
+        size = directions * hidden
+        return cls(tables, _recurrent_layer(block.view(4 * size, size), tables.device, int8))
+
+    def __call__(self, src: Tensor, src_lengths: Tensor) -> tuple[Tensor, RecurrentState]:
+        """``src: batch x steps`` (PAD-padded), ``src_lengths: batch`` -> ``memory: batch x
+        steps x directions·hidden`` (zero at padding) and the final ``(h, c)``, each ``1 x
+        batch x directions·hidden``: what :meth:`model.encoder.Encoder.forward` returns."""
+        batch, steps = src.shape
+        directions, _, gates = self.tables.shape
+        hidden = gates // 4
+        lengths = src_lengths.to(src.device)
+        reverse = reverse_within_lengths(lengths, steps)
+        tokens = (src, src.gather(1, reverse))[:directions]
+        # steps x batch x 4 x directions x hidden: each step's input half, ready in a row
+        halves = [
+            table.index_select(0, t.t().reshape(-1)).view(steps, batch, 4, hidden)
+            for table, t in zip(self.tables, tokens, strict=True)
+        ]
+        inputs = torch.stack(halves, dim=3).view(steps, batch, -1)
+        h = c = inputs.new_zeros(batch, directions * hidden)
+        outputs, cells = [], []
+        for step in range(steps):  # past a sentence's end its state runs on, unused
+            h, c = lstm_update(inputs[step] + self.hidden_layer(h), c)
+            outputs.append(h)
+            cells.append(c)
+        # each sentence's final state: after its last token, forwards and backwards alike
+        last = (lengths - 1).view(1, batch, 1).expand(1, -1, directions * hidden)
+        final = tuple(torch.stack(states).gather(0, last) for states in (outputs, cells))
+        live = torch.arange(steps, device=src.device) < lengths.unsqueeze(1)
+        memory = torch.stack(outputs, dim=1) * live.unsqueeze(-1)
+        if directions == 2:  # the backward half back in source order
+            backward = memory[..., hidden:].gather(1, reverse.unsqueeze(-1).expand(-1, -1, hidden))
+            memory = torch.cat([memory[..., :hidden], backward], dim=-1)
+        return memory, final

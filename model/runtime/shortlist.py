@@ -38,11 +38,12 @@ from safetensors.torch import save_file
 from torch import Tensor, nn
 
 from model.nn.decoder import RecurrentStep
-from model.nn.encoder import EncoderOutput
-from model.nn.padding import pad_to
+from model.nn.encoder import EncoderOutput, EncoderRun
+from model.nn.fixed_point import MIN_ROW_WIDTH, exact_encoder_output
 from model.nn.seq2seq import Seq2Seq
+from model.runtime.quantize import FixedRangeLinear, fixed_range_linear
 from model.store.checkpoint import SHORTLIST_FILE, LoadedModel, shortlist_path
-from model.text.tokenizer import EOS_ID
+from model.text.tokenizer import EOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
 
@@ -71,17 +72,26 @@ class Shortlist:
     def target_vocab_size(self) -> int:
         return int(self.info["target_vocab_size"])
 
+    @classmethod
+    def whole(cls, source_vocab_size: int, target_vocab_size: int) -> Shortlist:
+        """Every target id, always: the whole vocabulary, scored the shortlist's way."""
+        info = {"target_vocab_size": str(target_vocab_size), "whole_vocabulary": "true"}
+        table = torch.full((source_vocab_size, 0), EOS_ID, dtype=torch.long)
+        return cls(torch.arange(target_vocab_size), table, info)
+
     def to(self, device: torch.device) -> Shortlist:
         """The same shortlist with its tensors on ``device`` (where the model decodes)."""
         return Shortlist(self.always.to(device), self.table.to(device), self.info)
 
     def candidates(self, src: Tensor) -> Tensor:
         """``src: batch x src_len`` source ids (PAD anywhere) -> ``batch x (src_len x width)``
-        target ids each sentence may produce besides ``always`` (PAD's row is all EOS)."""
-        return self.table[src].flatten(1)
+        target ids each sentence may produce besides ``always`` (EOS at PAD, whatever the
+        table's row for PAD holds: padding brings no words)."""
+        candidates = self.table[src]
+        return candidates.masked_fill_((src == PAD_ID).unsqueeze(-1), EOS_ID).flatten(1)
 
     def extra(self, candidates: Tensor) -> Tensor:
-        """The sorted target ids in some row of ``candidates`` but not in ``always``."""
+        """The sorted target ids in ``candidates`` (any shape) but not in ``always``."""
         allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
         allowed[candidates.flatten()] = True
         allowed[self.always] = False
@@ -155,40 +165,46 @@ def load_shortlist(loaded: LoadedModel, mode: str, device: torch.device) -> Shor
 
 
 class _OutputRows:
-    """The output layer's rows, ready to be cut for a vocabulary: fbgemm int8 (a dynamically
-    quantized ``Linear``, see :mod:`model.runtime.quantize`) or float."""
+    """The output layer's rows, ready to be cut for a vocabulary: int8 (a
+    :class:`model.runtime.quantize.FixedRangeLinear`) or float."""
 
     def __init__(self, layer: nn.Module) -> None:
-        self._int8: tuple[Tensor, float, int, bool] | None = None
-        weight_bias = getattr(layer, "_weight_bias", None)  # torch.ao's dynamic int8 Linear
-        if callable(weight_bias):
-            weight, bias = weight_bias()
+        self._int8: tuple[Tensor, float, int] | None = None
+        if isinstance(layer, FixedRangeLinear):
+            weight, bias = layer.weight_bias()
             if weight.qscheme() != torch.per_tensor_affine:
                 raise ShortlistError(f"unsupported int8 output layer: {weight.qscheme()}")
-            reduce_range = bool(getattr(layer, "reduce_range", True))
-            self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point(), reduce_range)
-        else:
+            self._int8 = (weight.int_repr(), weight.q_scale(), weight.q_zero_point())
+        elif isinstance(layer, nn.Linear):
             weight, bias = layer.weight, layer.bias
+        else:
+            raise ShortlistError(f"unsupported output layer: {type(layer).__name__}")
         self._weight: Tensor = weight
         self._bias: Tensor | None = bias
+        self.vocab_size = weight.size(0)
 
-    def cut(self, ids: Tensor) -> Callable[[Tensor], Tensor]:
-        """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits."""
-        bias = None if self._bias is None else self._bias.index_select(0, ids)
+    def cut(self, ids: Tensor, void: bool = False) -> Callable[[Tensor], Tensor]:
+        """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits;
+        ``void``: then one more column, ``-inf`` in every row (a zero row, bias ``-inf``)."""
+        bias = self._bias.index_select(0, ids) if self._bias is not None else None
+        weight = (self._int8[0] if self._int8 is not None else self._weight).index_select(0, ids)
+        if void:
+            weight = torch.cat([weight, weight.new_zeros(1, weight.size(1))])
+            bias = weight.new_zeros(ids.numel(), dtype=torch.float32) if bias is None else bias
+            bias = torch.cat([bias, bias.new_full((1,), float("-inf"))])
         if self._int8 is not None:
-            values, scale, zero_point, reduce_range = self._int8
-            rows = torch._make_per_tensor_quantized_tensor(
-                values.index_select(0, ids), scale, zero_point
-            )
+            _, scale, zero_point = self._int8
+            rows = torch._make_per_tensor_quantized_tensor(weight, scale, zero_point)
             packed = torch.ops.quantized.linear_prepack(rows, bias)
-            return lambda hidden: torch.ops.quantized.linear_dynamic(hidden, packed, reduce_range)
-        weight = self._weight.index_select(0, ids)
+            return lambda hidden: fixed_range_linear(hidden, packed)
         return lambda hidden: nn.functional.linear(hidden, weight, bias)
 
 
 class NarrowOutput:
     """The output layer for one vocabulary: ``ids: K`` target ids (``always`` first, then
-    the batch's ``extra`` ids of its own) and :meth:`project`.
+    the batch's ``extra`` ids of its own), :meth:`project` and :meth:`columns`. Its logits
+    have the ``always`` ids' columns, then (unless ``always`` is the whole vocabulary) a
+    *void* column, ``-inf`` in every row, then the extra ids' columns.
 
     The extra rows are cut on first use, not when made: the stream encodes joining sentences
     and at once concatenates them with those in flight, so only the union's layer is used.
@@ -197,6 +213,11 @@ class NarrowOutput:
     def __init__(self, rows: _OutputRows, always: _AlwaysRows, extra_ids: Tensor) -> None:
         self.ids = torch.cat([always.ids, extra_ids]) if extra_ids.numel() else always.ids
         self.extra = extra_ids.numel()
+        device, void = self.ids.device, always.ids.numel()
+        self._column = torch.full((rows.vocab_size,), void, dtype=torch.long, device=device)
+        self._column[always.ids] = torch.arange(void, device=device)
+        self._column[extra_ids] = torch.arange(self.extra, device=device) + always.width
+        self.width = always.width + self.extra  # columns of the logits
         self._rows, self._always, self._extra_ids = rows, always, extra_ids
         self._project_extra: Callable[[Tensor], Tensor] | None = None
 
@@ -209,51 +230,158 @@ class NarrowOutput:
             self._project_extra = self._rows.cut(self._extra_ids)
         return torch.cat([logits, self._project_extra(hidden)], dim=1)
 
+    def columns(self, vocabularies: SentenceVocabularies) -> Tensor:
+        """``sentences x W``: where each sentence's own ids are among the logits (padding:
+        the void column)."""
+        found = self._column[vocabularies.ids]
+        return found.masked_fill_(vocabularies.padding, self._always.ids.numel())
+
 
 class _AlwaysRows(NamedTuple):
-    """The rows of ``always``, cut once per model."""
+    """The rows of ``always``, cut once per model, and their columns' count: ``width``, the
+    void column included when there is one."""
 
     ids: Tensor
     project: Callable[[Tensor], Tensor]
+    width: int
+
+
+class SentenceVocabularies(NamedTuple):
+    """Each sentence's own vocabulary, laid out the same whatever it is batched with.
+
+    ``ids: sentences x W``: ``always``, then the target ids the sentence's own source words
+    bring, in increasing order, then padding up to the batch's width ``W``; ``padding:
+    sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
+    (what its padding holds: a log-probability of ``-inf`` written there is its true value).
+    """
+
+    ids: Tensor
+    padding: Tensor
+    spare: Tensor
+
+    def widened(self, width: int) -> SentenceVocabularies:
+        """The same vocabularies padded to ``width`` columns."""
+        missing = width - self.ids.size(1)
+        if missing <= 0:
+            return self
+        spares = self.spare.unsqueeze(1).expand(-1, missing)
+        padding = self.padding.new_ones(self.padding.size(0), missing)
+        return SentenceVocabularies(
+            torch.cat([self.ids, spares], dim=1),
+            torch.cat([self.padding, padding], dim=1),
+            self.spare,
+        )
+
+    def select(self, index: Tensor) -> SentenceVocabularies:
+        return SentenceVocabularies(
+            self.ids.index_select(0, index),
+            self.padding.index_select(0, index),
+            self.spare.index_select(0, index),
+        )
 
 
 class ShortlistedEncoderOutput(NamedTuple):
-    """The model's encoder output, each sentence's shortlist candidates (``sentences x
-    width``, EOS-padded) and the output layer cut for their union."""
+    """The model's encoder output, each sentence's own vocabulary, the output layer cut for
+    their union and where each sentence's ids are among its logits (``columns: sentences x
+    W``, :meth:`NarrowOutput.columns`)."""
 
     inner: EncoderOutput
-    candidates: Tensor
+    vocabularies: SentenceVocabularies
     output: NarrowOutput
+    columns: Tensor
+
+    @classmethod
+    def of(
+        cls, inner: EncoderOutput, vocabularies: SentenceVocabularies, output: NarrowOutput
+    ) -> ShortlistedEncoderOutput:
+        return cls(inner, vocabularies, output, output.columns(vocabularies))
 
 
 class ShortlistedModel:
     """A :class:`model.nn.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
     sentences being searched; the search interface (:mod:`model.search.steps`,
-    :mod:`model.search.stream`) is the model's own. Log-probabilities outside the shortlist are
-    ``-inf``; inside it they are normalised over the shortlist. ``recurrent_step``: the
-    decoder's recurrent step computed another way for the same weights (the Translator passes
-    :class:`model.runtime.lstm_table.TokenTableLstm` on the CPU)."""
+    :mod:`model.search.stream`) is the model's own. Log-probabilities outside a sentence's own
+    shortlist (``always`` and its own source words' candidates) are ``-inf``; inside it they
+    are normalised over it, so that a sentence's scores do not depend on its companions.
+    ``recurrent_step`` and ``encoder``: the decoder's recurrent step and the encoder computed
+    another way for the same weights (the Translator passes :mod:`model.runtime.lstm_table`'s
+    on the CPU). ``exact_attention`` (a CPU only; the runner's choice with int8): the encoder
+    output's keys and memory are kept on fixed-point grids (:mod:`model.nn.fixed_point`), so
+    attention's sums are exact in any order. Its grids are finer than the steps of the int8
+    layer that reads the context, not than float32's: float32 decoding keeps float attention.
+
+    With int8 (fixed activation ranges), the tables, exact attention and this per-sentence
+    normalisation, a sentence's log-probabilities are the same, bit for bit, alone or in any
+    batch.
+    """
 
     def __init__(
-        self, model: Seq2Seq, shortlist: Shortlist, recurrent_step: RecurrentStep | None = None
+        self,
+        model: Seq2Seq,
+        shortlist: Shortlist,
+        recurrent_step: RecurrentStep | None = None,
+        encoder: EncoderRun | None = None,
+        exact_attention: bool = False,
     ) -> None:
         self.model = model
-        self.shortlist = shortlist.to(model.decoder.embedding.weight.device)
+        device = model.decoder.embedding.weight.device
+        self.shortlist = shortlist.to(device)
         # the same weights, faster (model.runtime.lstm_table)
         self.recurrent_step = recurrent_step
+        self.encoder = encoder
+        if exact_attention and device.type != "cpu":
+            raise ValueError("exact attention runs on a CPU only")
+        self.exact_attention = exact_attention
+        self._dot_product_keys = model.config.attention != "additive"
         self._rows = _OutputRows(model.decoder.output)
         self._vocab_size = shortlist.target_vocab_size
+        self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
         # Cut once: a change of sentences then only cuts the few rows that are their own.
         always = self.shortlist.always
-        self._always = _AlwaysRows(always, self._rows.cut(always))
+        void = not self._whole  # where a sentence's padding reads its -inf
+        self._always = _AlwaysRows(always, self._rows.cut(always, void), always.numel() + void)
 
-    def _narrow(self, candidates: Tensor) -> NarrowOutput:
-        return NarrowOutput(self._rows, self._always, self.shortlist.extra(candidates))
+    def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
+        """The sorted ids some sentence has besides ``always``: its union's own rows."""
+        return self.shortlist.extra(vocabularies.ids.masked_select(~vocabularies.padding))
+
+    def _narrow(self, vocabularies: SentenceVocabularies) -> NarrowOutput:
+        return NarrowOutput(self._rows, self._always, self._extra(vocabularies))
+
+    def _vocabularies(self, src: Tensor) -> SentenceVocabularies:
+        """``src: sentences x src_len`` -> each sentence's own vocabulary (none of its own
+        beside the whole vocabulary)."""
+        if self._whole:
+            nothing = src.new_zeros(src.size(0), 0)
+            return SentenceVocabularies(nothing, nothing.bool(), src.new_zeros(src.size(0)))
+        own = torch.zeros(src.size(0), self._vocab_size, dtype=torch.bool, device=src.device)
+        own.scatter_(1, self.shortlist.candidates(src), True)
+        always = self.shortlist.always
+        own[:, always] = False
+        counts = own.sum(dim=1)
+        own[:, always] = True
+        spare = (~own).byte().argmax(dim=1)  # none only when a sentence may say any word
+        own[:, always] = False
+        width = max(int(counts.max()) if counts.numel() else 0, MIN_ROW_WIDTH - always.numel())
+        rows, ids = own.nonzero(as_tuple=True)
+        slots = torch.arange(ids.numel(), device=src.device) - (counts.cumsum(0) - counts)[rows]
+        extra = spare.unsqueeze(1).repeat(1, width)
+        extra[rows, slots] = ids
+        columns = torch.arange(width, device=src.device)
+        return SentenceVocabularies(
+            torch.cat([always.expand(src.size(0), -1), extra], dim=1),
+            torch.cat(
+                [own.new_zeros(src.size(0), always.numel()), columns >= counts.unsqueeze(1)], 1
+            ),
+            spare,
+        )
 
     def encode(self, src: Tensor, src_lengths: Tensor) -> ShortlistedEncoderOutput:
-        candidates = self.shortlist.candidates(src)
-        inner = self.model.encode(src, src_lengths)
-        return ShortlistedEncoderOutput(inner, candidates, self._narrow(candidates))
+        inner = self.model.encode(src, src_lengths, self.encoder)
+        if self.exact_attention:
+            inner = exact_encoder_output(inner, self._dot_product_keys)
+        vocabularies = self._vocabularies(src)
+        return ShortlistedEncoderOutput.of(inner, vocabularies, self._narrow(vocabularies))
 
     def initial_state(self, encoder_output: ShortlistedEncoderOutput) -> Any:
         return self.model.initial_state(encoder_output.inner)
@@ -262,16 +390,27 @@ class ShortlistedModel:
         self, prev_tokens: Tensor, state: Any, encoder_output: ShortlistedEncoderOutput
     ) -> tuple[Tensor, Any, Tensor]:
         """As :meth:`model.nn.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
-        ``-inf`` outside the shortlist."""
+        ``-inf`` outside each sentence's own shortlist.
+
+        Each row's logits are read out of the batch's narrow layer into its sentence's own
+        layout (:class:`SentenceVocabularies`), so its log-softmax sees the same values in
+        the same places in any batch: only padding (``-inf``) follows them, which adds zeros
+        to the same sums (a layout is at least :data:`model.nn.fixed_point.MIN_ROW_WIDTH`
+        wide)."""
         attentional, state, weights = self.model.decoder.step(
             prev_tokens, state, encoder_output.inner, self.recurrent_step
         )
-        output = encoder_output.output
-        narrow = torch.log_softmax(output.project(attentional).float(), dim=-1)
-        log_probs = narrow.new_full((narrow.size(0), self._vocab_size), float("-inf"))
-        # scatter_ with an expanded index: 2.5x faster than index_copy_ along columns on a CPU
-        columns = output.ids.expand(narrow.size(0), -1)
-        return log_probs.scatter_(1, columns, narrow), state, weights
+        vocabularies, output = encoder_output.vocabularies, encoder_output.output
+        if self._whole:  # every sentence's vocabulary is every id, in order
+            return torch.log_softmax(output.project(attentional).float(), dim=-1), state, weights
+        sentences = encoder_output.columns.size(0)
+        logits = output.project(attentional).float().view(sentences, -1, output.width)
+        slots = logits.size(1)
+        own = logits.gather(2, encoder_output.columns.unsqueeze(1).expand(-1, slots, -1))
+        narrow = torch.log_softmax(own, dim=-1)
+        log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
+        ids = vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
+        return log_probs.scatter_(2, ids, narrow).view(-1, self._vocab_size), state, weights
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         return self.model.reorder(state, index)
@@ -281,13 +420,13 @@ class ShortlistedModel:
     ) -> ShortlistedEncoderOutput:
         """The sentences at ``index``. Their union is a subset of the current one, so the
         current narrow layer still serves; it is cut anew only when it shrinks a lot."""
-        candidates = encoder_output.candidates.index_select(0, index)
+        vocabularies = encoder_output.vocabularies.select(index)
         output = encoder_output.output
-        extra = self.shortlist.extra(candidates)
+        extra = self._extra(vocabularies)
         if extra.numel() < _SHRINK_REBUILD * output.extra:
             output = NarrowOutput(self._rows, self._always, extra)
         inner = self.model.reorder_encoder_output(encoder_output.inner, index)
-        return ShortlistedEncoderOutput(inner, candidates, output)
+        return ShortlistedEncoderOutput.of(inner, vocabularies, output)
 
     def concat_states(self, states: Sequence[Any]) -> Any:
         return self.model.concat_states(states)
@@ -295,7 +434,12 @@ class ShortlistedModel:
     def concat_encoder_outputs(
         self, outputs: Sequence[ShortlistedEncoderOutput]
     ) -> ShortlistedEncoderOutput:
-        width = max(output.candidates.size(1) for output in outputs)
-        candidates = torch.cat([pad_to(output.candidates, width, 1, EOS_ID) for output in outputs])
+        width = max(output.vocabularies.ids.size(1) for output in outputs)
+        parts = [output.vocabularies.widened(width) for output in outputs]
+        vocabularies = SentenceVocabularies(
+            torch.cat([part.ids for part in parts]),
+            torch.cat([part.padding for part in parts]),
+            torch.cat([part.spare for part in parts]),
+        )
         inner = self.model.concat_encoder_outputs([output.inner for output in outputs])
-        return ShortlistedEncoderOutput(inner, candidates, self._narrow(candidates))
+        return ShortlistedEncoderOutput.of(inner, vocabularies, self._narrow(vocabularies))

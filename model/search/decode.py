@@ -39,7 +39,13 @@ import torch
 from torch import Tensor
 
 from model.search.options import SearchOptions
-from model.search.steps import SearchableModel, StepRules, limits_tensor, penalised
+from model.search.steps import (
+    SearchableModel,
+    StepRules,
+    length_penalties,
+    limits_tensor,
+    penalised,
+)
 from model.search.stream import DEFAULT_CHECK_EVERY, BeamStream, FinishedSentence, StreamableModel
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
@@ -187,7 +193,8 @@ def greedy_search(
     else:
         total_log_prob[everyone], total_length[everyone] = log_prob_sum, lengths
 
-    scores = penalised(total_log_prob, total_length, options.length_penalty)
+    penalties = length_penalties(steps, options.length_penalty, device)
+    scores = penalised(total_log_prob, total_length, penalties)
     return _collect_greedy(chosen, attention, recorded, scores, src_lengths, return_attention)
 
 

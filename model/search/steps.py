@@ -175,11 +175,19 @@ def ban_loops(
     return log_probs.scatter_reduce_(1, starts, ban, "amin")
 
 
-def penalised(log_prob_sum: Tensor, length: Tensor | float, length_penalty: float) -> Tensor:
-    """``sum(log p) / length ** length_penalty`` (``length`` counts the EOS)."""
-    if isinstance(length, Tensor):
-        return log_prob_sum / length.float().pow(length_penalty)
-    return log_prob_sum / (float(length) ** length_penalty)
+def length_penalties(longest: int, length_penalty: float, device: torch.device) -> Tensor:
+    """``length ** length_penalty`` for every length ``0..longest`` (float32), each computed by
+    Python on the host. A tensor ``pow`` would not do: torch rounds the vectorised part of a
+    tensor and its scalar tail differently, so a sentence's penalty would change in the last
+    bit with its place in a batch."""
+    values = [float(length) ** length_penalty for length in range(longest + 1)]
+    return torch.tensor(values, dtype=torch.float32, device=device)
+
+
+def penalised(log_prob_sum: Tensor, length: Tensor, penalties: Tensor) -> Tensor:
+    """``sum(log p) / length ** length_penalty`` (``length`` counts the EOS), the power read
+    from ``penalties`` (:func:`length_penalties`)."""
+    return log_prob_sum / penalties[length]
 
 
 @functools.lru_cache(maxsize=8)

@@ -33,6 +33,7 @@ from model.search.steps import (
     SearchableModel,
     StepRules,
     host_limits,
+    length_penalties,
     penalised,
     top_candidates,
 )
@@ -223,6 +224,7 @@ class BeamStream:
         self._cancelled: set[int] = set()
         self._handles = 0
         self._steps = 0
+        self._penalties = torch.ones(0)  # length ** length_penalty, as long as the limits need
         self._rules: StepRules | None = None
 
     def __len__(self) -> int:
@@ -238,6 +240,11 @@ class BeamStream:
         if src_lengths.numel() != batch:
             raise ValueError(f"{src_lengths.numel()} source lengths for a batch of {batch}")
         limits = host_limits(max_len, batch)
+        # a hypothesis counts its limit and EOS at most; a done sentence steps on (its scores
+        # unused) until the next check
+        longest = max(limits, default=0) + 1 + self.check_every
+        if longest >= self._penalties.numel():
+            self._penalties = length_penalties(longest, self.length_penalty, src.device)
         handles = list(range(self._handles, self._handles + batch))
         self._handles += batch
         if batch:
@@ -365,7 +372,7 @@ class BeamStream:
         ends = (candidate_tokens[:, :beam] == EOS_ID) & ~beams.done.unsqueeze(1)
         ends &= torch.isfinite(top_scores)
         ended_scores = penalised(
-            top_scores, (beams.steps + 1).unsqueeze(1), self.length_penalty
+            top_scores, (beams.steps + 1).unsqueeze(1), self._penalties
         ).masked_fill(~ends, float("-inf"))
         ended_rows = (offsets + candidate_parents[:, :beam]).view(-1)
         sentences, width = top_scores.size(0), beams.history.size(1)
