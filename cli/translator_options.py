@@ -87,7 +87,7 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         choices=QUANTIZE_MODES,
         default="auto",
         help="int8: int8 Linear layers with a fixed activation range on the CPU (about 2x "
-        "faster); auto (default): the CPU's own path (int8 on AVX2/AVX-512, bfloat16 on AMX), "
+        "faster); auto (default): the CPU's own path (int8, with the shortlist except on AMX), "
         "off on CUDA; off: float32",
     )
     parser.add_argument(

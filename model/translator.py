@@ -66,8 +66,8 @@ class Translator:
     ``max_len_ratio`` and ``max_len_extra``: how the network runs
     (:class:`~model.runner.SearchRunner`): ``quantize="int8"`` runs int8 layers with a fixed
     activation range on the CPU (:mod:`model.runtime.quantize`), ``auto`` lets the CPU's
-    features choose (:mod:`model.runtime.cpu_path`: int8 on AVX2 and AVX-512 CPUs, bfloat16 on
-    AMX; on CUDA bfloat16; what the CLIs and the service default to), ``off`` (the default
+    features choose (:mod:`model.runtime.cpu_path`: int8 on every CPU with AVX2; on CUDA
+    bfloat16; what the CLIs and the service default to), ``off`` (the default
     here, so training and tuning score the exact model) keeps float32 (``bf16=True``:
     bfloat16); ``shortlist="on"`` scores only the target words a batch may need
     (:mod:`model.runtime.shortlist`), ``auto`` does so on the CPU when the model directory has

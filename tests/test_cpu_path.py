@@ -11,7 +11,7 @@ import pytest
 from model.runtime.cpu_path import FEATURES, choose, cpu_features, resolve
 from model.translator import Translator
 from service.model_info import public_model_info
-from service.model_slot import ServedModel
+from service.model_slot import ServedModel, translator_pair
 
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
 ZEN4 = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
@@ -30,12 +30,19 @@ def test_the_features_come_from_cpuinfo(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("features", "precision"),
-    [(AMX, "bfloat16"), (ZEN4, "int8"), (AVX2, "int8"), (frozenset(), "float32")],
+    ("features", "precision", "shortlist"),
+    [
+        (AMX, "int8", False),
+        (ZEN4, "int8", True),
+        (AVX2, "int8", True),
+        (frozenset(), "float32", True),
+    ],
 )
-def test_the_rule_picks_by_features(features: frozenset[str], precision: str) -> None:
+def test_the_rule_picks_by_features(
+    features: frozenset[str], precision: str, shortlist: bool
+) -> None:
     path = choose(features)
-    assert (path.precision, path.shortlist, path.chosen_by) == (precision, True, "auto")
+    assert (path.precision, path.shortlist, path.chosen_by) == (precision, shortlist, "auto")
     assert path.reason
 
 
@@ -59,7 +66,7 @@ def test_the_translator_reports_its_path(tiny_model_dir: Path) -> None:
     reported = auto.model_info["cpu_path"]
     assert reported["chosen_by"] == "auto" and reported["reason"] == expected.reason
     assert auto.precision == expected.precision == reported["precision"]
-    served = ServedModel(auto, tiny_model_dir, 1, datetime.now(UTC), 0.1)
+    served = ServedModel(auto, tiny_model_dir, 1, datetime.now(UTC), 0.1, translator_pair(auto))
     assert public_model_info(served)["cpu_path"] == reported  # GET /model says it too
 
 

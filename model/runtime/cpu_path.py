@@ -6,10 +6,11 @@ that every process on one kind of machine picks the same path and gives the same
 (a measurement at load would not: it varies with the load of the moment). The rule, from
 side-by-side runs of the bundled model (docs/benchmarks.md, "The CPU path per machine"):
 
-* **AMX** (``amx_bf16``, Intel Sapphire Rapids and later): bfloat16 autocast, whose matrix
-  products oneDNN runs on the AMX tiles, with the shortlist and the token table (they spare
-  the per-step recurrent call). The one class not measured here yet: on the AMX machine that
-  was measured, int8 gained only 1.40x and the shortlist cost 7% (0.93x) with int8.
+* **AMX** (``amx_bf16``, Intel Sapphire Rapids and later): int8 without the shortlist. On the
+  AMX machine that was measured, the shortlist cost 7% (0.93x) with int8. bfloat16 is not
+  chosen although the tiles run it: its matrix products round by the batch's shape, so a
+  sentence's translation would depend on the sentences beside it, which int8 rules out
+  (:mod:`model.nn.fixed_point`). ``bf16=True`` still asks for it.
 * **AVX2 or AVX-512 without AMX** (Zen 2-4, Skylake to Ice Lake): int8 (fbgemm) with
   the shortlist and the token table: 1.16x over int8 alone on an AVX2 EPYC, 1.09x on an
   AVX-512 EPYC (Zen 4), whose native bfloat16 (``avx512_bf16``) was slower than int8 there.
@@ -76,10 +77,10 @@ def choose(features: frozenset[str]) -> CpuPath:
     listed = tuple(sorted(features))
     if "amx_bf16" in features:
         reason = (
-            "AMX: bfloat16 matrix products on the AMX tiles, with the shortlist and the "
-            "token table (not yet measured on this class)"
+            "AMX: int8 without the shortlist (the shortlist measured 7% slower on this class; "
+            "bfloat16 would make a translation depend on its batch)"
         )
-        return CpuPath("bfloat16", True, "auto", reason, listed)
+        return CpuPath("int8", False, "auto", reason, listed)
     if "avx2" in features:
         kind = "AVX-512" if "avx512f" in features else "AVX2"
         reason = (
@@ -93,9 +94,8 @@ def choose(features: frozenset[str]) -> CpuPath:
 
 def resolve(quantize: str, bf16: bool | None, shortlist: str, features: frozenset[str]) -> CpuPath:
     """The CPU path for these settings: explicit ones as they say (``quantize=int8`` or
-    ``off``, ``bf16=True``, ``shortlist=on`` or ``off``), the rest from the rule.
-    ``bf16=False`` with ``quantize=auto`` takes the rule's precision but never bfloat16 (int8
-    instead, or float32 without AVX2)."""
+    ``off``, ``bf16=True``, ``shortlist=on`` or ``off``), the rest from the rule (which never
+    picks bfloat16)."""
     rule = choose(features)
     if quantize == "int8" and bf16:
         raise ValueError("quantize=int8 and bf16 exclude each other on the CPU")
@@ -104,8 +104,6 @@ def resolve(quantize: str, bf16: bool | None, shortlist: str, features: frozense
     if quantize != "auto" or bf16 is not None:
         if quantize == "int8" or bf16 or quantize == "off":
             precision = "int8" if quantize == "int8" else "bfloat16" if bf16 else "float32"
-        elif precision == "bfloat16":  # quantize=auto, bf16=False
-            precision = "int8" if "avx2" in features else "float32"
         settings.append(f"quantize={quantize}, bf16={bf16}")
     wanted = rule.shortlist
     if shortlist != "auto":
