@@ -12,6 +12,7 @@ import torch
 from model.nn.config import ModelConfig
 from model.nn.seq2seq import Seq2Seq
 from model.store.checkpoint import save_model
+from model.store.languages import pair_metadata
 from model.text.tokenizer import EOS_ID, Tokenizers, train_tokenizer
 
 torch.set_num_threads(1)
@@ -84,6 +85,20 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: To
         metadata={"version": "tiny-test", "trained_at": "2026-01-01T00:00:00Z"},
     )
     return directory
+
+
+def save_vi_en(tokenizers: Tokenizers, directory: Path, version: str = "tiny-vi-en") -> Path:
+    """A tiny seeded model marked as Vietnamese→English (the tokenizers swapped)."""
+    swapped = Tokenizers(source=tokenizers.target, target=tokenizers.source)
+    torch.manual_seed(3)
+    metadata = {"version": version, **pair_metadata(("vi", "en"))}
+    return save_model(directory, Seq2Seq(tiny_config(swapped)), swapped, metadata=metadata)
+
+
+@pytest.fixture(scope="session")
+def vi_en_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: Tokenizers) -> Path:
+    """The Vietnamese→English partner of ``tiny_model_dir`` (read-only by convention)."""
+    return save_vi_en(tiny_tokenizers, tmp_path_factory.mktemp("models") / "vi-en")
 
 
 @pytest.fixture(scope="session")

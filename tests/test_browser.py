@@ -30,7 +30,7 @@ from typing import Any
 import pytest
 
 from model.text.tokenizer import Tokenizers
-from tests.test_service_directions import save_vi_en
+from tests.conftest import save_vi_en
 from tests.test_service_process import clean_env, free_port, mt_serve_command
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

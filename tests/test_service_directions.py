@@ -17,19 +17,15 @@ from typing import Any
 
 import httpx
 import pytest
-import torch
 from fastapi import FastAPI
 
-from model.nn.seq2seq import Seq2Seq
-from model.store.checkpoint import save_model
-from model.store.languages import pair_metadata
 from model.text.tokenizer import Tokenizers
 from model.translator import Translator
 from service.app import StartupError, create_app
 from service.settings import Settings
 from service.state import ServiceState
 from tests.batcher_fakes import wait_until
-from tests.conftest import tiny_config
+from tests.conftest import save_vi_en
 from tests.test_service_load import InstrumentedTranslator
 
 pytestmark = pytest.mark.anyio
@@ -43,19 +39,6 @@ AUTH = {"Authorization": "Bearer s3cret"}
 @pytest.fixture(scope="module")
 def anyio_backend() -> str:
     return "asyncio"
-
-
-def save_vi_en(tokenizers: Tokenizers, directory: Path, version: str = "tiny-vi-en") -> Path:
-    """A tiny seeded model marked as Vietnamese→English (the tokenizers swapped)."""
-    swapped = Tokenizers(source=tokenizers.target, target=tokenizers.source)
-    torch.manual_seed(3)
-    metadata = {"version": version, **pair_metadata(("vi", "en"))}
-    return save_model(directory, Seq2Seq(tiny_config(swapped)), swapped, metadata=metadata)
-
-
-@pytest.fixture(scope="module")
-def vi_en_dir(tmp_path_factory: pytest.TempPathFactory, tiny_tokenizers: Tokenizers) -> Path:
-    return save_vi_en(tiny_tokenizers, tmp_path_factory.mktemp("models") / "vi-en")
 
 
 def two_models(en_vi: Path, vi_en: Path, **overrides: Any) -> Settings:
