@@ -192,7 +192,9 @@ def free_translator(model_dir: Path) -> Translator:
         model=cast(Seq2Seq, stand_in),
         tokenizers=Tokenizers(source, CompactTarget(target, real_ids)),
     )
-    return Translator(free, device="cpu", max_batch_tokens=10**9)
+    # bf16: the path a GPU takes, without the CPU decoding wrapper, whose token tables and
+    # exact attention need a real network (and are arithmetic, not host work)
+    return Translator(free, device="cpu", bf16=True, max_batch_tokens=10**9)
 
 
 @dataclass
