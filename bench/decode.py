@@ -280,8 +280,7 @@ def main() -> None:
         "--bf16",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="bfloat16 autocast (default: the Translator's: on with CUDA, on a CPU when "
-        "--quantize auto chooses it)",
+        help="bfloat16 autocast (default: the Translator's: on with CUDA, off on a CPU)",
     )
     parser.add_argument(
         "--cuda-graphs", action="store_true", help="decoder steps as CUDA graphs (CUDA only)"

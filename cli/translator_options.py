@@ -73,8 +73,8 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         "--bf16",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="bfloat16 autocast (default: on with CUDA; on a CPU when --quantize auto "
-        "chooses it for the CPU, or with --bf16)",
+        help="bfloat16 autocast (default: on with CUDA; on a CPU only when asked, since "
+        "its results there depend on the batch)",
     )
     parser.add_argument(
         "--workers",

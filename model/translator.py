@@ -38,6 +38,7 @@ from model.encoding import EncodedSentence, SentenceEncoder, plan_batches
 from model.runner import SearchRunner
 from model.search.options import SearchOptions
 from model.store.checkpoint import LoadedModel, load_model
+from model.store.languages import pair_metadata
 from model.text.casing import vocabulary_predicate
 from model.text.pipeline import TextPipeline
 from model.text.protect import PLACEHOLDERS
@@ -188,7 +189,7 @@ class Translator:
             "architecture": self._loaded.config.to_dict(),
             "parameters": self._parameters,
             "metadata": dict(self._loaded.metadata),
-            **dict(zip(("source_language", "target_language"), self.languages, strict=True)),
+            **pair_metadata(self.languages),
             **self.runner.info,
             "max_source_tokens": self.max_source_tokens,
             "decoding": {

@@ -19,6 +19,7 @@ from pathlib import Path
 import torch
 
 from model.store.checkpoint import ModelFileError, load_model, save_model
+from model.store.languages import pair_metadata
 
 
 def main() -> int:
@@ -36,11 +37,9 @@ def main() -> int:
         return 2
     # The languages are written out even for a model that left them to the default
     # (English into Vietnamese), so a shipped model always names its direction.
-    source, target = loaded.languages
-    languages = {"source_language": source, "target_language": target}
     metadata = {
         **loaded.metadata,
-        **languages,
+        **pair_metadata(loaded.languages),
         **json.loads(args.set_metadata),
         "version": args.version,
     }

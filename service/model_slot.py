@@ -54,13 +54,6 @@ class ServedModel:
 TranslatorLoader = Callable[[Path], Translator]
 
 
-def translator_pair(translator: Translator) -> LanguagePair:
-    """The language pair the model's ``config.json`` names
-    (:func:`model.store.languages.model_pair`)."""
-    source, target = translator.languages
-    return source, target
-
-
 def pair_text(pair: LanguagePair) -> str:
     """``en to vi``: a pair in messages."""
     return f"{pair[0]} to {pair[1]}"
@@ -146,7 +139,7 @@ class ModelSlot:
     def _load_checked(self, path: Path) -> tuple[Translator, LanguagePair]:
         """The loaded translator and its pair; raises when the pair is not this slot's."""
         translator = self._loader(path)
-        pair = translator_pair(translator)
+        pair = translator.languages
         if self._pair is not None and pair != self._pair:
             raise ValueError(
                 f"the model translates {pair_text(pair)}, not {pair_text(self._pair)} "

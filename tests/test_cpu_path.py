@@ -11,7 +11,7 @@ import pytest
 from model.runtime.cpu_path import FEATURES, choose, cpu_features, resolve
 from model.translator import Translator
 from service.model_info import public_model_info
-from service.model_slot import ServedModel, translator_pair
+from service.model_slot import ServedModel
 
 AMX = frozenset({"avx2", "avx512f", "avx512_bf16", "amx_tile", "amx_bf16"})
 ZEN4 = frozenset({"avx2", "avx512f", "avx512_vnni", "avx512_bf16"})
@@ -66,7 +66,7 @@ def test_the_translator_reports_its_path(tiny_model_dir: Path) -> None:
     reported = auto.model_info["cpu_path"]
     assert reported["chosen_by"] == "auto" and reported["reason"] == expected.reason
     assert auto.precision == expected.precision == reported["precision"]
-    served = ServedModel(auto, tiny_model_dir, 1, datetime.now(UTC), 0.1, translator_pair(auto))
+    served = ServedModel(auto, tiny_model_dir, 1, datetime.now(UTC), 0.1, auto.languages)
     assert public_model_info(served)["cpu_path"] == reported  # GET /model says it too
 
 

@@ -23,6 +23,7 @@ import torch
 from model.nn.seq2seq import Seq2Seq
 from model.store.checkpoint import save_model
 from model.store.durable import write_text
+from model.store.languages import pair_metadata
 from model.text.tokenizer import Tokenizers
 from training import distributed
 from training.config import RunConfig
@@ -123,8 +124,7 @@ def model_metadata(
     :func:`model.store.languages.model_pair`), dev score, recipe and data summary."""
     return {
         "version": f"{datetime.now(UTC):%Y%m%d-%H%M%S}-step{progress.step}",
-        "source_language": config.data.source_lang,
-        "target_language": config.data.target_lang,
+        **pair_metadata((config.data.source_lang, config.data.target_lang)),
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "dev_bleu": bleu,
         "dev_set": config.data.dev_prefix,
