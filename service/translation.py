@@ -212,7 +212,9 @@ class TextTranslationService:
     ) -> list[SentenceTranslation]:
         if not sentences:
             return []
-        keys = [(served.pair, served.generation, options, sentence) for sentence in sentences]
+        # a cached answer belongs to one model (pair, generation) and one set of options
+        scope = (served.pair, served.generation, options)
+        keys = [(*scope, sentence) for sentence in sentences]
         found: list[SentenceTranslation | None] = [self.cache.get(key) for key in keys]
         missing = [
             sentence for sentence, result in zip(sentences, found, strict=True) if result is None
@@ -226,7 +228,7 @@ class TextTranslationService:
             translated = await self.batcher.translate(translator, unique, options, encoded)
             by_sentence = dict(zip(unique, translated, strict=True))
             for sentence, result in by_sentence.items():
-                self.cache.put((served.pair, served.generation, options, sentence), result)
+                self.cache.put((*scope, sentence), result)
             self.metrics.cache_entries.set(len(self.cache))
             found = [
                 result if result is not None else by_sentence[sentence]
