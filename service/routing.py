@@ -86,13 +86,14 @@ async def route_texts(
             raise InvalidRequest(f"{request.source} is not supported")
         return Routing((Route(lane, tuple(range(len(texts)))),), None)
     is_html = request.format == "html"
-    detected: list[Detection] = []
+    # one worker-thread hop for all the texts: detection is Python work off the event loop
+    detected = await asyncio.to_thread(
+        lambda: [detector.detect(text, is_html)[0] for text in texts]
+    )
     positions: dict[ModelLane, list[int]] = {}
-    for index, text in enumerate(texts):
-        best = (await asyncio.to_thread(detector.detect, text, is_html))[0]
+    for index, best in enumerate(detected):
         lane = _lane_for_detected(models, request, index, best)
         positions.setdefault(lane, []).append(index)
-        detected.append(best)
     routes = tuple(Route(lane, tuple(indices)) for lane, indices in positions.items())
     return Routing(routes, detected)
 
