@@ -6,6 +6,13 @@
 Each of N clients sends one ``POST /translate`` with one sentence, waits for the answer, and
 sends the next, for ``--duration`` seconds (closed loop: offered load adapts to the server).
 It reports throughput (requests/s and sentences/s), p50/p95/p99 latency and errors by kind.
+With ``--direction`` (repeatable) the clients are dealt round-robin over language pairs, each
+with its own sentences, e.g. half English→Vietnamese and half Vietnamese→English against a
+server with both models:
+
+    python bench/load.py --clients 32 --direction en-vi=../shared/data/iwslt15/raw/tst2013.en \
+        --direction vi-en=../shared/data/iwslt15/raw/tst2013.vi --json out.json
+
 Every request loop is bounded in count and time, and only loopback targets are accepted.
 
 Each client speaks HTTP/1.1 over its own keep-alive connection with a few lines of asyncio
@@ -24,7 +31,9 @@ import multiprocessing
 import statistics
 import time
 from collections import Counter
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -98,8 +107,27 @@ class Connection:
             self._streams = None
 
 
+@dataclass(frozen=True)
+class Direction:
+    """A language pair the clients ask for, with the sentences they send in it."""
+
+    source: str
+    target: str
+    sentences: list[str]
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}-{self.target}"
+
+
+def english_to_vietnamese(sentences: list[str]) -> list[Direction]:
+    """The usual workload: every client sends English for Vietnamese."""
+    return [Direction("en", "vi", sentences)]
+
+
 async def client_loop(
     url: str,
+    direction: Direction,
     sentences: itertools.cycle,
     deadline: float,
     max_requests: int,
@@ -114,7 +142,7 @@ async def client_loop(
         for _ in range(max_requests):
             if time.perf_counter() >= deadline:
                 return
-            payload = {"q": next(sentences), "source": "en", "target": "vi"}
+            payload = {"q": next(sentences), "source": direction.source, "target": direction.target}
             start = time.perf_counter()
             try:
                 status, _ = await asyncio.wait_for(
@@ -131,38 +159,48 @@ async def client_loop(
         connection.close()
 
 
+def client_sentences(directions: Sequence[Direction], clients: int, client: int) -> list[str]:
+    """Client ``client``'s share of its direction's sentences: each client starts at a
+    different sentence so the server cache does not flatter."""
+    sentences = directions[client % len(directions)].sentences
+    stride = max(1, clients // len(directions))
+    return sentences[client // len(directions) :: stride] or sentences
+
+
 async def _client_group(
-    url: str, clients: int, members: list[int], duration: float, sentences: list[str]
-) -> tuple[list[float], Counter, float]:
-    """Clients ``members`` (of ``clients``) for ``duration`` s: latencies, errors, seconds."""
-    latencies: list[float] = []
+    url: str, clients: int, members: list[int], duration: float, directions: Sequence[Direction]
+) -> tuple[dict[str, list[float]], Counter, float]:
+    """Clients ``members`` (of ``clients``) for ``duration`` s: latencies by direction,
+    errors, seconds."""
+    latencies: dict[str, list[float]] = {direction.label: [] for direction in directions}
     errors: Counter = Counter()
     start = time.perf_counter()
     deadline = start + duration
-    # each client starts at a different sentence so the server cache does not flatter
-    loops = [
-        client_loop(
-            url,
-            itertools.cycle(sentences[i::clients] or sentences),
-            deadline,
-            100_000,
-            latencies,
-            errors,
+    loops = []
+    for i in members:
+        direction = directions[i % len(directions)]
+        sentences = itertools.cycle(client_sentences(directions, clients, i))
+        loops.append(
+            client_loop(
+                url, direction, sentences, deadline, 100_000, latencies[direction.label], errors
+            )
         )
-        for i in members
-    ]
     await asyncio.gather(*loops)
     return latencies, errors, time.perf_counter() - start
 
 
 def _run_group(
-    url: str, clients: int, members: list[int], duration: float, sentences: list[str]
-) -> tuple[list[float], Counter, float]:
-    return asyncio.run(_client_group(url, clients, members, duration, sentences))
+    url: str, clients: int, members: list[int], duration: float, directions: Sequence[Direction]
+) -> tuple[dict[str, list[float]], Counter, float]:
+    return asyncio.run(_client_group(url, clients, members, duration, directions))
 
 
 def run_level(
-    url: str, clients: int, duration: float, sentences: list[str], processes: int = 1
+    url: str,
+    clients: int,
+    duration: float,
+    directions: Sequence[Direction],
+    processes: int = 1,
 ) -> dict:
     """``clients`` closed-loop clients for ``duration`` s, spread over ``processes`` load
     processes. Against a fast server one process measures itself: on an H200, 128 clients
@@ -171,16 +209,20 @@ def run_level(
     processes = max(1, min(processes, clients))
     groups = [list(range(clients))[index::processes] for index in range(processes)]
     if processes == 1:
-        outcomes = [_run_group(url, clients, groups[0], duration, sentences)]
+        outcomes = [_run_group(url, clients, groups[0], duration, directions)]
     else:
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
             futures = [
-                pool.submit(_run_group, url, clients, members, duration, sentences)
+                pool.submit(_run_group, url, clients, members, duration, directions)
                 for members in groups
             ]
             outcomes = [future.result() for future in futures]
-    latencies = [latency for outcome in outcomes for latency in outcome[0]]
+    by_direction = {
+        direction.label: [value for outcome in outcomes for value in outcome[0][direction.label]]
+        for direction in directions
+    }
+    latencies = [latency for values in by_direction.values() for latency in values]
     errors: Counter = sum((outcome[1] for outcome in outcomes), Counter())
     elapsed = max(outcome[2] for outcome in outcomes)
     return {
@@ -194,6 +236,9 @@ def run_level(
         "p99_ms": round(1000 * percentile(latencies, 0.99), 1),
         "mean_ms": round(1000 * statistics.fmean(latencies), 1) if latencies else None,
         "errors": dict(errors),
+        "requests_per_s_by_direction": {
+            label: round(len(values) / elapsed, 2) for label, values in by_direction.items()
+        },
     }
 
 
@@ -204,12 +249,29 @@ def load_sentences(path: Path | None, limit: int) -> list[str]:
     return [line for line in lines if line][:limit]
 
 
+def parse_direction(text: str, limit: int) -> Direction:
+    """``en-vi=path/to/sentences.en`` as a :class:`Direction`."""
+    pair, separator, path = text.partition("=")
+    source, dash, target = pair.partition("-")
+    if not (separator and dash and source and target and path):
+        raise SystemExit(f"--direction wants SRC-TGT=FILE, e.g. vi-en=tst2013.vi, not {text!r}")
+    return Direction(source, target, load_sentences(Path(path), limit))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", default="http://127.0.0.1:5000")
     parser.add_argument("--clients", default="1,8,32,128", help="comma-separated levels")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per level")
-    parser.add_argument("--sentences", type=Path, help="one sentence per line")
+    parser.add_argument("--sentences", type=Path, help="one English sentence per line")
+    parser.add_argument(
+        "--direction",
+        action="append",
+        default=[],
+        metavar="SRC-TGT=FILE",
+        help="a language pair and its sentences (repeatable; clients are dealt round-robin "
+        "over them); default: en-vi with --sentences",
+    )
     parser.add_argument("--limit", type=int, default=2000, help="sentences read from the file")
     parser.add_argument("--label", default="", help="free text stored with the results")
     parser.add_argument(
@@ -220,9 +282,11 @@ def main() -> None:
     host = urlparse(args.url).hostname or ""
     if not (host == "localhost" or host.startswith("127.") or host == "::1"):
         parser.error("load tests only target loopback addresses (127.0.0.0/8, localhost, ::1)")
-    sentences = load_sentences(args.sentences, args.limit)
+    directions = [parse_direction(text, args.limit) for text in args.direction]
+    if not directions:
+        directions = english_to_vietnamese(load_sentences(args.sentences, args.limit))
     for clients in (int(c) for c in args.clients.split(",")):
-        result = run_level(args.url, clients, args.duration, sentences, args.processes)
+        result = run_level(args.url, clients, args.duration, directions, args.processes)
         result["label"] = args.label
         print(json.dumps(result), flush=True)
         if args.json:

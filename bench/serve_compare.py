@@ -17,6 +17,17 @@ before/after comparisons. Make the baseline with
 ``--baseline-env MT_TORCH_THREADS=1`` applies to the baseline side only, so two settings of one
 tree can be compared the same way.
 
+Both sides send English for Vietnamese by default. ``--direction SRC-TGT=FILE`` (repeatable)
+gives the current side its own mix of pairs, clients dealt round-robin over them, and
+``--baseline-direction`` the baseline's: both directions from one server against one model
+alone, for example::
+
+    python bench/serve_compare.py --model-dir models/en-vi --clients 32,32,32 \
+        --env MT_MODELS=$PWD/models/en-vi,$PWD/models/vi-en \
+        --baseline-env MT_MODELS=$PWD/models/en-vi \
+        --direction en-vi=$D/raw/tst2013.en --direction vi-en=$D/raw/tst2013.vi \
+        --baseline-direction en-vi=$D/raw/tst2013.en --json docs/bench/serve_two_directions.json
+
 For each client count it runs ``bench/load.py``'s closed loop against one server and then the
 other (interleaved, so a slow phase of a shared machine hurts both alike; the idle server uses
 no CPU), and reads each server's ``/metrics`` before and after to report the mean batch size.
@@ -44,7 +55,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from load import load_sentences, run_level
+from load import Direction, english_to_vietnamese, load_sentences, parse_direction, run_level
 
 DEFAULT_SENTENCES = Path(__file__).resolve().parents[1] / "../shared/data/iwslt15/raw/tst2013.en"
 READY_TIMEOUT_S = 180.0
@@ -156,9 +167,11 @@ def batch_totals(server: Server) -> dict[str, float]:
     return totals
 
 
-def measure(server: Server, clients: int, args: argparse.Namespace, sentences: list[str]) -> dict:
+def measure(
+    server: Server, clients: int, args: argparse.Namespace, directions: list[Direction]
+) -> dict:
     before = batch_totals(server)
-    result = run_level(server.url, clients, args.duration, sentences, args.load_processes)
+    result = run_level(server.url, clients, args.duration, directions, args.load_processes)
     after = batch_totals(server)
     calls = after.get("mt_batch_sentences_count", 0.0) - before.get("mt_batch_sentences_count", 0)
     summed = after.get("mt_batch_sentences_sum", 0.0) - before.get("mt_batch_sentences_sum", 0.0)
@@ -166,7 +179,24 @@ def measure(server: Server, clients: int, args: argparse.Namespace, sentences: l
     result["model_calls"] = int(calls)
     result["mean_batch_sentences"] = round(summed / calls, 2) if calls else None
     result["load_average_1m"] = round(os.getloadavg()[0], 2)
+    result.update(resident_memory(server))
     return result
+
+
+def resident_memory(server: Server) -> dict[str, float]:
+    """The server process's resident memory now and at its peak, in MB (``/proc``: Linux
+    only; empty elsewhere)."""
+    try:
+        status = Path(f"/proc/{server.process.pid}/status").read_text()
+    except OSError:
+        return {}
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    names = {"VmRSS": "resident_mb", "VmHWM": "peak_resident_mb"}
+    return {
+        label: round(int(fields[name].split()[0]) / 1024, 1)
+        for name, label in names.items()
+        if name in fields
+    }
 
 
 def model_precision(server: Server) -> str | None:
@@ -237,6 +267,20 @@ def parse_args() -> argparse.Namespace:
         help="NAME=VALUE for the baseline side only (with or without --baseline-tree): "
         "compare two settings of one tree",
     )
+    parser.add_argument(
+        "--direction",
+        action="append",
+        default=[],
+        metavar="SRC-TGT=FILE",
+        help="what the current side's clients send (repeatable; default: en-vi, --sentences)",
+    )
+    parser.add_argument(
+        "--baseline-direction",
+        action="append",
+        default=[],
+        metavar="SRC-TGT=FILE",
+        help="what the baseline side's clients send (default: en-vi, --sentences)",
+    )
     return parser.parse_args()
 
 
@@ -255,7 +299,12 @@ def sides_of(args: argparse.Namespace) -> list[tuple[str, dict[str, str], Path |
 def main() -> None:
     args = parse_args()
 
-    sentences = load_sentences(args.sentences, args.limit)
+    english = english_to_vietnamese(load_sentences(args.sentences, args.limit))
+    workloads = {
+        "current": [parse_direction(text, args.limit) for text in args.direction] or english,
+        "baseline": [parse_direction(text, args.limit) for text in args.baseline_direction]
+        or english,
+    }
     levels = [int(c) for c in args.clients.split(",")]
     args.json.parent.mkdir(parents=True, exist_ok=True)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="serve_compare_"))
@@ -271,7 +320,7 @@ def main() -> None:
             precisions[server.mode] = model_precision(server)
         for clients in levels:
             for server in servers:
-                result = measure(server, clients, args, sentences)
+                result = measure(server, clients, args, workloads.get(server.mode, english))
                 result["precision"] = precisions[server.mode]
                 print(json.dumps(result), flush=True)
                 results.append(result)
@@ -289,6 +338,7 @@ def main() -> None:
         "modes": {mode: overrides for mode, overrides, _ in sides},
         "baseline_tree": str(args.baseline_tree) if args.baseline_tree else None,
         "baseline_env": args.baseline_env,
+        "directions": {mode: [d.label for d in load] for mode, load in workloads.items()},
         "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
         "results": results,
     }

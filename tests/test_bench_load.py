@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import math
 import sys
 from collections import Counter
@@ -13,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 
-from load import Connection, client_loop
+from load import Connection, Direction, client_loop, client_sentences, parse_direction
 
 pytestmark = pytest.mark.anyio
 
@@ -81,10 +82,31 @@ async def test_a_client_loop_counts_answers_and_errors_by_kind() -> None:
     errors: Counter = Counter()
     async with server:
         await client_loop(
-            f"http://127.0.0.1:{port}", itertools.cycle(["a"]), math.inf, 4, latencies, errors
+            f"http://127.0.0.1:{port}",
+            Direction("vi", "en", ["a"]),
+            itertools.cycle(["a"]),
+            math.inf,
+            4,
+            latencies,
+            errors,
         )
     assert len(latencies) == 2
     lost = set(errors) - {"http_503"}  # how a closed socket shows depends on timing
     assert errors["http_503"] == 1 and sum(errors.values()) == 2
     assert lost <= {"IncompleteReadError", "ConnectionResetError", "BrokenPipeError"}, errors
     assert len(bodies) == 3
+    assert json.loads(bodies[0]) == {"q": "a", "source": "vi", "target": "en"}
+
+
+def test_clients_are_dealt_round_robin_over_the_directions(tmp_path: Path) -> None:
+    (tmp_path / "en.txt").write_text("e0\ne1\ne2\ne3\n", encoding="utf-8")
+    (tmp_path / "vi.txt").write_text("v0\nv1\nv2\nv3\n", encoding="utf-8")
+    directions = [
+        parse_direction(f"en-vi={tmp_path / 'en.txt'}", 100),
+        parse_direction(f"vi-en={tmp_path / 'vi.txt'}", 100),
+    ]
+    assert [d.label for d in directions] == ["en-vi", "vi-en"]
+    shares = [client_sentences(directions, 4, client) for client in range(4)]
+    assert shares == [["e0", "e2"], ["v0", "v2"], ["e1", "e3"], ["v1", "v3"]]
+    with pytest.raises(SystemExit, match="SRC-TGT=FILE"):
+        parse_direction("en=x.txt", 100)
