@@ -16,6 +16,13 @@ around it, for this English-to-Vietnamese service:
   ``i u y e`` (``ĩ ũ``). Acute, grave and plain circumflex are left out: French, Spanish and
   Portuguese use them too. A text with such letters in at least :data:`VIETNAMESE_SHARE` of its
   words (or in any word of a short text) is Vietnamese.
+* **Vietnamese typed without its marks** (``toi yeu thanh pho nay``, as on a keyboard without
+  a Vietnamese layout) is recognised by its syllables: a (nearly) ASCII text of at least
+  :data:`TONELESS_MIN_WORDS` words, at least :data:`TONELESS_OWN_SHARE` of them among the
+  most frequent Vietnamese syllables written without marks that are not also common English
+  words (:data:`TONELESS_VIETNAMESE`), at least :data:`TONELESS_SHARE` with the function words
+  both languages spell (:data:`VIETNAMESE_LOOKALIKES`: ``do``, ``that``, ``the``...), and few
+  other English function words.
 * **English** gets the benefit of the doubt: a (nearly) ASCII text is English when it has
   English function words (``the``, ``is``, ``you``...), has fewer than :data:`SHORT_WORDS`
   words, or the detector is less than :data:`SURE` percent sure of another language (short
@@ -40,6 +47,9 @@ SHORT_TEXT = 10  # words; in a shorter text one Vietnamese-only letter is enough
 ENGLISH_SHARE = 0.15  # share of English function words that makes an ASCII text English
 SURE = 90.0  # percent; below it, the detector does not overrule the English default
 MAX_CANDIDATES = 3
+TONELESS_MIN_WORDS = 2
+TONELESS_SHARE = 0.6  # share of unmarked Vietnamese syllables that makes an ASCII text Vietnamese
+TONELESS_OWN_SHARE = 0.4  # ... of which this share of the words only Vietnamese spells so
 
 # Vietnamese-only letters, in NFD: base letters with a breve or horn, đ; the hook above and
 # dot below; and (checked per letter) a tone on a circumflex vowel, a tilde on i, u, y or e.
@@ -55,6 +65,33 @@ ENGLISH_FUNCTION_WORDS = frozenset(
     where when who why how which can will would should could have has had please thank thanks
     """.split()
 )
+# The 400 most frequent syllables of IWSLT'15's Vietnamese side with their marks taken off
+# (đ as d), less those among the 30,000 most frequent words of its English side and single
+# letters: 58% of the Vietnamese words there, and words an English sentence seldom has;
+# then everyday words of conversation that TED talks seldom use or that English also spells.
+TONELESS_VIETNAMESE = frozenset(
+    """
+    chao cam khoe em oi nhe roi sao nay di la co ban den ma da se rat com uong banh mi
+    toi va nhung mot cua khong trong nguoi su cac voi duoc cho noi tu lam ve vi dieu ho nhu khi
+    thu thay thuc dau cung doi lai phai vao viec anh cong hon gi nhieu nhan biet cach nam cai
+    khac hoi cau tuong nghi vay tren thanh quan bo phan bao nen chuyen gia minh thi tinh tien
+    neu bi nha nhat thong chinh ngay muon ong tro sau gio boi gioi hien dien tat thoi hoa dinh
+    hinh dat cuoc nghe te dua toan nang lon nhin ay hai tam truong cu thuong hieu nho loai tri
+    loi truoc sinh phat ky duong nuoc hanh trung xay kinh nhau ket ly vien nua vat nhien trinh
+    mang phu lieu chua giai luong tham phong trai tiep thiet giong giao xa bien kha xem goi tre
+    tac thich huong cuu danh deu nghiem canh benh yeu bai vo tang thang vu nghia hoan tra vong
+    khoi tay cuoi quoc hoac dao muc gan ngoai kiem kien chiec doan phuc pham tuyet ung khoang
+    thuat trang lien tranh trien kho thuoc quyet khoa ki pho nghien het binh manh nu truyen xe
+    tuoi quy giup tuc sach phuong xuat duc nhac tieng ngan giua tieu phap dich chien ro duoi
+    suc khien hoat xuong ngoi buc che cham chuc ty hau khu tru vung luon bac nghiep dac chon
+    cuc truc cay viet mua thien pha tho trieu giac vang cang chay chet suy si buoc giam chia
+    ngon thap nhom quay hom chong troi chac xin chut nhiem nhanh lua phep niem quanh xac vuc
+    thieu lanh thuyet dep phim nguon bong luan phia bieu giay vua dem dia
+    """.split()
+)
+# English function words that are also Vietnamese syllables without their marks (đó, thật,
+# ăn, ơn, thể, nó, to, mẹ, á, ở): they count for both languages in a text without marks.
+VIETNAMESE_LOOKALIKES = frozenset("do that an on the no to me a o".split())
 _TAG = re.compile(r"<[^>]*>")
 # A letter, then letters and combining marks (the generic combining blocks: diacritics,
 # their extensions and supplement, marks for symbols, half marks), with inner apostrophes.
@@ -106,6 +143,20 @@ def _has_vietnamese_letter(word: str) -> bool:
         if _TILDE in marks and decomposed[0] in "iuye":
             return True
     return False
+
+
+def _toneless_vietnamese_share(words: list[str]) -> float | None:
+    """The share of ``words`` (lower case) that are unmarked Vietnamese syllables, when it
+    makes the text Vietnamese written without its marks (module docstring); else None."""
+    if len(words) < TONELESS_MIN_WORDS or not all(word.isascii() for word in words):
+        return None
+    own = sum(1 for word in words if word in TONELESS_VIETNAMESE) / len(words)
+    share = own + sum(1 for word in words if word in VIETNAMESE_LOOKALIKES) / len(words)
+    english_only = ENGLISH_FUNCTION_WORDS - VIETNAMESE_LOOKALIKES
+    english = sum(1 for word in words if word in english_only) / len(words)
+    if share < TONELESS_SHARE or own < TONELESS_OWN_SHARE or english >= ENGLISH_SHARE:
+        return None
+    return share
 
 
 def prepare_text(text: str, is_html: bool = False) -> str:
@@ -162,6 +213,9 @@ class LanguageDetector:
         if marked and (marked >= VIETNAMESE_SHARE * len(words) or len(words) < SHORT_TEXT):
             share = marked / len(words)
             return [Detection("vi", round(min(100.0, 60.0 + 200.0 * share), 1))]
+        toneless = _toneless_vietnamese_share(words)
+        if toneless is not None:
+            return [Detection("vi", round(min(95.0, 40.0 + 60.0 * toneless), 1))]
         candidates = self._statistical(prepared)
         english_words = sum(1 for word in words if word in ENGLISH_FUNCTION_WORDS) / len(words)
         nearly_ascii = sum(1 for word in words if word.isascii()) >= 0.9 * len(words)

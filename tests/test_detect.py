@@ -78,3 +78,34 @@ def test_a_word_runs_through_combining_marks() -> None:
     assert text_words("x\u0303yz q\u0303 it's") == ["x\u0303yz", "q\u0303", "it's"]
     assert text_words(prepare_text("Pho\u0302\u0301 co\u0309")) == ["phố", "cỏ"]
     assert text_words("a1b_c") == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "toi yeu thanh pho nay",
+        "Xin chao, ban khoe khong?",
+        "Cam on ban rat nhieu.",
+        "Toi khong biet tai sao no lai nhu vay.",
+    ],
+)
+def test_vietnamese_typed_without_marks_is_detected(detector: LanguageDetector, text: str) -> None:
+    found = detector.detect(text)
+    assert found[0].language == "vi", found
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Do that",  # every word is also an unmarked Vietnamese syllable (đó, thật)
+        "on to the",
+        "Ban the bomb.",
+        "The technologies do not exist to do that.",
+        "Pay the VAT rate",
+        "No, thanks",
+    ],
+)
+def test_english_that_spells_like_unmarked_vietnamese_stays_english(
+    detector: LanguageDetector, text: str
+) -> None:
+    assert detector.detect(text)[0].language == "en"
