@@ -21,7 +21,9 @@ offers a second choice, so a beam has real alternatives to keep.
 
 Prints one JSON object: ``us_per_sentence_greedy`` and ``us_per_sentence_beam5`` (wall clock
 of the whole pipeline over all sentences, median of ``--repeats`` runs, divided by the
-sentence count), with the stages of each (``stages``: median microseconds per sentence of
+sentence count; ``--clock thread``: the CPU time of this thread instead, with one text thread,
+which a machine busy with other work leaves nearly as it is, where it stretches wall clock),
+with the stages of each (``stages``: median microseconds per sentence of
 casing, encode, search with assembly, restore; ``search_loop``: the bare search function on
 the same batches, without the text steps) and the machine.
 """
@@ -49,7 +51,13 @@ from model.nn.seq2seq import Seq2Seq
 from model.store.checkpoint import LoadedModel, load_model
 from model.text.pipeline import Segment, needs_model
 from model.text.protect import PLACEHOLDERS
-from model.text.tokenizer import EOS_ID, PAD_ID, SubwordTokenizer, Tokenizers
+from model.text.tokenizer import (
+    DEFAULT_TEXT_THREADS,
+    EOS_ID,
+    PAD_ID,
+    SubwordTokenizer,
+    Tokenizers,
+)
 from model.translation import SentenceTranslation
 from model.translator import Translator
 
@@ -180,7 +188,7 @@ class FreeModel:
         )
 
 
-def free_translator(model_dir: Path) -> Translator:
+def free_translator(model_dir: Path, text_threads: int = DEFAULT_TEXT_THREADS) -> Translator:
     """The model directory's translator (tokenizers, span masking, decoding defaults) with
     :class:`FreeModel` in place of the network and the compact target vocabulary."""
     loaded = load_model(model_dir)
@@ -194,7 +202,9 @@ def free_translator(model_dir: Path) -> Translator:
     )
     # bf16: the path a GPU takes, without the CPU decoding wrapper, whose token tables and
     # exact attention need a real network (and are arithmetic, not host work)
-    return Translator(free, device="cpu", bf16=True, max_batch_tokens=10**9)
+    return Translator(
+        free, device="cpu", bf16=True, max_batch_tokens=10**9, text_threads=text_threads
+    )
 
 
 @dataclass
@@ -207,15 +217,22 @@ class Stages:
     restore: float = 0.0
 
 
-def _timed(stages: Stages, name: str, work: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "thread": time.thread_time}
+
+
+def _timed(stages: Stages, name: str, work: Callable[[], Any], clock: Callable[[], float]) -> Any:
+    start = clock()
     result = work()
-    setattr(stages, name, getattr(stages, name) + time.perf_counter() - start)
+    setattr(stages, name, getattr(stages, name) + clock() - start)
     return result
 
 
 def run_pipeline(
-    translator: Translator, sentences: list[str], beam: int, batch: int
+    translator: Translator,
+    sentences: list[str],
+    beam: int,
+    batch: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> tuple[list[str], Stages, list[list[EncodedSentence]]]:
     """Translate ``sentences`` as the service does (casing, encode, search per batch,
     restore), timing each stage; also returns the search batches."""
@@ -223,7 +240,7 @@ def run_pipeline(
     pipeline, options = translator.pipeline, translator.options(beam)
     split = [Segment(s, for_model=needs_model(s), source=s) for s in sentences]
     cased: list[Segment] = _timed(
-        stages, "case", lambda: pipeline.apply(split, first="case", last="case")
+        stages, "case", lambda: pipeline.apply(split, first="case", last="case"), clock
     )
     encode_batch = getattr(translator, "encode_batch", None)  # a tree without it: one by one
     encoded: list[EncodedSentence] = _timed(
@@ -234,6 +251,7 @@ def run_pipeline(
             if encode_batch is not None
             else [translator.encode(segment.text) for segment in cased]
         ),
+        clock,
     )
     order = sorted(range(len(encoded)), key=lambda i: encoded[i].longest, reverse=True)
     results: list[SentenceTranslation | None] = [None] * len(encoded)
@@ -241,39 +259,51 @@ def run_pipeline(
     for start in range(0, len(order), batch):
         indices = order[start : start + batch]
         batches.append([encoded[i] for i in indices])
-        translated = _timed(stages, "search", lambda: translator.search(batches[-1], options))
+        translated = _timed(
+            stages, "search", lambda: translator.search(batches[-1], options), clock
+        )
         for index, translation in zip(indices, translated, strict=True):
             results[index] = translation
     best = [result.hypotheses[0].text for result in results if result is not None]
-    texts = _timed(stages, "restore", lambda: pipeline.restore_case(cased, best))
+    texts = _timed(stages, "restore", lambda: pipeline.restore_case(cased, best), clock)
     return texts, stages, batches
 
 
-def search_loop(translator: Translator, batches: list[list[EncodedSentence]], beam: int) -> float:
+def search_loop(
+    translator: Translator,
+    batches: list[list[EncodedSentence]],
+    beam: int,
+    clock: Callable[[], float] = time.perf_counter,
+) -> float:
     """Seconds of the bare search over ``batches`` (padding and the search function; no text
     steps, no assembly)."""
     options = translator.options(beam)
     total = 0.0
     for batch in batches:
         rows = [chunk for sentence in batch for chunk in sentence.chunks]
-        start = time.perf_counter()
+        start = clock()
         translator.runner.search(rows, options)
-        total += time.perf_counter() - start
+        total += clock() - start
     return total
 
 
 def measure(
-    translator: Translator, sentences: list[str], beam: int, batch: int, repeats: int
+    translator: Translator,
+    sentences: list[str],
+    beam: int,
+    batch: int,
+    repeats: int,
+    clock: Callable[[], float] = time.perf_counter,
 ) -> dict[str, Any]:
     """Median whole-pipeline microseconds per sentence, and the stages of every run."""
-    run_pipeline(translator, sentences, beam, batch)  # warm: caches, allocator
+    run_pipeline(translator, sentences, beam, batch, clock)  # warm: caches, allocator
     totals, runs, loops = [], [], []
     for _ in range(repeats):
-        start = time.perf_counter()
-        _, stages, batches = run_pipeline(translator, sentences, beam, batch)
-        totals.append(time.perf_counter() - start)
+        start = clock()
+        _, stages, batches = run_pipeline(translator, sentences, beam, batch, clock)
+        totals.append(clock() - start)
         runs.append(stages)
-        loops.append(search_loop(translator, batches, beam))
+        loops.append(search_loop(translator, batches, beam, clock))
     per = 1e6 / len(sentences)
     return {
         "us_per_sentence": round(statistics.median(totals) * per, 1),
@@ -301,13 +331,22 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1, help="torch threads")
+    parser.add_argument(
+        "--clock",
+        choices=sorted(CLOCKS),
+        default="wall",
+        help="wall: elapsed time; thread: this thread's CPU time with one text thread (for a "
+        "machine busy with other work; valid with --threads 1)",
+    )
     args = parser.parse_args()
 
     torch.set_num_threads(args.threads)
-    translator = free_translator(args.model_dir)
+    clock = CLOCKS[args.clock]
+    text_threads = DEFAULT_TEXT_THREADS if args.clock == "wall" else 1
+    translator = free_translator(args.model_dir, text_threads)
     sentences = read_sentences(args.source, args.sentences)
-    greedy = measure(translator, sentences, 1, args.batch, args.repeats)
-    beam5 = measure(translator, sentences, 5, args.batch, args.repeats)
+    greedy = measure(translator, sentences, 1, args.batch, args.repeats, clock)
+    beam5 = measure(translator, sentences, 5, args.batch, args.repeats, clock)
     report = {
         "us_per_sentence_greedy": greedy["us_per_sentence"],
         "us_per_sentence_beam5": beam5["us_per_sentence"],
@@ -316,6 +355,7 @@ def main() -> None:
         "sentences": len(sentences),
         "batch": args.batch,
         "repeats": args.repeats,
+        "clock": args.clock,
         "source": str(args.source),
         "model_dir": str(args.model_dir),
         "stand_in": f"FreeModel over {COMPACT_VOCAB} target ids",

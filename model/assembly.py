@@ -4,6 +4,7 @@ tokens and attention laid out for display (:class:`Assembler`)."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 
 from torch import Tensor
@@ -42,7 +43,7 @@ def _show_spans(pieces: list[str], originals: tuple[str, ...]) -> list[str]:
     if not originals:
         return pieces
     shown = dict(zip(PLACEHOLDERS, originals, strict=False))
-    return [shown.get(piece, piece) for piece in pieces]
+    return list(map(shown.get, pieces, pieces))  # each piece, or the text it stands for
 
 
 def block_attention(
@@ -115,7 +116,7 @@ class Assembler:
             SentenceTranslation(
                 source=sentence.source,
                 source_tokens=_show_spans(
-                    self.source.pieces([t for ids in sentence.chunks for t in ids]),
+                    self.source.pieces(itertools.chain.from_iterable(sentence.chunks)),
                     sentence.originals,
                 ),
                 hypotheses=hypotheses,
@@ -133,7 +134,7 @@ class Assembler:
         if attention:
             blocks = [(len(ids), part[2]) for ids, part in zip(sentence.chunks, parts, strict=True)]
             weights = block_attention(blocks, sum(len(ids) for ids in sentence.chunks))
-        target_ids = [token for tokens, _, _ in parts for token in tokens]
+        target_ids = itertools.chain.from_iterable(tokens for tokens, _, _ in parts)
         return Hypothesis(
             text=text,
             score=sum(score for _, score, _ in parts),

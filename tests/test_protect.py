@@ -237,6 +237,11 @@ def known(word: str) -> bool:
         ("It is Nguyen's house.", ["Nguyen"]),
         ("Cancel", []),  # a lone Title-case first word is more often a word than a name
         ("Nguyen Van An came.", ["Nguyen Van An"]),
+        # a capital in a later part of a hyphenated word, capitals outside ASCII, and words
+        # glued to a digit or an underscore: the word boundaries of the name pattern
+        ("They read well-Known Jean-Paul Sartre.", ["well-Known Jean-Paul Sartre"]),
+        ("We flew to Đà Nẵng in may.", ["Đà Nẵng"]),
+        ("see abc-1Xyz and x_Abc or éclair Zed", ["Xyz", "Abc", "Zed"]),
     ],
 )
 def test_names_are_runs_of_capitalised_words_with_an_unknown_word(

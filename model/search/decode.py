@@ -111,8 +111,9 @@ def _expand(per_step: list[Tensor], active: list[Tensor | None], batch: int, fil
 
 
 def _select(index: Tensor, *tensors: Tensor | None) -> tuple[Any, ...]:
-    """Each tensor's rows at ``index`` (``None`` stays ``None``): what compaction keeps."""
-    return tuple(tensor[index] if tensor is not None else None for tensor in tensors)
+    """Each tensor's rows at ``index`` (``None`` stays ``None``): what compaction keeps.
+    ``index_select``: several times faster on a CPU than indexing with a tensor."""
+    return tuple(None if tensor is None else tensor.index_select(0, index) for tensor in tensors)
 
 
 @torch.no_grad()

@@ -65,9 +65,6 @@ def host_limits(max_len: Tensor | int, batch: int) -> list[int]:
     return [int(max_len)] * batch
 
 
-LoopPairs = tuple[Tensor, int, Tensor, Tensor]  # what _loop_pairs makes for one span count
-
-
 class StepRules:
     """What a search does to the log-probabilities of every step, with the small constant
     tensors the rules need made once per search on its device (not at every step).
@@ -86,7 +83,6 @@ class StepRules:
         self._never = torch.tensor([PAD_ID, BOS_ID], device=device)
         self._not_eos = torch.ones(vocab, dtype=torch.bool, device=device)
         self._not_eos[EOS_ID] = False
-        self._loops = {span: _loop_pairs(span, device) for span in range(1, self.block_loops + 1)}
 
     def __call__(
         self, log_probs: Tensor, at_limit: Tensor | None, history: Tensor | None
@@ -98,7 +94,7 @@ class StepRules:
         if at_limit is not None:
             log_probs.masked_fill_(at_limit.unsqueeze(1) & self._not_eos, float("-inf"))
         log_probs = block_repeats(log_probs, history, self.block_ngram_repeat)
-        return ban_loops(log_probs, history, self.block_loops, self._loops)
+        return ban_loops(log_probs, history, self.block_loops)
 
 
 def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
@@ -124,31 +120,7 @@ def block_repeats(log_probs: Tensor, history: Tensor | None, n: int) -> Tensor:
     return log_probs.masked_fill(counts > 0, float("-inf"))
 
 
-def _loop_pairs(spans: int, device: torch.device) -> LoopPairs:
-    """For :func:`ban_loops` over the last ``2 x spans`` history columns: one column index
-    for a single gather (each span's token pairs, ``last`` columns then ``before`` columns,
-    then each span's first column), the number of pairs, which span each pair belongs to
-    (``pairs x spans``, 0/1) and how many pairs each span has."""
-    width = 2 * spans
-    last, before, owner = [], [], []
-    for span in range(1, spans + 1):
-        for offset in range(span):
-            last.append(width - span + offset)
-            before.append(width - 2 * span + offset)
-            owner.append(span - 1)
-    first = [width - 2 * span for span in range(1, spans + 1)]
-    membership = torch.zeros(len(owner), spans)
-    membership[torch.arange(len(owner)), torch.tensor(owner)] = 1.0
-    columns = torch.tensor(last + before + first, device=device)
-    return columns, len(owner), membership.to(device), membership.sum(dim=0).to(device)
-
-
-def ban_loops(
-    log_probs: Tensor,
-    history: Tensor | None,
-    longest_span: int,
-    pairs: dict[int, LoopPairs] | None = None,
-) -> Tensor:
+def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> Tensor:
     """``log_probs: rows x vocab`` with -inf, in place, at the token that would start a third
     consecutive copy of a span of 1 to ``longest_span`` tokens at the end of its row of
     ``history: rows x steps`` (latest last; PAD before a row's first token).
@@ -156,19 +128,27 @@ def ban_loops(
     That is a model caught in a loop ("sữa sữa sữa sữa ..." for "milk"), never a
     translation; two copies stay allowed, because Vietnamese reduplicates ("từ từ", "xanh
     xanh"). At most ``longest_span`` tokens per row are banned, never EOS (it is never in a
-    history), so every row keeps a move. ``log_probs`` must be the step's own tensor. Eight
-    small tensor operations per step, whatever ``longest_span`` is; ``pairs``: the
-    :func:`_loop_pairs` of each span count, made once (:class:`StepRules`), else here.
+    history), so every row keeps a move. ``log_probs`` must be the step's own tensor.
+
+    Only the last ``2 x spans`` history columns are read, as slices (a column gather along
+    the rows is several times slower on a CPU): two small operations per span, then one ban.
     """
     spans = min(longest_span, 0 if history is None else history.size(1) // 2)
     if history is None or spans <= 0:
         return log_probs
-    made = pairs[spans] if pairs is not None else _loop_pairs(spans, history.device)
-    columns, count, membership, pairs_per_span = made
-    picked = history[:, history.size(1) - 2 * spans :][:, columns]  # rows x (2 pairs + spans)
-    equal = (picked[:, :count] == picked[:, count : 2 * count]).float() @ membership
-    starts = picked[:, 2 * count :]  # each span's first token: a third copy starts with it
-    looping = (equal == pairs_per_span) & (starts != PAD_ID)  # rows x spans
+    width = 2 * spans
+    window = history[:, history.size(1) - width :]  # rows x 2spans
+    # Span s repeats when its last s tokens equal the s before them; longest span first, so
+    # that each span's first token (where a third copy would start) is every other column.
+    looping = torch.stack(
+        [
+            (window[:, width - span :] == window[:, width - 2 * span : width - span]).all(dim=1)
+            for span in range(spans, 0, -1)
+        ],
+        dim=1,
+    )  # rows x spans
+    starts = window[:, 0::2]
+    looping &= starts != PAD_ID  # a span of padding is no loop
     # 0 leaves a log-probability (<= 0) as it is under amin; amin, because several spans may
     # name the same token and one must not undo another's ban
     ban = torch.where(looping, float("-inf"), 0.0)

@@ -104,7 +104,10 @@ _CODE_TRAILING = ".,;:!?)]}'\"’”"
 _NUMBER_WORD = re.compile(r"\d+(?:st|nd|rd|th|s)|\d+(?:[.,]\d+)?(?:-[^\W\d_]+)+", re.IGNORECASE)
 
 # A word that may be (part of) a name: letters, inner hyphens ("Jean-Paul"); "'s" stays out.
-_NAME_WORD = re.compile(r"[^\W\d_]+(?:-[^\W\d_]+)*")
+# Each match skips what cannot be one (lower-case ASCII words, which are most words, and
+# whatever is no letter) inside the pattern, then captures the next word, if any: the words
+# with a capital or a letter outside ASCII, for _name_like to decide. Possessive, so linear.
+_NAME_WORD = re.compile(r"(?:[a-z]++(?![^\W\d_]|-[^\W\d_])|[\W\d_])*+([^\W\d_]+(?:-[^\W\d_]+)*)?")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
@@ -125,6 +128,9 @@ _CODE_HINT = re.compile(r"[@#\\/_+\d]")  # the branches of _CODE_TOKEN but one:
 _DOT_WORD = re.compile(r"\.[\w-]{2}")  # config.yaml's
 _AMOUNT_HINT = re.compile(r"\d")  # every branch of _AMOUNT has a digit
 _NON_SPACE = re.compile(r"\S+")
+# Every branch of _SPECIFIER starts with one of these but the key combinations, which hold a
+# "+"; a plain sentence has none of them and is not scanned with the pattern.
+_SPECIFIER_HINT = re.compile(r"[%{$:&+]")
 
 
 def _may_have_spans(text: str) -> bool:
@@ -189,27 +195,28 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     rejects both as it is and in lower case, left to right. A sentence's first word is left
     out of a run when it is a known word in lower case (``Ask Nguyen Van An``) or stands
     alone in Title case (``Cancel``: more often a word than a name)."""
-    runs: list[list[re.Match[str]]] = []
+    runs: list[list[tuple[int, int, str]]] = []  # (start, end, word) of each word
     previous_end = -1
     # Only name-like words can be in a run; a word that is not one between two of them
     # leaves more than a space between them, which ends the run as well.
-    for match in [m for m in _NAME_WORD.finditer(text) if _name_like(m.group())]:
-        if runs and text[previous_end : match.start()] == " ":
-            runs[-1].append(match)
+    for match in _NAME_WORD.finditer(text):
+        word = match.group(1)
+        if word is None or not _name_like(word):
+            continue
+        start, end = match.span(1)
+        if runs and text[previous_end:start] == " ":
+            runs[-1].append((start, end, word))
         else:
-            runs.append([match])
-        previous_end = match.end()
+            runs.append([(start, end, word)])
+        previous_end = end
     spans = []
     first_alnum = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
     for run in runs:
-        first = run[0]
-        at_start = first.start() <= first_alnum
-        if at_start and (
-            known(first.group().lower()) or (len(run) == 1 and first.group().istitle())
-        ):
+        start, _, first = run[0]
+        if start <= first_alnum and (known(first.lower()) or (len(run) == 1 and first.istitle())):
             run = run[1:]  # capitalised by its place: "Cancel", "Photosynthesis is ..."
-        if any(not known(m.group()) and not known(m.group().lower()) for m in run):
-            start, end = run[0].start(), run[-1].end()
+        if any(not known(word) and not known(word.lower()) for _, _, word in run):
+            start, end = run[0][0], run[-1][1]
             spans.append(Span(start, end, text[start:end]))
     return spans
 
@@ -256,6 +263,8 @@ def find_specifiers(text: str) -> list[Span]:
     """Format specifiers, template fields, character entities and key combinations of
     ``text`` (``%s``, ``%1$s``, ``{name}``, ``{{user}}``, ``${var}``, ``:name``, ``&amp;``,
     ``Ctrl+S``), left to right."""
+    if not _SPECIFIER_HINT.search(text):
+        return []
     return [Span(m.start(), m.end(), m.group()) for m in _SPECIFIER.finditer(text)]
 
 
