@@ -38,11 +38,16 @@ _GATE_ORDER = [0, 1, 3, 2]
 
 
 def lstm_update(gates: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
-    """One LSTM update: ``gates: rows x 4·n`` (i, f, o, g), ``c: rows x n`` -> ``(h', c')``."""
+    """One LSTM update: ``gates: rows x 4·n`` (i, f, o, g), ``c: rows x n`` -> ``(h', c')``.
+
+    ``gates`` is the step's own temporary and is overwritten: the update runs in place where
+    it can, each product and sum the same operation on the same operands as the equations',
+    so the values are theirs, bit for bit, with fewer tensors made per step."""
     n = c.size(-1)
-    input_gate, forget_gate, output_gate = torch.sigmoid(gates[:, : 3 * n]).chunk(3, dim=1)
-    c = forget_gate * c + input_gate * torch.tanh(gates[:, 3 * n :])
-    return output_gate * torch.tanh(c), c
+    input_gate, forget_gate, output_gate = gates[:, : 3 * n].sigmoid_().chunk(3, dim=1)
+    candidate = gates[:, 3 * n :].tanh_().mul_(input_gate)
+    c = (forget_gate * c).add_(candidate)
+    return torch.tanh(c).mul_(output_gate), c
 
 
 def _in_gate_order(weight: Tensor) -> Tensor:
@@ -95,7 +100,8 @@ class TokenTableLstm:
         """``prev_tokens: rows``, ``hidden``: ``(h, c)``, each ``1 x rows x hidden`` -> the
         new ``h: rows x hidden`` and the new ``(h, c)``."""
         h, c = hidden[0][0], hidden[1][0]
-        h, c = lstm_update(self.table.index_select(0, prev_tokens) + self.hidden_layer(h), c)
+        gates = self.hidden_layer(h).add_(self.table.index_select(0, prev_tokens))
+        h, c = lstm_update(gates, c)
         return h, (h.unsqueeze(0), c.unsqueeze(0))
 
 
@@ -166,8 +172,11 @@ class TokenTableEncoder:
         inputs = torch.stack(halves, dim=3).view(steps, batch, -1)
         h = c = inputs.new_zeros(batch, directions * hidden)
         outputs, cells = [], []
+        # the layer's own forward: it has no hooks, and a step of a sentence or two is short
+        # enough for nn.Module's call to show
+        product = self.hidden_layer.forward
         for step in range(steps):  # past a sentence's end its state runs on, unused
-            h, c = lstm_update(inputs[step] + self.hidden_layer(h), c)
+            h, c = lstm_update(product(h).add_(inputs[step]), c)
             outputs.append(h)
             cells.append(c)
         # each sentence's final state: after its last token, forwards and backwards alike

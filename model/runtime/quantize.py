@@ -47,6 +47,7 @@ more entry in :data:`_IMPLEMENTATIONS`.
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 import warnings
 from collections.abc import Callable
@@ -129,9 +130,20 @@ class FixedRangeLinear(nn.Module):
 def fixed_range_linear(x: Tensor, packed: Any) -> Tensor:
     """``x @ W.T + b`` in int8 for fbgemm ``packed`` weights, ``x`` quantized with the fixed
     activation range (float32 out)."""
-    return torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(
-        x, ACTIVATION_SCALE, ACTIVATION_ZERO_POINT, packed
-    )
+    return _int8_product()(x, ACTIVATION_SCALE, ACTIVATION_ZERO_POINT, packed)
+
+
+@functools.cache
+def _int8_product() -> Callable[..., Tensor]:
+    """fbgemm's int8 product with a given input scale, looked up once. Called through
+    ``torch.ops``, an operator that takes packed weights first checks every argument for a
+    fake script object (something only tracing makes, and decoding never traces): a few
+    microseconds a call, a sixth of the product itself for one row, and the decoder makes
+    several such products a step. The overload's own function skips that check; a torch
+    without it gets the public overload."""
+    overload = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32.default
+    product: Callable[..., Tensor] = getattr(overload, "_op", overload)
+    return product
 
 
 def _with_fixed_range_linears(module: nn.Module) -> None:

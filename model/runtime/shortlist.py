@@ -201,10 +201,13 @@ class _OutputRows:
 
 
 class NarrowOutput:
-    """The output layer for one vocabulary: ``ids: K`` target ids (``always`` first, then
-    the batch's ``extra`` ids of its own), :meth:`project` and :meth:`columns`. Its logits
-    have the ``always`` ids' columns, then (unless ``always`` is the whole vocabulary) a
-    *void* column, ``-inf`` in every row, then the extra ids' columns.
+    """The output layer for one batch's vocabulary, ``ids: K`` target ids: the rows of
+    ``always`` (cut once per model), then the batch's ``extra`` ids of its own (sorted) and a
+    *void* row, ``-inf`` in every row of logits (where a sentence's padding reads its ``-inf``).
+    :meth:`own_logits` lays each row's logits out in its sentence's own layout
+    (:class:`SentenceVocabularies`): the ``always`` logits as they come, then its own extra
+    ids' columns (:meth:`columns`) gathered from the extra rows' logits, so that only the few
+    columns that differ between sentences are gathered.
 
     The extra rows are cut on first use, not when made: the stream encodes joining sentences
     and at once concatenates them with those in flight, so only the union's layer is used.
@@ -213,37 +216,42 @@ class NarrowOutput:
     def __init__(self, rows: _OutputRows, always: _AlwaysRows, extra_ids: Tensor) -> None:
         self.ids = torch.cat([always.ids, extra_ids]) if extra_ids.numel() else always.ids
         self.extra = extra_ids.numel()
-        device, void = self.ids.device, always.ids.numel()
-        self._column = torch.full((rows.vocab_size,), void, dtype=torch.long, device=device)
-        self._column[always.ids] = torch.arange(void, device=device)
-        self._column[extra_ids] = torch.arange(self.extra, device=device) + always.width
-        self.width = always.width + self.extra  # columns of the logits
+        device = extra_ids.device
+        # an id's column among the extra rows' logits; any other id reads the void column
+        self._column = torch.full((rows.vocab_size,), self.extra, dtype=torch.long, device=device)
+        self._column[extra_ids] = torch.arange(self.extra, device=device)
         self._rows, self._always, self._extra_ids = rows, always, extra_ids
         self._project_extra: Callable[[Tensor], Tensor] | None = None
 
-    def project(self, hidden: Tensor) -> Tensor:
-        """``rows x hidden`` -> ``rows x K`` logits."""
-        logits = self._always.project(hidden)
-        if not self.extra:
-            return logits
-        if self._project_extra is None:
-            self._project_extra = self._rows.cut(self._extra_ids)
-        return torch.cat([logits, self._project_extra(hidden)], dim=1)
-
     def columns(self, vocabularies: SentenceVocabularies) -> Tensor:
-        """``sentences x W``: where each sentence's own ids are among the logits (padding:
-        the void column)."""
-        found = self._column[vocabularies.ids]
-        return found.masked_fill_(vocabularies.padding, self._always.ids.numel())
+        """``sentences x (W - len(always))``: where each sentence's ids after ``always`` are
+        among the extra rows' logits (padding: the void column)."""
+        always = self._always.ids.numel()
+        found = self._column[vocabularies.ids[:, always:]]
+        return found.masked_fill_(vocabularies.padding[:, always:], self.extra)
+
+    def own_logits(self, hidden: Tensor, columns: Tensor) -> Tensor:
+        """``hidden: rows x hidden`` (``k`` consecutive rows per sentence) and ``columns``
+        (:meth:`columns`) -> float32 ``sentences x k x W`` logits, each row in its sentence's
+        own layout."""
+        sentences, tail = columns.shape
+        always = self._always.project(hidden).float().view(sentences, -1, self._always.ids.numel())
+        slots = always.size(1)
+        if self.extra:
+            if self._project_extra is None:
+                self._project_extra = self._rows.cut(self._extra_ids, void=True)
+            extra = self._project_extra(hidden).float().view(sentences, slots, self.extra + 1)
+            own = extra.gather(2, columns.unsqueeze(1).expand(-1, slots, -1))
+        else:  # no sentence has ids of its own: its columns after always are padding
+            own = always.new_full((sentences, slots, tail), float("-inf"))
+        return torch.cat([always, own], dim=2)
 
 
 class _AlwaysRows(NamedTuple):
-    """The rows of ``always``, cut once per model, and their columns' count: ``width``, the
-    void column included when there is one."""
+    """The ids of ``always`` and their rows of the output layer, cut once per model."""
 
     ids: Tensor
     project: Callable[[Tensor], Tensor]
-    width: int
 
 
 class SentenceVocabularies(NamedTuple):
@@ -282,8 +290,8 @@ class SentenceVocabularies(NamedTuple):
 
 class ShortlistedEncoderOutput(NamedTuple):
     """The model's encoder output, each sentence's own vocabulary, the output layer cut for
-    their union and where each sentence's ids are among its logits (``columns: sentences x
-    W``, :meth:`NarrowOutput.columns`)."""
+    their union and where each sentence's ids after ``always`` are among its extra rows'
+    logits (``columns: sentences x (W - len(always))``, :meth:`NarrowOutput.columns`)."""
 
     inner: EncoderOutput
     vocabularies: SentenceVocabularies
@@ -338,8 +346,7 @@ class ShortlistedModel:
         self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
         # Cut once: a change of sentences then only cuts the few rows that are their own.
         always = self.shortlist.always
-        void = not self._whole  # where a sentence's padding reads its -inf
-        self._always = _AlwaysRows(always, self._rows.cut(always, void), always.numel() + void)
+        self._always = _AlwaysRows(always, self._rows.cut(always))
 
     def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
         """The sorted ids some sentence has besides ``always``: its union's own rows."""
@@ -400,16 +407,13 @@ class ShortlistedModel:
         attentional, state, weights = self.model.decoder.step(
             prev_tokens, state, encoder_output.inner, self.recurrent_step
         )
-        vocabularies, output = encoder_output.vocabularies, encoder_output.output
         if self._whole:  # every sentence's vocabulary is every id, in order
-            return torch.log_softmax(output.project(attentional).float(), dim=-1), state, weights
-        sentences = encoder_output.columns.size(0)
-        logits = output.project(attentional).float().view(sentences, -1, output.width)
-        slots = logits.size(1)
-        own = logits.gather(2, encoder_output.columns.unsqueeze(1).expand(-1, slots, -1))
-        narrow = torch.log_softmax(own, dim=-1)
+            return torch.log_softmax(self._always.project(attentional).float(), -1), state, weights
+        output, columns = encoder_output.output, encoder_output.columns
+        narrow = torch.log_softmax(output.own_logits(attentional, columns), dim=-1)
+        sentences, slots = narrow.shape[:2]
         log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
-        ids = vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
+        ids = encoder_output.vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
         return log_probs.scatter_(2, ids, narrow).view(-1, self._vocab_size), state, weights
 
     def reorder(self, state: Any, index: Tensor) -> Any:
