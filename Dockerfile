@@ -105,6 +105,7 @@ ENV PATH=/opt/venv/bin:$PATH \
     MT_MODELS_ROOT=/models \
     MT_MODEL_DIR=/models/current \
     MT_BASE_MODEL=/opt/envi-mt/models/en-vi \
+    MT_BASE_MODEL_VI_EN=/opt/envi-mt/models/vi-en \
     MT_CONFIG_DIR=/opt/envi-mt/configs
 
 RUN groupadd --system --gid "${APP_GID}" mt \
@@ -118,9 +119,11 @@ COPY --from=builder /opt/venv /opt/venv
 COPY configs/ /opt/envi-mt/configs/
 COPY deploy/entrypoint.sh deploy/retrain-and-reload.sh deploy/healthcheck.py \
      deploy/reload_replicas.py /opt/envi-mt/bin/
-# The bundled default model: models/en-vi from the build context (.dockerignore keeps only
-# that model). The wildcard makes the copy a no-op when the build context has no models/ at
-# all; the service then needs a model trained into /models first (docs/deploy.md).
+# The bundled models: models/en-vi and models/vi-en from the build context (.dockerignore
+# keeps only those two). en-vi seeds /models/current; the entrypoint serves vi-en beside it
+# unless MT_MODELS says otherwise. The wildcard makes the copy a no-op when the build context
+# has no models/ at all; the service then needs a model trained into /models first
+# (docs/deploy.md).
 # Owned by mt because model files may be private (0600) in the build context.
 COPY --chown=mt:mt model[s]/ /opt/envi-mt/models/
 
@@ -131,6 +134,7 @@ EXPOSE 5000
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "/opt/envi-mt/bin/healthcheck.py"]
 
-# seeds /models/current from the bundled model when missing, then runs the command
+# seeds /models/current from the bundled model when missing, adds the bundled vi-en model to
+# MT_MODELS when that is unset, then runs the command
 ENTRYPOINT ["/opt/envi-mt/bin/entrypoint.sh"]
 CMD ["mt-serve"]

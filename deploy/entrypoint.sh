@@ -5,6 +5,10 @@
 # MT_MODELS_ROOT (/models) is the volume that mt-retrain manages: current -> versions/<v>.
 # When `current` is missing and the image bundles a model (MT_BASE_MODEL), it is copied into
 # versions/ and made current (`mt-retrain --init-only`; replicas starting together seed once).
+#
+# Both directions by default: when MT_MODELS is unset and the image bundles a
+# Vietnamese→English model (MT_BASE_MODEL_VI_EN), the server gets `current` and that model.
+# Setting MT_MODELS (to one model, or to a vi-en model of your own) overrides this.
 set -eu
 
 root="${MT_MODELS_ROOT:-/models}"
@@ -18,6 +22,12 @@ if [ ! -e "$root/current" ]; then
              "($base); train one first: docker compose --profile train run --rm trainer" \
              "--data /data --from-scratch (docs/deploy.md)" >&2
     fi
+fi
+
+vi_en="${MT_BASE_MODEL_VI_EN:-/opt/envi-mt/models/vi-en}"
+if [ -z "${MT_MODELS:-}" ] && [ -f "$vi_en/config.json" ]; then
+    MT_MODELS="${MT_MODEL_DIR:-$root/current},$vi_en"
+    export MT_MODELS
 fi
 
 exec "$@"

@@ -39,6 +39,7 @@ OTHER_VARIABLES: Mapping[str, str] = {
     "MT_CA_BUNDLE": "compose.yaml: a CA bundle for the image build",
     "MT_MODELS_ROOT": "deploy/entrypoint.sh: the models volume",
     "MT_BASE_MODEL": "deploy/entrypoint.sh: the model that seeds the models volume",
+    "MT_BASE_MODEL_VI_EN": "deploy/entrypoint.sh: the bundled vi-en model served by default",
     "MT_RELOAD": "deploy/retrain-and-reload.sh: reload the replicas after a retrain",
     "MT_RELOAD_HOST": "deploy/reload_replicas.py: the replicas' host name",
     "MT_RELOAD_PORT": "deploy/reload_replicas.py: the replicas' port",
@@ -134,8 +135,9 @@ class Settings(BaseSettings):
         Field(
             ge=1,
             le=64,
-            description="searches that run in parallel, each in its own thread (default: 2 "
-            "on a CPU with 2 or more cores, 1 on CUDA)",
+            description="searches that run in parallel for each model, each in its own thread "
+            "(default on a CPU: 2 with 2 or more cores, divided among the models served, at "
+            "least 1 each; 1 on CUDA)",
         ),
     ] = None
 

@@ -59,8 +59,13 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
     lifespan. Each model gets a batcher of its own, so one direction's queue never delays
     the other's."""
     metrics = ServiceMetrics()
+    model_dirs = settings.served_model_dirs
     parallelism = plan_parallelism(
-        settings.device, settings.model_workers, settings.torch_threads, usable_cores()
+        settings.device,
+        settings.model_workers,
+        settings.torch_threads,
+        usable_cores(),
+        models=len(model_dirs),
     )
     cache = TranslationCache(settings.cache_size, settings.cache_bytes)
     # The batcher alone sizes batches: the Translator searches each one as it is given.
@@ -73,7 +78,7 @@ def build_state(settings: Settings, loader: TranslatorLoader | None = None) -> S
     )
     lanes = [
         build_lane(settings, model_dir, load, (metrics, cache), parallelism.workers)
-        for model_dir in settings.served_model_dirs
+        for model_dir in model_dirs
     ]
     return ServiceState(
         settings=settings,

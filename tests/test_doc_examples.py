@@ -1,6 +1,6 @@
-"""The translations the documentation shows are what the bundled model answers today.
+"""The translations the documentation shows are what the bundled models answer today.
 
-Three forms are checked, in README.md, docs/service.md and the model card:
+Three forms are checked, in README.md, docs/service.md and the model cards:
 
 * an arrow example: an input in backticks, ``→``, its translation in backticks (an input that
   starts with ``<`` is sent as ``format: "html"``; ``\\n`` in either is a line break);
@@ -9,9 +9,10 @@ Three forms are checked, in README.md, docs/service.md and the model card:
 * the rows of docs/service.md's "Everyday text" table, and an ``echo "..." | mt-translate``
   line with the translation in its comment.
 
-They run through the service in-process (or ``mt-translate`` itself), with the bundled model on
-the CPU and the defaults a user gets (int8, the model's shortlist and beam). int8 arithmetic can
-differ a little between CPU types: an example that fails on another CPU class alone sits on a
+They run through the service in-process (or ``mt-translate`` itself), with the bundled models
+on the CPU (an arrow example of the Vietnamese→English card is sent from ``vi`` to ``en``) and
+the defaults a user gets (int8, each model's shortlist and beam). int8 arithmetic can differ a
+little between CPU types: an example that fails on another CPU class alone sits on a
 knife-edge between two translations, and is better replaced by a sturdier one.
 """
 
@@ -30,12 +31,13 @@ import httpx
 import pytest
 
 from cli.translate import main as translate_main
-from model.store.locations import bundled_model_dir
-from service.settings import Settings
+from service.settings import Settings, bundled_model_dirs
 from tests.test_service_api import serve
 
 REPO = Path(__file__).resolve().parents[1]
-DOCS = [REPO / "README.md", REPO / "docs" / "service.md", REPO / "models" / "en-vi" / "README.md"]
+CARDS = [REPO / "models" / name / "README.md" for name in ("en-vi", "vi-en")]
+DOCS = [REPO / "README.md", REPO / "docs" / "service.md", *(c for c in CARDS if c.is_file())]
+ARROW_PAIRS = {"models/vi-en/README.md": ("vi", "en")}  # the others translate en into vi
 ARROW = re.compile(r"`([^`\n]+)`\s*→\s*`([^`]+)`")
 TABLE_HEADER = "| input | the bundled model's answer |"
 
@@ -71,10 +73,11 @@ def _unescape(text: str) -> str:
 def arrow_examples() -> list[Example]:
     examples = []
     for doc in DOCS:
+        source_language, target_language = ARROW_PAIRS.get(where(doc), ("en", "vi"))
         for source, target in ARROW.findall(doc.read_text(encoding="utf-8")):
             q = _unescape(source)
             fmt = "html" if q.startswith("<") else "text"
-            body = {"q": q, "source": "en", "target": "vi", "format": fmt}
+            body = {"q": q, "source": source_language, "target": target_language, "format": fmt}
             examples.append(Example(where(doc), "/translate", body, _unescape(target), whole=False))
     return examples
 
@@ -168,9 +171,10 @@ def anyio_backend() -> str:
 
 @pytest.fixture(scope="module")
 async def client() -> AsyncIterator[httpx.AsyncClient]:
-    """The service as a user starts it on a CPU (int8, the model's shortlist and beam)."""
+    """The service as a user starts it on a CPU: every bundled model, int8, each model's
+    shortlist and beam."""
     settings = Settings(
-        model_dir=bundled_model_dir(),
+        models=",".join(str(directory) for directory in bundled_model_dirs()),
         device="cpu",
         quantize="auto",
         shortlist="auto",

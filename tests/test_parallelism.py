@@ -29,6 +29,22 @@ def test_on_a_cpu_the_cores_are_divided_among_the_searches(
     assert plan_parallelism("cpu", workers, threads, cores) == planned
 
 
+@pytest.mark.parametrize(
+    ("workers", "cores", "models", "planned"),
+    [
+        (None, 2, 2, Parallelism(1, 1)),  # two models share two cores: one search each
+        (None, 16, 2, Parallelism(1, 8)),
+        (None, 2, 3, Parallelism(1, 1)),  # never less than one search of one thread
+        (2, 2, 2, Parallelism(2, 1)),  # set explicitly: per model
+    ],
+)
+def test_several_models_divide_the_cpu_among_them(
+    workers: int | None, cores: int, models: int, planned: Parallelism
+) -> None:
+    assert plan_parallelism("cpu", workers, None, cores, models=models) == planned
+    assert plan_parallelism("cuda", None, None, cores, models=models) == Parallelism(1, None)
+
+
 def test_on_cuda_one_search_feeds_the_gpu_and_torch_keeps_its_threads() -> None:
     assert plan_parallelism("cuda", None, None, 16) == Parallelism(1, None)
     assert plan_parallelism("cuda:1", 2, 4, 16) == Parallelism(2, 4)

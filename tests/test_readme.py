@@ -398,12 +398,19 @@ def test_mt_translate_examples_run_as_written(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def readme_server(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> Iterator[str]:
-    """A real mt-serve (the tiny test model, an admin token) for the README's curl examples."""
+def readme_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path, vi_en_dir: Path
+) -> Iterator[str]:
+    """A real mt-serve (the tiny test models of both directions, the English→Vietnamese one
+    first as in the bundled models, an admin token) for the README's curl examples."""
     from tests.test_service_process import clean_env, free_port
 
     port = free_port()
-    env = clean_env(MT_MODEL_DIR=str(tiny_model_dir), MT_ADMIN_TOKEN="readme-token")
+    env = clean_env(
+        MT_MODEL_DIR=str(tiny_model_dir),
+        MT_MODELS=f"{tiny_model_dir},{vi_en_dir}",
+        MT_ADMIN_TOKEN="readme-token",
+    )
     log_path = tmp_path_factory.mktemp("readme-server") / "server.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(

@@ -8,6 +8,12 @@ process, 32 sentences in flight, docs/benchmarks.md). So on a CPU the service ru
 ``mt-translate``/``mt-eval`` search ``--workers`` batches at once; each search gets the usable
 cores divided among them as intra-op threads. On CUDA one search feeds the GPU and torch keeps
 its own thread choice.
+
+A server with several models (one per language pair) divides the same budget among them: on
+2 cores, two models get one search of one thread each, not two each. Four searches on two
+cores run at half speed with half-full batches: with 32 clients split over English→Vietnamese
+and Vietnamese→English, that served 0.59x the requests of one model alone, and one search per
+model 0.91-1.02x (docs/benchmarks.md). ``MT_MODEL_WORKERS`` set explicitly is per model.
 """
 
 from __future__ import annotations
@@ -73,15 +79,18 @@ def usable_cores(root: Path = CGROUP_ROOT) -> int:
 
 
 def plan_parallelism(
-    device: str, workers: int | None, torch_threads: int | None, cores: int
+    device: str, workers: int | None, torch_threads: int | None, cores: int, models: int = 1
 ) -> Parallelism:
-    """The searches and threads for ``device`` (``auto``/``cpu``/``cuda``...), from the
-    settings ``workers`` and ``torch_threads`` (None: choose) and the ``cores`` available."""
+    """The searches and threads of each of ``models`` models on ``device``
+    (``auto``/``cpu``/``cuda``...), from the settings ``workers`` and ``torch_threads`` (None:
+    choose) and the ``cores`` available; on a CPU the models share the cores (module
+    docstring)."""
     try:
         on_cuda = resolve_device(device).type == "cuda"
     except ValueError:  # CUDA asked for but absent: the model load fails with that message
         on_cuda = True
     if on_cuda:
         return Parallelism(workers or 1, torch_threads)
-    workers = workers or min(DEFAULT_CPU_WORKERS, cores)
-    return Parallelism(workers, torch_threads or max(1, cores // workers))
+    models = max(1, models)
+    workers = workers or max(1, min(DEFAULT_CPU_WORKERS, cores) // models)
+    return Parallelism(workers, torch_threads or max(1, cores // (workers * models)))
