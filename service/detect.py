@@ -92,6 +92,7 @@ TONELESS_VIETNAMESE = frozenset(
 # English function words that are also Vietnamese syllables without their marks (đó, thật,
 # ăn, ơn, thể, nó, to, mẹ, á, ở): they count for both languages in a text without marks.
 VIETNAMESE_LOOKALIKES = frozenset("do that an on the no to me a o".split())
+_ENGLISH_ONLY_FUNCTION_WORDS = ENGLISH_FUNCTION_WORDS - VIETNAMESE_LOOKALIKES
 _TAG = re.compile(r"<[^>]*>")
 # A letter, then letters and combining marks (the generic combining blocks: diacritics,
 # their extensions and supplement, marks for symbols, half marks), with inner apostrophes.
@@ -152,8 +153,7 @@ def _toneless_vietnamese_share(words: list[str]) -> float | None:
         return None
     own = sum(1 for word in words if word in TONELESS_VIETNAMESE) / len(words)
     share = own + sum(1 for word in words if word in VIETNAMESE_LOOKALIKES) / len(words)
-    english_only = ENGLISH_FUNCTION_WORDS - VIETNAMESE_LOOKALIKES
-    english = sum(1 for word in words if word in english_only) / len(words)
+    english = sum(1 for word in words if word in _ENGLISH_ONLY_FUNCTION_WORDS) / len(words)
     if share < TONELESS_SHARE or own < TONELESS_OWN_SHARE or english >= ENGLISH_SHARE:
         return None
     return share
