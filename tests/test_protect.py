@@ -338,6 +338,11 @@ def test_a_technical_token_takes_the_place_of_its_numbers_but_not_of_an_address(
             ["+84 912 345 678", "0912 345 678", "+1 (555) 123-4567"],
         ),
         ("He scored +5 points, 3 - 2, on 05.12.", []),  # too few digits for a phone number
+        (
+            "Vé 250.000 đồng, áo 150.000đ, phí 100 VND.",  # Vietnamese currency words
+            ["250.000 đồng", "150.000đ", "100 VND"],
+        ),
+        ("Tôi có 3 đồng hồ và 2 đồng nghiệp.", []),  # clocks and colleagues, not money
     ],
 )
 def test_amounts_and_phone_numbers_are_found_whole(text: str, amounts: list[str]) -> None:

@@ -64,11 +64,16 @@ _CODE_TOKEN = re.compile(
 )
 # A number with its sign, a phone number: carried whole at inference. The training data masked
 # bare numbers, so the model carries a number but translates, moves or drops a sign beside it
-# ("$799" came out as "799 $", "€45" and "12.5%" as "45" and "12.5").
+# ("$799" came out as "799 $", "€45" and "12.5%" as "45" and "12.5"). Vietnamese writes its
+# currency as a word after the number too (250.000 đồng, 50.000đ, 100 VND), which the
+# Vietnamese→English model translated wrongly ("250.000 gay").
 _MONEY_SIGNS = "$€£¥₫₹₩"
+# đồng as a currency, not the first half of a word (đồng hồ: clock, đồng nghiệp: colleague...)
+_DONG_COMPOUNDS = "hồ|nghiệp|ý|thời|bào|chí|minh|phục|loại|dạng|đội|hương|cảm|tình|nhất|bộ|lòng"
+_DONG = rf"(?i:vnđ|vnd|đ|đồng(?!\s+(?:{_DONG_COMPOUNDS})(?!\w)))"
 _AMOUNT = re.compile(
     rf"(?<![\w$])(?:[A-Z]{{1,2}})?[{_MONEY_SIGNS}] ?\d+(?:[.,]\d+)*(?!\d)"  # $25.50, US$5, € 45
-    rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?[%‰{_MONEY_SIGNS}](?![\w$])"  # 12.5%, 45€, 100 ₫
+    rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?(?:[%‰{_MONEY_SIGNS}]|{_DONG})(?![\w$])"  # 12.5%, 45€, 100 ₫
     r"|(?<![\w#])#\d+(?!\w)"  # issue #4521, room #12
     r"|(?P<phone>(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
     r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d))"  # 0912 345 678, 020 7946 0958
