@@ -107,10 +107,11 @@ def test_a_narrow_shortlist_keeps_every_step_inside_it(
             torch.full((len(SOURCES),), 2), state, encoder_output
         )
         result = beam_search(shortlisted, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3))
-    inside = torch.zeros(log_probs.size(1), dtype=torch.bool)
-    inside[[EOS_ID, *allowed]] = True
-    assert torch.isinf(log_probs[:, ~inside]).all()
-    torch.testing.assert_close(log_probs[:, inside].logsumexp(-1), torch.zeros(len(SOURCES)))
+    # columns are places in each sentence's own vocabulary; every finite one is allowed
+    ids = shortlisted.vocabulary_ids(encoder_output)
+    assert ids is not None and ids.shape == log_probs.shape
+    assert set(ids[torch.isfinite(log_probs)].tolist()) == {EOS_ID, *allowed}
+    torch.testing.assert_close(log_probs.logsumexp(-1), torch.zeros(len(SOURCES)))
     chosen = {token for sentence in result.tokens for best in sentence for token in best}
     assert chosen and chosen <= set(allowed)
 
@@ -132,7 +133,8 @@ def test_each_sentence_brings_its_own_words_and_joins_widen_the_union(
         stream.add(*batch_of(tiny_tokenizers, [first]), MAX_LEN)
         stream.advance()
         assert stream._beams is not None
-        assert stream._beams.encoder_output.output.ids.tolist() == [EOS_ID, 7, 8, 100]
+        # the special ids first (PAD and BOS never scored), then always, then the sentence's own
+        assert stream._beams.encoder_output.output.ids.tolist() == [0, 1, 2, EOS_ID, 7, 8, 100]
         stream.add(*batch_of(tiny_tokenizers, [second]), MAX_LEN)
         found: list[FinishedSentence] = []
         while len(stream):

@@ -11,8 +11,9 @@ translation of a given sentence. The shortlist of a batch is::
 placeholders of :mod:`model.text.protect`; ``table[s]``: the likeliest translations of source
 subword ``s`` (IBM Model 1 on the training pairs). Each brings the pieces of its other likely
 segmentations (the model was trained with subword sampling and spells some words in pieces)
-and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search is
-unchanged: outside the shortlist every log-probability is ``-inf`` (:class:`ShortlistedModel`).
+and its first letter in the other case. Marian's ``--shortlist`` is the same idea. Search then
+ranks each sentence's own vocabulary, a few thousand columns, never the whole one
+(:class:`ShortlistedModel`).
 The table is built by :mod:`training.shortlist` (``mt-shortlist``) and lives in the model
 directory as ``shortlist.safetensors`` (no pickle), with how it was built in its metadata; the
 model's ``config.json`` records its sha256 like the weights' (:mod:`model.store.checkpoint`).
@@ -43,7 +44,7 @@ from model.nn.fixed_point import MIN_ROW_WIDTH, exact_encoder_output
 from model.nn.seq2seq import Seq2Seq
 from model.runtime.quantize import FixedRangeLinear, fixed_range_linear
 from model.store.checkpoint import SHORTLIST_FILE, LoadedModel, shortlist_path
-from model.text.tokenizer import EOS_ID, PAD_ID
+from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
 
 logger = logging.getLogger(__name__)
 
@@ -90,11 +91,12 @@ class Shortlist:
         candidates = self.table[src]
         return candidates.masked_fill_((src == PAD_ID).unsqueeze(-1), EOS_ID).flatten(1)
 
-    def extra(self, candidates: Tensor) -> Tensor:
-        """The sorted target ids in ``candidates`` (any shape) but not in ``always``."""
+    def extra(self, candidates: Tensor, always: Tensor | None = None) -> Tensor:
+        """The sorted target ids in ``candidates`` (any shape) but not in ``always`` (default:
+        the shortlist's own)."""
         allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
         allowed[candidates.flatten()] = True
-        allowed[self.always] = False
+        allowed[self.always if always is None else always] = False
         return allowed.nonzero().squeeze(1)
 
     def save(self, path: Path) -> None:
@@ -183,15 +185,16 @@ class _OutputRows:
         self._bias: Tensor | None = bias
         self.vocab_size = weight.size(0)
 
-    def cut(self, ids: Tensor, void: bool = False) -> Callable[[Tensor], Tensor]:
+    def cut(self, ids: Tensor, void: Tensor | None = None) -> Callable[[Tensor], Tensor]:
         """The layer restricted to ``ids``: ``rows x hidden`` -> ``rows x len(ids)`` logits;
-        ``void``: then one more column, ``-inf`` in every row (a zero row, bias ``-inf``)."""
+        ``void: len(ids)`` bool: those columns are ``-inf`` in every row (a zero row, bias
+        ``-inf``)."""
         bias = self._bias.index_select(0, ids) if self._bias is not None else None
         weight = (self._int8[0] if self._int8 is not None else self._weight).index_select(0, ids)
-        if void:
-            weight = torch.cat([weight, weight.new_zeros(1, weight.size(1))])
+        if void is not None and bool(void.any()):
+            weight = weight.masked_fill(void.unsqueeze(1), 0)
             bias = weight.new_zeros(ids.numel(), dtype=torch.float32) if bias is None else bias
-            bias = torch.cat([bias, bias.new_full((1,), float("-inf"))])
+            bias = bias.masked_fill(void, float("-inf"))
         if self._int8 is not None:
             _, scale, zero_point = self._int8
             rows = torch._make_per_tensor_quantized_tensor(weight, scale, zero_point)
@@ -239,12 +242,27 @@ class NarrowOutput:
         slots = always.size(1)
         if self.extra:
             if self._project_extra is None:
-                self._project_extra = self._rows.cut(self._extra_ids, void=True)
+                # one more column, -inf in every row, where padding reads its -inf
+                ids = torch.cat([self._extra_ids, self._extra_ids[:1]])
+                void = torch.arange(ids.numel(), device=ids.device) == self.extra
+                self._project_extra = self._rows.cut(ids, void)
             extra = self._project_extra(hidden).float().view(sentences, slots, self.extra + 1)
             own = extra.gather(2, columns.unsqueeze(1).expand(-1, slots, -1))
         else:  # no sentence has ids of its own: its columns after always are padding
             own = always.new_full((sentences, slots, tail), float("-inf"))
         return torch.cat([always, own], dim=2)
+
+
+def _with_specials(always: Tensor) -> tuple[Tensor, Tensor]:
+    """``always`` (sorted target ids) with the special ids 0-3 first, so that a position in a
+    sentence's vocabulary below 4 is that special id; ``void``: True where the column is
+    ``-inf`` in every row: PAD and BOS (never produced), and UNK or EOS when ``always``
+    lacks them."""
+    specials = torch.arange(EOS_ID + 1, device=always.device)
+    void = ~torch.isin(specials, always)
+    void[[PAD_ID, BOS_ID]] = True
+    ids = torch.cat([specials, always[always > EOS_ID]])
+    return ids, torch.cat([void, void.new_zeros(ids.numel() - specials.numel())])
 
 
 class _AlwaysRows(NamedTuple):
@@ -257,8 +275,9 @@ class _AlwaysRows(NamedTuple):
 class SentenceVocabularies(NamedTuple):
     """Each sentence's own vocabulary, laid out the same whatever it is batched with.
 
-    ``ids: sentences x W``: ``always``, then the target ids the sentence's own source words
-    bring, in increasing order, then padding up to the batch's width ``W``; ``padding:
+    ``ids: sentences x W``: the special ids 0-3, ``always``, then the target ids the
+    sentence's own source words bring, in increasing order, then padding up to the batch's
+    width ``W``; ``padding:
     sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
     (what its padding holds: a log-probability of ``-inf`` written there is its true value).
     """
@@ -308,9 +327,9 @@ class ShortlistedEncoderOutput(NamedTuple):
 class ShortlistedModel:
     """A :class:`model.nn.seq2seq.Seq2Seq` whose decoder steps score only the shortlist of the
     sentences being searched; the search interface (:mod:`model.search.steps`,
-    :mod:`model.search.stream`) is the model's own. Log-probabilities outside a sentence's own
-    shortlist (``always`` and its own source words' candidates) are ``-inf``; inside it they
-    are normalised over it, so that a sentence's scores do not depend on its companions.
+    :mod:`model.search.stream`) is the model's own, in each sentence's own vocabulary
+    (``always`` and its own source words' candidates, :meth:`decode_step`): its
+    log-probabilities are normalised over it, so that they do not depend on its companions.
     ``recurrent_step`` and ``encoder``: the decoder's recurrent step and the encoder computed
     another way for the same weights (the Translator passes :mod:`model.runtime.lstm_table`'s
     on the CPU). ``exact_attention`` (a CPU only; the runner's choice with int8): the encoder
@@ -345,12 +364,15 @@ class ShortlistedModel:
         self._vocab_size = shortlist.target_vocab_size
         self._whole = bool(torch.equal(self.shortlist.always.cpu(), torch.arange(self._vocab_size)))
         # Cut once: a change of sentences then only cuts the few rows that are their own.
-        always = self.shortlist.always
-        self._always = _AlwaysRows(always, self._rows.cut(always))
+        always, void = self.shortlist.always, None
+        if not self._whole:
+            always, void = _with_specials(always)
+        self._always = _AlwaysRows(always, self._rows.cut(always, void))
 
     def _extra(self, vocabularies: SentenceVocabularies) -> Tensor:
         """The sorted ids some sentence has besides ``always``: its union's own rows."""
-        return self.shortlist.extra(vocabularies.ids.masked_select(~vocabularies.padding))
+        own = vocabularies.ids.masked_select(~vocabularies.padding)
+        return self.shortlist.extra(own, self._always.ids)
 
     def _narrow(self, vocabularies: SentenceVocabularies) -> NarrowOutput:
         return NarrowOutput(self._rows, self._always, self._extra(vocabularies))
@@ -363,7 +385,7 @@ class ShortlistedModel:
             return SentenceVocabularies(nothing, nothing.bool(), src.new_zeros(src.size(0)))
         own = torch.zeros(src.size(0), self._vocab_size, dtype=torch.bool, device=src.device)
         own.scatter_(1, self.shortlist.candidates(src), True)
-        always = self.shortlist.always
+        always = self._always.ids
         own[:, always] = False
         counts = own.sum(dim=1)
         own[:, always] = True
@@ -396,25 +418,36 @@ class ShortlistedModel:
     def decode_step(
         self, prev_tokens: Tensor, state: Any, encoder_output: ShortlistedEncoderOutput
     ) -> tuple[Tensor, Any, Tensor]:
-        """As :meth:`model.nn.seq2seq.Seq2Seq.decode_step`: ``rows x vocab`` log-probabilities,
-        ``-inf`` outside each sentence's own shortlist.
+        """As :meth:`model.nn.seq2seq.Seq2Seq.decode_step`, in each sentence's own vocabulary:
+        ``prev_tokens: rows`` and the ``rows x W`` log-probabilities' columns are positions in
+        its :class:`SentenceVocabularies` layout (:meth:`vocabulary_ids` maps them to target
+        ids; positions 0-3 are the special ids themselves, so search's PAD, BOS and EOS keep
+        their meaning). Search then ranks a few thousand columns per row, not the whole
+        vocabulary, and no ``rows x vocab`` tensor is written.
 
         Each row's logits are read out of the batch's narrow layer into its sentence's own
-        layout (:class:`SentenceVocabularies`), so its log-softmax sees the same values in
-        the same places in any batch: only padding (``-inf``) follows them, which adds zeros
-        to the same sums (a layout is at least :data:`model.nn.fixed_point.MIN_ROW_WIDTH`
-        wide)."""
-        attentional, state, weights = self.model.decoder.step(
-            prev_tokens, state, encoder_output.inner, self.recurrent_step
-        )
+        layout, so its log-softmax sees the same values in the same places in any batch:
+        only padding (``-inf``) follows them, which adds zeros to the same sums (a layout is
+        at least :data:`model.nn.fixed_point.MIN_ROW_WIDTH` wide). With the whole
+        vocabulary, columns are target ids."""
         if self._whole:  # every sentence's vocabulary is every id, in order
+            attentional, state, weights = self.model.decoder.step(
+                prev_tokens, state, encoder_output.inner, self.recurrent_step
+            )
             return torch.log_softmax(self._always.project(attentional).float(), -1), state, weights
+        own_ids = encoder_output.vocabularies.ids
+        prev_ids = own_ids.gather(1, prev_tokens.view(own_ids.size(0), -1)).view(-1)
+        attentional, state, weights = self.model.decoder.step(
+            prev_ids, state, encoder_output.inner, self.recurrent_step
+        )
         output, columns = encoder_output.output, encoder_output.columns
         narrow = torch.log_softmax(output.own_logits(attentional, columns), dim=-1)
-        sentences, slots = narrow.shape[:2]
-        log_probs = narrow.new_full((sentences, slots, self._vocab_size), float("-inf"))
-        ids = encoder_output.vocabularies.ids.unsqueeze(1).expand(-1, slots, -1)
-        return log_probs.scatter_(2, ids, narrow).view(-1, self._vocab_size), state, weights
+        return narrow.view(-1, narrow.size(-1)), state, weights
+
+    def vocabulary_ids(self, encoder_output: ShortlistedEncoderOutput) -> Tensor | None:
+        """``sentences x W``: the target id of each column of a sentence's log-probabilities
+        (:meth:`decode_step`); ``None`` when the columns are the target ids themselves."""
+        return None if self._whole else encoder_output.vocabularies.ids
 
     def reorder(self, state: Any, index: Tensor) -> Any:
         return self.model.reorder(state, index)

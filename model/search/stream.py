@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, overload
+from typing import Any, Protocol
 
 import torch
 from torch import Tensor
@@ -34,7 +34,10 @@ from model.search.steps import (
     StepRules,
     host_limits,
     length_penalties,
+    own_vocabularies,
     penalised,
+    rows_at,
+    target_ids,
     top_candidates,
 )
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID
@@ -110,25 +113,24 @@ class _Beams:
             source_lengths=[self.source_lengths[i] for i in kept],
             joined_at=[self.joined_at[i] for i in kept],
             limit_at=[self.limit_at[i] for i in kept],
-            limits=_rows(self.limits, keep),
-            steps=_rows(self.steps, keep),
-            beam_scores=_rows(self.beam_scores, keep),
-            finished_count=_rows(self.finished_count, keep),
-            done=_rows(self.done, keep),
-            final_scores=_rows(self.final_scores, keep),
-            final_lengths=_rows(self.final_lengths, keep),
-            final_tokens=_rows(self.final_tokens, keep),
-            final_attention=_rows(self.final_attention, keep),
-            prev_tokens=_rows(self.prev_tokens, rows),
+            limits=rows_at(self.limits, keep),
+            steps=rows_at(self.steps, keep),
+            beam_scores=rows_at(self.beam_scores, keep),
+            finished_count=rows_at(self.finished_count, keep),
+            done=rows_at(self.done, keep),
+            final_scores=rows_at(self.final_scores, keep),
+            final_lengths=rows_at(self.final_lengths, keep),
+            final_tokens=rows_at(self.final_tokens, keep),
+            final_attention=rows_at(self.final_attention, keep),
+            prev_tokens=rows_at(self.prev_tokens, rows),
             state=model.reorder(self.state, rows),
             encoder_output=model.reorder_encoder_output(self.encoder_output, keep),
-            history=_rows(self.history, rows),
-            history_attention=_rows(self.history_attention, rows),
+            history=rows_at(self.history, rows),
+            history_attention=rows_at(self.history_attention, rows),
         )
 
     def replaced(self, **changes: Any) -> _Beams:
-        """A copy with ``changes``: ``dataclasses.replace`` without its walk over the fields
-        (it runs twice per decoder step)."""
+        """A copy with ``changes`` (``dataclasses.replace`` without its walk over fields)."""
         return _Beams(**{**self.__dict__, **changes})
 
     def trimmed(self, width: int) -> _Beams:
@@ -146,20 +148,6 @@ class _Beams:
             if self.history_attention is None
             else self.history_attention[:, start:],
         )
-
-
-@overload
-def _rows(tensor: Tensor, index: Tensor) -> Tensor: ...
-
-
-@overload
-def _rows(tensor: None, index: Tensor) -> None: ...
-
-
-def _rows(tensor: Tensor | None, index: Tensor) -> Tensor | None:
-    """``tensor``'s rows at ``index`` (``None`` stays ``None``): ``index_select``, several
-    times faster on a CPU than indexing with a tensor (``tensor[index]``)."""
-    return None if tensor is None else tensor.index_select(0, index)
 
 
 def _merged_slots(final: Tensor, history: Tensor, index: Tensor, fill: float) -> Tensor:
@@ -282,8 +270,7 @@ class BeamStream:
         return handles
 
     def cancel(self, handles: Iterable[int]) -> None:
-        """These sentences leave at the next check without a result (unknown or finished
-        handles are ignored)."""
+        """These sentences leave at the next check without a result (unknown ones: ignored)."""
         waiting = {handle for joining in self._joining for handle in joining.handles}
         flying = set(self._beams.handles) if self._beams is not None else set()
         self._cancelled.update(set(handles) & (waiting | flying))
@@ -357,7 +344,7 @@ class BeamStream:
         log_probs = self._rules(log_probs, at_limit, beams.history)
         grid = log_probs.view(-1, beam, log_probs.size(-1))  # sentences x beam x vocab
         candidate_scores, candidate_parents, candidate_tokens = top_candidates(
-            grid, beams.beam_scores
+            grid, beams.beam_scores, own_vocabularies(self.model, beams.encoder_output) is None
         )
         offsets = (torch.arange(grid.size(0), device=grid.device) * beam).unsqueeze(1)
         beams = self._finalise(
@@ -373,7 +360,10 @@ class BeamStream:
         history_attention = None
         if beams.history_attention is not None:
             history_attention = torch.cat(
-                [_rows(beams.history_attention, rows), _rows(weights.float(), rows).unsqueeze(1)],
+                [
+                    rows_at(beams.history_attention, rows),
+                    rows_at(weights.float(), rows).unsqueeze(1),
+                ],
                 dim=1,
             )
         return beams.replaced(
@@ -381,7 +371,7 @@ class BeamStream:
             beam_scores=beam_scores,
             prev_tokens=tokens,
             state=self.model.reorder(state, rows),
-            history=torch.cat([_rows(beams.history, rows), tokens.unsqueeze(1)], dim=1),
+            history=torch.cat([rows_at(beams.history, rows), tokens.unsqueeze(1)], dim=1),
             history_attention=history_attention,
         )
 
@@ -456,16 +446,21 @@ class BeamStream:
     def _collect(self, beams: _Beams, done: list[int]) -> list[FinishedSentence]:
         """The ``n_best`` finished hypotheses of the sentences at ``done``, best first."""
         index = torch.tensor(done, device=beams.final_scores.device)
-        scores, order = _rows(beams.final_scores, index).topk(self.n_best, dim=1)
+        scores, order = rows_at(beams.final_scores, index).topk(self.n_best, dim=1)
         slots, width = beams.final_scores.numel(), beams.final_tokens.size(2)
         # the chosen slots as rows of the flattened S x beam finished hypotheses
         chosen = (index.unsqueeze(1) * self.beam + order).view(-1)
+        vocabularies = own_vocabularies(self.model, beams.encoder_output)
         # each hypothesis's length, then its tokens: one copy to the host for all of them
         lengths_and_tokens = (
             torch.cat(
                 [
-                    _rows(beams.final_lengths.reshape(-1, 1), chosen),
-                    _rows(beams.final_tokens.reshape(slots, width), chosen),
+                    rows_at(beams.final_lengths.reshape(-1, 1), chosen),
+                    target_ids(
+                        rows_at(beams.final_tokens.reshape(slots, width), chosen),
+                        vocabularies,
+                        index.repeat_interleave(self.n_best),
+                    ),
                 ],
                 dim=1,
             )
@@ -478,7 +473,7 @@ class BeamStream:
         if beams.final_attention is not None:
             source_width = beams.final_attention.size(-1)
             flat = beams.final_attention.reshape(slots, width, source_width)
-            attention = _rows(flat, chosen).view(len(done), self.n_best, width, -1).cpu()
+            attention = rows_at(flat, chosen).view(len(done), self.n_best, width, -1).cpu()
         results = []
         for position, (sentence, sentence_scores) in enumerate(
             zip(done, scores.tolist(), strict=True)
