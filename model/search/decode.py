@@ -136,7 +136,6 @@ def greedy_search(
     to ``beam_search`` with ``beam=1`` (same tokens and scores), only cheaper. The caller puts
     the model in eval mode (dropout off).
     """
-    return_attention = options.attention
     batch, device = src.size(0), src.device
     limits = limits_tensor(max_len, batch, device)
     first_forced_step, steps = _step_range(max_len)
@@ -154,7 +153,7 @@ def greedy_search(
     total_length = torch.zeros(batch, dtype=torch.long, device=device)
     everyone = torch.arange(batch, device=device)  # batch indices of the rows still decoding
     active: Tensor | None = None  # the same, or None while it is all of them
-    rules: StepRules | None = None
+    rules = StepRules(options, device)
     chosen: list[Tensor] = []  # each: rows
     attention: list[Tensor] = []  # each: rows x src_len
     recorded: list[Tensor | None] = []  # each: the `active` of that step
@@ -166,8 +165,6 @@ def greedy_search(
 
     for step in range(steps):
         log_probs, state, weights = model.decode_step(prev_tokens, state, encoder_output)
-        if rules is None:
-            rules = StepRules(options, log_probs.size(-1), device)
         at_limit = (limits <= step) if step >= first_forced_step else None
         log_probs = rules(log_probs, at_limit, None if history is None else history[:, :step])
         best_log_prob, best = log_probs.max(dim=-1)
@@ -178,7 +175,7 @@ def greedy_search(
         lengths += ~finished
         chosen.append(best)
         recorded.append(active)
-        if return_attention:
+        if options.attention:
             attention.append(weights.float())
         finished = finished | (best == EOS_ID)
         prev_tokens = best
@@ -200,7 +197,7 @@ def greedy_search(
     penalties = length_penalties(steps, options.length_penalty, device)
     scores = penalised(total_log_prob, total_length, penalties)
     return _collect_greedy(
-        chosen, attention, recorded, scores, src_lengths, return_attention, vocabularies
+        chosen, attention, recorded, scores, src_lengths, options.attention, vocabularies
     )
 
 

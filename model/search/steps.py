@@ -90,14 +90,14 @@ class StepRules:
     score stays a model score (``at_limit=None`` when the caller knows on the host that no row
     can be at its limit yet: the ``rows x vocab`` mask is then skipped, at no sync); then the
     n-gram repeat block (:func:`block_repeats`) and the loop guard (:func:`ban_loops`) of
-    ``options``. ``vocab``: the width of the model's log-probabilities.
+    ``options``.
     """
 
-    def __init__(self, options: SearchOptions, vocab: int, device: torch.device) -> None:
+    def __init__(self, options: SearchOptions, device: torch.device) -> None:
         self.block_ngram_repeat = options.block_ngram_repeat
         self.block_loops = options.block_loops
         self._never = torch.tensor([PAD_ID, BOS_ID], device=device)
-        self._not_eos = _all_but_eos(vocab, device)
+        self._not_eos = torch.ones(0, dtype=torch.bool, device=device)  # made at first use
 
     def __call__(
         self, log_probs: Tensor, at_limit: Tensor | None, history: Tensor | None
@@ -107,7 +107,7 @@ class StepRules:
         chosen so far (None before the first)."""
         log_probs.index_fill_(1, self._never, float("-inf"))
         if at_limit is not None:
-            if self._not_eos.numel() != log_probs.size(1):  # a sentence's own vocabulary grew
+            if self._not_eos.numel() != log_probs.size(1):  # first use, or the width changed
                 self._not_eos = _all_but_eos(log_probs.size(1), log_probs.device)
             log_probs.masked_fill_(at_limit.unsqueeze(1) & self._not_eos, float("-inf"))
         log_probs = block_repeats(log_probs, history, self.block_ngram_repeat)

@@ -336,7 +336,7 @@ class BeamStream:
             beams.prev_tokens, beams.state, beams.encoder_output
         )
         if self._rules is None:
-            self._rules = StepRules(self.options, log_probs.size(-1), log_probs.device)
+            self._rules = StepRules(self.options, log_probs.device)
         # Known on the host: before the first sentence's limit, the limit mask is skipped.
         at_limit = None
         if self._steps >= min(beams.limit_at):
