@@ -254,7 +254,7 @@ class NarrowOutput:
 
 
 def _with_specials(always: Tensor) -> tuple[Tensor, Tensor]:
-    """``always`` (sorted target ids) with the special ids 0-3 first, so that a position in a
+    """``always`` (target ids) with the special ids 0-3 first, so that a position in a
     sentence's vocabulary below 4 is that special id; ``void``: True where the column is
     ``-inf`` in every row: PAD and BOS (never produced), and UNK or EOS when ``always``
     lacks them."""
@@ -277,8 +277,7 @@ class SentenceVocabularies(NamedTuple):
 
     ``ids: sentences x W``: the special ids 0-3, ``always``, then the target ids the
     sentence's own source words bring, in increasing order, then padding up to the batch's
-    width ``W``; ``padding:
-    sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
+    width ``W``; ``padding: sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
     (what its padding holds: a log-probability of ``-inf`` written there is its true value).
     """
 
