@@ -277,8 +277,9 @@ class SentenceVocabularies(NamedTuple):
 
     ``ids: sentences x W``: the special ids 0-3, ``always``, then the target ids the
     sentence's own source words bring, in increasing order, then padding up to the batch's
-    width ``W``; ``padding: sentences x W``, True there; ``spare: sentences``, an id outside the sentence's vocabulary
-    (what its padding holds: a log-probability of ``-inf`` written there is its true value).
+    width ``W``; ``padding: sentences x W``, True there; ``spare: sentences``, an id outside
+    the sentence's vocabulary (what its padding holds: a log-probability of ``-inf`` written
+    there is its true value).
     """
 
     ids: Tensor
