@@ -178,7 +178,8 @@ def test_the_character_class_shortcut_answers_as_the_regex(texts: list[str]) -> 
     for text in texts:
         for character_class in classes:
             assert character_class.search(text) == bool(character_class.pattern.search(text))
-        assert protect._has_dot_word(text) == bool(protect._DOT_WORD.search(text)), text
+        dot_word = hints.matches_at(text, ".", protect._DOT_WORD)
+        assert dot_word == bool(protect._DOT_WORD.search(text)), text
 
 
 def test_name_words_of_ascii_text_are_the_patterns_words(texts: list[str]) -> None:

@@ -57,6 +57,7 @@ def _small_words(lang: str) -> frozenset[str]:
 UPPER_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
 _ASCII_CAPITALS = re.compile("[A-Z]'?[A-Z]")  # see _may_have_upper_words
+_NOT_CAPITALS = bytes(code for code in range(128) if not chr(code).isupper())
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,13 @@ def _may_have_upper_words(plain: str) -> bool:
     return not plain.isascii() or _ASCII_CAPITALS.search(plain) is not None
 
 
+def _has_two_capitals(plain: str) -> bool:
+    """Whether ``plain`` may be in capitals or Title Case; ``False`` only when it is neither.
+    Both need two capitals (two words in capitals or one long one; two title words): an
+    ASCII text with fewer is written as it is, which most sentences are."""
+    return not plain.isascii() or len(plain.encode().translate(None, _NOT_CAPITALS)) >= 2
+
+
 def _upper_words(words: list[str]) -> list[int]:
     """The positions of the words in capitals (:func:`_is_upper_word`, inlined: it runs on
     every word of every sentence)."""
@@ -198,6 +206,8 @@ def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> Case
     """The sentence (written in ``lang``) as the model should see it, and the style to
     restore (module docstring)."""
     plain = _plain(sentence)
+    if not _has_two_capitals(plain):
+        return CasedInput(sentence, "as_is")
     if _may_have_upper_words(plain):
         words = _WORD.findall(plain)  # the words _replace_words visits, in its order
         upper_positions = _upper_words(words)

@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from model.text.hints import CharacterClass
+from model.text.hints import CharacterClass, matches_at
 from model.text.name_words import NameWord, name_words
 
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
@@ -122,6 +122,7 @@ _URL_TRAILING = ".,;:!?)]}'\""
 LONG_RUN = 100
 _LONG_RUN = re.compile(rf"(?<!\S)\S{{{LONG_RUN + 1},}}")
 _URL_OR_NUMBER = re.compile(f"(?P<url>{_URL})|{_NUMBER}")
+_NUMBERS = re.compile(_NUMBER)
 
 # What a match of each pattern cannot do without: a text (or, for _CODE_TOKEN, a run of
 # non-space characters: none of its branches matches a space) that has none of it is not
@@ -141,18 +142,7 @@ def _may_have_spans(text: str) -> bool:
 
 
 def _may_have_code(text: str) -> bool:
-    return _CODE_HINT.search(text) or _has_dot_word(text)
-
-
-def _has_dot_word(text: str) -> bool:
-    """``_DOT_WORD.search(text)``, tried only where the text has a ``.`` (a sentence has one or
-    two, most often its full stop): scanning every character for one costs more."""
-    dot = text.find(".")
-    while dot >= 0:
-        if _DOT_WORD.match(text, dot):
-            return True
-        dot = text.find(".", dot + 1)
-    return False
+    return _CODE_HINT.search(text) or matches_at(text, ".", _DOT_WORD)
 
 
 @dataclass(frozen=True)
@@ -166,6 +156,9 @@ def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
     """``(start, end, long)``: ``text`` cut into its long runs (``long``) and what lies between
     them, in order; every stretch between two runs starts and ends at whitespace."""
     position = 0
+    if len(text) <= LONG_RUN:  # too short for one
+        yield 0, len(text), False
+        return
     for run in _LONG_RUN.finditer(text):
         yield position, run.start(), False
         yield run.start(), run.end(), True
@@ -186,9 +179,13 @@ def find_spans(text: str) -> list[Span]:
     and numbers only)."""
     if not _may_have_spans(text):
         return []
+    # Without "@", "://" and "www." no address or URL can match: numbers alone are looked for
+    # (the e-mail branch would otherwise scan each word up to its end from every letter).
+    urls = "@" in text or "://" in text or "www." in text
+    found = _search(text, _SPAN, _URL_OR_NUMBER) if urls else _search(text, _NUMBERS, _NUMBERS)
     spans = []
-    for match in _search(text, _SPAN, _URL_OR_NUMBER):
-        value = _trim_url(match.group()) if match.group("url") else match.group()
+    for match in found:
+        value = _trim_url(match.group()) if urls and match.group("url") else match.group()
         if value:
             spans.append(Span(match.start(), match.start() + len(value), value))
     return spans
