@@ -18,7 +18,7 @@ import sentencepiece as spm
 
 from model.assembly import hypotheses_of
 from model.search.options import SearchOptions
-from model.text import protect
+from model.text import casing, hints, name_words, protect
 from model.text.tokenizer import SubwordTokenizer
 from model.translator import Translator
 
@@ -167,6 +167,37 @@ def test_the_span_shortcuts_never_skip_a_match(texts: list[str]) -> None:
 
 def test_a_name_like_word_has_a_capital_and_two_letters(texts: list[str]) -> None:
     for text in texts:
-        for word in protect._NAME_WORD.findall(text):
+        for word in name_words.NAME_WORD.findall(text):
             has_capital = len(word) > 1 and any(c.isupper() for c in word)
-            assert protect._name_like(word) == has_capital, word
+            assert name_words.name_like(word) == has_capital, word
+
+
+def test_the_character_class_shortcut_answers_as_the_regex(texts: list[str]) -> None:
+    """An ASCII text is asked without the regex: the answers are the regex's."""
+    classes = [hints.CharacterClass(pattern) for pattern in (r"[\d@]", r"[@#\\/_+\d]", r"\d")]
+    for text in texts:
+        for character_class in classes:
+            assert character_class.search(text) == bool(character_class.pattern.search(text))
+        dot_word = hints.matches_at(text, ".", protect._DOT_WORD)
+        assert dot_word == bool(protect._DOT_WORD.search(text)), text
+
+
+def test_name_words_of_ascii_text_are_the_patterns_words(texts: list[str]) -> None:
+    """The words around an ASCII text's capitals are the name-like words the pattern finds."""
+    ascii_texts = [text for text in texts if text.isascii()]
+    ascii_texts += [text.encode("ascii", "replace").decode() for text in texts]
+    assert len(ascii_texts) > len(texts) // 2
+    for text in ascii_texts:
+        expected = [
+            (*match.span(1), match.group(1))
+            for match in name_words.NAME_WORD.finditer(text)
+            if match.group(1) is not None and name_words.name_like(match.group(1))
+        ]
+        assert name_words.name_words(text) == expected, text
+
+
+def test_a_text_passed_over_for_capitals_has_no_word_in_capitals(texts: list[str]) -> None:
+    for text in [*texts, *(text.upper() for text in texts[:2000])]:
+        plain = casing._plain(text)
+        if not casing._may_have_upper_words(plain):
+            assert casing._upper_words(casing._WORD.findall(plain)) == [], text

@@ -358,6 +358,26 @@ def test_ban_loops_bans_the_start_of_a_third_copy_only() -> None:
     assert torch.equal(ban_loops(before.clone(), history[:, :1], 4), before)
 
 
+def test_ban_loops_bans_what_a_row_by_row_reading_bans() -> None:
+    """Random histories (short vocabularies, so copies are common; PAD before some rows):
+    exactly the tokens that start a third copy of a span of up to k tokens are banned."""
+    generator = torch.Generator().manual_seed(4)
+    for _ in range(300):
+        rows, steps = 6, int(torch.randint(0, 12, (1,), generator=generator))
+        history = torch.randint(4, 7, (rows, steps), generator=generator)
+        for row, padding in enumerate(torch.randint(0, steps + 1, (rows,), generator=generator)):
+            history[row, : int(padding)] = PAD_ID
+        for k in range(5):
+            banned = ban_loops(torch.zeros(rows, 8), history, k) == float("-inf")
+            for row, tokens in enumerate(history.tolist()):
+                expected = {
+                    tokens[-span]
+                    for span in range(1, min(k, steps // 2) + 1)
+                    if tokens[-span:] == tokens[-2 * span : -span] and tokens[-2 * span] != PAD_ID
+                }
+                assert set(banned[row].nonzero().view(-1).tolist()) == expected
+
+
 def test_the_loop_guard_leaves_no_third_copy(
     repeating_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:

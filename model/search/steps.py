@@ -178,29 +178,46 @@ def ban_loops(log_probs: Tensor, history: Tensor | None, longest_span: int) -> T
     xanh"). At most ``longest_span`` tokens per row are banned, never EOS (it is never in a
     history), so every row keeps a move. ``log_probs`` must be the step's own tensor.
 
-    Only the last ``2 x spans`` history columns are read, as slices (a column gather along
-    the rows is several times slower on a CPU): two small operations per span, then one ban.
+    Only the last ``2 x spans`` history columns are read: every pair of columns that the
+    spans compare is taken in one ``index_select`` a side (:func:`_loop_pairs`), so a step
+    costs a few operations whatever ``longest_span`` is.
     """
     spans = min(longest_span, 0 if history is None else history.size(1) // 2)
     if history is None or spans <= 0:
         return log_probs
     width = 2 * spans
     window = history[:, history.size(1) - width :]  # rows x 2spans
+    left, right = _loop_pairs(spans, window.device)
     # Span s repeats when its last s tokens equal the s before them; longest span first, so
     # that each span's first token (where a third copy would start) is every other column.
-    looping = torch.stack(
-        [
-            (window[:, width - span :] == window[:, width - 2 * span : width - span]).all(dim=1)
-            for span in range(spans, 0, -1)
-        ],
-        dim=1,
-    )  # rows x spans
+    same = window.index_select(1, left) == window.index_select(1, right)
+    looping = same.view(-1, spans, spans).all(dim=2)  # rows x spans
     starts = window[:, 0::2]
     looping &= starts != PAD_ID  # a span of padding is no loop
     # 0 leaves a log-probability (<= 0) as it is under amin; amin, because several spans may
     # name the same token and one must not undo another's ban
     ban = torch.where(looping, float("-inf"), 0.0)
     return log_probs.scatter_reduce_(1, starts, ban, "amin")
+
+
+@functools.lru_cache(maxsize=32)
+def _loop_pairs(spans: int, device: torch.device) -> tuple[Tensor, Tensor]:
+    """For :func:`ban_loops` over a window of the last ``2 x spans`` history columns: the
+    columns to compare, ``spans x spans`` pairs flattened, a row per span (longest first).
+    Span ``s`` compares column ``2spans - s + j`` with ``2spans - 2s + j`` for ``j < s``; its
+    other ``spans - s`` pairs compare column 0 with itself, which is always equal and so
+    leaves the span's verdict (all pairs equal) as it is."""
+    width = 2 * spans
+    left, right = [], []
+    for span in range(spans, 0, -1):
+        for j in range(spans):
+            inside = j < span
+            left.append(width - span + j if inside else 0)
+            right.append(width - 2 * span + j if inside else 0)
+    return (
+        torch.tensor(left, dtype=torch.long, device=device),
+        torch.tensor(right, dtype=torch.long, device=device),
+    )
 
 
 def length_penalties(longest: int, length_penalty: float, device: torch.device) -> Tensor:

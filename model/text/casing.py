@@ -31,7 +31,7 @@ capital; Vietnamese has neither rule (``an``, ``to`` and ``in`` are Vietnamese w
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -56,6 +56,8 @@ def _small_words(lang: str) -> frozenset[str]:
 # Share of upper-case letters among cased letters above which a sentence is "in capitals".
 UPPER_SHARE = 0.8
 _WORD = re.compile(r"[^\W\d_]+(?:['’][^\W\d_]+)*")
+_ASCII_CAPITALS = re.compile("[A-Z]'?[A-Z]")  # see _may_have_upper_words
+_NOT_CAPITALS = bytes(code for code in range(128) if not chr(code).isupper())
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,10 @@ def _replace_words(sentence: str, change: Callable[[int, str], str]) -> str:
 
 def _plain(sentence: str) -> str:
     """``sentence`` without its protected spans (they say nothing about its case)."""
-    return " ".join(sentence[start:end] for start, end in _outside_spans(sentence))
+    stretches = _outside_spans(sentence)
+    if len(stretches) == 1:  # no span: the sentence itself
+        return sentence
+    return " ".join(sentence[start:end] for start, end in stretches)
 
 
 def detect_style(sentence: str, lang: str = "en") -> Style:
@@ -148,6 +153,20 @@ def detect_style(sentence: str, lang: str = "en") -> Style:
     plain = _plain(sentence)
     words = _WORD.findall(plain)
     return _style(plain, words, _upper_words(words), lang)
+
+
+def _may_have_upper_words(plain: str) -> bool:
+    """Whether ``plain`` may have a word in capitals (:func:`_upper_words`); ``False`` only
+    when it has none. Such a word has two letters or more (its apostrophes are inner), all
+    capitals: in ASCII, two capitals side by side or around an apostrophe."""
+    return not plain.isascii() or _ASCII_CAPITALS.search(plain) is not None
+
+
+def _has_two_capitals(plain: str) -> bool:
+    """Whether ``plain`` may be in capitals or Title Case; ``False`` only when it is neither.
+    Both need two capitals (two words in capitals or one long one; two title words): an
+    ASCII text with fewer is written as it is, which most sentences are."""
+    return not plain.isascii() or len(plain.encode().translate(None, _NOT_CAPITALS)) >= 2
 
 
 def _upper_words(words: list[str]) -> list[int]:
@@ -166,8 +185,13 @@ def _style(plain: str, words: list[str], upper_positions: list[int], lang: str) 
         cased, upper = _letters(plain)
         if cased >= 2 and upper >= UPPER_SHARE * cased:
             return "upper"
-    # Title Case: at least two content words, every one of them in Title case (the first
-    # word that is not ends the question, which it does early in most sentences).
+    return _title_style(words, lang)
+
+
+def _title_style(words: Iterable[str], lang: str) -> Style:
+    """``title`` when the ``words`` of a sentence in ``lang`` are Title Case: at least two
+    content words, every one of them in Title case. The first word that is not ends the
+    question, which it does early in most sentences: ``words`` is read no further."""
     titled, small = 0, _small_words(lang)
     for index, word in enumerate(words):
         if index > 0 and word.lower() in small:
@@ -182,9 +206,15 @@ def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> Case
     """The sentence (written in ``lang``) as the model should see it, and the style to
     restore (module docstring)."""
     plain = _plain(sentence)
-    words = _WORD.findall(plain)  # the words _replace_words visits, in its order
-    upper_positions = _upper_words(words)
-    style = _style(plain, words, upper_positions, lang)
+    if not _has_two_capitals(plain):
+        return CasedInput(sentence, "as_is")
+    if _may_have_upper_words(plain):
+        words = _WORD.findall(plain)  # the words _replace_words visits, in its order
+        upper_positions = _upper_words(words)
+        style = _style(plain, words, upper_positions, lang)
+    else:  # most sentences: only their first words are read, to tell Title Case
+        upper_positions = []
+        style = _title_style((match.group() for match in _WORD.finditer(plain)), lang)
     if style != "as_is":
         return CasedInput(
             _replace_words(sentence, lambda i, word: _recased(word, i == 0, known, lang)), style

@@ -37,6 +37,9 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from model.text.hints import CharacterClass, matches_at
+from model.text.name_words import NameWord, name_words
+
 # U+E000 is kept free; slots are U+E001 .. U+E000+MAX_SLOTS.
 MAX_SLOTS = 16
 PLACEHOLDERS: tuple[str, ...] = tuple(chr(0xE001 + k) for k in range(MAX_SLOTS))
@@ -108,11 +111,6 @@ _CODE_TRAILING = ".,;:!?)]}'\"’”"
 # to words (3-year-olds, 24-hour, 5-star).
 _NUMBER_WORD = re.compile(r"\d+(?:st|nd|rd|th|s)|\d+(?:[.,]\d+)?(?:-[^\W\d_]+)+", re.IGNORECASE)
 
-# A word that may be (part of) a name: letters, inner hyphens ("Jean-Paul"); "'s" stays out.
-# Each match skips what cannot be one (lower-case ASCII words, which are most words, and
-# whatever is no letter) inside the pattern, then captures the next word, if any: the words
-# with a capital or a letter outside ASCII, for _name_like to decide. Possessive, so linear.
-_NAME_WORD = re.compile(r"(?:[a-z]++(?![^\W\d_]|-[^\W\d_])|[\W\d_])*+([^\W\d_]+(?:-[^\W\d_]+)*)?")
 # Sentence punctuation that follows a URL is not part of it ("see example.com/a.").
 _URL_TRAILING = ".,;:!?)]}'\""
 
@@ -124,26 +122,27 @@ _URL_TRAILING = ".,;:!?)]}'\""
 LONG_RUN = 100
 _LONG_RUN = re.compile(rf"(?<!\S)\S{{{LONG_RUN + 1},}}")
 _URL_OR_NUMBER = re.compile(f"(?P<url>{_URL})|{_NUMBER}")
+_NUMBERS = re.compile(_NUMBER)
 
 # What a match of each pattern cannot do without: a text (or, for _CODE_TOKEN, a run of
 # non-space characters: none of its branches matches a space) that has none of it is not
 # scanned with the much slower pattern itself. Most sentences have no span at all.
-_DIGIT_OR_AT = re.compile(r"[\d@]")  # _NUMBER, _EMAIL; _URL: "://" or "www."
-_CODE_HINT = re.compile(r"[@#\\/_+\d]")  # the branches of _CODE_TOKEN but one:
+_DIGIT_OR_AT = CharacterClass(r"[\d@]")  # _NUMBER, _EMAIL; _URL: "://" or "www."
+_CODE_HINT = CharacterClass(r"[@#\\/_+\d]")  # the branches of _CODE_TOKEN but one:
 _DOT_WORD = re.compile(r"\.[\w-]{2}")  # config.yaml's
-_AMOUNT_HINT = re.compile(r"\d")  # every branch of _AMOUNT has a digit
+_AMOUNT_HINT = CharacterClass(r"\d")  # every branch of _AMOUNT has a digit
 _NON_SPACE = re.compile(r"\S+")
 # Every branch of _SPECIFIER starts with one of these but the key combinations, which hold a
 # "+"; a plain sentence has none of them and is not scanned with the pattern.
-_SPECIFIER_HINT = re.compile(r"[%{$:&+]")
+_SPECIFIER_HINT = CharacterClass(r"[%{$:&+]")
 
 
 def _may_have_spans(text: str) -> bool:
-    return bool(_DIGIT_OR_AT.search(text)) or "://" in text or "www." in text
+    return _DIGIT_OR_AT.search(text) or "://" in text or "www." in text
 
 
 def _may_have_code(text: str) -> bool:
-    return bool(_CODE_HINT.search(text)) or ("." in text and bool(_DOT_WORD.search(text)))
+    return _CODE_HINT.search(text) or matches_at(text, ".", _DOT_WORD)
 
 
 @dataclass(frozen=True)
@@ -157,6 +156,9 @@ def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
     """``(start, end, long)``: ``text`` cut into its long runs (``long``) and what lies between
     them, in order; every stretch between two runs starts and ends at whitespace."""
     position = 0
+    if len(text) <= LONG_RUN:  # too short for one
+        yield 0, len(text), False
+        return
     for run in _LONG_RUN.finditer(text):
         yield position, run.start(), False
         yield run.start(), run.end(), True
@@ -177,22 +179,16 @@ def find_spans(text: str) -> list[Span]:
     and numbers only)."""
     if not _may_have_spans(text):
         return []
+    # Without "@", "://" and "www." no address or URL can match: numbers alone are looked for
+    # (the e-mail branch would otherwise scan each word up to its end from every letter).
+    urls = "@" in text or "://" in text or "www." in text
+    found = _search(text, _SPAN, _URL_OR_NUMBER) if urls else _search(text, _NUMBERS, _NUMBERS)
     spans = []
-    for match in _search(text, _SPAN, _URL_OR_NUMBER):
-        value = _trim_url(match.group()) if match.group("url") else match.group()
+    for match in found:
+        value = _trim_url(match.group()) if urls and match.group("url") else match.group()
         if value:
             spans.append(Span(match.start(), match.start() + len(value), value))
     return spans
-
-
-def _name_like(word: str) -> bool:
-    """Capitalised (``Nang``), mixed case (``iPhone``) or an acronym (``UNESCO``); never a
-    single letter (``I``, ``A``)."""
-    if len(word) < 2:
-        return False
-    if word.isascii():  # every ASCII letter has a case: not all lower means one is upper
-        return not word.islower()
-    return any(c.isupper() for c in word)
 
 
 def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
@@ -200,22 +196,18 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
     rejects both as it is and in lower case, left to right. A sentence's first word is left
     out of a run when it is a known word in lower case (``Ask Nguyen Van An``) or stands
     alone in Title case (``Cancel``: more often a word than a name)."""
-    runs: list[list[tuple[int, int, str]]] = []  # (start, end, word) of each word
+    runs: list[list[NameWord]] = []
     previous_end = -1
     # Only name-like words can be in a run; a word that is not one between two of them
     # leaves more than a space between them, which ends the run as well.
-    for match in _NAME_WORD.finditer(text):
-        word = match.group(1)
-        if word is None or not _name_like(word):
-            continue
-        start, end = match.span(1)
+    for start, end, word in name_words(text):
         if runs and text[previous_end:start] == " ":
             runs[-1].append((start, end, word))
         else:
             runs.append([(start, end, word)])
         previous_end = end
     spans = []
-    first_alnum = next((i for i, c in enumerate(text) if c.isalnum()), len(text))
+    first_alnum = 0 if text[:1].isalnum() else _first_alnum(text)
     for run in runs:
         start, _, first = run[0]
         if start <= first_alnum and (known(first.lower()) or (len(run) == 1 and first.istitle())):
@@ -224,6 +216,10 @@ def find_names(text: str, known: Callable[[str], bool]) -> list[Span]:
             start, end = run[0][0], run[-1][1]
             spans.append(Span(start, end, text[start:end]))
     return spans
+
+
+def _first_alnum(text: str) -> int:
+    return next((i for i, c in enumerate(text) if c.isalnum()), len(text))
 
 
 def find_code_tokens(text: str) -> list[Span]:
@@ -302,6 +298,8 @@ def _copied_spans(text: str) -> list[Span]:
     is checked against the characters the kept ones cover: the check costs its own length,
     not the number of spans kept."""
     candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    if len(candidates) < 2:  # most texts: nothing to choose between
+        return candidates
     covered = bytearray(len(text))  # 1 where a kept span is
     kept: list[Span] = []
     for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
@@ -392,7 +390,7 @@ def _assign_slots(spans: list[Span], keep: set[str] | None = None) -> dict[str, 
 
 def strip_placeholders(text: str) -> str:
     """Remove Private Use Area characters (they have no meaning in user text)."""
-    return _PRIVATE_USE.sub("", text)
+    return text if text.isascii() else _PRIVATE_USE.sub("", text)
 
 
 def mask(text: str, known: Callable[[str], bool] | None = None) -> Masked:
