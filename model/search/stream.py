@@ -244,9 +244,6 @@ class BeamStream:
         self._steps = 0
         self._penalties = torch.ones(0)  # length ** length_penalty, as long as the limits need
         self._rules: StepRules | None = None
-        # sentences x 1: each sentence's first row (i * beam), for as many as have been in
-        # flight at once; a step slices it instead of making it
-        self._offsets = torch.zeros(0, 1, dtype=torch.long)
 
     def __len__(self) -> int:
         """Sentences in flight or waiting to join (cancelled ones until they leave)."""
@@ -349,10 +346,9 @@ class BeamStream:
         candidate_scores, candidate_parents, candidate_tokens = top_candidates(
             grid, beams.beam_scores, own_vocabularies(self.model, beams.encoder_output) is None
         )
-        offsets = self._first_rows(grid.size(0), grid.device)
-        taken = beams.steps + 1  # steps taken after this one
+        offsets = (torch.arange(grid.size(0), device=grid.device) * beam).unsqueeze(1)
         beams = self._finalise(
-            beams, candidate_scores, candidate_parents, candidate_tokens, offsets, taken
+            beams, candidate_scores, candidate_parents, candidate_tokens, offsets, weights
         )
         # Continue with the best `beam` candidates that did not end (at most `beam` of the
         # 2*beam end: each slot contributes one EOS candidate at most).
@@ -371,7 +367,7 @@ class BeamStream:
                 dim=1,
             )
         return beams.replaced(
-            steps=taken,
+            steps=beams.steps + 1,
             beam_scores=beam_scores,
             prev_tokens=tokens,
             state=self.model.reorder(state, rows),
@@ -386,7 +382,7 @@ class BeamStream:
         candidate_parents: Tensor,
         candidate_tokens: Tensor,
         offsets: Tensor,
-        taken: Tensor,
+        weights: Tensor,
     ) -> _Beams:
         """Merge the hypotheses that end at this step (EOS among a sentence's top ``beam``
         candidates, for a sentence not yet done) into each sentence's best ``beam`` finished
@@ -394,10 +390,10 @@ class BeamStream:
         beam = self.beam
         top_scores = candidate_scores[:, :beam]
         ends = (candidate_tokens[:, :beam] == EOS_ID) & ~beams.done.unsqueeze(1)
-        ends &= top_scores.abs() < float("inf")  # finite: torch.isfinite, in fewer kernels
-        ended_scores = torch.where(
-            ends, penalised(top_scores, taken.unsqueeze(1), self._penalties), float("-inf")
-        )
+        ends &= torch.isfinite(top_scores)
+        ended_scores = penalised(
+            top_scores, (beams.steps + 1).unsqueeze(1), self._penalties
+        ).masked_fill(~ends, float("-inf"))
         ended_rows = offsets + candidate_parents[:, :beam]  # S x beam
         scores, pick = torch.cat([beams.final_scores, ended_scores], dim=1).topk(beam, dim=1)
         lengths = torch.cat([beams.final_lengths, beams.steps.unsqueeze(1).expand(-1, beam)], 1)
@@ -424,12 +420,6 @@ class BeamStream:
             final_tokens=_merged_slots(beams.final_tokens, beams.history, source, PAD_ID),
             final_attention=final_attention,
         )
-
-    def _first_rows(self, sentences: int, device: torch.device) -> Tensor:
-        """``sentences x 1``: the first row of each sentence's slots (``i x beam``)."""
-        if self._offsets.size(0) < sentences:
-            self._offsets = (torch.arange(sentences, device=device) * self.beam).unsqueeze(1)
-        return self._offsets[:sentences]
 
     def _release(self) -> list[FinishedSentence]:
         """The host sync of this check: collect the done sentences, drop them and the
