@@ -97,7 +97,8 @@ def test_a_shortlist_of_every_word_changes_no_result(
 def test_a_narrow_shortlist_keeps_every_step_inside_it(
     peaked_model: Seq2Seq, tiny_tokenizers: Tokenizers
 ) -> None:
-    allowed = list(range(4, 40))
+    # far from 4: a place in a sentence's own vocabulary is not its target id
+    allowed = list(range(40, 76))
     shortlisted = ShortlistedModel(peaked_model, shortlist_of(tiny_tokenizers, allowed))
     src, lengths = batch_of(tiny_tokenizers, SOURCES)
     with torch.no_grad():
@@ -107,13 +108,15 @@ def test_a_narrow_shortlist_keeps_every_step_inside_it(
             torch.full((len(SOURCES),), 2), state, encoder_output
         )
         result = beam_search(shortlisted, src, lengths, MAX_LEN, SearchOptions(beam=3, n_best=3))
+        greedy = greedy_search(shortlisted, src, lengths, MAX_LEN)
     # columns are places in each sentence's own vocabulary; every finite one is allowed
     ids = shortlisted.vocabulary_ids(encoder_output)
     assert ids is not None and ids.shape == log_probs.shape
     assert set(ids[torch.isfinite(log_probs)].tolist()) == {EOS_ID, *allowed}
     torch.testing.assert_close(log_probs.logsumexp(-1), torch.zeros(len(SOURCES)))
-    chosen = {token for sentence in result.tokens for best in sentence for token in best}
-    assert chosen and chosen <= set(allowed)
+    for found in (result, greedy):  # both searches give target ids
+        chosen = {token for sentence in found.tokens for best in sentence for token in best}
+        assert chosen and chosen <= set(allowed)
 
 
 def test_each_sentence_brings_its_own_words_and_joins_widen_the_union(
