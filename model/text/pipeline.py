@@ -2,7 +2,7 @@
 
 On the way in (:meth:`TextPipeline.apply`)::
 
-    clean -> split -> case -> normalise -> mask -> full stop
+    clean -> split -> case -> normalise -> clock -> mask -> full stop
 
 and on the way out (:meth:`TextPipeline.apply_reverse`), each step's reverse, last step first::
 
@@ -33,6 +33,7 @@ from typing import Any, Protocol
 
 from model.text.casing import Style, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
+from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
 from model.text.full_stop import FULL_STOP, drop_full_stop, ends_open
 from model.text.protect import Masked, mask, restore
@@ -196,6 +197,27 @@ class Normalise:
         return segments
 
 
+class Clock:
+    """Times of day in the source language on the 24-hour clock (``7 pm`` -> ``19:00``,
+    :mod:`model.text.clock`), so that they are carried across as numbers. Nothing to
+    reverse: the translation keeps the 24-hour time."""
+
+    name = "clock"
+
+    def __init__(self, source: str = DEFAULT_SOURCE) -> None:
+        self.source = source
+
+    def apply(self, segments: list[Segment]) -> list[Segment]:
+        def timed(segment: Segment) -> Segment:
+            text = to_24_hour(segment.text, self.source)
+            return segment if text == segment.text else segment.replaced(text=text)
+
+        return _each(segments, timed)
+
+    def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
+        return segments
+
+
 class Mask:
     """Protected spans (URLs, e-mail addresses, numbers and, with ``known``, technical tokens
     and unknown names) as placeholders, and back (:mod:`model.text.protect`); with
@@ -284,7 +306,7 @@ class FullStop:
 # The steps that need the whole text (the service cuts HTML into runs after "clean"), and the
 # steps the Translator runs on each sentence when it encodes it.
 TEXT_STEPS = ("clean", "split", "case")
-SENTENCE_STEPS = ("normalise", "mask", "full_stop")
+SENTENCE_STEPS = ("normalise", "clock", "mask", "full_stop")
 
 
 class TextPipeline:
@@ -307,6 +329,7 @@ class TextPipeline:
             Split(source),
             Case(known, source, target),
             Normalise(),
+            Clock(source),
             Mask(
                 masks_spans,
                 known if masks_identifiers else None,
