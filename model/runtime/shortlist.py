@@ -91,12 +91,12 @@ class Shortlist:
         candidates = self.table[src]
         return candidates.masked_fill_((src == PAD_ID).unsqueeze(-1), EOS_ID).flatten(1)
 
-    def extra(self, candidates: Tensor, always: Tensor | None = None) -> Tensor:
-        """The sorted target ids in ``candidates`` (any shape) but not in ``always`` (default:
-        the shortlist's own)."""
+    def extra(self, candidates: Tensor, always: Tensor) -> Tensor:
+        """The sorted target ids in ``candidates`` (any shape) but not in ``always`` (the ids
+        every sentence has: the shortlist's own with the special ids)."""
         allowed = torch.zeros(self.target_vocab_size, dtype=torch.bool, device=candidates.device)
         allowed[candidates.flatten()] = True
-        allowed[self.always if always is None else always] = False
+        allowed[always] = False
         return allowed.nonzero().squeeze(1)
 
     def save(self, path: Path) -> None:

@@ -15,6 +15,9 @@ from __future__ import annotations
 
 import re
 
+from model.text.hints import CharacterClass
+
+_DIGIT = CharacterClass(r"\d")  # every time of day has one; most sentences have none
 _ENGLISH = re.compile(
     r"(?<![\w:.,])(?P<hour>1[0-2]|0?[1-9])(?::(?P<minute>[0-5]\d))? ?"
     r"(?P<half>[ap])\.?m(?P<dot>\.)?(?!\w)",
@@ -43,8 +46,8 @@ def _english(match: re.Match[str]) -> str:
     hour = int(match["hour"]) % 12 + (12 if match["half"].lower() == "p" else 0)
     time = _clock(hour, match["minute"])
     # "at 7 p.m." ends the sentence: its dot is the full stop too
-    rest = match.string[match.end() :]
-    ends = match["dot"] is not None and (not rest.strip() or rest.lstrip()[:1].isupper())
+    after = match.string[match.end() :].lstrip()[:1]
+    ends = match["dot"] is not None and (not after or after.isupper())
     return time + "." if ends else time
 
 
@@ -63,8 +66,10 @@ def _vietnamese(match: re.Match[str]) -> str:
 def to_24_hour(text: str, lang: str) -> str:
     """``text`` (in ``lang``: ``en`` or ``vi``; any other is returned as it is) with its times
     of day on the 24-hour clock."""
-    if lang == "en" and "m" in text.lower():
+    if not _DIGIT.search(text):
+        return text
+    if lang == "en":
         return _ENGLISH.sub(_english, text)
-    if lang == "vi" and ("giờ" in text or "h" in text):
+    if lang == "vi":
         return _VIETNAMESE.sub(_vietnamese, text)
     return text
