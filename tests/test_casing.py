@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from model.text.casing import detect_style, prepare, restore_case, vocabulary_predicate
+from model.text.casing import (
+    capital_like_source,
+    detect_style,
+    prepare,
+    restore_case,
+    vocabulary_predicate,
+)
 
 # A stand-in for the model's vocabulary: the word forms that are one whole piece.
 VOCABULARY = frozenset(
@@ -99,3 +105,34 @@ def test_urls_and_addresses_keep_their_case_both_ways() -> None:
     assert restored == "XEM https://example.com/AbC HOẶC Ann@Example.org NGAY."
     # A URL says nothing about the sentence's case.
     assert detect_style("Read https://EXAMPLE.COM/DOCS/API first.") == "as_is"
+
+
+@pytest.mark.parametrize(
+    ("translation", "source", "expected"),
+    [
+        # The model began in lower case: the sentence began with a capital.
+        ("mật khẩu của bạn là sai.", "Your password is wrong.", "Mật khẩu của bạn là sai."),
+        ("“đăng nhập” thất bại.", "“Sign in” failed.", "“Đăng nhập” thất bại."),
+        ("password is wrong.", "Mật khẩu sai.", "Password is wrong."),
+        ("ở đây.", "I am here.", "Ở đây."),
+        # A sentence that began in lower case, or with a digit, field or specifier.
+        ("mật khẩu sai.", "your password is wrong.", "mật khẩu sai."),
+        ("3 tệp đã bị xoá.", "3 files deleted.", "3 tệp đã bị xoá."),
+        ("{name} đã đăng nhập.", "{name} signed in.", "{name} đã đăng nhập."),
+        ("%s đã chia sẻ.", "%s shared it.", "%s đã chia sẻ."),
+        # A first word copied from the source keeps its case.
+        ("iPhone của tôi hỏng.", "My iPhone is broken.", "iPhone của tôi hỏng."),
+        (
+            "config.yaml không tồn tại.",
+            "The config.yaml file is missing.",
+            "config.yaml không tồn tại.",
+        ),
+        # Already a capital; nothing to do.
+        ("Đừng chạm vào TV.", "Do not touch the TV.", "Đừng chạm vào TV."),
+        ("", "Hello.", ""),
+    ],
+)
+def test_a_sentence_that_began_with_a_capital_gets_a_translation_that_does(
+    translation: str, source: str, expected: str
+) -> None:
+    assert capital_like_source(translation, source) == expected

@@ -15,6 +15,8 @@ sentence case, and after it :func:`restore_case` puts the translation back:
   (``Hướng Dẫn Sử Dụng`` -> ``User Guide``).
 * **Shouted words** in an ordinary sentence (``Please DO NOT touch``): lowered for the model
   when the lower-case word is a known word; the translation is left as the model writes it.
+* **Ordinary sentences**: the translation is left as the model writes it, but for its first
+  letter, a capital when the sentence began with one (:func:`capital_like_source`).
 
 Which words keep their capitals (names, acronyms) is decided by the model's own source
 vocabulary when a ``known`` predicate is given (``known(word)``: the word is one whole piece):
@@ -265,6 +267,45 @@ def restore_case(translation: str, style: Style, lang: str = "vi") -> str:
                     return translation[:index] + upper + translation[index + 1 :]
                 break
     return translation
+
+
+# What may come before a sentence's first letter: spaces, quotes and opening brackets (not
+# ``{`` or ``%``: a template field or format specifier first says nothing of the case).
+_OPENING = " \t\u00a0\"'“‘«‹([¿¡"
+# What a word may carry around it: quotes, brackets and punctuation.
+_TOKEN_EDGES = "\"'“”‘’«»‹›()[].,;:!?¿¡"
+
+
+def _first_letter_at(text: str) -> int:
+    """Where ``text``'s first letter is when only :data:`_OPENING` characters come before it,
+    else -1."""
+    index = len(text) - len(text.lstrip(_OPENING))
+    return index if index < len(text) and text[index].isalpha() else -1
+
+
+def capital_like_source(translation: str, source: str) -> str:
+    """The translation of a sentence that begins with a capital, beginning with one too.
+
+    The model sometimes starts a translation in lower case (``Your password is wrong.`` ->
+    ``mật khẩu của bạn là sai.``); Vietnamese and English both begin a sentence with a capital.
+    A first word copied from the source keeps its case: a name, identifier or span carried
+    across (``iPhone``, ``config.yaml``). A source or translation that starts with a digit,
+    symbol, template field or format specifier is left as it is.
+    """
+    start = _first_letter_at(source)
+    if start < 0 or not source[start].isupper():
+        return translation
+    at = _first_letter_at(translation)
+    if at < 0 or not translation[at].islower():
+        return translation
+    first_word = translation[at:].split(maxsplit=1)[0].strip(_TOKEN_EDGES)
+    if first_word in {word.strip(_TOKEN_EDGES) for word in source.split()}:
+        return translation
+    return (
+        translation[:at]
+        + _same_length(translation[at], translation[at].upper())
+        + translation[at + 1 :]
+    )
 
 
 def vocabulary_predicate(count_tokens: Callable[[str], int]) -> Known:

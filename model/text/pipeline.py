@@ -31,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from model.text.casing import Style, prepare, restore_case
+from model.text.casing import Style, capital_like_source, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
 from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
@@ -149,7 +149,8 @@ class Split:
 
 class Case:
     """A sentence in a case the model knows, and its translation back in the input's
-    (:mod:`model.text.casing`); ``known``: the model's vocabulary test; ``source`` and
+    (:mod:`model.text.casing`): capitals or a heading's case again, and a capital first
+    letter where the sentence had one. ``known``: the model's vocabulary test; ``source`` and
     ``target``: the languages of the sentence and of its translation."""
 
     name = "case"
@@ -171,9 +172,11 @@ class Case:
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
         def restored(segment: Segment) -> Segment:
-            if segment.style == "as_is":  # restore_case leaves it as it is
-                return segment
-            return segment.replaced(text=restore_case(segment.text, segment.style, self.target))
+            if segment.style == "as_is":
+                text = capital_like_source(segment.text, segment.source)
+            else:
+                text = restore_case(segment.text, segment.style, self.target)
+            return segment if text == segment.text else segment.replaced(text=text)
 
         return _each(segments, restored)
 
