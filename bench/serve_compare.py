@@ -31,6 +31,8 @@ alone, for example::
 For each client count it runs ``bench/load.py``'s closed loop against one server and then the
 other (interleaved, so a slow phase of a shared machine hurts both alike; the idle server uses
 no CPU), and reads each server's ``/metrics`` before and after to report the mean batch size.
+``--warmup S`` first puts S seconds of load at the largest client count on each side, not
+measured: a side with ``MT_CUDA_GRAPHS=true`` captures its graphs then, not in the first level.
 Writes a JSON report and a PNG (throughput and p95 latency against clients).
 """
 
@@ -242,6 +244,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--beam", type=int, default=5, help="MT_BEAM for both servers")
     parser.add_argument("--clients", default="1,8,32,128", help="comma-separated levels")
     parser.add_argument("--duration", type=float, default=20.0, help="seconds per level and mode")
+    parser.add_argument(
+        "--warmup",
+        type=float,
+        default=0.0,
+        help="seconds of unmeasured load at the largest level on each side first (CUDA graphs "
+        "captured before the measurement)",
+    )
     parser.add_argument("--sentences", type=Path, default=DEFAULT_SENTENCES.resolve())
     parser.add_argument("--limit", type=int, default=2000, help="sentences read from the file")
     parser.add_argument(
@@ -318,6 +327,9 @@ def main() -> None:
         for server in servers:
             wait_ready(server)
             precisions[server.mode] = model_precision(server)
+            if args.warmup > 0:
+                load = workloads.get(server.mode, english)
+                run_level(server.url, max(levels), args.warmup, load, args.load_processes)
         for clients in levels:
             for server in servers:
                 result = measure(server, clients, args, workloads.get(server.mode, english))
@@ -333,6 +345,7 @@ def main() -> None:
         "torch_threads": args.threads or "default",
         "beam": args.beam,
         "duration_s": args.duration,
+        "warmup_s": args.warmup,
         "sentences_file": str(args.sentences),
         "extra_env": args.env,
         "modes": {mode: overrides for mode, overrides, _ in sides},

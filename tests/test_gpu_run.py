@@ -37,8 +37,10 @@ load_driver()
 limits = importlib.import_module("gpu_run.limits")
 plans = importlib.import_module("gpu_run.plans")
 steps = importlib.import_module("gpu_run.steps")
+wheels = importlib.import_module("gpu_run.wheels")
+files = importlib.import_module("gpu_run.files")
 Runner = importlib.import_module("gpu_run.runner").Runner
-is_git_ignored = importlib.import_module("gpu_run.files").is_git_ignored
+is_git_ignored = files.is_git_ignored
 
 
 def test_out_problems_names_what_would_not_come_back(tmp_path: Path) -> None:
@@ -93,15 +95,65 @@ def test_results_tar_keeps_the_end_of_long_logs(tmp_path: Path) -> None:
 
 
 def test_the_gpu_plan_fits_nine_minutes() -> None:
-    """Training, its data loading and the last save, then every later step's least time,
-    fit the deadline, and the deadline leaves room under 9 minutes for a kill's grace."""
-    plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
-    train_s = plan.train_minutes * 60 + 40
-    later = sum(plan.minimum_s.values())
-    assert 15 + train_s + later <= plan.deadline_s
+    """Training gets what the other steps' shares leave of the deadline; each step's least
+    time is within its share; the deadline leaves room under 9 minutes for a kill's grace."""
+    plan = plans.gpu_plan()
+    shares = plans.GPU_STEP_S
+    assert plan.train_minutes * 60 + sum(shares.values()) <= plan.deadline_s
+    assert plan.train_minutes * 60 + sum(shares.values()) + 15 > plan.deadline_s  # all used
+    assert all(least <= shares[step] for step, least in plan.minimum_s.items())
     assert plan.deadline_s + 5 + 2 + 5 < 9 * 60  # SIGINT's grace, SIGKILL's, the last tar
-    assert plan.device == "cuda" and "512" in plan.decode_large[0] and "1" in plan.decode_small[0]
-    assert plan.serve_clients.split(",") == ["1", "32", "128"]
+    assert plans.gpu_plan(train_minutes=2.0).train_minutes == 2.0
+    assert plan.device == "cuda" and plan.decode.batch_sizes.split(",") == ["1024", "4096"]
+    assert plan.serve_clients.split(",") == ["128", "256"]
+
+
+def test_the_run_trains_on_the_software_corpus_as_prepared(tmp_path: Path) -> None:
+    """The training command mixes in each corpus from the unpacked data, at the weight the
+    carried folder was prepared with; a folder prepared with other corpora is refused."""
+    plan = plans.gpu_plan()
+    runner = Runner(tmp_path / "out", tmp_path / "work", plan, "gpu")
+    argv = steps._train_argv(runner, tmp_path / "device", plan.train_minutes)
+    corpus = argv[argv.index("--corpus") + 1]
+    assert corpus == f"software={tmp_path / 'work' / 'data' / 'software'}:0.3"
+    (tmp_path / "spm").mkdir()
+    for name in ("source.spm", "target.spm"):
+        (tmp_path / "spm" / name).write_bytes(b"x")
+    manifest = {"recipe": plan.recipe, "corpora": {"software": 0.3}}
+    assert steps.manifest_problem(manifest, plan, tmp_path) is None
+    problem = steps.manifest_problem({**manifest, "corpora": {}}, plan, tmp_path)
+    assert problem is not None and "prepared with the corpora {}" in problem
+
+
+def test_a_trimmed_wheel_keeps_the_rest_and_its_record(tmp_path: Path) -> None:
+    import zipfile
+
+    wheel = tmp_path / "swagger_ui_py-1.0-py3-none-any.whl"
+    kept = ["swagger_ui/__init__.py", "swagger_ui/static/swagger-ui-bundle.js"]
+    dropped = ["swagger_ui/static/swagger-editor.js", "swagger_ui/static/swagger-ui.js.map"]
+    record = "swagger_ui_py-1.0.dist-info/RECORD"
+    with zipfile.ZipFile(wheel, "w") as archive:
+        for name in kept + dropped:
+            archive.writestr(name, f"content of {name}")
+        archive.writestr(record, "".join(f"{n},sha256=x,1\n" for n in [*kept, *dropped, record]))
+    wheels.trim_wheel(wheel, wheels.LEFT_OUT["swagger-ui-py"])
+    with zipfile.ZipFile(wheel) as archive:
+        assert sorted(archive.namelist()) == sorted([*kept, record])
+        assert archive.read(kept[1]) == f"content of {kept[1]}".encode()
+        listed = [line.split(",")[0] for line in archive.read(record).decode().splitlines()]
+    assert listed == [*kept, record]
+
+
+def test_the_inputs_archive_unpacks_what_was_packed(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("TED\n")
+    (tmp_path / "b.json").write_text('{"sources": []}')
+    archive = tmp_path / "device" / "inputs.tar.xz"
+    files.pack_xz(
+        archive, [(tmp_path / "a.txt", "data/train.en"), (tmp_path / "b.json", "cache/c.json")]
+    )
+    files.unpack(archive, tmp_path / "work")
+    assert (tmp_path / "work" / "data" / "train.en").read_text() == "TED\n"
+    assert (tmp_path / "work" / "cache" / "c.json").read_text() == '{"sources": []}'
 
 
 def test_the_gpu_width_exports_under_45_mib() -> None:
@@ -121,13 +173,14 @@ def test_the_gpu_width_exports_under_45_mib() -> None:
 def test_a_folder_prepared_for_another_recipe_is_refused(tmp_path: Path) -> None:
     plan = plans.gpu_plan(train_minutes=4.5, deadline_s=525.0)
     (tmp_path / "spm").mkdir()
-    problem = steps.manifest_problem({"recipe": "configs/tiny.toml"}, plan, tmp_path)
+    corpora = {"corpora": {"software": 0.3}}
+    problem = steps.manifest_problem({"recipe": "configs/tiny.toml", **corpora}, plan, tmp_path)
     assert problem is not None and "prepared for configs/tiny.toml" in problem
-    problem = steps.manifest_problem({"recipe": plan.recipe}, plan, tmp_path)
+    problem = steps.manifest_problem({"recipe": plan.recipe, **corpora}, plan, tmp_path)
     assert problem is not None and "source.spm is missing" in problem
     for name in ("source.spm", "target.spm"):
         (tmp_path / "spm" / name).write_bytes(b"x")
-    assert steps.manifest_problem({"recipe": plan.recipe}, plan, tmp_path) is None
+    assert steps.manifest_problem({"recipe": plan.recipe, **corpora}, plan, tmp_path) is None
 
 
 def test_a_training_that_fails_early_is_retried_once_in_fp32(
@@ -184,6 +237,8 @@ def test_the_carried_folder_is_git_ignored() -> None:
 def test_the_cpu_rehearsal_writes_what_the_device_tool_returns(
     tmp_path: Path, data_dir: Path
 ) -> None:
+    if not (REPO / "data" / "software" / "train.en").is_file():
+        pytest.skip("no software corpus in data/software (mt-corpus builds it)")
     out = tmp_path / "out"
     out.mkdir()
     env = {key: value for key, value in os.environ.items() if not key.startswith("MT_")}
@@ -221,21 +276,33 @@ def test_the_cpu_rehearsal_writes_what_the_device_tool_returns(
         "export",
         "eval",
         "cuda_tests",
-        "decode_large",
+        "decode",
         "serve",
-        "decode_small",
     ]
     assert list(summary["steps"]) == expected_steps
     assert {name: step["status"] for name, step in summary["steps"].items()} == dict.fromkeys(
         expected_steps, "ok"
     )
     assert summary["out_problems"] == []
-    for test in ("tst2012", "tst2013"):
+    for test in ("tst2012", "tst2013", "software", "everyday"):
         assert summary["steps"]["eval"][test]["bleu_tokenized"] is not None
-    assert summary["steps"]["train"]["evaluations"] >= 1
-    assert summary["steps"]["train"]["from_cache"] == 4  # train and dev, cleaned and encoded
+    train = summary["steps"]["train"]
+    assert train["evaluations"] >= 1
+    assert train["from_cache"] == 4  # train and dev, of TED and of the software corpus
+    metrics = archive_json_lines(out / "results.tar.gz", "metrics.jsonl")
+    assert all("dev_bleu_software" in row for row in metrics)  # the corpus was mixed in
     assert "skipped" in summary["steps"]["cuda_tests"]["result_line"]  # no CUDA here
-    assert summary["steps"]["serve"]["batched_over_unbatched"]
-    assert len(summary["steps"]["decode_large"]["sentences_per_s"]) == 2  # greedy, beam5
-    assert {"train.log", "metrics.jsonl", "eval_tst2013.json", "serve.json"} <= names
-    assert {"decode_large.json", "decode_small.json", "pytest_cuda.log"} <= names
+    decode = summary["steps"]["decode"]
+    for variant in ("eager", "cuda_graphs"):  # greedy and beam 5 each
+        assert len(decode[variant]["sentences_per_s"]) == 2
+    assert len(decode["graphs_over_eager"]) == 2
+    assert set(summary["steps"]["serve"]["graphs_over_eager"]) == {"1", "2"}
+    assert {"train.log", "metrics.jsonl", "eval_software.json", "serve.json"} <= names
+    assert {"decode_eager.json", "decode_cuda_graphs.json", "pytest_cuda.log"} <= names
+
+
+def archive_json_lines(archive: Path, name: str) -> list[dict]:
+    with tarfile.open(archive) as packed:
+        member = packed.extractfile(name)
+        assert member is not None
+        return [json.loads(line) for line in member.read().decode().splitlines() if line]

@@ -11,10 +11,10 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from . import __doc__ as DRIVER_DOC
-from .files import DEFAULT_DATA, REPO
+from .files import DEFAULT_DATA, REPO, default_corpora
 from .limits import out_problems
 from .measurements import decode_step, eval_step, finish_cuda_tests, serve_step, start_cuda_tests
-from .plans import GPU_RECIPE, GPU_SETS, gpu_plan, rehearsal_plan
+from .plans import GPU_DEADLINE_S, GPU_RECIPE, GPU_SETS, gpu_plan, rehearsal_plan
 from .prepare import prepare
 from .runner import Runner
 from .steps import export_step, rehearsal_prepare, setup, train_step
@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.rehearse:
         plan = rehearsal_plan(args.deadline_s or 300.0)
     else:
-        plan = gpu_plan(args.train_minutes, args.deadline_s or 525.0)
+        plan = gpu_plan(args.train_minutes, args.deadline_s or GPU_DEADLINE_S)
     runner = Runner(out, work, plan, "rehearsal" if args.rehearse else "gpu")
     print(f"gpu-run: OUT={out} work={work} deadline {plan.deadline_s:.0f} s", flush=True)
 
@@ -52,7 +52,6 @@ def run(args: argparse.Namespace) -> int:
     if not runner.step("setup", lambda: setup(runner, device_dir)):
         return finish(runner)
 
-    large, small = plan.decode_large, plan.decode_small
     tests = start_cuda_tests(runner)
     runner.step("train", lambda: train_step(runner, device_dir))
     model = runner.out / "model"
@@ -64,9 +63,8 @@ def run(args: argparse.Namespace) -> int:
     # without an exported model the speed numbers are still worth having: the bundled one
     bench_model = model if (model / "config.json").is_file() else REPO / "models" / "en-vi"
     runner.summary["bench_model"] = str(bench_model)
-    runner.step("decode_large", lambda: decode_step(runner, bench_model, "decode_large", large))
+    runner.step("decode", lambda: decode_step(runner, bench_model))
     runner.step("serve", lambda: serve_step(runner, bench_model))
-    runner.step("decode_small", lambda: decode_step(runner, bench_model, "decode_small", small))
     return finish(runner)
 
 
@@ -97,6 +95,12 @@ def main(argv: Iterable[str] | None = None) -> int:
     prep.add_argument(
         "--data", type=Path, default=Path(os.environ.get("MT_DATA_DIR", DEFAULT_DATA))
     )
+    prep.add_argument(
+        "--corpora",
+        type=Path,
+        default=default_corpora(),
+        help="the folder of software/ (default $MT_CORPUS_DIR, else data/)",
+    )
     prep.add_argument("--device-dir", type=Path, default=REPO / "device")
     prep.add_argument("--source-cache", type=Path, default=REPO / "runs" / ".cache")
     prep.add_argument("--python-version", default="3.12", help="the GPU machine's Python")
@@ -107,7 +111,9 @@ def main(argv: Iterable[str] | None = None) -> int:
     go.add_argument("--out", help="results folder (default: $OUT)")
     go.add_argument("--work", help="scratch folder (default: a new temporary one)")
     go.add_argument("--device-dir", type=Path, default=REPO / "device")
-    go.add_argument("--train-minutes", type=float, default=4.5)
+    go.add_argument(
+        "--train-minutes", type=float, help="default: what the deadline leaves (plans.GPU_STEP_S)"
+    )
     go.add_argument("--deadline-s", type=float, default=0.0, help="default 525 (GPU), 300")
     arguments = list(sys.argv[1:] if argv is None else argv)
     if not arguments or arguments[0] not in ("prepare", "run", "-h", "--help"):

@@ -1,16 +1,19 @@
-"""The repository, the IWSLT'15 files a run reads, and how files are packed and measured."""
+"""The repository, the files a run reads, and how files are packed and measured."""
 
 from __future__ import annotations
 
-import gzip
 import hashlib
 import os
-import shutil
 import subprocess
+import tarfile
+from collections.abc import Sequence
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "iwslt15"
+# In the carried folder: the run's data/ and cache/, one archive.
+INPUTS_ARCHIVE = "inputs.tar.xz"
+# The IWSLT'15 files a run reads (relative to MT_DATA_DIR)
 DATA_FILES = (
     "train.en",
     "train.vi",
@@ -23,6 +26,13 @@ DATA_FILES = (
     "raw/tst2013.en",
     "raw/tst2013.vi",
 )
+
+
+def default_corpora() -> Path:
+    """The folder of the further corpora (plans.CORPORA, each in a folder of its name):
+    ``MT_CORPUS_DIR``, as recipes name it (``$MT_CORPUS_DIR/software``), else ``data/``,
+    where mt-corpus writes ``data/software``."""
+    return Path(os.environ.get("MT_CORPUS_DIR", REPO / "data"))
 
 
 def folder_bytes(folder: Path) -> int:
@@ -45,16 +55,21 @@ def working_tree_bytes(repo: Path = REPO) -> int:
     return total
 
 
-def gzip_file(source: Path, target: Path) -> None:
+def pack_xz(target: Path, members: Sequence[tuple[Path, str]]) -> None:
+    """Files (path, name in the archive) into ``target`` as one xz stream. Preset 9 looks back
+    64 MiB, so a corpus and its cleaned text, packed one after the other, compress together:
+    the run's inputs (TED, the software corpus, the cleaned text of both; 87.6 MB) take
+    13.3 MB, where gzip, file by file, takes 28.5."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    with source.open("rb") as inp, gzip.GzipFile(target, "wb", compresslevel=6, mtime=0) as out:
-        shutil.copyfileobj(inp, out, 1 << 20)
+    with tarfile.open(target, "w:xz", preset=9) as archive:
+        for path, name in members:
+            archive.add(path.resolve(), arcname=name)
 
 
-def gunzip_file(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(source, "rb") as inp, target.open("wb") as out:
-        shutil.copyfileobj(inp, out, 1 << 20)
+def unpack(archive: Path, folder: Path) -> None:
+    """Everything in ``archive`` into ``folder`` (regular files and folders only)."""
+    with tarfile.open(archive) as packed:
+        packed.extractall(folder, filter="data")
 
 
 def sha256(path: Path) -> str:

@@ -1,4 +1,5 @@
-"""The steps that measure a model: evaluation, the CUDA tests, decoding and serving speed."""
+"""The steps that measure a model: evaluation, the CUDA tests, decoding and serving speed,
+eager and with CUDA graphs."""
 
 from __future__ import annotations
 
@@ -8,21 +9,38 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from .plans import Plan
+from .files import REPO
+from .plans import CORPORA, Plan
 from .runner import Runner, entry_point, json_lines, python, read_json
+
+TED_TESTS = ("tst2012", "tst2013")
+CUDA_GRAPHS_SETTING = "MT_CUDA_GRAPHS"  # service/settings.py: cuda_graphs
+
+
+def eval_sets(runner: Runner) -> dict[str, tuple[Path, Path, bool]]:
+    """The test sets by name: source, reference, and whether the source is natural text (the
+    IWSLT'15 ones are Moses-tokenized: mt-eval detokenizes them)."""
+    data = runner.work / "data"
+    everyday = REPO / "eval" / "everyday"
+    sets = {test: (data / f"{test}.en", data / f"{test}.vi", False) for test in TED_TESTS}
+    for name, _ in CORPORA:
+        sets[name] = (data / name / "test.en", data / name / "test.vi", True)
+    sets["everyday"] = (everyday / "everyday.en", everyday / "everyday.vi", True)
+    return sets
 
 
 def eval_step(runner: Runner, model: Path) -> dict[str, Any]:
-    plan, data = runner.plan, runner.work / "data"
+    """mt-eval with beam 5 on every test set, all at once (a process each)."""
+    plan = runner.plan
     processes = {}
-    for test in ("tst2012", "tst2013"):
+    for test, (source, reference, natural) in eval_sets(runner).items():
         args = [
             "--model",
             str(model),
             "--src",
-            str(data / f"{test}.en"),
+            str(source),
             "--ref",
-            str(data / f"{test}.vi"),
+            str(reference),
             "--beam",
             "5",
             "--device",
@@ -31,6 +49,8 @@ def eval_step(runner: Runner, model: Path) -> dict[str, Any]:
             str(plan.eval_batch_tokens),
             "--quiet",
         ]
+        if natural:
+            args.append("--no-src-tokenized")
         if plan.eval_limit:
             args += ["--limit", str(plan.eval_limit)]
         processes[test] = runner.start(
@@ -91,10 +111,11 @@ def bench_argv(script: str, model: Path, plan: Plan) -> list[str]:
     )
 
 
-def decode_step(runner: Runner, model: Path, name: str, sizes: tuple[str, int, int]) -> dict:
+def _decode_sweep(runner: Runner, model: Path, name: str, flags: list[str]) -> dict[str, Any]:
+    """One bench/decode.py sweep of the plan's sizes; its cells' sentences/s by
+    ``search@batch``."""
     plan = runner.plan
-    batch_sizes, limit, repeats = sizes
-    report = runner.results / f"{name}.json"
+    batch_sizes, limit, copies, repeats = plan.decode
     status = runner.command(
         name,
         [
@@ -103,32 +124,52 @@ def decode_step(runner: Runner, model: Path, name: str, sizes: tuple[str, int, i
             str(runner.work / "data" / "raw" / "tst2013.en"),
             "--limit",
             str(limit),
+            "--copies",
+            str(copies),
             "--searches",
             "greedy,beam5",
             "--batch-sizes",
             batch_sizes,
             "--repeats",
             str(repeats),
+            *flags,
             "--json",
-            str(report),
+            str(runner.results / f"{name}.json"),
         ],
         runner.left(),
         stdout_name=f"{name}.jsonl",
     )
     rows = json_lines(runner.results / f"{name}.jsonl")  # one line per finished cell
-    cells = {
-        f"{row['search']}@{row['batch_size']}": row.get("sentences_per_s")
-        for row in rows
-        if "search" in row
-    }
     return {
-        "status": "ok" if status == 0 else "failed",
         "exit_status": status,
-        "sentences_per_s": cells,
+        "sentences_per_s": {
+            f"{row['search']}@{row['batch_size']}": row.get("sentences_per_s")
+            for row in rows
+            if "search" in row
+        },
     }
+
+
+def decode_step(runner: Runner, model: Path) -> dict[str, Any]:
+    """bench/decode.py eagerly, then with CUDA graphs (on a CPU the option changes nothing)."""
+    eager = _decode_sweep(runner, model, "decode_eager", [])
+    graphs = _decode_sweep(runner, model, "decode_cuda_graphs", ["--cuda-graphs"])
+    return {
+        "status": "ok" if eager["exit_status"] == graphs["exit_status"] == 0 else "failed",
+        "eager": eager,
+        "cuda_graphs": graphs,
+        "graphs_over_eager": ratios(graphs["sentences_per_s"], eager["sentences_per_s"]),
+    }
+
+
+def ratios(over: dict[str, Any], under: dict[str, Any]) -> dict[str, float]:
+    """``over / under`` for every key both have a number for."""
+    return {key: round(over[key] / under[key], 2) for key in over if over[key] and under.get(key)}
 
 
 def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
+    """bench/serve_compare.py: the service with CUDA graphs (its ``current`` side) against
+    the service without (``baseline``), the deployment's batch settings on both."""
     plan = runner.plan
     logs = runner.work / "serve_logs"
     argv = [
@@ -139,9 +180,14 @@ def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
         plan.serve_clients,
         "--duration",
         str(plan.serve_duration_s),
+        "--warmup",
+        str(plan.serve_warmup_s),
         "--load-processes",
         str(plan.load_processes),
         *(arg for assignment in plan.serve_env for arg in ("--env", assignment)),
+        *("--env", f"{CUDA_GRAPHS_SETTING}=true"),
+        *("--baseline-env", f"{CUDA_GRAPHS_SETTING}=false"),
+        *("--title", "mt-serve, beam 5: CUDA graphs (current) against eager (baseline)"),
         "--sentences",
         str(runner.work / "data" / "raw" / "tst2013.en"),
         "--json",
@@ -155,15 +201,14 @@ def serve_step(runner: Runner, model: Path) -> dict[str, Any]:
     for log in logs.glob("*.log"):
         shutil.copy(log, runner.results / log.name)
     rows = json_lines(runner.results / "serve.jsonl")
-    per_mode = {f"{r['mode']}@{r['clients']}": r.get("requests_per_s") for r in rows}
-    ratios = {}
-    for clients in plan.serve_clients.split(","):
-        on, off = per_mode.get(f"batched@{clients}"), per_mode.get(f"unbatched@{clients}")
-        if on and off:
-            ratios[clients] = round(on / off, 2)
+    side = {"current": "cuda_graphs", "baseline": "eager"}
+    per_side: dict[str, dict[str, Any]] = {"cuda_graphs": {}, "eager": {}}
+    for row in rows:
+        if row.get("mode") in side:
+            per_side[side[row["mode"]]][str(row["clients"])] = row.get("requests_per_s")
     return {
         "status": "ok" if status == 0 else "failed",
         "exit_status": status,
-        "requests_per_s": per_mode,
-        "batched_over_unbatched": ratios,
+        "requests_per_s": per_side,
+        "graphs_over_eager": ratios(per_side["cuda_graphs"], per_side["eager"]),
     }

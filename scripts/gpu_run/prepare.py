@@ -1,4 +1,12 @@
-"""``prepare``: builds the carried folder (``device/``) on the CPU."""
+"""``prepare``: builds the carried folder (``device/``) on the CPU.
+
+``device/`` holds ``inputs.tar.xz``: the run's ``data/`` (the IWSLT'15 files, and each corpus
+of plans.CORPORA in a folder of its name) and ``cache/`` (the cleaned text of the training and
+dev pairs of each, so that the run skips the Moses detokenization of TED, a minute); ``spm/``,
+the recipe's SentencePiece models trained on the mix mt-train would train them on; ``wheels/``;
+and ``manifest.json``. Encoded corpora are not carried: the run encodes the pairs itself,
+and they would not fit beside the working tree (its bundled models take 40 of the 64 MiB).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +14,6 @@ import argparse
 import json
 import shutil
 import sys
-import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,95 +21,99 @@ from typing import TYPE_CHECKING, Any
 
 from .files import (
     DATA_FILES,
+    INPUTS_ARCHIVE,
     REPO,
     folder_bytes,
-    gzip_file,
     is_git_ignored,
+    pack_xz,
     sha256,
     working_tree_bytes,
 )
 from .limits import CARRY_LIMIT_BYTES, MIB
+from .plans import CORPORA, CORPUS_FILES, corpus_options
 from .wheels import download_wheels
 
 if TYPE_CHECKING:  # the driver itself imports only the standard library
     from training.config import RunConfig
 
+MAIN = "main"  # the cleaned corpora's key for TED (--data), as training.mixing names it
 
-def _carry_cleaned_corpora(
-    config: RunConfig, data_dir: Path, cache: Path, device_dir: Path
-) -> dict[str, str]:
-    """Clean train and dev (or take them from ``cache``) and gzip them into ``device_dir``;
-    returns each prefix's cache file name."""
+
+def _cleaned_corpora(config: RunConfig, data_dir: Path, cache: Path) -> dict[str, str]:
+    """Clean the training and dev pairs of TED and of each of the recipe's corpora (or take
+    them from ``cache``) as the run will ask for them; returns the cache file of each, by
+    ``corpus/prefix``."""
     from training.data import clean_corpus
+    from training.mixing import corpus_dir
 
-    settings = config.data
+    data = config.data
+    sides = [
+        (MAIN, data_dir, prefix, data.moses_detokenize)
+        for prefix in (data.train_prefix, data.dev_prefix)
+    ]
+    for corpus in config.corpora:
+        sides += [
+            (corpus.name, corpus_dir(corpus), prefix, corpus.moses_detokenize)
+            for prefix in (corpus.train_prefix, corpus.dev_prefix)
+        ]
     cleaned = {}
-    for prefix in (settings.train_prefix, settings.dev_prefix):
-        corpus = clean_corpus(
-            data_dir / f"{prefix}.{settings.source_lang}",
-            data_dir / f"{prefix}.{settings.target_lang}",
-            settings.source_lang,
-            settings.target_lang,
-            settings.moses_detokenize,
+    for name, folder, prefix, detokenize in sides:
+        clean = clean_corpus(
+            folder / f"{prefix}.{data.source_lang}",
+            folder / f"{prefix}.{data.target_lang}",
+            data.source_lang,
+            data.target_lang,
+            detokenize,
             cache,
         )
-        name = f"clean-{corpus.digest}.json"
-        gzip_file(cache / name, device_dir / "cache" / f"{name}.gz")
-        cleaned[prefix] = name
+        cleaned[f"{name}/{prefix}"] = f"clean-{clean.digest}.json"
     return cleaned
 
 
-def _carry_tokenizers_and_encodings(
-    args: argparse.Namespace,
-    config: RunConfig,
-    data_dir: Path,
-    cache: Path,
-    device_dir: Path,
-    cleaned: dict[str, str],
-) -> dict[str, Any]:
-    """The recipe's tokenizers (from the cache or trained now) into ``device_dir/spm``, and
-    the encoded corpora exactly as the run will ask for them; returns the data summary."""
-    from training.config import load_config
+def _inputs(
+    data_dir: Path, corpora: Path, cache: Path, cleaned: dict[str, str]
+) -> list[tuple[Path, str]]:
+    """The files of ``inputs.tar.xz`` and their names there, each corpus's cleaned text right
+    after its files, so that the two compress together (files.pack_xz)."""
+
+    def cleaned_of(name: str) -> list[tuple[Path, str]]:
+        files = [file for key, file in cleaned.items() if key.startswith(f"{name}/")]
+        return [(cache / file, f"cache/{file}") for file in files]
+
+    members = [(data_dir / n, f"data/{n}") for n in DATA_FILES if (data_dir / n).is_file()]
+    members += cleaned_of(MAIN)
+    for name, _ in CORPORA:
+        members += [(corpora / name / file, f"data/{name}/{file}") for file in CORPUS_FILES]
+        members += cleaned_of(name)
+    return members
+
+
+def _carry_tokenizers(config: RunConfig, data_dir: Path, cache: Path, spm: Path) -> dict[str, Any]:
+    """The recipe's tokenizers (from ``cache`` or trained now, on the mix of corpora) into
+    ``spm``; returns the data summary."""
     from training.prepare import prepare_data
 
-    data = prepare_data(config, data_dir, cache)  # tokenizers: from the cache or trained now
-    spm = device_dir / "spm"
-    spm.mkdir()
+    data = prepare_data(config, data_dir, cache)
+    spm.mkdir(parents=True)
     data.tokenizers.source.save(spm / "source.spm")
     data.tokenizers.target.save(spm / "target.spm")
     print(f"corpora and tokenizers: {data.info}", flush=True)
-    # The encoded corpora exactly as the run will ask for them: the recipe with these
-    # tokenizer files, a cache holding only the cleaned text (the keys hash the content).
-    with tempfile.TemporaryDirectory(prefix="gpu-prepare-") as scratch:
-        encode_cache = Path(scratch)
-        for name in cleaned.values():
-            shutil.copy(cache / name, encode_cache / name)
-        run_config = load_config(
-            REPO / args.recipe,
-            [
-                *args.set,
-                f"tokenizer.source_model={spm / 'source.spm'}",
-                f"tokenizer.target_model={spm / 'target.spm'}",
-            ],
-        )
-        prepare_data(run_config, data_dir, encode_cache)
-        for encoded in sorted(encode_cache.glob("encoded-*.npz")):
-            gzip_file(encoded, device_dir / "cache" / f"{encoded.name}.gz")
     return data.info
 
 
 def _write_manifest(
     args: argparse.Namespace,
     device_dir: Path,
-    data_dir: Path,
+    sources: dict[str, str],
     cleaned: dict[str, str],
     info: dict[str, Any],
 ) -> None:
     manifest = {
         "recipe": args.recipe,
         "set": list(args.set),
+        "corpora": dict(CORPORA),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "data_source": str(data_dir),
+        "sources": sources,
         "cleaned": cleaned,
         "data_info": info,
         "files": {
@@ -127,6 +138,17 @@ def _fits_the_carry(device_dir: Path, check_tree: bool, started: float) -> bool:
     return carried + tree <= CARRY_LIMIT_BYTES
 
 
+def _input_problem(data_dir: Path, corpora: Path) -> str | None:
+    """What is missing of the data to carry (None: nothing)."""
+    if not (data_dir / "train.en").is_file():
+        return f"no IWSLT'15 data in {data_dir} (--data)"
+    for name, _ in CORPORA:
+        for file in CORPUS_FILES:
+            if not (corpora / name / file).is_file():
+                return f"{corpora / name / file} is missing: build it with mt-corpus (--corpora)"
+    return None
+
+
 def prepare(args: argparse.Namespace) -> int:
     """Build the carried folder (see the module docstring)."""
     sys.path.insert(0, str(REPO))  # the project's packages, installed or not
@@ -140,30 +162,30 @@ def prepare(args: argparse.Namespace) -> int:
         print(f"gpu-prepare: {device_dir} is not git-ignored; use device/", file=sys.stderr)
         return 2
     data_dir: Path = args.data.resolve()
-    if not (data_dir / "train.en").is_file():
-        print(f"gpu-prepare: no IWSLT'15 data in {data_dir} (--data)", file=sys.stderr)
+    corpora: Path = args.corpora.resolve()
+    problem = _input_problem(data_dir, corpora)
+    if problem:
+        print(f"gpu-prepare: {problem}", file=sys.stderr)
         return 2
-    config = load_config(REPO / args.recipe, list(args.set))
+    config = load_config(REPO / args.recipe, list(args.set), corpus_options(corpora))
     if device_dir.exists():
         shutil.rmtree(device_dir)
     device_dir.mkdir(parents=True)
     started = time.monotonic()
 
-    for name in DATA_FILES:
-        if (data_dir / name).is_file():
-            gzip_file(data_dir / name, device_dir / "data" / f"{name}.gz")
-    print(f"data: {folder_bytes(device_dir / 'data') / MIB:.1f} MiB", flush=True)
-
     cache: Path = args.source_cache.resolve()
-    cleaned = _carry_cleaned_corpora(config, data_dir, cache, device_dir)
-    info = _carry_tokenizers_and_encodings(args, config, data_dir, cache, device_dir, cleaned)
-    print(f"cache: {folder_bytes(device_dir / 'cache') / MIB:.1f} MiB", flush=True)
+    cleaned = _cleaned_corpora(config, data_dir, cache)
+    info = _carry_tokenizers(config, data_dir, cache, device_dir / "spm")
+    pack_xz(device_dir / INPUTS_ARCHIVE, _inputs(data_dir, corpora, cache, cleaned))
+    inputs_mib = (device_dir / INPUTS_ARCHIVE).stat().st_size / MIB
+    print(f"{INPUTS_ARCHIVE}: {inputs_mib:.1f} MiB", flush=True)
 
     if not args.no_wheels:
         download_wheels(device_dir / "wheels", args.python_version)
         print(f"wheels: {folder_bytes(device_dir / 'wheels') / MIB:.1f} MiB", flush=True)
 
-    _write_manifest(args, device_dir, data_dir, cleaned, info)
+    sources = {"data": str(data_dir), "corpora": str(corpora)}
+    _write_manifest(args, device_dir, sources, cleaned, info)
     if not _fits_the_carry(device_dir, args.check_tree, started):
         print("gpu-prepare: too large to carry", file=sys.stderr)
         return 1

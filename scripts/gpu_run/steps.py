@@ -15,9 +15,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .files import DATA_FILES, DEFAULT_DATA, REPO, folder_bytes, gunzip_file
+from .files import (
+    DATA_FILES,
+    DEFAULT_DATA,
+    INPUTS_ARCHIVE,
+    REPO,
+    default_corpora,
+    folder_bytes,
+    unpack,
+)
 from .limits import MAX_MODEL_BYTES, MIB, model_problems
-from .plans import Plan
+from .plans import CORPORA, CORPUS_FILES, GPU_AFTER_TRAINING_S, Plan, corpus_options
 from .runner import Runner, entry_point, json_lines, python, read_json
 
 PACKAGE = Path(__file__).resolve().parent  # run as ``python scripts/gpu_run``
@@ -30,9 +38,14 @@ def manifest_problem(manifest: dict[str, Any], plan: Plan, device_dir: Path) -> 
             f"{device_dir} was prepared for {manifest.get('recipe')}, this run trains "
             f"{plan.recipe}: run scripts/gpu-prepare.sh"
         )
-    for name in ("source.spm", "target.spm"):
-        if not (device_dir / "spm" / name).is_file():
-            return f"{device_dir / 'spm' / name} is missing: run scripts/gpu-prepare.sh"
+    if manifest.get("corpora") != dict(CORPORA):
+        return (
+            f"{device_dir} was prepared with the corpora {manifest.get('corpora')}, this run "
+            f"mixes in {dict(CORPORA)}: run scripts/gpu-prepare.sh"
+        )
+    for path in (device_dir / "spm" / "source.spm", device_dir / "spm" / "target.spm"):
+        if not path.is_file():
+            return f"{path} is missing: run scripts/gpu-prepare.sh"
     return None
 
 
@@ -62,15 +75,11 @@ def setup(runner: Runner, device_dir: Path) -> dict[str, Any]:
         )
         runner.env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(site)])
         installed = len(wheels)
-    for packed in (device_dir / "data").rglob("*.gz"):
-        relative = packed.relative_to(device_dir / "data")
-        gunzip_file(packed, work / "data" / relative.with_suffix(""))
-    for packed in (device_dir / "cache").glob("*.gz"):
-        gunzip_file(packed, work / "cache" / packed.stem)
     manifest = read_json(device_dir / "manifest.json") or {}
     problem = manifest_problem(manifest, runner.plan, device_dir)
     if problem:
         raise RuntimeError(problem)
+    unpack(device_dir / INPUTS_ARCHIVE, work)  # data/ and cache/
     probe = subprocess.run(
         python(
             "-c",
@@ -126,6 +135,7 @@ def _train_argv(
         str(work / "run"),
         "--cache-dir",
         str(work / "cache"),
+        *(arg for option in corpus_options(work / "data") for arg in ("--corpus", option)),
         *(arg for assignment in sets for arg in ("--set", assignment)),
     )
 
@@ -133,7 +143,7 @@ def _train_argv(
 # A run that fails this early failed on something other than time (a CUDA or bf16 problem,
 # say); one retry in fp32 with the time that is left still gives the later steps a model.
 EARLY_FAILURE_S = 150.0
-RETRY_RESERVE_S = 240.0  # what export, evaluation and the benchmarks need after a retry
+RETRY_RESERVE_S = GPU_AFTER_TRAINING_S  # what export, evaluation and the benchmarks need
 
 
 def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
@@ -169,8 +179,8 @@ def train_step(runner: Runner, device_dir: Path) -> dict[str, Any]:
         "epochs": metrics[-1].get("epoch") if metrics else None,
         "tokens_per_second_last": metrics[-1].get("tokens_per_second") if metrics else None,
         "result_line": found[-1] if found else None,
-        # cleaned and encoded train and dev corpora read from the carried cache (4: all)
-        "from_cache": len(re.findall(r"(?:cleaned text of .*|encoded corpus) from cache", log)),
+        # cleaned training and dev pairs read from the carried cache (TED's and each corpus's)
+        "from_cache": len(re.findall(r"cleaned text of .* from cache", log)),
     }
     if status != 0:
         values["status"] = "killed for time" if status is None else "failed"
@@ -213,18 +223,29 @@ def export_step(runner: Runner) -> dict[str, Any]:
     }
 
 
+def _slice(source: Path, target: Path, lines: int) -> None:
+    """The first ``lines`` lines of ``source`` into ``target``."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with source.open(encoding="utf-8") as handle:
+        target.write_text("".join(itertools.islice(handle, lines)), encoding="utf-8")
+
+
 def rehearsal_prepare(runner: Runner, sliced: Path, device_dir: Path) -> dict[str, Any]:
-    """A slice of the data, then ``prepare`` of the tiny recipe from it (no wheels)."""
+    """A slice of the data and of each corpus, then ``prepare`` of the tiny recipe from it
+    (no wheels)."""
     source = Path(os.environ.get("MT_DATA_DIR", DEFAULT_DATA))
     if not (source / "train.en").is_file():
         raise RuntimeError(f"IWSLT'15 data not found at {source} (set MT_DATA_DIR)")
     for name in DATA_FILES:
         if (source / name).is_file():
-            lines = 3000 if name.startswith("train.") else 60
-            target = sliced / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with (source / name).open(encoding="utf-8") as handle:
-                target.write_text("".join(itertools.islice(handle, lines)), encoding="utf-8")
+            _slice(source / name, sliced / name, 3000 if name.startswith("train.") else 60)
+    corpora = default_corpora()
+    for corpus, _ in CORPORA:
+        for name in CORPUS_FILES:
+            if not (corpora / corpus / name).is_file():
+                raise RuntimeError(f"{corpora / corpus / name} not found: build it with mt-corpus")
+            lines = 600 if name.startswith("train.") else 40
+            _slice(corpora / corpus / name, sliced / "corpora" / corpus / name, lines)
     argv = python(
         str(PACKAGE),
         "prepare",
@@ -232,6 +253,8 @@ def rehearsal_prepare(runner: Runner, sliced: Path, device_dir: Path) -> dict[st
         runner.plan.recipe,
         "--data",
         str(sliced),
+        "--corpora",
+        str(sliced / "corpora"),
         "--device-dir",
         str(device_dir),
         "--source-cache",
