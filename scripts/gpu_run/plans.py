@@ -73,6 +73,15 @@ class Plan:
     minimum_s: dict[str, float] = field(default_factory=dict)
 
 
+def missing_corpus_file(root: Path) -> Path | None:
+    """The first file of CORPORA that ``root`` lacks (each corpus in ``root/NAME``), if any."""
+    for name, _ in CORPORA:
+        for file in CORPUS_FILES:
+            if not (root / name / file).is_file():
+                return root / name / file
+    return None
+
+
 def corpus_options(root: Path) -> list[str]:
     """``mt-train --corpus`` values for CORPORA, each corpus in ``root/NAME``."""
     return [f"{name}={root / name}:{weight:g}" for name, weight in CORPORA]

@@ -30,7 +30,7 @@ from .files import (
     working_tree_bytes,
 )
 from .limits import CARRY_LIMIT_BYTES, MIB
-from .plans import CORPORA, CORPUS_FILES, corpus_options
+from .plans import CORPORA, CORPUS_FILES, corpus_options, missing_corpus_file
 from .wheels import download_wheels
 
 if TYPE_CHECKING:  # the driver itself imports only the standard library
@@ -142,11 +142,8 @@ def _input_problem(data_dir: Path, corpora: Path) -> str | None:
     """What is missing of the data to carry (None: nothing)."""
     if not (data_dir / "train.en").is_file():
         return f"no IWSLT'15 data in {data_dir} (--data)"
-    for name, _ in CORPORA:
-        for file in CORPUS_FILES:
-            if not (corpora / name / file).is_file():
-                return f"{corpora / name / file} is missing: build it with mt-corpus (--corpora)"
-    return None
+    missing = missing_corpus_file(corpora)
+    return f"{missing} is missing: build it with mt-corpus (--corpora)" if missing else None
 
 
 def prepare(args: argparse.Namespace) -> int:

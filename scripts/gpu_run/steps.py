@@ -25,7 +25,14 @@ from .files import (
     unpack,
 )
 from .limits import MAX_MODEL_BYTES, MIB, model_problems
-from .plans import CORPORA, CORPUS_FILES, GPU_AFTER_TRAINING_S, Plan, corpus_options
+from .plans import (
+    CORPORA,
+    CORPUS_FILES,
+    GPU_AFTER_TRAINING_S,
+    Plan,
+    corpus_options,
+    missing_corpus_file,
+)
 from .runner import Runner, entry_point, json_lines, python, read_json
 
 PACKAGE = Path(__file__).resolve().parent  # run as ``python scripts/gpu_run``
@@ -240,10 +247,11 @@ def rehearsal_prepare(runner: Runner, sliced: Path, device_dir: Path) -> dict[st
         if (source / name).is_file():
             _slice(source / name, sliced / name, 3000 if name.startswith("train.") else 60)
     corpora = default_corpora()
+    missing = missing_corpus_file(corpora)
+    if missing:
+        raise RuntimeError(f"{missing} not found: build it with mt-corpus")
     for corpus, _ in CORPORA:
         for name in CORPUS_FILES:
-            if not (corpora / corpus / name).is_file():
-                raise RuntimeError(f"{corpora / corpus / name} not found: build it with mt-corpus")
             lines = 600 if name.startswith("train.") else 40
             _slice(corpora / corpus / name, sliced / "corpora" / corpus / name, lines)
     argv = python(
