@@ -117,7 +117,11 @@ def test_pieces_and_batch_decoding_are_sentencepieces_own() -> None:
     lists = [
         [rng.randrange(tokenizer.vocab_size) for _ in range(rng.randrange(30))] for _ in range(200)
     ]
-    expected = [processor.decode([i for i in ids if i > 3]) for ids in lists]
+    # without the broken characters that random byte pieces decode to
+    expected = [processor.decode([i for i in ids if i > 3]).replace("\ufffd", "") for ids in lists]
+    assert any(
+        "\ufffd" in processor.decode([i for i in ids if i > 3]) for ids in lists
+    )  # the case is met
     assert tokenizer.decode_batch(lists, threads=2) == expected
     assert tokenizer.decode_batch(lists, threads=1) == expected
     assert [tokenizer.decode(ids) for ids in lists] == expected

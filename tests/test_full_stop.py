@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from model.text.full_stop import drop_full_stop, ends_open
+from model.text.full_stop import drop_full_stop, ellipsis_like_source, ends_open
 from model.translator import Translator
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"
@@ -47,6 +47,24 @@ def test_ends_open(text: str, expected: bool) -> None:
 )
 def test_drop_full_stop_takes_off_one_final_full_stop(translation: str, expected: str) -> None:
     assert drop_full_stop(translation) == expected
+
+
+@pytest.mark.parametrize(
+    ("translation", "source", "expected"),
+    [
+        ("Đang tải.", "Loading...", "Đang tải..."),
+        ("Đang tải…", "Loading...", "Đang tải..."),
+        ("Đang lưu tập tin...", "Saving file…", "Đang lưu tập tin…"),
+        ("Vui lòng chờ", "Please wait...", "Vui lòng chờ..."),
+        ("Thật sao?", "Really...", "Thật sao?"),  # a question stays one
+        ("Đang tải.", "Loading.", "Đang tải."),  # no ellipsis in the source
+        ("...", "...", "..."),
+    ],
+)
+def test_a_translation_ends_with_its_sources_ellipsis(
+    translation: str, source: str, expected: str
+) -> None:
+    assert ellipsis_like_source(translation, source) == expected
 
 
 def test_an_open_sentence_is_searched_with_a_full_stop(tiny_model_dir: Path) -> None:

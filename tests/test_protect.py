@@ -345,6 +345,12 @@ def test_a_technical_token_takes_the_place_of_its_numbers_but_not_of_an_address(
             ["250.000 đồng", "150.000đ", "100 VND"],
         ),
         ("Tôi có 3 đồng hồ và 2 đồng nghiệp.", []),  # clocks and colleagues, not money
+        (
+            "It weighs 2.5 kg, runs 60 km/h at 25°C (25 °F) and holds 4 GB; turn 90°.",
+            ["2.5 kg", "60 km/h", "25°C", "25 °F", "4 GB", "90°"],
+        ),
+        ("Hộp nặng 2,5 kg, dài 30 cm.", ["2,5 kg", "30 cm"]),
+        ("I have 3 gifts, 5 mins and 2 megs.", []),  # a word that starts like a unit
     ],
 )
 def test_amounts_and_phone_numbers_are_found_whole(text: str, amounts: list[str]) -> None:

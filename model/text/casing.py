@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
-from model.text.protect import find_spans
+from model.text.protect import find_amounts, find_spans
 
 Style = Literal["as_is", "upper", "title"]
 Known = Callable[[str], bool]
@@ -117,11 +117,17 @@ def _letters(sentence: str) -> tuple[int, int]:
 
 def _outside_spans(text: str) -> list[tuple[int, int]]:
     """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
-    numbers; :mod:`model.text.protect`), whose case must never change: a URL's path is
-    case-sensitive."""
+    numbers, amounts and measurements; :mod:`model.text.protect`), whose case must never
+    change: a URL's path is case-sensitive, and ``25°C`` is not ``25°c``."""
+    spans = find_spans(text)
+    amounts = find_amounts(text) if spans else []  # each holds a number
+    if amounts:
+        spans = sorted(spans + amounts, key=lambda span: (span.start, -span.end))
     stretches, position = [], 0
-    for span in find_spans(text):
-        stretches.append((position, span.start))
+    for span in spans:
+        if span.end <= position:  # a number inside an amount already passed
+            continue
+        stretches.append((position, max(position, span.start)))
         position = span.end
     stretches.append((position, len(text)))
     return stretches

@@ -8,7 +8,8 @@ tính``. With a full stop added, the same model writes ``Ở nước.`` and ``M�
 
 So :class:`model.translator.Translator` translates a sentence that ends in a letter or a digit
 (:func:`ends_open`) with ``"."`` added, and takes the full stop its translation ends with back
-off (:func:`drop_full_stop`): the answer ends the way the input did.
+off (:func:`drop_full_stop`): the answer ends the way the input did. A sentence that ends in
+an ellipsis gets one too (:func:`ellipsis_like_source`).
 """
 
 from __future__ import annotations
@@ -29,3 +30,20 @@ def drop_full_stop(translation: str) -> str:
     if text.endswith(FULL_STOP) and not text.endswith(FULL_STOP * 2):
         return text[: -len(FULL_STOP)].rstrip()
     return text
+
+
+ELLIPSES = ("...", "…")
+
+
+def ellipsis_like_source(translation: str, source: str) -> str:
+    """``translation`` ending with the ellipsis ``source`` ends with (``...`` or ``…``), in
+    the source's own form. Software strings end so (``Loading...``, ``Saving file…``), and the
+    model kept the dots or not at random (``Đang đọc.``); a question or an exclamation it
+    ended with stays."""
+    ending = next((mark for mark in ELLIPSES if source.endswith(mark)), None)
+    if ending is None:
+        return translation
+    body = translation.rstrip().rstrip(".…").rstrip()
+    if not body or body[-1] in "?!":
+        return translation
+    return body + ending

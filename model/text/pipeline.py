@@ -31,12 +31,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
+from model.text.calendar import find_calendar, tidy_before_dates
 from model.text.casing import Style, capital_like_source, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
 from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
-from model.text.full_stop import FULL_STOP, drop_full_stop, ends_open
-from model.text.protect import Masked, mask, restore
+from model.text.full_stop import FULL_STOP, drop_full_stop, ellipsis_like_source, ends_open
+from model.text.protect import Span, mask, restore
 from model.text.sentences import is_line_break, join_sentences, split_sentences
 from model.text.tokenizer import normalize
 
@@ -223,21 +224,37 @@ class Clock:
 
 class Mask:
     """Protected spans (URLs, e-mail addresses, numbers and, with ``known``, technical tokens
-    and unknown names) as placeholders, and back (:mod:`model.text.protect`); with
+    and unknown names) as placeholders, and back (:mod:`model.text.protect`); dates and
+    weekdays too, put back in the target language's words (:mod:`model.text.calendar`); with
     ``false_years`` (English into Vietnamese), a false *năm* (year) before a placeholder is
     taken out first (:mod:`model.text.false_years`). Off for a model without placeholder
-    pieces (``enabled``)."""
+    pieces (``enabled``). ``languages``: the model's ``(source, target)``."""
 
     name = "mask"
 
-    def __init__(self, enabled: bool, known: Known | None, false_years: bool = True) -> None:
+    def __init__(
+        self,
+        enabled: bool,
+        known: Known | None,
+        false_years: bool = True,
+        languages: tuple[str, str] = (DEFAULT_SOURCE, DEFAULT_TARGET),
+    ) -> None:
         self.enabled = enabled
         self.known = known
         self.false_years = false_years
+        self.source, self.target = languages
 
     def apply(self, segments: list[Segment]) -> list[Segment]:
         def masked(segment: Segment) -> Segment:
-            found = mask(segment.text, self.known) if self.enabled else Masked(segment.text, ())
+            if not self.enabled:
+                return (
+                    segment.replaced(originals=(), occurrences=()) if segment.originals else segment
+                )
+            dates = [
+                Span(found.start, found.end, segment.text[found.start : found.end], found.rendering)
+                for found in find_calendar(segment.text, self.source, self.target)
+            ]
+            found = mask(segment.text, self.known, dates)
             if found.text == segment.text and not (found.originals or segment.originals):
                 return segment  # no span: nothing to remember
             return segment.replaced(
@@ -247,10 +264,11 @@ class Mask:
         return _each(segments, masked)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return _each(
-            segments,
-            lambda s: s.replaced(text=unmask(s.text, s, self.false_years)) if s.originals else s,
-        )
+        def unmasked(segment: Segment) -> Segment:
+            text = tidy_before_dates(segment.text, segment.originals, self.target)
+            return segment.replaced(text=unmask(text, segment, self.false_years))
+
+        return _each(segments, lambda s: unmasked(s) if s.originals else s)
 
 
 # The attribute of the log record of a sentence whose placeholders were repaired: (dropped,
@@ -287,8 +305,8 @@ def unmask(text: str, segment: Segment, false_years: bool = True) -> str:
 
 
 class FullStop:
-    """A full stop for a sentence that ends in a letter or digit, taken off its translation
-    (:mod:`model.text.full_stop`)."""
+    """A full stop for a sentence that ends in a letter or digit, taken off its translation;
+    the source's ellipsis at the end of a translation (:mod:`model.text.full_stop`)."""
 
     name = "full_stop"
 
@@ -301,9 +319,12 @@ class FullStop:
         return _each(segments, stopped)
 
     def apply_reverse(self, segments: list[Segment]) -> list[Segment]:
-        return _each(
-            segments, lambda s: s.replaced(text=drop_full_stop(s.text)) if s.full_stop else s
-        )
+        def finished(segment: Segment) -> Segment:
+            text = drop_full_stop(segment.text) if segment.full_stop else segment.text
+            text = ellipsis_like_source(text, segment.source)
+            return segment if text == segment.text else segment.replaced(text=text)
+
+        return _each(segments, finished)
 
 
 # The steps that need the whole text (the service cuts HTML into runs after "clean"), and the
@@ -337,6 +358,7 @@ class TextPipeline:
                 masks_spans,
                 known if masks_identifiers else None,
                 false_years=(source, target) == ("en", "vi"),
+                languages=languages,
             ),
             FullStop(),
         )

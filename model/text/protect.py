@@ -34,7 +34,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from model.text.hints import CharacterClass, matches_at
@@ -74,9 +74,17 @@ _MONEY_SIGNS = "$€£¥₫₹₩"
 # đồng as a currency, not the first half of a word (đồng hồ: clock, đồng nghiệp: colleague...)
 _DONG_COMPOUNDS = "hồ|nghiệp|ý|thời|bào|chí|minh|phục|loại|dạng|đội|hương|cảm|tình|nhất|bộ|lòng"
 _DONG = rf"(?i:vnđ|vnd|đ|đồng(?!\s+(?:{_DONG_COMPOUNDS})(?!\w)))"
+# A measurement in the unit symbols both languages write alike ("2.5 kg", "25°C", "4 GB"): the
+# model carried the number and translated the symbol into a word, wrongly ("2.5 kích"), or
+# dropped it; a degree sign came back as broken bytes.
+_UNITS = (
+    "°[CFcf]|°|km/h|km²|km|kg|kcal|kHz|kWh|kW|kbps|kB|KiB|KB|Kbps|cm²|cm³|cm|mm|mg|ml|mL|mAh|mV|ms"
+    "|m²|m³|MB|MiB|MHz|Mbps|MW|m|µm|µg|µs|nm|ns|g|GB|GiB|GHz|Gbps|TB|TiB|PB|L|Hz|Wh|W|V|px|dpi|fps"
+)
 _AMOUNT = re.compile(
     rf"(?<![\w$])(?:[A-Z]{{1,2}})?[{_MONEY_SIGNS}] ?\d+(?:[.,]\d+)*(?!\d)"  # $25.50, US$5, € 45
     rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?(?:[%‰{_MONEY_SIGNS}]|{_DONG})(?![\w$])"  # 12.5%, 45€, 100 ₫
+    rf"|(?<![\w.,])\d+(?:[.,]\d+)* ?(?:{_UNITS})(?![\w/°²³])"  # 2.5 kg, 25°C, 4 GB
     r"|(?<![\w#])#\d+(?!\w)"  # issue #4521, room #12
     r"|(?P<phone>(?<![\w+])\+\d{1,3}(?:[ .-]?(?:\(\d{1,4}\)|\d{1,4})){2,}(?!\d)"  # +84 912 345 678
     r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d))"  # 0912 345 678, 020 7946 0958
@@ -147,9 +155,14 @@ def _may_have_code(text: str) -> bool:
 
 @dataclass(frozen=True)
 class Span:
+    """``text``, found at ``start:end`` of a text; ``rendering``: what its translation gets in
+    its place, where that is not ``text`` itself (a date written the target language's way,
+    :mod:`model.text.calendar`)."""
+
     start: int
     end: int
     text: str
+    rendering: str | None = None
 
 
 def _stretches(text: str) -> Iterator[tuple[int, int, bool]]:
@@ -247,8 +260,8 @@ def find_code_tokens(text: str) -> list[Span]:
 
 
 def find_amounts(text: str) -> list[Span]:
-    """Numbers with a currency sign, a percent sign or ``#`` (``$25.50``, ``45€``,
-    ``12.5%``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
+    """Numbers with a currency sign, a percent sign, a unit or ``#`` (``$25.50``, ``45€``,
+    ``12.5%``, ``2.5 kg``, ``#4521``) and phone numbers (``+84 912 345 678``), left to right."""
     if not _AMOUNT_HINT.search(text):
         return []
     spans = []
@@ -329,14 +342,18 @@ def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
     return taken + spans[position:]
 
 
-def _spans_to_mask(text: str, known: Callable[[str], bool] | None) -> list[Span]:
-    """:func:`_copied_spans`; at inference (``known`` given) also amounts and phone numbers,
-    technical tokens and unknown names. An amount or a token that holds a number takes its
-    place (``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is
-    left out, and so is a name that overlaps anything. Every step is a merge of sorted lists
-    or a binary search: a text with thousands of spans costs no more per span than a short
-    one."""
+def _spans_to_mask(
+    text: str, known: Callable[[str], bool] | None, rendered: Sequence[Span] = ()
+) -> list[Span]:
+    """:func:`_copied_spans`, then ``rendered`` (spans translated by rule: dates); at
+    inference (``known`` given) also amounts, phone numbers and measurements, technical
+    tokens and unknown names. A span that holds a number takes its place (``March 5``,
+    ``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is left
+    out, and so is a name that overlaps anything. Every step is a merge of sorted lists or a
+    binary search: a text with thousands of spans costs no more per span than a short one."""
     spans = _copied_spans(text)
+    if rendered:
+        spans = _take_tokens(spans, list(rendered))
     if known is None:
         return spans
     for tokens in (find_amounts(text), find_code_tokens(text)):
@@ -393,11 +410,14 @@ def strip_placeholders(text: str) -> str:
     return text if text.isascii() else _PRIVATE_USE.sub("", text)
 
 
-def mask(text: str, known: Callable[[str], bool] | None = None) -> Masked:
+def mask(
+    text: str, known: Callable[[str], bool] | None = None, rendered: Sequence[Span] = ()
+) -> Masked:
     """Replace every protected span of ``text`` with its placeholder; with ``known`` (the
     model's source vocabulary: ``known(word)`` when the word is one piece), technical tokens
-    and the names it does not know too."""
-    return protect_pair(text, "", shared_only=False, known=known)[0]
+    and the names it does not know too. ``rendered``: spans whose placeholder stands for a
+    translation of their own (:attr:`Span.rendering`), sorted and apart."""
+    return protect_pair(text, "", shared_only=False, known=known, rendered=rendered)[0]
 
 
 def protect_pair(
@@ -405,16 +425,18 @@ def protect_pair(
     target: str,
     shared_only: bool = True,
     known: Callable[[str], bool] | None = None,
+    rendered: Sequence[Span] = (),
 ) -> tuple[Masked, str]:
     """Mask a sentence pair consistently: a span text gets one placeholder on both sides.
 
     ``shared_only`` (training data): only spans found on both sides are masked, so every
     placeholder the model sees in a source has its twin in the target. Otherwise (dev sets)
     the source is masked exactly as :func:`mask` does at inference. ``known``: see
-    :func:`mask` (training pairs leave it out: names are not masked in training data).
+    :func:`mask` (training pairs leave it out: names are not masked in training data);
+    ``rendered``: see :func:`mask`.
     """
     source, target = strip_placeholders(source), strip_placeholders(target)
-    source_spans = _spans_to_mask(source, known)
+    source_spans = _spans_to_mask(source, known, rendered)
     if not source_spans:
         return Masked(source, ()), target
     target_spans = _copied_spans(target)
@@ -422,10 +444,10 @@ def protect_pair(
     if shared_only:
         keep = {span.text for span in source_spans} & {span.text for span in target_spans}
     slots = _assign_slots(source_spans, keep=keep)
-    originals = tuple(sorted(slots, key=slots.__getitem__))
-    occurrences = tuple(
-        sum(span.text == original for span in source_spans) for original in originals
-    )
+    texts = sorted(slots, key=slots.__getitem__)
+    renderings = {span.text: span.rendering for span in source_spans if span.rendering}
+    originals = tuple(renderings.get(text, text) for text in texts)
+    occurrences = tuple(sum(span.text == text for span in source_spans) for text in texts)
     masked = Masked(_substitute(source, source_spans, slots), originals, occurrences)
     return masked, _substitute(target, target_spans, slots)
 

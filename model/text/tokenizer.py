@@ -36,6 +36,7 @@ UNK_ID = 1
 BOS_ID = 2
 EOS_ID = 3
 SPECIAL_IDS = frozenset({PAD_ID, UNK_ID, BOS_ID, EOS_ID})
+BROKEN_BYTES = "\ufffd"  # what SentencePiece decodes byte pieces that form no character to
 # SentencePiece threads for a batch's encoding and decoding (it releases the GIL): a quarter
 # of the cores, up to 4, the rest left to torch (one on a CPU of up to 7 cores, where a thread
 # of SentencePiece's own would wait for a core that torch's workers spin on); and the texts
@@ -164,7 +165,8 @@ class SubwordTokenizer:
         return all(self._sp.piece_to_id(piece) != UNK_ID for piece in pieces)
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Decode ids to text; special ids are skipped."""
+        """Decode ids to text; special ids are skipped, and so are byte pieces that form no
+        character."""
         return self.decode_batch([list(ids)])[0]
 
     def decode_batch(self, id_lists: Sequence[Sequence[int]], threads: int = 1) -> list[str]:
@@ -174,8 +176,12 @@ class SubwordTokenizer:
             for ids in id_lists
         ]
         if threads > 1:
-            return [str(text) for text in self._sp.decode(kept, num_threads=threads)]
-        return [str(self._sp.decode(ids)) for ids in kept]  # one: this one (see encode_batch)
+            texts = [str(text) for text in self._sp.decode(kept, num_threads=threads)]
+        else:
+            texts = [str(self._sp.decode(ids)) for ids in kept]  # one: this one (encode_batch)
+        # Byte pieces that form no character (a model that wrote half of "°") decode to U+FFFD:
+        # a broken character is never a translation, so it is left out.
+        return [text.replace(BROKEN_BYTES, "") if BROKEN_BYTES in text else text for text in texts]
 
     def pieces(self, ids: Iterable[int]) -> list[str]:
         """The surface piece of each id, for attention displays (``▁`` marks a word start)."""
