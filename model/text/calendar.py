@@ -81,7 +81,7 @@ _VIETNAMESE_WEEKDAY = re.compile(
     r"(?!\w)",
     re.IGNORECASE,
 )
-_LATIN_LETTER = CharacterClass(r"[A-Za-z]")
+_DIGIT = CharacterClass(r"\d")
 
 
 @dataclass(frozen=True)
@@ -122,6 +122,11 @@ def _english_dates(text: str) -> list[Rendered]:
         day = match["day"] or match["day2"]
         year = match["year"] or match["year2"] or match["year3"]
         found.append(Rendered(match.start(), match.end(), _vietnamese_date(day, number, year)))
+    return found
+
+
+def _english_weekdays(text: str) -> list[Rendered]:
+    found = []
     for match in _ENGLISH_WEEKDAY.finditer(text):
         index = [day.lower() for day in WEEKDAYS_EN].index(match["day"].lower())
         found.append(Rendered(match.start(), match.end(), WEEKDAYS_VI[index]))
@@ -141,6 +146,11 @@ def _vietnamese_dates(text: str) -> list[Rendered]:
         month = match["month"] or match["month2"]
         year = match["year"] or match["year2"]
         found.append(Rendered(match.start(), match.end(), _english_date(match["day"], month, year)))
+    return found
+
+
+def _vietnamese_weekdays(text: str) -> list[Rendered]:
+    found = []
     for match in _VIETNAMESE_WEEKDAY.finditer(text):
         if match["sunday"]:
             found.append(Rendered(match.start(), match.end(), WEEKDAYS_EN[6]))
@@ -155,12 +165,22 @@ def find_calendar(text: str, source: str, target: str) -> list[Rendered]:
     """The dates and weekdays of ``text`` (in ``source``) with their renderings in ``target``,
     left to right, none overlapping another; none for any other pair than English and
     Vietnamese."""
+    # Cheap tests first: every date has a digit, every English weekday "day" (any case),
+    # every Vietnamese one "thứ" or "chủ nhật"; most sentences have none of them.
+    found: list[Rendered] = []
     if (source, target) == ("en", "vi"):
-        found = _english_dates(text) if _LATIN_LETTER.search(text) else []
+        if _DIGIT.search(text):
+            found += _english_dates(text)
+        if "day" in text or "DAY" in text:
+            found += _english_weekdays(text)
     elif (source, target) == ("vi", "en"):
-        found = _vietnamese_dates(text) if "th" in text.lower() or "ch" in text.lower() else []
-    else:
-        return []
+        if _DIGIT.search(text):
+            found += _vietnamese_dates(text)
+        lowered = text.lower()
+        if "thứ " in lowered or "chủ nhật" in lowered:
+            found += _vietnamese_weekdays(text)
+    if len(found) < 2:
+        return found
     kept: list[Rendered] = []
     for span in sorted(found, key=lambda span: (span.start, -span.end)):
         if not kept or span.start >= kept[-1].end:
@@ -175,6 +195,16 @@ _ENGLISH_DAY = re.compile(
 )
 
 
+_VIETNAMESE_RENDERING = re.compile(r"(?:ngày|tháng) \d|thứ |Chủ nhật")
+
+
+def _is_rendered(original: str, target: str) -> bool:
+    """Whether a span's ``original`` may be one of the renderings made here."""
+    if target == "en":
+        return _ENGLISH_DAY.fullmatch(original) is not None
+    return target == "vi" and _VIETNAMESE_RENDERING.match(original) is not None
+
+
 _WORD_BEFORE_PLACEHOLDER = re.compile(rf"(?<!\S)(\S+) ([{''.join(PLACEHOLDERS)}])")
 
 
@@ -183,7 +213,7 @@ def tidy_before_dates(translation: str, originals: tuple[str, ...], target: str)
     mended: in English, ``in``, ``at`` or ``into`` before a day becomes ``on``; in
     Vietnamese, a word the rendering starts with is not written twice (``ngày`` before
     ``ngày 5 tháng 3``)."""
-    if not originals:
+    if not any(_is_rendered(original, target) for original in originals):
         return translation
 
     def mended(match: re.Match[str]) -> str:
