@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from model.assembly import Assembler, row_hypotheses
+from model.document import Document
 from model.encoding import EncodedSentence, SentenceEncoder, plan_batches
 from model.runner import SearchRunner
 from model.search.options import SearchOptions
@@ -289,13 +290,19 @@ class Translator:
     # -- texts ---------------------------------------------------------------------------------
 
     def translate(self, texts: list[str], beam: int | None = None) -> list[str]:
-        """Translate whole texts (any number of sentences and lines each) through the whole
-        pipeline, order kept; sentences of all texts are batched together. ``beam=None``:
-        the model's default."""
-        prepared = [self.pipeline.prepare(text) for text in texts]
-        flat = [segment.text for segments in prepared for segment in segments]
-        found = iter(self.translate_sentences(flat, self.options(beam)))
-        return [
-            self.pipeline.finish(segments, [next(found).hypotheses[0].text for _ in segments])
-            for segments in prepared
-        ]
+        """Translate whole plain texts (any number of sentences and lines each, tags in them
+        kept: :mod:`model.document`) through the whole pipeline, order kept; sentences of all
+        texts are batched together. ``beam=None``: the model's default."""
+        documents = [Document(self.pipeline, text, "text") for text in texts]
+        options = self.options(beam)
+        if any(document.needs_attention for document in documents):
+            options = replace(options, attention=True)  # to put tags back
+        found = self.translate_sentences(
+            [sentence for document in documents for sentence in document.sentences], options
+        )
+        translations, position = [], 0
+        for document in documents:
+            count = len(document.sentences)
+            translations.append(document.translation(found[position : position + count]))
+            position += count
+        return translations

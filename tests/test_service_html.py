@@ -10,9 +10,9 @@ from html.parser import HTMLParser
 
 import pytest
 
+from model.text.html import HtmlTemplate, InlineRun, parse_html
+from model.text.html_inline import Segment, render_run
 from model.text.sentences import is_line_break, split_sentences
-from service.html import HtmlTemplate, InlineRun, parse_html
-from service.html_inline import Segment, render_run
 
 
 def aligned_segments(

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from model.text.html import parse_html
+from model.text.html_inline import Segment, render_run
 from model.text.pipeline import TextPipeline
 from model.text.protect import find_code_tokens, find_spans, mask
 from model.translator import Translator
-from service.html import parse_html
-from service.html_inline import Segment, render_run
 
 KNOWN = frozenset("the a of to and in is it you that see call me at mr".split())
 PIPELINE = TextPipeline(KNOWN.__contains__, masks_spans=True, masks_identifiers=True)

@@ -90,9 +90,10 @@ _AMOUNT = re.compile(
     r"|(?<![\w.,])0\d{1,3}(?:[ .-]\d{2,4}){2,}(?!\d))"  # 0912 345 678, 020 7946 0958
 )
 _PHONE_DIGITS = 7  # a "phone number" with fewer digits is something else ("+1 2 3")
-# Markup in plain text ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
-# wherever it stands (a tag touches the word it wraps). HTML requests never reach this: their
-# text is translated between the tags (service/html.py).
+# Markup in a sentence ("see <b>this</b> page", "line<br/>", "<!-- note -->"): copied as is,
+# wherever it stands (a tag touches the word it wraps). Training data carries it so; texts
+# translated whole never reach this with tags: they are translated between their tags
+# (model/document.py).
 _TAG = r"</?[A-Za-z][\w:.-]*(?:\s[^<>]*)?/?>"
 _MARKUP = re.compile(rf"{_TAG}|<!--.*?-->", re.DOTALL)
 _TAG_ONLY = re.compile(_TAG)  # where no comment can end: no "-->" ahead

@@ -1,6 +1,6 @@
 """Put a run's inline markup back into its translation, by the model's attention alignment.
 
-A run (:class:`service.html.InlineRun`) is translated as plain text, one sentence at a time, so
+A run (:class:`model.text.html.InlineRun`) is translated as plain text, one sentence at a time, so
 a sentence that spans ``<b>`` or ``<a>`` is one sentence for the model. Its markup is then put
 back around the translated words:
 
@@ -29,7 +29,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from service.html import InlineRun, escape_text
+from model.text.html import InlineRun, escape_text
 
 WORD_START = "▁"
 _WORDS = re.compile(r"\S+")

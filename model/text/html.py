@@ -12,7 +12,7 @@ so a sentence that spans inline tags is one sentence for the model. Its inline m
 as *spans* (an element's start and end tag, and the characters of the text they covered) and
 *anchors* (markup with no text of its own, kept verbatim: ``<img>``, ``<wbr>``, comments,
 unmatched tags, elements whose text is not translated such as ``<code>`` or
-``translate="no"``); :mod:`service.html_inline` puts them back around the translated words.
+``translate="no"``); :mod:`model.text.html_inline` puts them back around the translated words.
 
 Not translated: the contents of ``<script>``, ``<style>``, ``<code>``, ``<pre>``,
 ``<textarea>``, and of any element marked ``translate="no"`` or ``class="notranslate"``
@@ -169,7 +169,7 @@ class HtmlTemplate:
 
     def render_text(self, translations: list[str]) -> str:
         """The document with plain-text translations of runs that have no inline markup (a
-        run with markup needs :func:`service.html_inline.render_run`)."""
+        run with markup needs :func:`model.text.html_inline.render_run`)."""
         return self.render([escape_text(text) for text in translations])
 
 
