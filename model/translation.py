@@ -39,8 +39,8 @@ class SentenceTranslation:
 
 
 def passthrough(source: str, n_best: int, attention: bool) -> SentenceTranslation:
-    """The answer for a segment the model does not translate: layout (a line break, a list
-    marker) is kept as it is; a sentence without a letter or digit becomes ``""``."""
+    """The answer for a segment the model does not translate, kept as it is: layout (a line
+    break, a list marker) or a sentence without a letter or digit (``🎉``, ``!!!``)."""
     hypothesis = Hypothesis(
         text=passthrough_text(source),
         score=0.0,

@@ -119,7 +119,8 @@ class TextTranslationService:
         """Cached sentences from the cache, the others through the batcher; input order.
 
         Segments that do not need the model (line breaks, no letter or digit) never reach
-        the cache or the batcher: a text of invisible characters or emoji answers ``""``.
+        the cache or the batcher: a text of emoji answers itself, one of invisible
+        characters ``""``.
         """
         wanted = [sentence for sentence in sentences if needs_model(sentence)]
         results = await self._translate_needed(served, wanted, options)

@@ -21,6 +21,7 @@ from model.text.protect import (
     find_markup,
     find_names,
     find_spans,
+    find_symbols,
     mask,
     protect_pair,
     restore,
@@ -364,6 +365,28 @@ def test_an_amount_rides_on_one_placeholder_at_inference_only() -> None:
     assert masked.text.count("$") == masked.text.count("%") == 0
     assert restore(masked.text, masked.originals).text == text
     assert mask(text).originals == ("25.50", "12", "2024")  # training's view: bare numbers
+
+
+@pytest.mark.parametrize(
+    ("text", "symbols"),
+    [
+        ("Great job! 🎉", ["🎉"]),
+        ("I ❤️ you 👨\u200d👩\u200d👧", ["❤️", "👨\u200d👩\u200d👧"]),  # with their joiners
+        ("Copyright © 2024 Acme™, a → b, x ≤ 5, ★★★☆", ["©", "™", "→", "≤", "★★★☆"]),
+        ("a + b < c ^ 2", []),  # ASCII symbols are the model's
+        ("Giá: 50.000₫, “trích dẫn” – và…", []),  # currency, quotes, dashes, ellipsis
+    ],
+)
+def test_symbols_and_emoji_are_found_whole(text: str, symbols: list[str]) -> None:
+    assert [span.text for span in find_symbols(text)] == symbols
+
+
+def test_symbols_ride_on_placeholders_at_inference_only() -> None:
+    text = "It is 25°C today 😎 → go!"
+    masked = mask(text, known)
+    assert masked.originals == ("25°C", "😎", "→")  # the degree sign is the measurement's
+    assert restore(masked.text, masked.originals).text == text
+    assert mask(text).originals == ("25",)  # training's view
 
 
 def test_markup_in_plain_text_is_carried_whole() -> None:

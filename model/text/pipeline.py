@@ -89,9 +89,9 @@ def needs_model(text: str) -> bool:
 
 
 def passthrough_text(source: str) -> str:
-    """What a segment that does not go to the model becomes: layout itself, anything else
-    ``""``."""
-    return source if is_line_break(source) else ""
+    """What a segment that does not go to the model becomes: itself (layout, and symbols,
+    emoji or punctuation with no word to translate: ``🎉`` stays ``🎉``)."""
+    return source
 
 
 class Step(Protocol):

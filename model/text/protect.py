@@ -34,6 +34,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import re
+import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -274,6 +275,41 @@ def find_amounts(text: str) -> list[Span]:
     return spans
 
 
+def _is_symbol(character: str) -> bool:
+    """A symbol that reads the same in every language: an emoji, ``©``, ``™``, ``→``, ``★``,
+    ``≤`` (Unicode categories So, Sm, Sk) or what joins and modifies an emoji (the variation
+    selectors, the zero-width joiner, skin tones); ASCII symbols (``+``, ``<``, ``^``) are
+    left to the model, which knows them."""
+    if character.isascii():
+        return False
+    return unicodedata.category(character) in _SYMBOL_CATEGORIES or character in _EMOJI_GLUE
+
+
+_SYMBOL_CATEGORIES = frozenset({"So", "Sm", "Sk"})
+_EMOJI_GLUE = frozenset("\u200d\ufe0e\ufe0f\u20e3")  # joiner, text/emoji selectors, keycap
+
+
+def find_symbols(text: str) -> list[Span]:
+    """Runs of symbols (:func:`_is_symbol`: emoji, ``©``, ``→``) in ``text``, left to right.
+    The vocabularies hold few of them: the model got their bytes as pieces and wrote a
+    sentence around them (``I ❤️ you`` gave ``Tôi tay tay là những người ...``) or quotes in
+    their place (``→`` gave ``“``)."""
+    if text.isascii():
+        return []
+    spans: list[Span] = []
+    start = -1
+    for index, character in enumerate(text):
+        if _is_symbol(character):
+            if start < 0:
+                start = index
+        elif start >= 0:
+            spans.append(Span(start, index, text[start:index]))
+            start = -1
+    if start >= 0:
+        spans.append(Span(start, len(text), text[start:]))
+    return spans
+
+
 def find_specifiers(text: str) -> list[Span]:
     """Format specifiers, template fields, character entities and key combinations of
     ``text`` (``%s``, ``%1$s``, ``{name}``, ``{{user}}``, ``${var}``, ``:name``, ``&amp;``,
@@ -348,10 +384,11 @@ def _spans_to_mask(
 ) -> list[Span]:
     """:func:`_copied_spans`, then ``rendered`` (spans translated by rule: dates); at
     inference (``known`` given) also amounts, phone numbers and measurements, technical
-    tokens and unknown names. A span that holds a number takes its place (``March 5``,
-    ``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier one is left
-    out, and so is a name that overlaps anything. Every step is a merge of sorted lists or a
-    binary search: a text with thousands of spans costs no more per span than a short one."""
+    tokens, symbols and emoji, and unknown names. A span that holds a number takes its place
+    (``March 5``, ``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier
+    one is left out, and so is a symbol or a name that overlaps anything. Every step is a
+    merge of sorted lists or a binary search: a text with thousands of spans costs no more
+    per span than a short one."""
     spans = _copied_spans(text)
     if rendered:
         spans = _take_tokens(spans, list(rendered))
@@ -359,6 +396,9 @@ def _spans_to_mask(
         return spans
     for tokens in (find_amounts(text), find_code_tokens(text)):
         spans = _take_tokens(spans, tokens)
+    symbols = [symbol for symbol in find_symbols(text) if not _overlaps_any(symbol, spans)]
+    if symbols:
+        spans = sorted(spans + symbols, key=lambda span: span.start)
     names = [name for name in find_names(text, known) if not _overlaps_any(name, spans)]
     return sorted(spans + names, key=lambda span: span.start)
 
