@@ -10,10 +10,7 @@ from model.text.protect import PLACEHOLDERS
 
 
 def renderings(text: str, source: str, target: str) -> list[tuple[str, str]]:
-    return [
-        (text[found.start : found.end], found.rendering)
-        for found in find_calendar(text, source, target)
-    ]
+    return [(found.text, found.rendering) for found in find_calendar(text, source, target)]
 
 
 @pytest.mark.parametrize(

@@ -21,10 +21,9 @@ were: the models translate the first and copy the second.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 from model.text.hints import CharacterClass
-from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS
+from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS, Span
 
 MONTHS_EN = (
     "January",
@@ -84,14 +83,10 @@ _VIETNAMESE_WEEKDAY = re.compile(
 _DIGIT = CharacterClass(r"\d")
 
 
-@dataclass(frozen=True)
-class Rendered:
-    """A date or a weekday of a source text: ``text[start:end]``, and ``rendering``, what the
-    translation gets in its place."""
-
-    start: int
-    end: int
-    rendering: str
+def _rendered(match: re.Match[str], rendering: str, start: int | None = None) -> Span:
+    """The span of ``match`` (from ``start``) with its ``rendering``."""
+    begin = match.start() if start is None else start
+    return Span(begin, match.end(), match.string[begin : match.end()], rendering)
 
 
 def _vietnamese_date(day: str | None, month: str, year: str | None) -> str:
@@ -112,7 +107,7 @@ def _is_month(word: str) -> bool:
     return word[:1].isupper()
 
 
-def _english_dates(text: str) -> list[Rendered]:
+def _english_dates(text: str) -> list[Span]:
     found = []
     for match in _ENGLISH_DATE.finditer(text):
         month = match["month"] or match["month2"] or match["month3"]
@@ -121,15 +116,15 @@ def _english_dates(text: str) -> list[Rendered]:
         number = str(_MONTH_NUMBER[month.lower()])
         day = match["day"] or match["day2"]
         year = match["year"] or match["year2"] or match["year3"]
-        found.append(Rendered(match.start(), match.end(), _vietnamese_date(day, number, year)))
+        found.append(_rendered(match, _vietnamese_date(day, number, year)))
     return found
 
 
-def _english_weekdays(text: str) -> list[Rendered]:
+def _english_weekdays(text: str) -> list[Span]:
     found = []
     for match in _ENGLISH_WEEKDAY.finditer(text):
         index = [day.lower() for day in WEEKDAYS_EN].index(match["day"].lower())
-        found.append(Rendered(match.start(), match.end(), WEEKDAYS_VI[index]))
+        found.append(_rendered(match, WEEKDAYS_VI[index]))
     return found
 
 
@@ -140,34 +135,34 @@ def _means_a_day(match: re.Match[str]) -> bool:
     return bool(match["time"]) or day[:1].isupper() or (day.isdigit() and match["thu"][0] == "T")
 
 
-def _vietnamese_dates(text: str) -> list[Rendered]:
+def _vietnamese_dates(text: str) -> list[Span]:
     found = []
     for match in _VIETNAMESE_DATE.finditer(text):
         month = match["month"] or match["month2"]
         year = match["year"] or match["year2"]
-        found.append(Rendered(match.start(), match.end(), _english_date(match["day"], month, year)))
+        found.append(_rendered(match, _english_date(match["day"], month, year)))
     return found
 
 
-def _vietnamese_weekdays(text: str) -> list[Rendered]:
+def _vietnamese_weekdays(text: str) -> list[Span]:
     found = []
     for match in _VIETNAMESE_WEEKDAY.finditer(text):
         if match["sunday"]:
-            found.append(Rendered(match.start(), match.end(), WEEKDAYS_EN[6]))
+            found.append(_rendered(match, WEEKDAYS_EN[6]))
         elif _means_a_day(match):
             day = match["day"].lower()
             index = int(day) - 2 if day.isdigit() else _DAY_NUMBERS_VI.index(day)
-            found.append(Rendered(match.start("thu"), match.end(), WEEKDAYS_EN[index]))
+            found.append(_rendered(match, WEEKDAYS_EN[index], start=match.start("thu")))
     return found
 
 
-def find_calendar(text: str, source: str, target: str) -> list[Rendered]:
+def find_calendar(text: str, source: str, target: str) -> list[Span]:
     """The dates and weekdays of ``text`` (in ``source``) with their renderings in ``target``,
     left to right, none overlapping another; none for any other pair than English and
     Vietnamese."""
     # Cheap tests first: every date has a digit, every English weekday "day" (any case),
     # every Vietnamese one "thứ" or "chủ nhật"; most sentences have none of them.
-    found: list[Rendered] = []
+    found: list[Span] = []
     if (source, target) == ("en", "vi"):
         if _DIGIT.search(text):
             found += _english_dates(text)
@@ -179,10 +174,15 @@ def find_calendar(text: str, source: str, target: str) -> list[Rendered]:
         lowered = text.lower()
         if "thứ " in lowered or "chủ nhật" in lowered:
             found += _vietnamese_weekdays(text)
-    if len(found) < 2:
-        return found
-    kept: list[Rendered] = []
-    for span in sorted(found, key=lambda span: (span.start, -span.end)):
+    return apart(found)
+
+
+def apart(spans: list[Span]) -> list[Span]:
+    """``spans`` left to right, each that overlaps an earlier (or longer) one left out."""
+    if len(spans) < 2:
+        return spans
+    kept: list[Span] = []
+    for span in sorted(spans, key=lambda span: (span.start, -span.end)):
         if not kept or span.start >= kept[-1].end:
             kept.append(span)
     return kept

@@ -37,6 +37,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Literal
 
+from model.text.places import find_place_names
 from model.text.protect import find_amounts, find_spans
 
 Style = Literal["as_is", "upper", "title"]
@@ -115,14 +116,18 @@ def _letters(sentence: str) -> tuple[int, int]:
     return len(cased), sum(1 for ch in cased if ch.isupper())
 
 
-def _outside_spans(text: str) -> list[tuple[int, int]]:
+def _outside_spans(text: str, places: bool = False) -> list[tuple[int, int]]:
     """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
     numbers, amounts and measurements; :mod:`model.text.protect`), whose case must never
-    change: a URL's path is case-sensitive, and ``25°C`` is not ``25°c``."""
+    change: a URL's path is case-sensitive, and ``25°C`` is not ``25°c``. ``places``: its
+    places (:mod:`model.text.places`) too, which a source keeps as written (``Da Nang`` is a
+    place, ``Da nang`` none) and a translation in capitals writes in capitals."""
     spans = find_spans(text)
-    amounts = find_amounts(text) if spans else []  # each holds a number
-    if amounts:
-        spans = sorted(spans + amounts, key=lambda span: (span.start, -span.end))
+    others = find_amounts(text) if spans else []  # each holds a number
+    if places:
+        others += find_place_names(text)
+    if others:
+        spans = sorted(spans + others, key=lambda span: (span.start, -span.end))
     stretches, position = [], 0
     for span in spans:
         if span.end <= position:  # a number inside an amount already passed
@@ -133,12 +138,12 @@ def _outside_spans(text: str) -> list[tuple[int, int]]:
     return stretches
 
 
-def _replace_words(sentence: str, change: Callable[[int, str], str]) -> str:
+def _replace_words(sentence: str, change: Callable[[int, str], str], places: bool = False) -> str:
     """``sentence`` with word ``i`` (letters and inner apostrophes, outside protected spans)
     replaced by ``change(i, word)``; everything else is kept as it is."""
     counter = iter(range(len(sentence) + 1))
     pieces, position = [], 0
-    for start, end in _outside_spans(sentence):
+    for start, end in _outside_spans(sentence, places):
         pieces.append(sentence[position:start])
         pieces.append(
             _WORD.sub(lambda match: change(next(counter), match.group()), sentence[start:end])
@@ -149,7 +154,7 @@ def _replace_words(sentence: str, change: Callable[[int, str], str]) -> str:
 
 def _plain(sentence: str) -> str:
     """``sentence`` without its protected spans (they say nothing about its case)."""
-    stretches = _outside_spans(sentence)
+    stretches = _outside_spans(sentence, places=True)
     if len(stretches) == 1:  # no span: the sentence itself
         return sentence
     return " ".join(sentence[start:end] for start, end in stretches)
@@ -213,6 +218,8 @@ def _title_style(words: Iterable[str], lang: str) -> Style:
 def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> CasedInput:
     """The sentence (written in ``lang``) as the model should see it, and the style to
     restore (module docstring)."""
+    if not _has_two_capitals(sentence):  # nor has its plain part: no span need be looked for
+        return CasedInput(sentence, "as_is")
     plain = _plain(sentence)
     if not _has_two_capitals(plain):
         return CasedInput(sentence, "as_is")
@@ -225,7 +232,10 @@ def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> Case
         style = _title_style((match.group() for match in _WORD.finditer(plain)), lang)
     if style != "as_is":
         return CasedInput(
-            _replace_words(sentence, lambda i, word: _recased(word, i == 0, known, lang)), style
+            _replace_words(
+                sentence, lambda i, word: _recased(word, i == 0, known, lang), places=True
+            ),
+            style,
         )
     if known is None or not any(position > 0 for position in upper_positions):
         return CasedInput(sentence, style)  # no shouted word to lower
@@ -237,7 +247,7 @@ def prepare(sentence: str, known: Known | None = None, lang: str = "en") -> Case
             return _lower(word)
         return word
 
-    return CasedInput(_replace_words(sentence, unshout), style)
+    return CasedInput(_replace_words(sentence, unshout, places=True), style)
 
 
 def _title_case(translation: str, lang: str) -> str:

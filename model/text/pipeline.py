@@ -31,13 +31,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from model.text.calendar import find_calendar, tidy_before_dates
+from model.text.calendar import apart, find_calendar, tidy_before_dates
 from model.text.casing import Style, capital_like_source, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
 from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
 from model.text.full_stop import FULL_STOP, drop_full_stop, ellipsis_like_source, ends_open
-from model.text.protect import Span, mask, restore
+from model.text.places import find_places
+from model.text.protect import mask, restore
 from model.text.sentences import is_line_break, join_sentences, split_sentences
 from model.text.tokenizer import normalize
 
@@ -224,8 +225,9 @@ class Clock:
 
 class Mask:
     """Protected spans (URLs, e-mail addresses, numbers and, with ``known``, technical tokens
-    and unknown names) as placeholders, and back (:mod:`model.text.protect`); dates and
-    weekdays too, put back in the target language's words (:mod:`model.text.calendar`); with
+    and unknown names) as placeholders, and back (:mod:`model.text.protect`); dates, weekdays
+    and Vietnam's places too, put back in the target language's words
+    (:mod:`model.text.calendar`, :mod:`model.text.places`); with
     ``false_years`` (English into Vietnamese), a false *năm* (year) before a placeholder is
     taken out first (:mod:`model.text.false_years`). Off for a model without placeholder
     pieces (``enabled``). ``languages``: the model's ``(source, target)``."""
@@ -250,11 +252,11 @@ class Mask:
                 return (
                     segment.replaced(originals=(), occurrences=()) if segment.originals else segment
                 )
-            dates = [
-                Span(found.start, found.end, segment.text[found.start : found.end], found.rendering)
-                for found in find_calendar(segment.text, self.source, self.target)
-            ]
-            found = mask(segment.text, self.known, dates)
+            rendered = apart(
+                find_calendar(segment.text, self.source, self.target)
+                + find_places(segment.text, self.source, self.target)
+            )
+            found = mask(segment.text, self.known, rendered)
             if found.text == segment.text and not (found.originals or segment.originals):
                 return segment  # no span: nothing to remember
             return segment.replaced(

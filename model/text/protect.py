@@ -382,20 +382,21 @@ def _take_tokens(spans: list[Span], tokens: list[Span]) -> list[Span]:
 def _spans_to_mask(
     text: str, known: Callable[[str], bool] | None, rendered: Sequence[Span] = ()
 ) -> list[Span]:
-    """:func:`_copied_spans`, then ``rendered`` (spans translated by rule: dates); at
-    inference (``known`` given) also amounts, phone numbers and measurements, technical
-    tokens, symbols and emoji, and unknown names. A span that holds a number takes its place
-    (``March 5``, ``$25.50``, ``ABC-123``); one that overlaps a URL, an address or an earlier
-    one is left out, and so is a symbol or a name that overlaps anything. Every step is a
-    merge of sorted lists or a binary search: a text with thousands of spans costs no more
-    per span than a short one."""
+    """:func:`_copied_spans`; at inference (``known`` given) amounts, phone numbers and
+    measurements, and technical tokens; ``rendered`` (spans translated by rule: dates,
+    places); at inference, symbols and emoji, and unknown names. A span that holds others
+    takes their place (``March 5``, ``$25.50``, ``ABC-123``, ``TP.HCM``); one that overlaps a
+    URL, an address or an earlier one in part is left out, and so is a symbol or a name that
+    overlaps anything. Every step is a merge of sorted lists or a binary search: a text with
+    thousands of spans costs no more per span than a short one."""
     spans = _copied_spans(text)
-    if rendered:
+    if known is not None:
+        for tokens in (find_amounts(text), find_code_tokens(text)):
+            spans = _take_tokens(spans, tokens)
+    if rendered:  # last: a place written like a file name (TP.HCM) is a place
         spans = _take_tokens(spans, list(rendered))
     if known is None:
         return spans
-    for tokens in (find_amounts(text), find_code_tokens(text)):
-        spans = _take_tokens(spans, tokens)
     symbols = [symbol for symbol in find_symbols(text) if not _overlaps_any(symbol, spans)]
     if symbols:
         spans = sorted(spans + symbols, key=lambda span: span.start)
