@@ -23,6 +23,8 @@ def renderings(text: str, source: str, target: str) -> list[tuple[str, str]]:
         ),
         ("Born on 5 May 1990.", [("5 May 1990", "ngày 5 tháng 5 năm 1990")]),
         ("on the 21st of December", [("the 21st of December", "ngày 21 tháng 12")]),
+        ("It is due on 3 March.", [("3 March", "ngày 3 tháng 3")]),  # the full stop is not its
+        ("Open Mar. 5 to Dec. 1", [("Mar. 5", "ngày 5 tháng 3"), ("Dec. 1", "ngày 1 tháng 12")]),
         ("We moved in March 2020.", [("March 2020", "tháng 3 năm 2020")]),
         ("See you on Wednesday!", [("Wednesday", "thứ Tư")]),
         ("Closed on Sundays.", [("Sundays", "Chủ nhật")]),
@@ -79,6 +81,8 @@ def test_the_word_before_a_date_is_mended() -> None:
     )
     assert tidy_before_dates(f"Họp ngày {first}.", ("ngày 5 tháng 3",), "vi") == f"Họp {first}."
     assert tidy_before_dates(f"Họp vào {first}.", ("ngày 5 tháng 3",), "vi") == f"Họp vào {first}."
+    assert tidy_before_dates(f"Họp trên {first}.", ("thứ Bảy",), "vi") == f"Họp vào {first}."
+    assert tidy_before_dates(f"Ở {first}.", ("Hà Nội",), "vi") == f"Ở {first}."  # a place
 
 
 def test_the_mask_step_puts_back_the_rendering() -> None:

@@ -60,7 +60,7 @@ def _year(name: str) -> str:
 
 _ENGLISH_DATE = re.compile(
     rf"(?<![\w.])(?:(?P<md>(?P<month>{_MONTH})\.? {_day('day')}(?:,? {_year('year')})?)"
-    rf"|(?:the )?{_day('day2')} (?:of )?(?P<month2>{_MONTH})\.?(?:,? {_year('year2')})?"
+    rf"|(?:the )?{_day('day2')} (?:of )?(?P<month2>{_MONTH})(?:,? {_year('year2')})?"
     rf"|(?P<month3>{_MONTH}),? {_year('year3')})(?!\w)",
     re.IGNORECASE,
 )
@@ -212,7 +212,7 @@ def tidy_before_dates(translation: str, originals: tuple[str, ...], target: str)
     """``translation`` (placeholders still in it) with the word before a rendered date
     mended: in English, ``in``, ``at`` or ``into`` before a day becomes ``on``; in
     Vietnamese, a word the rendering starts with is not written twice (``ngày`` before
-    ``ngày 5 tháng 3``)."""
+    ``ngày 5 tháng 3``), and ``trên``, ``tại`` or ``ở`` before a date becomes ``vào``."""
     if not any(_is_rendered(original, target) for original in originals):
         return translation
 
@@ -226,8 +226,11 @@ def tidy_before_dates(translation: str, originals: tuple[str, ...], target: str)
             and before.lower() in ("in", "at", "into")
         ):
             return ("On" if before[0].isupper() else "on") + " " + match.group(2)
-        if target == "vi" and original and original.split(" ", 1)[0].lower() == before.lower():
-            return match.group(2)
+        if target == "vi" and _VIETNAMESE_RENDERING.match(original):
+            if original.split(" ", 1)[0].lower() == before.lower():
+                return match.group(2)
+            if before.lower() in ("trên", "tại", "ở"):  # "on" a day is "vào", as in "at" one
+                return ("Vào" if before[0].isupper() else "vào") + " " + match.group(2)
         return match.group(0)
 
     return _WORD_BEFORE_PLACEHOLDER.sub(mended, translation)
