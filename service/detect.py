@@ -15,7 +15,9 @@ around it, for this English-to-Vietnamese service:
   above and the dot below (``ả ạ``), a tone mark on a circumflex vowel (``ố ệ``) and a tilde on
   ``i u y e`` (``ĩ ũ``). Acute, grave and plain circumflex are left out: French, Spanish and
   Portuguese use them too. A text with such letters in at least :data:`VIETNAMESE_SHARE` of its
-  words (or in any word of a short text) is Vietnamese.
+  words (or in any word of a short text) is Vietnamese. Capitalised words are not counted
+  when the text has English function words Vietnamese does not spell: English that names a
+  Vietnamese person or place (``My name is Nguyễn Văn An``) is English.
 * **Vietnamese typed without its marks** (``toi yeu thanh pho nay``, as on a keyboard without
   a Vietnamese layout) is recognised by its syllables: a (nearly) ASCII text of at least
   :data:`TONELESS_MIN_WORDS` words, at least :data:`TONELESS_OWN_SHARE` of them among the
@@ -161,13 +163,27 @@ def _toneless_vietnamese_share(words: list[str]) -> float | None:
 
 def prepare_text(text: str, is_html: bool = False) -> str:
     """What the detector reads: NFC, lower case, no markup, URLs, e-mail addresses or
-    numbers."""
+    numbers, and no Vietnamese names in an English text (:func:`_without_vietnamese_names`)."""
     text = unicodedata.normalize("NFC", text)
     if is_html:
         text = _TAG.sub(" ", text)
     for span in reversed(find_spans(text)):
         text = text[: span.start] + " " + text[span.end :]
-    return text.lower()
+    return _without_vietnamese_names(text).lower()
+
+
+def _without_vietnamese_names(text: str) -> str:
+    """``text`` without its capitalised words in Vietnamese letters when it also has English
+    function words that Vietnamese does not spell (``is``, ``and``, ``my``): English that names
+    a Vietnamese person or place (``My name is Nguyễn Văn An``, ``We visited Huế``) is
+    English, where one such letter would otherwise make it Vietnamese."""
+    words = _WORD.findall(text)
+    if not any(word.lower() in _ENGLISH_ONLY_FUNCTION_WORDS for word in words):
+        return text
+    names = {word for word in words if word[:1].isupper() and _has_vietnamese_letter(word)}
+    if not names:
+        return text
+    return _WORD.sub(lambda match: " " if match.group() in names else match.group(), text)
 
 
 def text_words(prepared: str) -> list[str]:

@@ -26,6 +26,12 @@ def detector() -> LanguageDetector:
         ("Tôi yêu thành phố này.", "vi"),
         ("Cảm ơn", "vi"),
         ("Việt Nam", "vi"),
+        # English naming a Vietnamese person or place is English; Vietnamese naming one is not
+        ("My name is Nguyễn Văn An and I live in Hà Nội.", "en"),
+        ("We visited Huế last year.", "en"),
+        ("Anh ấy là Nguyễn Văn An.", "vi"),
+        ("Chị Lan đi Huế với tôi.", "vi"),
+        ("Đà Nẵng", "vi"),
         ("Hôm nay trời đẹp quá, chúng ta đi dạo nhé.", "vi"),
         ("Bonjour, je suis étudiant et j'habite à Lyon depuis deux ans.", "fr"),
         ("Der Hund schläft im Garten und die Katze spielt mit dem Ball.", "de"),
