@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-import service.translation
+import model.document
 from model.text.pipeline import TextPipeline
 from model.translator import Translator
 from tests.test_service_api import serve, settings_for
@@ -59,7 +59,7 @@ async def test_text_work_runs_off_the_event_loop(
         (TextPipeline, "sentences"),
         (TextPipeline, "restore_case"),
         (Translator, "encode_batch"),
-        (service.translation, "render_run"),
+        (model.document, "render_run"),
     ):
         monkeypatch.setattr(owner, name, slowed(getattr(owner, name), name, calls))
     async with serve(settings_for(tiny_model_dir)) as client:
