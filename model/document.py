@@ -21,6 +21,7 @@ a word cut the word into rare pieces: the model wrote ``<b>Sve</b>`` and ``<i> <
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from typing import Literal
 
 from model.text.html import HtmlTemplate, escape_text, parse_html
@@ -34,24 +35,13 @@ from model.translation import SentenceTranslation, kth_hypotheses
 TextFormat = Literal["text", "html"]
 
 
-def _escape_outside_markup(text: str) -> str:
-    """Plain ``text`` as an HTML fragment: its tags and comments as they are, every other
-    character escaped."""
+def _outside_markup(text: str, change: Callable[[str], str]) -> str:
+    """``text`` with ``change`` applied to everything but its tags and comments."""
     pieces, position = [], 0
     for span in find_markup(text):
-        pieces += [escape_text(text[position : span.start]), span.text]
+        pieces += [change(text[position : span.start]), span.text]
         position = span.end
-    pieces.append(escape_text(text[position:]))
-    return "".join(pieces)
-
-
-def _unescape_outside_markup(fragment: str) -> str:
-    """The reverse of :func:`_escape_outside_markup` for a rendered fragment."""
-    pieces, position = [], 0
-    for span in find_markup(fragment):
-        pieces += [html.unescape(fragment[position : span.start]), span.text]
-        position = span.end
-    pieces.append(html.unescape(fragment[position:]))
+    pieces.append(change(text[position:]))
     return "".join(pieces)
 
 
@@ -67,7 +57,7 @@ class Document:
         if text_format == "html":
             self._template = parse_html(cleaned)
         elif self._tags_in_text:
-            self._template = parse_html(_escape_outside_markup(cleaned))
+            self._template = parse_html(_outside_markup(cleaned, escape_text))
         runs = list(self._template.texts) if self._template else [cleaned]
         # What the model sees: each sentence in a case it knows (layout passes as it is).
         self._runs = [pipeline.sentences(run) for run in runs]
@@ -122,7 +112,7 @@ class Document:
         if self._template is None:
             return runs[0]
         rendered = self._template.render(runs)
-        return _unescape_outside_markup(rendered) if self._tags_in_text else rendered
+        return _outside_markup(rendered, html.unescape) if self._tags_in_text else rendered
 
     def assemble(
         self, results: list[SentenceTranslation], alternatives: int

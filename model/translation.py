@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from model.text.pipeline import passthrough_text
-
 
 @dataclass(frozen=True)
 class Hypothesis:
@@ -42,7 +40,7 @@ def passthrough(source: str, n_best: int, attention: bool) -> SentenceTranslatio
     """The answer for a segment the model does not translate, kept as it is: layout (a line
     break, a list marker) or a sentence without a letter or digit (``🎉``, ``!!!``)."""
     hypothesis = Hypothesis(
-        text=passthrough_text(source),
+        text=source,
         score=0.0,
         target_tokens=[],
         attention=[] if attention else None,

@@ -14,20 +14,12 @@ words (resume and the caches depend on it).
 from __future__ import annotations
 
 import re
-import unicodedata
 
 import numpy as np
 
-# The two letters whose mark is not a combining character.
-_BARRED = str.maketrans("đĐ", "dD")
+from model.text.diacritics import strip_diacritics
+
 _WORD = re.compile(r"\S+")
-
-
-def strip_diacritics(word: str) -> str:
-    """``word`` without tone and vowel marks (``tiếng`` -> ``tieng``, ``Đà`` -> ``Da``), NFC."""
-    decomposed = unicodedata.normalize("NFD", word.translate(_BARRED))
-    bare = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    return unicodedata.normalize("NFC", bare)
 
 
 def strip_tones(sentences: list[str], probability: float, seed: int) -> list[str]:

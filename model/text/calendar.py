@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 
 from model.text.hints import CharacterClass
-from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS, Span
+from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS, Span, longest_apart
 
 MONTHS_EN = (
     "January",
@@ -170,18 +170,7 @@ def find_calendar(text: str, source: str, target: str) -> list[Span]:
         lowered = text.lower()
         if "thứ " in lowered or "chủ nhật" in lowered:
             found += _vietnamese_weekdays(text)
-    return apart(found)
-
-
-def apart(spans: list[Span]) -> list[Span]:
-    """``spans`` left to right, each that overlaps an earlier (or longer) one left out."""
-    if len(spans) < 2:
-        return spans
-    kept: list[Span] = []
-    for span in sorted(spans, key=lambda span: (span.start, -span.end)):
-        if not kept or span.start >= kept[-1].end:
-            kept.append(span)
-    return kept
+    return longest_apart(found)
 
 
 # A day (not a month) takes "on" in English; the model often writes "in" or "at", as before

@@ -31,14 +31,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, Protocol
 
-from model.text.calendar import apart, find_calendar, tidy_before_dates
+from model.text.calendar import find_calendar, tidy_before_dates
 from model.text.casing import Style, capital_like_source, prepare, restore_case
 from model.text.clean import clean_text, has_translatable_content
 from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
 from model.text.full_stop import FULL_STOP, drop_full_stop, ellipsis_like_source, ends_open
 from model.text.places import find_places
-from model.text.protect import mask, restore
+from model.text.protect import longest_apart, mask, restore
 from model.text.sentences import is_line_break, join_sentences, split_sentences
 from model.text.tokenizer import normalize
 
@@ -87,12 +87,6 @@ def needs_model(text: str) -> bool:
     """Whether a segment goes to the model: layout passes through, and a segment without a
     letter or digit has nothing to translate (the model would only invent a sentence)."""
     return bool(text) and not is_line_break(text) and has_translatable_content(text)
-
-
-def passthrough_text(source: str) -> str:
-    """What a segment that does not go to the model becomes: itself (layout, and symbols,
-    emoji or punctuation with no word to translate: ``🎉`` stays ``🎉``)."""
-    return source
 
 
 class Step(Protocol):
@@ -252,7 +246,7 @@ class Mask:
                 return (
                     segment.replaced(originals=(), occurrences=()) if segment.originals else segment
                 )
-            rendered = apart(
+            rendered = longest_apart(
                 find_calendar(segment.text, self.source, self.target)
                 + find_places(segment.text, self.source, self.target)
             )

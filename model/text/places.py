@@ -18,9 +18,9 @@ their marks (``Ha Noi``, ``Da Nang``).
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterator
 
+from model.text.diacritics import strip_diacritics
 from model.text.protect import Span
 
 # (English names, the first the one written; Vietnamese names, likewise)
@@ -118,14 +118,6 @@ PLACES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (
 )
 
 
-def _without_marks(text: str) -> str:
-    """``text`` without its Vietnamese tone and vowel marks (``Đà Nẵng`` -> ``Da Nang``)."""
-    decomposed = unicodedata.normalize("NFD", text.replace("Đ", "D").replace("đ", "d"))
-    return unicodedata.normalize(
-        "NFC", "".join(c for c in decomposed if not unicodedata.combining(c))
-    )
-
-
 def _table(source: str) -> dict[str, str]:
     """Every way a place is written in a ``source`` text -> its name in the other language
     (a name written the other language's way, ``Hà Nội`` in English, is carried as it is)."""
@@ -137,7 +129,7 @@ def _table(source: str) -> dict[str, str]:
         else:
             for name in vietnamese:
                 table.setdefault(name, english[0])
-                table.setdefault(_without_marks(name), english[0])
+                table.setdefault(strip_diacritics(name), english[0])
             table.update((name, english[0]) for name in english if name not in table)
     return table
 

@@ -343,14 +343,19 @@ def _overlaps_any(span: Span, spans: list[Span]) -> bool:
 
 def _copied_spans(text: str) -> list[Span]:
     """What training data and inference both copy: markup, specifiers (:func:`find_spans`
-    too), left to right. Of two that overlap the longer is kept, so a number inside a tag or
-    a ``%1$s`` is part of it and a ``{query}`` inside a URL part of the URL. Each candidate
-    is checked against the characters the kept ones cover: the check costs its own length,
-    not the number of spans kept."""
-    candidates = find_markup(text) + find_specifiers(text) + find_spans(text)
+    too), left to right. Of two that overlap the longer is kept (:func:`longest_apart`), so a
+    number inside a tag or a ``%1$s`` is part of it and a ``{query}`` inside a URL part of
+    the URL."""
+    return longest_apart(find_markup(text) + find_specifiers(text) + find_spans(text))
+
+
+def longest_apart(candidates: list[Span]) -> list[Span]:
+    """``candidates`` left to right, of two that overlap the longer kept. Each candidate is
+    checked against the characters the kept ones cover: the check costs its own length, not
+    the number of spans kept."""
     if len(candidates) < 2:  # most texts: nothing to choose between
         return candidates
-    covered = bytearray(len(text))  # 1 where a kept span is
+    covered = bytearray(max(span.end for span in candidates))  # 1 where a kept span is
     kept: list[Span] = []
     for span in sorted(candidates, key=lambda span: span.start - span.end):  # longest first
         if covered.find(1, span.start, span.end) < 0:
