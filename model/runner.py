@@ -26,6 +26,7 @@ from model.runtime.lstm_table import TokenTableEncoder, TokenTableLstm
 from model.runtime.quantize import Quantized, quantize_int8, wants_int8
 from model.runtime.shortlist import Shortlist, ShortlistedModel, load_shortlist
 from model.search.decode import SearchResult, beam_search, greedy_search, max_target_lengths
+from model.search.ensemble import Ensemble
 from model.search.options import SearchOptions
 from model.search.stream import BeamStream
 from model.store.checkpoint import LoadedModel
@@ -40,6 +41,9 @@ class SearchRunner:
     ``auto`` is decided by the CPU's features (:mod:`model.runtime.cpu_path`, recorded in
     :attr:`cpu_path`). ``cuda_graphs``: on CUDA, decoder steps replay CUDA graphs
     (:mod:`model.runtime.cuda_graphs`; off until a GPU run has shown they agree and pay).
+    ``ensemble_with``: further models of the same vocabularies, searched with ``loaded`` as
+    one :class:`model.search.ensemble.Ensemble` (the teacher of ``mt-distill``; slower by
+    about the number of models, so never the service's).
     The decoding length limit of a row is ``max_len_ratio x source tokens + max_len_extra``."""
 
     def __init__(
@@ -53,6 +57,7 @@ class SearchRunner:
         max_len_ratio: float = 2.0,
         max_len_extra: int = 10,
         cuda_graphs: bool = False,
+        ensemble_with: Sequence[LoadedModel] = (),
     ) -> None:
         self.device = resolve_device(device)
         self.max_len_ratio = max_len_ratio
@@ -67,31 +72,44 @@ class SearchRunner:
                 shortlist = "off"
         else:
             self.bf16 = bf16 is not False
-        model = loaded.model.to(self.device).eval()
         self.quantization: Quantized[Seq2Seq] | None = None
-        if int8:
-            self.quantization = quantize_int8(model)
-            model = self.quantization.model
         self.shortlist: Shortlist | None = load_shortlist(loaded, shortlist, self.device)
-        self.model: Seq2Seq | ShortlistedModel | GraphedModel = model
+        self.model: Seq2Seq | ShortlistedModel | GraphedModel | Ensemble = self._network(
+            loaded, int8, cuda_graphs and not ensemble_with
+        )
+        if ensemble_with:
+            # Every member scores the first model's shortlist, so that their columns agree.
+            members = [self._network(other, int8, False) for other in ensemble_with]
+            self.model = Ensemble([self.model, *members])
+
+    def _network(
+        self, loaded: LoadedModel, int8: bool, cuda_graphs: bool
+    ) -> Seq2Seq | ShortlistedModel | GraphedModel:
+        """``loaded``'s network on this runner's device and path (int8, the shortlist, the
+        token tables, CUDA graphs); the first call records its quantization."""
+        model = loaded.model.to(self.device).eval()
+        if int8:
+            quantization = quantize_int8(model)
+            self.quantization = self.quantization or quantization
+            model = quantization.model
         if cuda_graphs and self.device.type == "cuda" and self.shortlist is None:
-            self.model = GraphedModel(model)
+            return GraphedModel(model)
         cpu = self.device.type == "cpu"
-        if self.shortlist is not None or (cpu and not self.bf16):
-            # On a CPU in int8 or float32, always: with int8, the tables and exact attention
-            # make a sentence's result the same in any batch (model/runtime/shortlist.py).
-            # Tables are built from the float weights; their hidden half runs as the model does.
-            int8 = self.precision == "int8"
-            config = loaded.config
-            self.model = ShortlistedModel(
-                model,
-                self.shortlist
-                or Shortlist.whole(config.source_vocab_size, config.target_vocab_size),
-                TokenTableLstm.of(loaded.model.decoder, config, int8=int8),
-                # on CUDA the fused encoder is faster than a loop over steps
-                TokenTableEncoder.of(loaded.model.encoder, config, int8=int8) if cpu else None,
-                exact_attention=cpu and int8,
-            )
+        if self.shortlist is None and not (cpu and not self.bf16):
+            return model
+        # On a CPU in int8 or float32, always: with int8, the tables and exact attention
+        # make a sentence's result the same in any batch (model/runtime/shortlist.py).
+        # Tables are built from the float weights; their hidden half runs as the model does.
+        int8 = self.precision == "int8"
+        config = loaded.config
+        return ShortlistedModel(
+            model,
+            self.shortlist or Shortlist.whole(config.source_vocab_size, config.target_vocab_size),
+            TokenTableLstm.of(loaded.model.decoder, config, int8=int8),
+            # on CUDA the fused encoder is faster than a loop over steps
+            TokenTableEncoder.of(loaded.model.encoder, config, int8=int8) if cpu else None,
+            exact_attention=cpu and int8,
+        )
 
     @property
     def precision(self) -> str:

@@ -79,6 +79,8 @@ class Translator:
     (:mod:`model.text.protect`). ``text_threads``: SentencePiece threads for large batches.
     ``cuda_graphs``: decoder steps as CUDA graphs on a GPU (:mod:`model.runtime.cuda_graphs`;
     off by default until a GPU run has shown that they agree with eager steps and are faster).
+    ``ensemble_with``: further models of the same vocabularies searched together with this one
+    (:class:`model.search.ensemble.Ensemble`; the text pipeline is this model's).
 
     Decoding defaults (beam size, length penalty, repeat rules; :attr:`defaults`) come from
     the model directory's ``metadata.decoding``, else 5, 1.0, 0 and 4; explicit arguments
@@ -106,6 +108,7 @@ class Translator:
         shortlist: str = "off",
         text_threads: int = DEFAULT_TEXT_THREADS,
         cuda_graphs: bool = False,
+        ensemble_with: Sequence[LoadedModel] = (),
     ) -> None:
         if min(max_batch_tokens, max_source_tokens, workers, text_threads) < 1:
             raise ValueError(
@@ -132,6 +135,7 @@ class Translator:
             max_len_ratio=max_len_ratio,
             max_len_extra=max_len_extra,
             cuda_graphs=cuda_graphs,
+            ensemble_with=ensemble_with,
         )
         self._source = loaded.tokenizers.source
         target = loaded.tokenizers.target

@@ -144,7 +144,8 @@ class CorpusConfig:
     repeats while it has enough and repeated whole when it has fewer; 0 trains on none of
     them and only scores its dev set (a baseline for the same table). Its dev set
     (``dev_prefix``) is scored at every evaluation as ``dev_bleu_<name>`` and
-    ``dev_loss_<name>``; the best model is still chosen on the main dev set.
+    ``dev_loss_<name>``; the best model is still chosen on the main dev set. An empty
+    ``dev_prefix`` means it has none (a distilled corpus: its sources are the main corpus's).
     """
 
     name: str = ""

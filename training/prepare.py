@@ -232,6 +232,8 @@ def _corpus_devs(
     IWSLT files come tokenized)."""
     devs = {}
     for corpus in config.corpora:
+        if not corpus.dev_prefix:
+            continue  # a corpus with no dev set of its own (a distilled one)
         clean = _corpus_side(config, corpus, corpus.dev_prefix, cache)
         file = find_corpus_file(corpus_dir(corpus), corpus.dev_prefix, config.data.target_lang)
         references = read_lines(file)
