@@ -19,6 +19,7 @@ from pathlib import Path
 
 from cli.common import ExitCode, configure_logging
 from model.runtime.parallelism import plan_parallelism, usable_cores
+from model.runtime.quantize import QUANTIZE_MODES
 from model.store.checkpoint import ModelFileError, load_model
 from model.translator import Translator
 from training.data import ParallelDataError
@@ -47,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--chunk", type=int, default=2000, help="sentences per written chunk")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     parser.add_argument(
-        "--quantize", default="auto", choices=("auto", "int8", "off"), help="see mt-translate"
+        "--quantize", default="auto", choices=QUANTIZE_MODES, help="see mt-translate"
     )
     return parser
 

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from model.search.steps import own_vocabularies
+
 
 class Ensemble:
     """``members``: two or more searchable models (:class:`model.nn.seq2seq.Seq2Seq`, or the
@@ -62,7 +64,7 @@ class Ensemble:
         """The columns' target ids (:func:`model.search.steps.own_vocabularies`), which every
         member must share: averaging probabilities of different words would be meaningless."""
         vocabularies = [
-            getattr(member, "vocabulary_ids", lambda _: None)(output)
+            own_vocabularies(member, output)
             for member, output in zip(self.members, encoder_output, strict=True)
         ]
         first = vocabularies[0]
