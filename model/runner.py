@@ -78,6 +78,10 @@ class SearchRunner:
             loaded, int8, cuda_graphs and not ensemble_with
         )
         if ensemble_with:
+            for other in ensemble_with:
+                reason = loaded.vocabularies_differ(other)
+                if reason is not None:
+                    raise ValueError(f"{other.path}: {reason} from {loaded.path} (ensemble)")
             # Every member scores the first model's shortlist, so that their columns agree.
             members = [self._network(other, int8, False) for other in ensemble_with]
             self.model = Ensemble([self.model, *members])

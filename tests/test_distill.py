@@ -22,7 +22,7 @@ class UpperCase:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def translate(self, texts: list[str], beam: int | None = None) -> list[str]:
+    def translate(self, texts: list[str], beam: int = 5) -> list[str]:
         self.calls.append(list(texts))
         return [f"{text.upper()}\n(two lines)" for text in texts]
 
@@ -56,6 +56,16 @@ def test_a_stopped_run_continues_where_it_stopped(tmp_path: Path) -> None:
     teacher = UpperCase()
     assert distill(teacher, SOURCES, tmp_path / "train.en", tmp_path / "train.vi", chunk=3) == 4
     assert teacher.calls == [SOURCES[3:6], SOURCES[6:]]
+    assert read_lines(tmp_path / "train.vi") == read_lines(tmp_path / "whole.vi")
+
+
+def test_a_line_cut_short_by_a_stop_is_translated_again(tmp_path: Path) -> None:
+    distill(UpperCase(), SOURCES, tmp_path / "whole.en", tmp_path / "whole.vi")
+    (tmp_path / "train.en").write_text("".join(s + "\n" for s in SOURCES), encoding="utf-8")
+    (tmp_path / "train.vi").write_text("SENTENCE 0 (two lines)\nSENTEN", encoding="utf-8")
+    teacher = UpperCase()
+    assert distill(teacher, SOURCES, tmp_path / "train.en", tmp_path / "train.vi") == 6
+    assert teacher.calls == [SOURCES[1:]]
     assert read_lines(tmp_path / "train.vi") == read_lines(tmp_path / "whole.vi")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -102,3 +104,10 @@ def test_a_translator_ensemble_of_one_model_twice_translates_as_the_model(
     )
     assert isinstance(ensemble.runner.model, Ensemble)
     assert ensemble.translate(texts, beam=3) == alone.translate(texts, beam=3)
+
+
+def test_models_of_other_vocabularies_make_no_ensemble(
+    tiny_model_dir: Path, vi_en_dir: Path
+) -> None:
+    with pytest.raises(ValueError, match="tokenizers differ"):
+        Translator(load_model(tiny_model_dir), "cpu", ensemble_with=[load_model(vi_en_dir)])

@@ -27,12 +27,9 @@ def average_models(models: list[LoadedModel]) -> LoadedModel:
     for other in models[1:]:
         if not other.config.same_architecture(first.config):
             raise ConfigError(f"{other.path}: architecture differs from {first.path}")
-        same_source = other.tokenizers.source.model_proto == first.tokenizers.source.model_proto
-        same_target = other.tokenizers.target.model_proto == first.tokenizers.target.model_proto
-        if not (same_source and same_target):
-            raise ConfigError(f"{other.path}: tokenizers differ from {first.path}")
-        if other.languages != first.languages:
-            raise ConfigError(f"{other.path}: languages differ from {first.path}")
+        reason = first.vocabularies_differ(other)
+        if reason is not None:
+            raise ConfigError(f"{other.path}: {reason} from {first.path}")
     states = [loaded.model.state_dict() for loaded in models]
     averaged = {
         name: torch.stack([state[name].float() for state in states]).mean(0).to(tensor.dtype)

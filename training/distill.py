@@ -18,19 +18,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
-from model.evaluation import looks_moses_tokenized
+from model.evaluation import TextTranslator, looks_moses_tokenized
 from training.data import ParallelDataError, TextCleaner, find_corpus_file, read_lines
 
 logger = logging.getLogger("training")
 
 # Whether a file is Moses-tokenized is read from its first lines.
 _SNIFF_LINES = 2000
-
-
-class TextTranslator(Protocol):
-    def translate(self, texts: list[str], beam: int | None = None) -> list[str]: ...
 
 
 def corpus_sources(data_dir: Path, prefix: str, lang: str) -> list[str]:
@@ -41,11 +36,15 @@ def corpus_sources(data_dir: Path, prefix: str, lang: str) -> list[str]:
     return [cleaner.clean(line) for line in lines]
 
 
-def _lines_in(path: Path) -> int:
+def _complete_lines(path: Path) -> int:
+    """How many whole lines ``path`` holds, a line cut short by a stop removed."""
     if not path.exists():
         return 0
-    with path.open(encoding="utf-8") as handle:
-        return sum(1 for _ in handle)
+    text = path.read_bytes()
+    whole = text[: text.rfind(b"\n") + 1]
+    if len(whole) != len(text):
+        path.write_bytes(whole)
+    return whole.count(b"\n")
 
 
 def distill(
@@ -53,7 +52,7 @@ def distill(
     sources: list[str],
     source_path: Path,
     target_path: Path,
-    beam: int | None = None,
+    beam: int = 5,
     chunk: int = 2000,
     progress: Callable[[int, int], None] | None = None,
 ) -> int:
@@ -65,7 +64,7 @@ def distill(
     source_path.parent.mkdir(parents=True, exist_ok=True)
     written = source_path.read_text(encoding="utf-8") if source_path.exists() else None
     wanted = "".join(line + "\n" for line in sources)
-    done = _lines_in(target_path)
+    done = _complete_lines(target_path)
     if done and written != wanted:
         raise ParallelDataError(
             f"{target_path} holds translations of other sources than {source_path} would; "

@@ -63,6 +63,19 @@ class LoadedModel:
         """``(source, target)`` language codes (:func:`model.store.languages.model_pair`)."""
         return model_pair({"metadata": self.metadata})
 
+    def vocabularies_differ(self, other: LoadedModel) -> str | None:
+        """Why ``other`` cannot stand beside this model token for token (averaged with it, or
+        in one ensemble): its tokenizers or its languages differ; None when they agree."""
+        mine, theirs = self.tokenizers, other.tokenizers
+        if (mine.source.model_proto, mine.target.model_proto) != (
+            theirs.source.model_proto,
+            theirs.target.model_proto,
+        ):
+            return "tokenizers differ"
+        if other.languages != self.languages:
+            return "languages differ"
+        return None
+
 
 def _file_entry(directory: Path, name: str) -> dict[str, Any]:
     """config.json's record of one file: its name, size and sha256 (all checked on load)."""
