@@ -100,8 +100,9 @@ class Settings(BaseSettings):
         Literal["auto", "int8", "off"],
         Field(
             description="int8: int8 Linear layers with a fixed activation range on the CPU "
-            "(about 2x faster); auto: the CPU's own path (int8, with the shortlist except on "
-            "AMX; GET /model says which and why), off on CUDA; off: float32 (bf16 on CUDA)"
+            "(about 2x faster); auto: the CPU's own path (int8 with the shortlist where the "
+            "CPU has AVX2; GET /model says which and why), off on CUDA; off: float32 (bf16 on "
+            "CUDA)"
         ),
     ] = "auto"
     shortlist: Annotated[

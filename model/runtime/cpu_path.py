@@ -4,16 +4,15 @@ int8 with or without the lexical shortlist and its LSTM token table, bfloat16, o
 The fastest path depends on the CPU, and a rule on its features decides (:func:`choose`), so
 that every process on one kind of machine picks the same path and gives the same translations
 (a measurement at load would not: it varies with the load of the moment). The rule, from
-side-by-side runs of the bundled model (docs/benchmarks.md, "The CPU path per machine"):
+side-by-side runs of the bundled model (docs/benchmarks.md, a section per CPU class):
 
-* **AMX** (``amx_bf16``, Intel Sapphire Rapids and later): int8 without the shortlist. On the
-  AMX machine that was measured, the shortlist cost 7% (0.93x) with int8. bfloat16 is not
-  chosen although the tiles run it: its matrix products round by the batch's shape, so a
-  sentence's translation would depend on the sentences beside it, which int8 rules out
-  (:mod:`model.nn.fixed_point`). ``bf16=True`` still asks for it.
-* **AVX2 or AVX-512 without AMX** (Zen 2-4, Skylake to Ice Lake): int8 (fbgemm) with
-  the shortlist and the token table: 1.16x over int8 alone on an AVX2 EPYC, 1.09x on an
-  AVX-512 EPYC (Zen 4), whose native bfloat16 (``avx512_bf16``) was slower than int8 there.
+* **AVX2, AVX-512 or AMX**: int8 (fbgemm) with the shortlist and the token table: 1.16x over
+  int8 alone on an AVX2 EPYC, 1.09x on an AVX-512 EPYC (Zen 4), whose native bfloat16
+  (``avx512_bf16``) was slower than int8 there, and 1.11x on an Intel Xeon with AMX (the
+  width-256 model had measured 0.93x there, before search ranked each sentence's own
+  vocabulary). bfloat16 is never chosen, although AMX tiles run it: its matrix products round
+  by the batch's shape, so a sentence's translation would depend on the sentences beside it,
+  which int8 rules out (:mod:`model.nn.fixed_point`). ``bf16=True`` still asks for it.
 * **Neither** (no AVX2, which fbgemm's int8 kernels need): float32 with the shortlist.
 
 An explicit setting (``quantize=int8`` / ``off``, ``bf16``, ``shortlist=on`` / ``off``) always
@@ -75,17 +74,11 @@ def cpu_features(cpuinfo: Path = CPUINFO) -> frozenset[str]:
 def choose(features: frozenset[str]) -> CpuPath:
     """The rule of the module docstring, for a CPU with ``features``."""
     listed = tuple(sorted(features))
-    if "amx_bf16" in features:
-        reason = (
-            "AMX: int8 without the shortlist (the shortlist measured 7% slower on this class; "
-            "bfloat16 would make a translation depend on its batch)"
-        )
-        return CpuPath("int8", False, "auto", reason, listed)
     if "avx2" in features:
-        kind = "AVX-512" if "avx512f" in features else "AVX2"
+        kind = "AMX" if "amx_bf16" in features else "AVX-512" if "avx512f" in features else "AVX2"
         reason = (
-            f"{kind} without AMX: int8 with the shortlist and the token table "
-            "(measured fastest on AVX2 and AVX-512 EPYCs)"
+            f"{kind}: int8 with the shortlist and the token table "
+            "(measured fastest on AVX2 and AVX-512 EPYCs and on an AMX Xeon)"
         )
         return CpuPath("int8", True, "auto", reason, listed)
     reason = "no AVX2 (int8's kernels need it): float32 with the shortlist"
