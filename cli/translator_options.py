@@ -88,8 +88,7 @@ def add_translator_options(parser: argparse.ArgumentParser) -> None:
         default="auto",
         help="int8: int8 Linear layers with a fixed activation range on the CPU (about 2x "
         "faster); auto (default): the CPU's own path (int8 with the shortlist where the CPU has "
-        "AVX2), "
-        "off on CUDA; off: float32",
+        "AVX2), off on CUDA; off: float32",
     )
     parser.add_argument(
         "--shortlist",

@@ -154,6 +154,10 @@ def test_ctrl_c_before_anything_was_saved_says_to_start_again(
     assert "--overwrite" in last
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.slow
 def test_sigint_ends_a_real_run_without_a_traceback(toy: Path) -> None:
     """The signal a terminal sends on Ctrl-C, to a real mt-train process."""
@@ -164,7 +168,15 @@ def test_sigint_ends_a_real_run_without_a_traceback(toy: Path) -> None:
     command += ["--data", str(toy / "data"), "--out", str(run)]
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
     process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command,
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # a shell without job control starts background commands with SIGINT ignored, and a
+        # child inherits that; the terminal's Ctrl-C is what this test is about
+        preexec_fn=_default_sigint,
     )
     try:
         deadline = time.monotonic() + 120
