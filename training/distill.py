@@ -36,8 +36,8 @@ def corpus_sources(data_dir: Path, prefix: str, lang: str) -> list[str]:
     return [cleaner.clean(line) for line in lines]
 
 
-def _complete_lines(path: Path) -> int:
-    """How many whole lines ``path`` holds, a line cut short by a stop removed."""
+def _trim_to_whole_lines(path: Path) -> int:
+    """Removes a line cut short by a stop from the end of ``path``; returns its whole lines."""
     if not path.exists():
         return 0
     text = path.read_bytes()
@@ -64,7 +64,7 @@ def distill(
     source_path.parent.mkdir(parents=True, exist_ok=True)
     written = source_path.read_text(encoding="utf-8") if source_path.exists() else None
     wanted = "".join(line + "\n" for line in sources)
-    done = _complete_lines(target_path)
+    done = _trim_to_whole_lines(target_path)
     if done and written != wanted:
         raise ParallelDataError(
             f"{target_path} holds translations of other sources than {source_path} would; "
