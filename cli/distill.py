@@ -3,7 +3,7 @@ distilled corpus to train on (sequence-level distillation, :mod:`training.distil
 
     mt-distill --teacher models/en-vi --teacher runs/other/averaged --data $MT_DATA_DIR \
         --out data/distill-en-vi
-    mt-train --config configs/distill.toml --data $MT_DATA_DIR --init-model models/en-vi ...
+    mt-train --config configs/distill-en-vi.toml --data $MT_DATA_DIR --init-model models/en-vi ...
 
 The teachers must share their tokenizers; the text pipeline and languages are the first's.
 The output folder holds ``train.<source>`` and ``train.<target>``; a stopped run continues.
@@ -27,9 +27,15 @@ from training.distill import corpus_sources, distill
 
 logger = logging.getLogger("training")
 
+DESCRIPTION = (
+    "Translate a corpus's sources with one model or an ensemble of several: a distilled "
+    "corpus to train on (sequence-level distillation); with a model of the other direction, "
+    "a back-translated one."
+)
+
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mt-distill", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="mt-distill", description=DESCRIPTION)
     parser.add_argument(
         "--teacher",
         dest="teachers",

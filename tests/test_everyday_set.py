@@ -8,14 +8,23 @@ its reference, and no line is a sentence of the IWSLT'15 training or test data.
 
 from __future__ import annotations
 
-import html
-import re
-import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from tests.parallel_text import (
+    EMAIL,
+    NUMBER,
+    PLACEHOLDER,
+    URL,
+    comparable,
+    has_vietnamese_letters,
+    is_clean_line,
+    kept_spans,
+    read_lines,
+)
 
 EVERYDAY = Path(__file__).resolve().parents[1] / "eval" / "everyday"
 DOMAINS = {"chat", "travel", "shopping", "health", "email", "household", "software"}
@@ -23,13 +32,6 @@ MIN_PER_DOMAIN = 20
 MIN_SENTENCES = 160
 MIN_WORDS, MAX_WORDS = 2, 30
 IWSLT_ENGLISH = ("train.en", "tst2012.en", "tst2013.en")
-
-# Spans a translation must carry unchanged, most specific first: a URL or an address is
-# removed from the line before its digits could be read as numbers of their own.
-URL = re.compile(r"https?://[^\s\"']+[^\s\"'.,;:!?)]")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
-PLACEHOLDER = re.compile(r"\{[A-Za-z_]\w*\}|%(?:\([A-Za-z_]\w*\))?[sd]")
-NUMBER = re.compile(r"\d+(?:[.:]\d+)*")
 
 
 @dataclass(frozen=True)
@@ -41,37 +43,18 @@ class EverydaySet:
 
 @pytest.fixture(scope="module")
 def everyday() -> EverydaySet:
-    def lines(name: str) -> list[str]:
-        return (EVERYDAY / name).read_text(encoding="utf-8").split("\n")[:-1]
-
-    rows = [line.split("\t") for line in lines("domains.tsv")]
+    rows = [line.split("\t") for line in read_lines(EVERYDAY / "domains.tsv")]
     assert rows[0] == ["line", "id", "domain"]
-    return EverydaySet(lines("everyday.en"), lines("everyday.vi"), rows[1:])
-
-
-def kept_spans(english: str) -> list[str]:
-    """The URLs, e-mail addresses, placeholders and numbers of a line, in that order."""
-    spans = []
-    rest = english
-    for pattern in (URL, EMAIL, PLACEHOLDER, NUMBER):
-        spans += pattern.findall(rest)
-        rest = pattern.sub(" ", rest)
-    return spans
-
-
-def comparable(sentence: str) -> str:
-    """Lower case words only, so that a Moses-tokenized, escaped line (``don &apos;t``)
-    compares equal to its natural form (``don't``)."""
-    return " ".join(re.sub(r"\W+", " ", html.unescape(sentence).lower()).split())
+    english, vietnamese = (read_lines(EVERYDAY / name) for name in ("everyday.en", "everyday.vi"))
+    return EverydaySet(english, vietnamese, rows[1:])
 
 
 def test_files_align_one_clean_sentence_per_line(everyday: EverydaySet) -> None:
     assert len(everyday.english) == len(everyday.vietnamese) >= MIN_SENTENCES
     for side in (everyday.english, everyday.vietnamese):
-        for line in side:
-            assert line and line == line.strip(), repr(line)
-            assert unicodedata.normalize("NFC", line) == line, line
-            assert "\t" not in line and "\r" not in line, repr(line)
+        assert all(is_clean_line(line) for line in side), [
+            line for line in side if not is_clean_line(line)
+        ]
         repeated = [line for line, count in Counter(side).items() if count > 1]
         assert not repeated
 
@@ -84,10 +67,8 @@ def test_sentences_are_between_two_and_thirty_words(everyday: EverydaySet) -> No
 def test_references_are_vietnamese(everyday: EverydaySet) -> None:
     """A reference left in English (a pasting slip) has no Vietnamese letters; a few short UI
     strings may lack them, most lines do not."""
-    vietnamese_letters = re.compile(r"[ăâđêôơưĂÂĐÊÔƠƯ]|[\u0300-\u0323]", re.UNICODE)
-    decomposed = [unicodedata.normalize("NFD", line) for line in everyday.vietnamese]
-    without = [line for line in decomposed if not vietnamese_letters.search(line)]
-    assert len(without) <= len(decomposed) // 20, without
+    without = [line for line in everyday.vietnamese if not has_vietnamese_letters(line)]
+    assert len(without) <= len(everyday.vietnamese) // 20, without
 
 
 def test_every_line_has_a_domain_and_every_domain_enough_lines(everyday: EverydaySet) -> None:
