@@ -73,22 +73,29 @@ def test_spans_are_carried_byte_for_byte(pairs: dict[str, list[tuple[str, str]]]
     assert sum(bool(kept_spans(english)) for english, _ in pairs["train"]) >= 100
 
 
+def sentences_found_in(
+    pairs: dict[str, list[tuple[str, str]]], held_out: dict[str, list[Path]]
+) -> list[str]:
+    """The corpus's sentences, in either language, that compare equal to a line of one of
+    ``held_out``'s files for that language (``{"en": [...], "vi": [...]}``)."""
+    found = []
+    for side, lang in enumerate(("en", "vi")):
+        lines = {comparable(line) for path in held_out[lang] for line in read_lines(path)}
+        lines.discard("")
+        corpus = (pair[side] for split in pairs.values() for pair in split)
+        found += [sentence for sentence in corpus if comparable(sentence) in lines]
+    return found
+
+
 def test_no_sentence_of_the_everyday_evaluation_set(
     pairs: dict[str, list[tuple[str, str]]],
 ) -> None:
-    for side, lang in enumerate(("en", "vi")):
-        held_out = {comparable(line) for line in read_lines(EVALUATION / f"everyday.{lang}")}
-        found = [pair[side] for split in pairs.values() for pair in split]
-        assert [line for line in found if comparable(line) in held_out] == [], lang
+    files = {lang: [EVALUATION / f"everyday.{lang}"] for lang in ("en", "vi")}
+    assert sentences_found_in(pairs, files) == []
 
 
 def test_no_sentence_of_the_iwslt_dev_and_test_sets(
     pairs: dict[str, list[tuple[str, str]]], data_dir: Path
 ) -> None:
-    for side, lang in enumerate(("en", "vi")):
-        held_out = set()
-        for name in IWSLT_SETS:
-            held_out |= {comparable(line) for line in read_lines(data_dir / f"{name}.{lang}")}
-        held_out.discard("")
-        found = [pair[side] for split in pairs.values() for pair in split]
-        assert [line for line in found if comparable(line) in held_out] == [], lang
+    files = {lang: [data_dir / f"{name}.{lang}" for name in IWSLT_SETS] for lang in ("en", "vi")}
+    assert sentences_found_in(pairs, files) == []
