@@ -1,6 +1,6 @@
-"""What the tests of the hand-written sets (``eval/everyday``, ``corpora/everyday``) check a
-sentence pair by: the spans a translation carries unchanged, and a form of a sentence that
-compares equal across Moses tokenization, escapes, case and punctuation."""
+"""What the tests of the hand-written sets (``eval/everyday`` and the corpora under
+``corpora/``) check a sentence pair by: the spans a translation carries unchanged, and a form
+of a sentence that compares equal across Moses tokenization, escapes, case and punctuation."""
 
 from __future__ import annotations
 

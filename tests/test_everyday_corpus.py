@@ -1,8 +1,10 @@
-"""The hand-written everyday training corpus (``corpora/everyday``) is well formed, carries
-its spans, and never holds a sentence of a set that models are chosen or scored on.
+"""The hand-written everyday training corpora (``corpora/everyday`` and
+``corpora/everyday-vocabulary``) are well formed, carry their spans, and never hold a sentence
+of a set that models are chosen or scored on.
 
 Checks the files, not a model: ``train`` and ``dev`` align line for line in both languages
-and are clean NFC text; no English sentence repeats, within or across the splits; every URL,
+and are clean NFC text; no English sentence repeats, within or across the splits and the
+corpora; every URL,
 e-mail address, placeholder and number of an English line is in its Vietnamese line; and no
 line is a sentence of the everyday evaluation set (``eval/everyday``) or of the IWSLT'15 dev
 and test sets, in either language.
@@ -24,21 +26,26 @@ from tests.parallel_text import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPUS = ROOT / "corpora" / "everyday"
+CORPORA = (ROOT / "corpora" / "everyday", ROOT / "corpora" / "everyday-vocabulary")
 EVALUATION = ROOT / "eval" / "everyday"
 SPLITS = {"train": 2000, "dev": 100}  # the fewest pairs each split must hold
 IWSLT_SETS = ("tst2012", "tst2013")
 
 
-@pytest.fixture(scope="module")
-def pairs() -> dict[str, list[tuple[str, str]]]:
+def read_corpus(corpus: Path) -> dict[str, list[tuple[str, str]]]:
     """Each split's (English, Vietnamese) pairs."""
     split_pairs = {}
     for split in SPLITS:
-        english, vietnamese = (read_lines(CORPUS / f"{split}.{lang}") for lang in ("en", "vi"))
+        english, vietnamese = (read_lines(corpus / f"{split}.{lang}") for lang in ("en", "vi"))
         assert len(english) == len(vietnamese), split
         split_pairs[split] = list(zip(english, vietnamese, strict=True))
     return split_pairs
+
+
+@pytest.fixture(scope="module", params=CORPORA, ids=lambda corpus: corpus.name)
+def pairs(request: pytest.FixtureRequest) -> dict[str, list[tuple[str, str]]]:
+    """One corpus's pairs, split by split."""
+    return read_corpus(request.param)
 
 
 def test_every_split_is_clean_aligned_text(pairs: dict[str, list[tuple[str, str]]]) -> None:
@@ -48,8 +55,13 @@ def test_every_split_is_clean_aligned_text(pairs: dict[str, list[tuple[str, str]
         assert not unclean
 
 
-def test_no_english_sentence_repeats(pairs: dict[str, list[tuple[str, str]]]) -> None:
-    counts = Counter(comparable(english) for split in pairs.values() for english, _ in split)
+def test_no_english_sentence_repeats_in_any_corpus() -> None:
+    counts = Counter(
+        comparable(english)
+        for corpus in CORPORA
+        for split in read_corpus(corpus).values()
+        for english, _ in split
+    )
     assert [sentence for sentence, count in counts.items() if count > 1] == []
 
 
