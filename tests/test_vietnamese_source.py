@@ -147,6 +147,22 @@ def test_tone_stripping_is_seeded_and_off_at_zero() -> None:
     assert all(b in (a, strip_diacritics(a)) for a, b in zip(originals, words, strict=True))
 
 
+def test_whole_sentences_lose_every_mark_at_their_own_rate() -> None:
+    sentences = [f"tôi thích con mèo số {n} và ngôi nhà đỏ" for n in range(400)]
+    words_only = strip_tones(sentences, 0.1, seed=3)
+    assert strip_tones(sentences, 0.1, seed=3, sentence_probability=0.0) == words_only
+    both = strip_tones(sentences, 0.1, seed=3, sentence_probability=0.2)
+    assert both == strip_tones(sentences, 0.1, seed=3, sentence_probability=0.2)
+    whole = [i for i, line in enumerate(both) if line == strip_diacritics(sentences[i])]
+    assert 0.1 * len(sentences) < len(whole) < 0.3 * len(sentences)  # about a fifth
+    alone = strip_tones(sentences, 0.0, seed=3, sentence_probability=0.2)
+    assert [i for i, line in enumerate(alone) if line != sentences[i]] == whole
+    others = [i for i in range(len(sentences)) if i not in whole]
+    assert [both[i] for i in others] == [words_only[i] for i in others]
+    with pytest.raises(ConfigError, match="strip_tones_sentence_prob needs a Vietnamese"):
+        config_from_dict({"data": {"strip_tones_sentence_prob": 0.05}})
+
+
 def test_tone_stripping_is_off_by_default_and_needs_a_vietnamese_source() -> None:
     assert DataConfig().strip_tones_prob == 0.0
     assert load_config(REPO / "configs" / "cpu.toml").data.strip_tones_prob == 0.0

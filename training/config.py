@@ -85,6 +85,9 @@ class DataConfig:
     # diacritics (tone and vowel marks, đ as d), as users type when they skip them; the same
     # words for the same seed (training.tones). 0 = off.
     strip_tones_prob: float = 0.0
+    # Vietnamese sources only: the share of training source sentences written entirely
+    # without diacritics, as typed on a keyboard without Vietnamese. 0 = off.
+    strip_tones_sentence_prob: float = 0.0
 
     @property
     def corpus_files(self) -> list[tuple[str, str]]:
@@ -263,10 +266,12 @@ def _check_data(data: DataConfig) -> None:
             raise ConfigError(f"[data] {key} must be an ISO 639-1 code such as en or vi")
     if data.source_lang == data.target_lang:
         raise ConfigError("[data] source_lang and target_lang must differ")
-    if not 0.0 <= data.strip_tones_prob <= 1.0:
-        raise ConfigError("[data] strip_tones_prob must be between 0 and 1")
-    if data.strip_tones_prob > 0 and data.source_lang != "vi":
-        raise ConfigError('[data] strip_tones_prob needs a Vietnamese source (source_lang = "vi")')
+    for key in ("strip_tones_prob", "strip_tones_sentence_prob"):
+        share = getattr(data, key)
+        if not 0.0 <= share <= 1.0:
+            raise ConfigError(f"[data] {key} must be between 0 and 1")
+        if share > 0 and data.source_lang != "vi":
+            raise ConfigError(f'[data] {key} needs a Vietnamese source (source_lang = "vi")')
 
 
 def config_from_dict(values: dict[str, Any]) -> RunConfig:

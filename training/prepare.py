@@ -167,14 +167,18 @@ def _training_text(config: RunConfig, data_dir: Path, cache: Path | None) -> Cle
 
 
 def _tones_stripped(config: RunConfig, corpus: CleanCorpus) -> CleanCorpus:
-    """The training pairs with ``data.strip_tones_prob`` of the source words written without
-    diacritics (:mod:`training.tones`; a Vietnamese source only), seeded by the recipe."""
-    probability, seed = config.data.strip_tones_prob, config.train.seed
-    if probability <= 0:
+    """The training pairs with ``data.strip_tones_prob`` of the source words and
+    ``data.strip_tones_sentence_prob`` of the source sentences written without diacritics
+    (:mod:`training.tones`; a Vietnamese source only), seeded by the recipe."""
+    words, sentences = config.data.strip_tones_prob, config.data.strip_tones_sentence_prob
+    seed = config.train.seed
+    if words <= 0 and sentences <= 0:
         return corpus
-    sources = strip_tones(corpus.sources, probability, seed)
-    digest = f"{corpus.digest}-tones{probability:g}-{seed}"
-    return CleanCorpus(sources, corpus.targets, digest)
+    stripped = strip_tones(corpus.sources, words, seed, sentence_probability=sentences)
+    digest = f"{corpus.digest}-tones{words:g}-{seed}"
+    if sentences > 0:
+        digest += f"-sentences{sentences:g}"
+    return CleanCorpus(stripped, corpus.targets, digest)
 
 
 def _filtered_train(
