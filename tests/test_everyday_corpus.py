@@ -4,10 +4,9 @@ of a set that models are chosen or scored on.
 
 Checks the files, not a model: ``train`` and ``dev`` align line for line in both languages
 and are clean NFC text; no English sentence repeats, within or across the splits and the
-corpora; every URL,
-e-mail address, placeholder and number of an English line is in its Vietnamese line; and no
-line is a sentence of the everyday evaluation set (``eval/everyday``) or of the IWSLT'15 dev
-and test sets, in either language.
+corpora; every URL, e-mail address, placeholder and number of an English line is in its
+Vietnamese line; and no line is a sentence of the everyday evaluation set (``eval/everyday``)
+or of the IWSLT'15 dev and test sets, in either language.
 """
 
 from __future__ import annotations
