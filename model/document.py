@@ -28,8 +28,8 @@ from model.text.html import HtmlTemplate, escape_text, parse_html
 from model.text.html_inline import Segment as InlineSegment
 from model.text.html_inline import render_run
 from model.text.pipeline import TextPipeline
-from model.text.protect import find_markup
 from model.text.sentences import closed_sentences, is_line_break
+from model.text.spans import find_markup
 from model.translation import SentenceTranslation, kth_hypotheses
 
 TextFormat = Literal["text", "html"]

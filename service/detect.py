@@ -41,7 +41,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
-from model.text.protect import find_spans
+from model.text.spans import find_spans
 
 SHORT_WORDS = 4  # below this many words, an ASCII text is taken for English
 VIETNAMESE_SHARE = 0.1  # share of words with Vietnamese-only letters that makes it Vietnamese

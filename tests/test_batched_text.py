@@ -18,7 +18,7 @@ import sentencepiece as spm
 
 from model.assembly import hypotheses_of
 from model.search.options import SearchOptions
-from model.text import casing, hints, name_words, protect
+from model.text import casing, hints, name_words, spans
 from model.text.tokenizer import SubwordTokenizer
 from model.translator import Translator
 
@@ -153,18 +153,18 @@ def test_the_span_shortcuts_never_skip_a_match(texts: list[str]) -> None:
     """A text the shortcuts pass over has no match of the pattern they stand for, and the
     word-by-word scan for technical tokens finds every match of the whole-text scan."""
     for text in texts:
-        if protect._SPAN.search(text):
-            assert protect._may_have_spans(text), text
-        if protect._AMOUNT.search(text):
-            assert protect._AMOUNT_HINT.search(text), text
-        if protect._MARKUP.search(text):
+        if spans._SPAN.search(text):
+            assert spans._may_have_spans(text), text
+        if spans._AMOUNT.search(text):
+            assert spans._AMOUNT_HINT.search(text), text
+        if spans._MARKUP.search(text):
             assert "<" in text, text
-        whole = [match.span() for match in protect._CODE_TOKEN.finditer(text)]
+        whole = [match.span() for match in spans._CODE_TOKEN.finditer(text)]
         by_word = [
             match.span()
-            for word in protect._NON_SPACE.finditer(text)
-            if protect._may_have_code(word.group())
-            for match in protect._CODE_TOKEN.finditer(text, word.start(), word.end())
+            for word in spans._NON_SPACE.finditer(text)
+            if spans._may_have_code(word.group())
+            for match in spans._CODE_TOKEN.finditer(text, word.start(), word.end())
         ]
         assert by_word == whole, text
 
@@ -182,8 +182,8 @@ def test_the_character_class_shortcut_answers_as_the_regex(texts: list[str]) -> 
     for text in texts:
         for character_class in classes:
             assert character_class.search(text) == bool(character_class.pattern.search(text))
-        dot_word = hints.matches_at(text, ".", protect._DOT_WORD)
-        assert dot_word == bool(protect._DOT_WORD.search(text)), text
+        dot_word = hints.matches_at(text, ".", spans._DOT_WORD)
+        assert dot_word == bool(spans._DOT_WORD.search(text)), text
 
 
 def test_name_words_of_ascii_text_are_the_patterns_words(texts: list[str]) -> None:

@@ -13,18 +13,14 @@ from cli.evaluate import main as eval_main
 from model.nn.seq2seq import Seq2Seq
 from model.store.checkpoint import load_model, save_model
 from model.text.clock import to_24_hour
-from model.text.protect import (
-    MAX_SLOTS,
-    PLACEHOLDERS,
+from model.text.protect import MAX_SLOTS, PLACEHOLDERS, mask, protect_pair, restore
+from model.text.spans import (
     find_amounts,
     find_code_tokens,
     find_markup,
     find_names,
     find_spans,
     find_symbols,
-    mask,
-    protect_pair,
-    restore,
 )
 from model.text.tokenizer import Tokenizers, train_tokenizer
 from model.translator import Translator

@@ -10,7 +10,8 @@ import pytest
 
 from cli.translate import main as translate_main
 from model.store.checkpoint import load_model
-from model.text.protect import find_specifiers, mask, protect_pair, restore
+from model.text.protect import mask, protect_pair, restore
+from model.text.spans import find_specifiers
 from model.translator import Translator
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "models" / "en-vi"

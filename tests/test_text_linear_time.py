@@ -15,7 +15,8 @@ import pytest
 from model.text.html import parse_html
 from model.text.html_inline import Segment, render_run
 from model.text.pipeline import TextPipeline
-from model.text.protect import find_code_tokens, find_spans, mask
+from model.text.protect import mask
+from model.text.spans import find_code_tokens, find_spans
 from model.translator import Translator
 
 KNOWN = frozenset("the a of to and in is it you that see call me at mr".split())

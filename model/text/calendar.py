@@ -23,7 +23,8 @@ from __future__ import annotations
 import re
 
 from model.text.hints import CharacterClass
-from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS, Span, longest_apart
+from model.text.protect import PLACEHOLDER_SLOTS, PLACEHOLDERS
+from model.text.spans import Span, longest_apart
 
 MONTHS_EN = (
     "January",

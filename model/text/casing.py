@@ -23,7 +23,7 @@ vocabulary when a ``known`` predicate is given (``known(word)``: the word is one
 ``NASA``, ``TV`` and ``DNA`` stay, ``PARIS`` becomes ``Paris``, ``Train`` becomes ``train``.
 Without it, every word but the first is lowered. Case changes that would change a word's
 length (``İ``) are not made, so character positions and word counts never change. URLs,
-e-mail addresses and numbers (the spans of :mod:`model.text.protect`) keep their case both ways.
+e-mail addresses and numbers (the spans of :mod:`model.text.spans`) keep their case both ways.
 
 The rules that differ by language take its ISO 639-1 code: English small words (``of``,
 ``the``) do not count for or against a Title Case heading, and English ``I`` is always a
@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from model.text.places import find_place_names
-from model.text.protect import find_amounts, find_spans
+from model.text.spans import find_amounts, find_spans
 
 Style = Literal["as_is", "upper", "title"]
 Known = Callable[[str], bool]
@@ -118,7 +118,7 @@ def _letters(sentence: str) -> tuple[int, int]:
 
 def _outside_spans(text: str, places: bool = False) -> list[tuple[int, int]]:
     """The stretches of ``text`` outside its protected spans (URLs, e-mail addresses,
-    numbers, amounts and measurements; :mod:`model.text.protect`), whose case must never
+    numbers, amounts and measurements; :mod:`model.text.spans`), whose case must never
     change: a URL's path is case-sensitive, and ``25°C`` is not ``25°c``. ``places``: its
     places (:mod:`model.text.places`) too, which a source keeps as written (``Da Nang`` is a
     place, ``Da nang`` none) and a translation in capitals writes in capitals."""

@@ -1,6 +1,6 @@
 """Whether a text has any character of a class, answered without a regex scan for ASCII text.
 
-The span finders (:mod:`model.text.protect`) and casing skip their patterns for a text that
+The span finders (:mod:`model.text.spans`) and casing skip their patterns for a text that
 lacks what every match needs (a digit, a ``%``, a capital). Asking a regex costs about a
 microsecond for a sentence, most of it walking the characters one opcode at a time; an ASCII
 text (most of them) answers the same question in one C pass over its bytes, with every byte

@@ -1,5 +1,5 @@
 """The words of a text that may be (part of) a name, for the name protection of
-:func:`model.text.protect.find_names`.
+:func:`model.text.spans.find_names`.
 
 A word is a run of letters with inner hyphens (``Jean-Paul``; ``'s`` stays out). It is
 name-like when it is capitalised (``Nang``), in mixed case (``iPhone``) or an acronym

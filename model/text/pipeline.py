@@ -38,8 +38,9 @@ from model.text.clock import to_24_hour
 from model.text.false_years import drop_false_years
 from model.text.full_stop import FULL_STOP, drop_full_stop, ellipsis_like_source, ends_open
 from model.text.places import find_places
-from model.text.protect import longest_apart, mask, restore
+from model.text.protect import mask, restore
 from model.text.sentences import is_line_break, join_sentences, split_sentences
+from model.text.spans import longest_apart
 from model.text.tokenizer import normalize
 
 # The pair of a model written before models named their languages.

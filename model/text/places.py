@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterator
 
 from model.text.diacritics import strip_diacritics
-from model.text.protect import Span
+from model.text.spans import Span
 
 # (English names, the first the one written; Vietnamese names, likewise)
 PLACES: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = (

@@ -25,8 +25,8 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 
-from model.text.protect import find_markup, find_spans, find_specifiers
 from model.text.sentences import is_line_break, split_sentences
+from model.text.spans import find_markup, find_spans, find_specifiers
 
 MAX_CHARACTERS = 400
 MAX_LENGTH_RATIO = 3.0
