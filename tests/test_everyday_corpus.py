@@ -1,6 +1,6 @@
-"""The hand-written everyday training corpora (``corpora/everyday`` and
-``corpora/everyday-vocabulary``) are well formed, carry their spans, and never hold a sentence
-of a set that models are chosen or scored on.
+"""The hand-written everyday training corpora (``corpora/everyday``,
+``corpora/everyday-vocabulary`` and ``corpora/everyday-usage``) are well formed, carry their
+spans, and never hold a sentence of a set that models are chosen or scored on.
 
 Checks the files, not a model: ``train`` and ``dev`` align line for line in both languages
 and are clean NFC text; no English sentence repeats, within or across the splits and the
@@ -25,7 +25,9 @@ from tests.parallel_text import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-CORPORA = (ROOT / "corpora" / "everyday", ROOT / "corpora" / "everyday-vocabulary")
+CORPORA = tuple(
+    ROOT / "corpora" / name for name in ("everyday", "everyday-vocabulary", "everyday-usage")
+)
 EVALUATION = ROOT / "eval" / "everyday"
 SPLITS = {"train": 2000, "dev": 100}  # the fewest pairs each split must hold
 IWSLT_SETS = ("tst2012", "tst2013")
