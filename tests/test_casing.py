@@ -115,8 +115,20 @@ def test_urls_and_addresses_keep_their_case_both_ways() -> None:
         ("“đăng nhập” thất bại.", "“Sign in” failed.", "“Đăng nhập” thất bại."),
         ("password is wrong.", "Mật khẩu sai.", "Password is wrong."),
         ("ở đây.", "I am here.", "Ở đây."),
-        # A sentence that began in lower case, or with a digit, field or specifier.
+        # A text that began in lower case: a fragment, whose translation does too.
         ("mật khẩu sai.", "your password is wrong.", "mật khẩu sai."),
+        ("Máy tính", "computer", "máy tính"),
+        ("Quả táo", "apples", "quả táo"),
+        ("Computer", "máy tính", "computer"),
+        ("“Lưu” thay đổi", "save changes", "“lưu” thay đổi"),
+        # ... but for a name, an acronym, "I" and a word copied from the source.
+        ("Hà Nội", "hanoi", "Hà Nội"),
+        ("New York is big", "new york rất lớn", "New York is big"),
+        ("I am here", "tôi ở đây", "I am here"),
+        ("I'm here", "tôi ở đây", "I'm here"),
+        ("TV hỏng", "tv broken", "TV hỏng"),
+        ("Linh gọi", "linh called", "Linh gọi"),
+        # A sentence that began with a digit, field or specifier.
         ("3 tệp đã bị xoá.", "3 files deleted.", "3 tệp đã bị xoá."),
         ("{name} đã đăng nhập.", "{name} signed in.", "{name} đã đăng nhập."),
         ("%s đã chia sẻ.", "%s shared it.", "%s đã chia sẻ."),
@@ -132,7 +144,7 @@ def test_urls_and_addresses_keep_their_case_both_ways() -> None:
         ("", "Hello.", ""),
     ],
 )
-def test_a_sentence_that_began_with_a_capital_gets_a_translation_that_does(
+def test_a_translation_begins_in_the_case_its_sentence_began_in(
     translation: str, source: str, expected: str
 ) -> None:
     assert capital_like_source(translation, source) == expected

@@ -16,7 +16,8 @@ sentence case, and after it :func:`restore_case` puts the translation back:
 * **Shouted words** in an ordinary sentence (``Please DO NOT touch``): lowered for the model
   when the lower-case word is a known word; the translation is left as the model writes it.
 * **Ordinary sentences**: the translation is left as the model writes it, but for its first
-  letter, a capital when the sentence began with one (:func:`capital_like_source`).
+  letter, a capital when the sentence began with one and lower case when it began in lower
+  case (:func:`capital_like_source`).
 
 Which words keep their capitals (names, acronyms) is decided by the model's own source
 vocabulary when a ``known`` predicate is given (``known(word)``: the word is one whole piece):
@@ -300,28 +301,45 @@ def _first_letter_at(text: str) -> int:
 
 
 def capital_like_source(translation: str, source: str) -> str:
-    """The translation of a sentence that begins with a capital, beginning with one too.
+    """The translation of a sentence begins with a capital when the sentence did, and in
+    lower case when it began in lower case.
 
     The model sometimes starts a translation in lower case (``Your password is wrong.`` ->
     ``mật khẩu của bạn là sai.``); Vietnamese and English both begin a sentence with a capital.
-    A first word copied from the source keeps its case: a name, identifier or span carried
-    across (``iPhone``, ``config.yaml``). A source or translation that starts with a digit,
-    symbol, template field or format specifier is left as it is.
+    A text that begins in lower case is a fragment (a word, a list item, a label), and the
+    model's capital there is a sentence habit (``computer`` -> ``Máy tính``). A first word
+    copied from the source keeps its case: a name, identifier or span carried across
+    (``iPhone``, ``config.yaml``; ``Linh`` for ``linh``). A source or translation that starts
+    with a digit, symbol, template field or format specifier is left as it is.
     """
     start = _first_letter_at(source)
-    if start < 0 or not source[start].isupper():
-        return translation
     at = _first_letter_at(translation)
-    if at < 0 or not translation[at].islower():
+    if start < 0 or at < 0:
         return translation
     first_word = translation[at:].split(maxsplit=1)[0].strip(_TOKEN_EDGES)
-    if first_word in {word.strip(_TOKEN_EDGES) for word in source.split()}:
-        return translation
-    return (
-        translation[:at]
-        + _same_length(translation[at], translation[at].upper())
-        + translation[at + 1 :]
-    )
+    source_words = {word.strip(_TOKEN_EDGES) for word in source.split()}
+    if source[start].isupper():
+        if not translation[at].islower() or first_word in source_words:
+            return translation
+        wanted = translation[at].upper()
+    else:
+        # a word of the source, whatever its case there: a name the model capitalised
+        copied = first_word.lower() in {word.lower() for word in source_words}
+        if copied or not _capital_of_position(translation[at:]):
+            return translation
+        wanted = translation[at].lower()
+    return translation[:at] + _same_length(translation[at], wanted) + translation[at + 1 :]
+
+
+def _capital_of_position(text: str) -> bool:
+    """Whether ``text`` begins with a word whose capital says only that it comes first: a
+    capital and lower-case letters (not ``I``, ``iPhone``, ``TV``), and no second word in
+    capitals after it (``Hà Nội``, ``New York``: a name's words all have one)."""
+    words = text.split(maxsplit=2)
+    first = words[0].rstrip(_TOKEN_EDGES)
+    if len(first) < 2 or not first[0].isupper() or not first[1:].islower() or "'" in first:
+        return False
+    return len(words) < 2 or not words[1].lstrip(_OPENING)[:1].isupper()
 
 
 def vocabulary_predicate(count_tokens: Callable[[str], int]) -> Known:
