@@ -32,7 +32,7 @@ TOY_RECIPE = (
 NAMED_CORPORA = {
     "distill-en-vi.toml": ["software", "distilled"],
     "bt-vi-en.toml": ["software", "back_translated"],
-    "everyday-en-vi.toml": ["software", "distilled", "everyday"],
+    "everyday-en-vi.toml": ["software", "distilled", "everyday", "vocabulary", "usage"],
     "everyday-vi-en.toml": ["software", "distilled", "everyday", "vocabulary"],
 }
 
