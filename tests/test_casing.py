@@ -126,6 +126,7 @@ def test_urls_and_addresses_keep_their_case_both_ways() -> None:
         ("New York is big", "new york rất lớn", "New York is big"),
         ("I am here", "tôi ở đây", "I am here"),
         ("I'm here", "tôi ở đây", "I'm here"),
+        ("I’ll call", "tôi sẽ gọi", "I’ll call"),
         ("TV hỏng", "tv broken", "TV hỏng"),
         ("Linh gọi", "linh called", "Linh gọi"),
         # A sentence that began with a digit, field or specifier.

@@ -93,6 +93,11 @@ def _is_title_word(word: str) -> bool:
     return word[:1].isupper() and (len(word) == 1 or word[1:].islower())
 
 
+def _is_pronoun_i(lower: str) -> bool:
+    """Whether ``lower`` (a word in lower case) is English ``I``, alone or contracted."""
+    return lower == "i" or lower.startswith(("i'", "i’"))
+
+
 def _recased(word: str, first: bool, known: Known | None, lang: str) -> str:
     """One word of a sentence in capitals or Title Case, in the case the model knows best.
 
@@ -101,7 +106,7 @@ def _recased(word: str, first: bool, known: Known | None, lang: str) -> str:
     sentence capitalised (sentence case, as in the training data).
     """
     lower, title = _lower(word), _capitalized(word)
-    if lang == "en" and (lower == "i" or lower.startswith(("i'", "i’"))):
+    if lang == "en" and _is_pronoun_i(lower):
         return "I" + lower[1:]  # the pronoun is always a capital
     if known is not None and not known(lower):
         if word.isupper() and len(word) >= 2 and known(word) and not known(title):
@@ -337,7 +342,7 @@ def _capital_of_position(text: str) -> bool:
     capitals after it (``Hà Nội``, ``New York``: a name's words all have one)."""
     words = text.split(maxsplit=2)
     first = words[0].rstrip(_TOKEN_EDGES)
-    if len(first) < 2 or not first[0].isupper() or not first[1:].islower() or "'" in first:
+    if len(first) < 2 or not _is_title_word(first) or _is_pronoun_i(first.lower()):
         return False
     return len(words) < 2 or not words[1].lstrip(_OPENING)[:1].isupper()
 
