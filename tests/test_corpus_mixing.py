@@ -33,7 +33,7 @@ NAMED_CORPORA = {
     "distill-en-vi.toml": ["software", "distilled"],
     "bt-vi-en.toml": ["software", "back_translated"],
     "everyday-en-vi.toml": ["software", "distilled", "everyday", "vocabulary", "usage"],
-    "everyday-vi-en.toml": ["software", "distilled", "everyday", "vocabulary"],
+    "everyday-vi-en.toml": ["software", "distilled", "everyday", "vocabulary", "usage"],
 }
 
 

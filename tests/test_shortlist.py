@@ -34,8 +34,14 @@ from service.settings import Settings
 from tests.conftest import ENGLISH_WORDS, VIETNAMESE_WORDS, make_sentences
 from tests.test_quantize import assert_mode_setting, model_info_and_translation
 from tests.test_search import MAX_LEN, SOURCES, assert_same_results, batch_of
-from training.data import EncodedSide
-from training.shortlist import ShortlistRecipe, build_shortlist, ibm_model1, spelling_pieces
+from training.data import CleanCorpus, EncodedSide
+from training.shortlist import (
+    ShortlistRecipe,
+    build_shortlist,
+    ibm_model1,
+    spelling_pieces,
+    with_unmarked_sources,
+)
 
 
 @pytest.fixture
@@ -216,6 +222,16 @@ def test_ibm_model1_finds_the_translation_of_each_word() -> None:
     assert table.shape == (4, 8)
     assert [int(np.argmax(table[word])) for word in range(3)] == [5, 6, 7]
     np.testing.assert_allclose(table.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_vietnamese_sources_are_read_again_without_their_marks() -> None:
+    corpus = CleanCorpus(
+        ["Tôi yêu thành phố này.", "OK, 3 files", "Đường phố"], ["I love it.", "OK", "Street"], "d"
+    )
+    both = with_unmarked_sources(corpus)
+    assert both.sources == [*corpus.sources, "Toi yeu thanh pho nay.", "Duong pho"]
+    assert both.targets == [*corpus.targets, "I love it.", "Street"]
+    assert both.digest != corpus.digest
 
 
 def test_the_builder_and_mt_shortlist_write_a_shortlist_the_translator_loads(

@@ -19,6 +19,11 @@ segmentations because the model was trained with subword sampling: it writes "g�
 full model chose on tst2012; and each piece's first letter in both cases because a word that
 starts a sentence is capitalised ("Dân số ...") while the table learns it mostly in lower
 case.
+
+A Vietnamese source is read twice, as written and without any diacritics: users type it
+without marks (``toi yeu thanh pho nay``), and the pieces of unmarked words are rare in the
+pairs, so their rows learnt from the marked text alone missed the words they stand for (on
+the everyday set typed without marks, such a shortlist cost 9 chrF against none).
 """
 
 from __future__ import annotations
@@ -34,10 +39,11 @@ import torch
 from model.runtime.shortlist import Shortlist
 from model.store.checkpoint import SHORTLIST_FILE, load_model, record_shortlist
 from model.store.durable import replacing
+from model.text.diacritics import strip_diacritics
 from model.text.protect import PLACEHOLDERS
 from model.text.tokenizer import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID, SubwordTokenizer
 from training.config import config_from_dict
-from training.data import EncodedSide, encode_corpus, protect_corpus
+from training.data import CleanCorpus, EncodedSide, encode_corpus, protect_corpus
 from training.prepare import clean_side, protects_spans
 
 logger = logging.getLogger(__name__)
@@ -176,6 +182,8 @@ def write_model_shortlist(
     config = config_from_dict(loaded.metadata.get("config") or {})
     tokenizers = loaded.tokenizers
     clean = clean_side(config, data_dir, prefix, None)
+    if config.data.source_lang == "vi":
+        clean = with_unmarked_sources(clean)
     if protects_spans(config, tokenizers):
         clean = protect_corpus(clean, shared_only=True).corpus
     encoded = encode_corpus(clean, tokenizers.source, tokenizers.target, None)
@@ -186,3 +194,15 @@ def write_model_shortlist(
         shortlist.save(path)
     record_shortlist(model_dir)
     return shortlist
+
+
+def with_unmarked_sources(corpus: CleanCorpus) -> CleanCorpus:
+    """``corpus`` followed by its pairs whose source changes without diacritics, written so
+    (each with its own target)."""
+    unmarked = [strip_diacritics(source) for source in corpus.sources]
+    changed = [i for i, (a, b) in enumerate(zip(corpus.sources, unmarked, strict=True)) if a != b]
+    return CleanCorpus(
+        corpus.sources + [unmarked[i] for i in changed],
+        corpus.targets + [corpus.targets[i] for i in changed],
+        f"{corpus.digest}-unmarked",
+    )
