@@ -182,10 +182,10 @@ def write_model_shortlist(
     config = config_from_dict(loaded.metadata.get("config") or {})
     tokenizers = loaded.tokenizers
     clean = clean_side(config, data_dir, prefix, None)
-    if config.data.source_lang == "vi":
-        clean = with_unmarked_sources(clean)
     if protects_spans(config, tokenizers):
         clean = protect_corpus(clean, shared_only=True).corpus
+    if config.data.source_lang == "vi":  # after masking, as in training: spans keep their marks
+        clean = with_unmarked_sources(clean)
     encoded = encode_corpus(clean, tokenizers.source, tokenizers.target, None)
     shortlist = build_shortlist(
         encoded.source, encoded.target, tokenizers.source, tokenizers.target, recipe
